@@ -385,9 +385,10 @@ def parse_config(text: str, *, source: Path, base_dir: Path | None = None) -> Bu
     if not lock.is_absolute() and base_dir is not None:
         lock = (base_dir / lock).resolve()
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return dataclasses.replace(
+    result: BuildConfig = dataclasses.replace(
         config, source=source, sha256=digest, payload=PayloadConfig(lock=lock)
     )
+    return result
 
 
 def load_config(path: Path | None) -> BuildConfig:

@@ -113,9 +113,7 @@ def run(
         ) from exc
     stdout = (proc.stdout or b"").decode("utf-8", "replace")
     stderr = (proc.stderr or b"").decode("utf-8", "replace")
-    result = Completed(
-        argv=tuple(args), returncode=proc.returncode, stdout=stdout, stderr=stderr
-    )
+    result = Completed(argv=tuple(args), returncode=proc.returncode, stdout=stdout, stderr=stderr)
     if check and proc.returncode != 0:
         raise ToolError(
             f"{Path(args[0]).name} exited with {proc.returncode}: "

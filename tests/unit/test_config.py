@@ -71,7 +71,9 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_wrong_container_types_name_the_key() -> None:
-    problems = _problems("name: a\nversion: '1'\niso: [1, 2]\nautoinstall: {ssh: {authorized_keys: k}}\n")
+    problems = _problems(
+        "name: a\nversion: '1'\niso: [1, 2]\nautoinstall: {ssh: {authorized_keys: k}}\n"
+    )
     assert problems == [
         "appliance.yaml: iso: expected a mapping, got list",
         "appliance.yaml: autoinstall.ssh.authorized_keys: expected a list of a string, got str",
