@@ -205,7 +205,7 @@ class Schema:
             options = schema.get(keyword)
             if not options:
                 continue
-            results = []
+            results: list[list[SchemaProblem]] = []
             for option in options:
                 found: list[SchemaProblem] = []
                 self._validate(option, value, path, found)
@@ -213,6 +213,6 @@ class Schema:
             passing = sum(1 for r in results if not r)
             if passing == 0:
                 # Report the alternative that came closest: it is usually the one meant.
-                out.extend(min(results, key=lambda r: len(r)))
+                out.extend(min(results, key=len))
             elif keyword == "oneOf" and passing > 1:
                 out.append(SchemaProblem(path, f"matches {passing} alternatives, expected one"))
