@@ -213,6 +213,7 @@ class Schema:
             passing = sum(1 for r in results if not r)
             if passing == 0:
                 # Report the alternative that came closest: it is usually the one meant.
-                out.extend(min(results, key=len))
+                closest: list[SchemaProblem] = min(results, key=len)
+                out.extend(closest)
             elif keyword == "oneOf" and passing > 1:
                 out.append(SchemaProblem(path, f"matches {passing} alternatives, expected one"))
