@@ -46,12 +46,20 @@ def main(ctx: click.Context, debug: bool, quiet: bool) -> None:
 
 def _register() -> None:
     # Each command lives in the module named for it; this list is the CLI's table of contents.
-    from isobuild.commands import boot_test, build, inspect, payload, release, standin
+    from isobuild.commands import (
+        boot_test,
+        build,
+        inspect,
+        payload,
+        release,
+        standin_artifacts,
+        standin_iso,
+    )
 
     main.add_command(build.build)
     main.add_command(inspect.inspect)
-    main.add_command(standin.standin_iso)
-    main.add_command(standin.standin_artifacts)
+    main.add_command(standin_iso.standin_iso)
+    main.add_command(standin_artifacts.standin_artifacts)
     main.add_command(boot_test.boot_test)
     main.add_command(payload.fetch)
     main.add_command(payload.lock)
