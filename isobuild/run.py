@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from isobuild.errors import EnvironmentProblem, ToolError
 
@@ -120,3 +121,25 @@ def run(
             f"{_redact(shlex.join(args), redact)}\n{_redact(_tail(stderr), redact)}"
         )
     return result
+
+
+def spawn(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    stdout: int | IO[bytes] | None = None,
+    stderr: int | IO[bytes] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in the background (no shell, stdin closed) for long-running work.
+
+    For guests and writers whose output is followed while they run; the caller owns the
+    process and must reap it (``wait``/``kill``) on every path.
+    """
+    args = [os.fspath(a) for a in argv]
+    args[0] = find_program(args[0]) if "/" not in args[0] else args[0]
+    log.debug("+ %s &", shlex.join(args))
+    full_env = None if env is None else {**os.environ, **env}
+    return subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=full_env, cwd=cwd
+    )
