@@ -16,6 +16,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from host_service.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -35,17 +37,23 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 CHUNK = 1024 * 1024
 
 
-class RegistryError(Exception):
+class RegistryError(ServiceError):
     """A registry operation failed; names the registry, repository and reference involved."""
 
     def __init__(
-        self, message: str, *, registry: str, repository: str = "", reference: str = ""
+        self,
+        message: str,
+        *,
+        registry: str,
+        repository: str = "",
+        reference: str = "",
+        hint: str | None = None,
     ) -> None:
         self.registry = registry
         self.repository = repository
         self.reference = reference
         self.detail = message
-        super().__init__(f"{self.where}: {message}")
+        super().__init__(f"{self.where}: {message}", hint=hint)
 
     @property
     def where(self) -> str:
@@ -296,11 +304,11 @@ class RegistryClient:
             )
         except requests.exceptions.SSLError as exc:
             raise RegistryTLSError(
-                f"TLS failed for {urlsplit(url).netloc}: {_reason(exc)}"
-                " (is the registry's CA in the CA bundle?)",
+                f"TLS failed for {urlsplit(url).netloc}: {_reason(exc)}",
                 registry=self.registry,
                 repository=repository,
                 reference=reference,
+                hint="is the registry's CA in the CA bundle? (registry.ca_bundle)",
             ) from exc
         except requests.exceptions.ProxyError as exc:
             raise RegistryUnreachable(

@@ -1,0 +1,152 @@
+"""Release manifest schema and loader: valid input, and every class of mistake named by path."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host_service.release import (
+    SCHEMA_V1,
+    SERVICES,
+    ReleaseError,
+    canonical_json,
+    load_release,
+    parse_release,
+    profile_values_file,
+    values_configmap_name,
+)
+
+DIGEST = "sha256:" + "a" * 64
+
+
+def sample() -> dict[str, Any]:
+    image = {"repository": "ghcr.io/nine-minds/alga-psa", "tag": "1.4.0", "digest": DIGEST}
+    return {
+        "schema": SCHEMA_V1,
+        "version": "1.4.0",
+        "channel": "stable",
+        "valuesProfile": "single-node",
+        "images": {
+            "algaCore": image,
+            "workflowWorker": {**image, "repository": "ghcr.io/nine-minds/workflow-worker"},
+            "emailService": {"repository": "ghcr.io/nine-minds/email-service", "tag": "1.4.0"},
+            "temporalWorker": {
+                "repository": "ghcr.io/nine-minds/temporal-worker",
+                "digest": DIGEST,
+            },
+        },
+        "controlPlane": {"repository": "ghcr.io/nine-minds/appliance-control", "tag": "0.3.1"},
+        "config": {"repository": "ghcr.io/nine-minds/alga-appliance-config", "digest": DIGEST},
+        "charts": {"alga-core": "1.4.0", "postgresql": "15.5.2"},
+        "profileValues": {
+            profile_values_file(s, "single-node"): f"replicaCount: 1\nname: {s}\n" for s in SERVICES
+        },
+    }
+
+
+def problems_of(document: Any) -> list[str]:
+    with pytest.raises(ReleaseError) as caught:
+        parse_release(document, source="release.json")
+    return caught.value.problems
+
+
+def test_valid_release_parses() -> None:
+    release = parse_release(json.dumps(sample()), source="release.json")
+    assert release.version == "1.4.0"
+    assert release.images["algaCore"].reference == f"ghcr.io/nine-minds/alga-psa:1.4.0@{DIGEST}"
+    assert release.images["emailService"].reference == "ghcr.io/nine-minds/email-service:1.4.0"
+    assert release.config.url == "oci://ghcr.io/nine-minds/alga-appliance-config"
+    assert release.values_for("db") == "replicaCount: 1\nname: db\n"
+    assert values_configmap_name("alga-core") == "alga-values-alga-core"
+
+
+def test_canonical_json_is_stable_across_key_order() -> None:
+    document = sample()
+    shuffled = dict(reversed(list(document.items())))
+    assert canonical_json(document) == canonical_json(shuffled)
+    assert parse_release(canonical_json(document), source="x").to_json() == canonical_json(document)
+
+
+def test_unknown_schema_version_is_refused() -> None:
+    document = sample() | {"schema": "alga.appliance.release/v2"}
+    [problem] = problems_of(document)
+    assert "schema: unsupported release schema 'alga.appliance.release/v2'" in problem
+    assert SCHEMA_V1 in problem
+
+
+def test_missing_schema_is_refused() -> None:
+    document = sample()
+    del document["schema"]
+    assert "unsupported release schema missing" in problems_of(document)[0]
+
+
+def test_not_json() -> None:
+    assert problems_of(b"{not json")[0].startswith("release.json: not valid JSON")
+
+
+def test_every_problem_is_reported_with_its_path() -> None:
+    document = copy.deepcopy(sample())
+    document["valueProfile"] = document.pop("valuesProfile")
+    document["config"]["digest"] = "sha256:1234"
+    document["images"]["algaCore"] = {"repository": "ghcr.io/nine-minds/alga-psa"}
+    document["version"] = "1.4.0+build.7"
+    problems = problems_of(document)
+    joined = "\n".join(problems)
+    assert "release.json: valueProfile: unknown key (did you mean 'valuesProfile'?)" in joined
+    assert "release.json: valuesProfile: required key is missing" in joined
+    assert "release.json: config.digest: expected a digest sha256:<64 lowercase hex>" in joined
+    assert "release.json: images.algaCore.digest: required key is missing" in joined
+    assert "release.json: version: expected a version usable as an OCI tag" in joined
+
+
+def test_missing_profile_values_file() -> None:
+    document = sample()
+    del document["profileValues"]["redis.single-node.yaml"]
+    assert problems_of(document) == [
+        "release.json: profileValues.redis.single-node.yaml: missing (profile 'single-node' "
+        "needs it)"
+    ]
+
+
+def test_profile_values_for_another_profile_or_service() -> None:
+    document = sample()
+    document["profileValues"]["db.ha.yaml"] = "a: 1\n"
+    document["profileValues"]["mailhog.single-node.yaml"] = "a: 1\n"
+    problems = problems_of(document)
+    assert "release.json: profileValues.db.ha.yaml: not for profile 'single-node'" in problems
+    assert "release.json: profileValues.mailhog.single-node.yaml: unknown service 'mailhog'" in (
+        problems
+    )
+
+
+def test_profile_values_must_be_yaml_mappings() -> None:
+    document = sample()
+    document["profileValues"]["db.single-node.yaml"] = "a: [1,\n"
+    document["profileValues"]["redis.single-node.yaml"] = "- a list\n"
+    problems = problems_of(document)
+    assert problems[0].startswith("release.json: profileValues.db.single-node.yaml: not valid YAML")
+    assert (
+        problems[1] == "release.json: profileValues.redis.single-node.yaml: expected a YAML mapping"
+    )
+
+
+def test_chart_versions_are_checked() -> None:
+    document = sample()
+    document["charts"]["Alga_Core"] = "latest"
+    problems = problems_of(document)
+    assert any(
+        p.startswith("release.json: charts.Alga_Core: expected a lowercase name") for p in problems
+    )
+    assert any("charts.Alga_Core: expected a chart version" in p for p in problems)
+
+
+def test_load_release_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ReleaseError, match=r"missing\.json: cannot read"):
+        load_release(tmp_path / "missing.json")
+    path = tmp_path / "release.json"
+    path.write_bytes(canonical_json(sample()))
+    assert load_release(path).channel == "stable"
