@@ -1,0 +1,160 @@
+"""Facts about the host for preflight and the console: DNS, registry, route, disk, memory."""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import itertools
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import requests
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    date: float | None  # the server's Date header, for the clock-skew check
+    server: str
+
+
+class HostError(Exception):
+    """A probe could not get an answer; the message says what was tried."""
+
+
+class Host(Protocol):
+    def resolve(self, hostname: str) -> list[str]:
+        """Addresses for ``hostname``; raises HostError when DNS has none."""
+        ...
+
+    def https_get(
+        self, url: str, *, proxies: dict[str, str], ca_bundle: Path | None, timeout: float
+    ) -> HttpAnswer:
+        """GET ``url`` (no redirects); raises HostError when there is no HTTP answer."""
+        ...
+
+    def default_route(self) -> str | None:
+        """The interface of the IPv4 or IPv6 default route, or None."""
+        ...
+
+    def free_bytes(self, path: Path) -> int: ...
+
+    def memory_bytes(self) -> int: ...
+
+    def now(self) -> float: ...
+
+    def addresses(self) -> list[str]:
+        """Every global unicast address of the host, for the console banner."""
+        ...
+
+
+class LinuxHost:
+    def resolve(self, hostname: str) -> list[str]:
+        try:
+            infos = socket.getaddrinfo(hostname, 443, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise HostError(f"DNS lookup of {hostname} failed: {exc}") from exc
+        return sorted({str(info[4][0]) for info in infos})
+
+    def https_get(
+        self, url: str, *, proxies: dict[str, str], ca_bundle: Path | None, timeout: float
+    ) -> HttpAnswer:
+        session = requests.Session()
+        session.trust_env = False
+        try:
+            response = session.get(
+                url,
+                proxies=proxies,
+                verify=str(ca_bundle) if ca_bundle else True,
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise HostError(f"GET {url} failed: {_reason(exc)}") from exc
+        finally:
+            session.close()
+        date = response.headers.get("Date")
+        parsed = email.utils.parsedate_to_datetime(date).timestamp() if date else None
+        return HttpAnswer(response.status_code, parsed, response.headers.get("Server", ""))
+
+    def default_route(self) -> str | None:
+        try:
+            for line in (PROC / "net/route").read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
+                    return fields[0]
+        except OSError:
+            pass
+        try:
+            for line in (PROC / "net/ipv6_route").read_text().splitlines():
+                fields = line.split()
+                default = len(fields) == 10 and fields[0] == "0" * 32 and fields[1] == "00"
+                if default and fields[9] != "lo":
+                    return fields[9]
+        except OSError:
+            pass
+        return None
+
+    def free_bytes(self, path: Path) -> int:
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        return shutil.disk_usage(path).free
+
+    def memory_bytes(self) -> int:
+        for line in (PROC / "meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def now(self) -> float:
+        return time.time()
+
+    def addresses(self) -> list[str]:
+        return [*_ipv4_local_addresses(), *_ipv6_global_addresses()]
+
+
+def _ipv4_local_addresses() -> list[str]:
+    """Host addresses from /proc/net/fib_trie ("/32 host LOCAL" entries), loopback excluded."""
+    try:
+        lines = (PROC / "net/fib_trie").read_text().splitlines()
+    except OSError:
+        return []
+    found: list[str] = []
+    for previous, line in itertools.pairwise(lines):
+        if "/32 host LOCAL" in line:
+            candidate = previous.strip().removeprefix("|-- ").strip()
+            try:
+                address = ipaddress.IPv4Address(candidate)
+            except ValueError:
+                continue
+            if not address.is_loopback and not address.is_link_local:
+                found.append(str(address))
+    return sorted(set(found), key=lambda a: ipaddress.IPv4Address(a))
+
+
+def _ipv6_global_addresses() -> list[str]:
+    try:
+        lines = (PROC / "net/if_inet6").read_text().splitlines()
+    except OSError:
+        return []
+    found: list[str] = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 6 or fields[5] == "lo":
+            continue
+        raw = fields[0]
+        address = ipaddress.IPv6Address(":".join(raw[i : i + 4] for i in range(0, 32, 4)))
+        if not (address.is_loopback or address.is_link_local):
+            found.append(str(address))
+    return sorted(set(found))
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,213 @@
+"""Operator intent: the setup inputs, validated into a record and kept apart from derived state."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from host_service import atomic
+
+CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([.+~-][0-9A-Za-z.+~-]{1,60})?")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+NO_PROXY_ENTRY = re.compile(r"\.?[A-Za-z0-9.*:/-]{1,253}")
+MAX_URL = 2048
+FIELDS = ("app_url", "channel", "release", "proxy", "no_proxy")
+
+
+class InputErrors(Exception):
+    """Field name -> what is wrong with it; the HTTP layer turns this into a 400."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = dict(errors)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetupIntent:
+    """What the operator asked for. Operator intent always wins over anything derived."""
+
+    app_url: str
+    channel: str | None = None
+    release: str | None = None  # a version such as 1.4.2, or a manifest digest
+    proxy: str | None = None  # may carry credentials: never echoed back, never logged
+    no_proxy: tuple[str, ...] = ()
+
+    @property
+    def release_ref(self) -> str:
+        """The tag or digest the release step resolves."""
+        return self.release or self.channel or ""
+
+    def proxies(self) -> dict[str, str]:
+        if not self.proxy:
+            return {}
+        proxies = {"http": self.proxy, "https": self.proxy}
+        if self.no_proxy:
+            proxies["no_proxy"] = ",".join(self.no_proxy)
+        return proxies
+
+    def public(self) -> dict[str, Any]:
+        """What the API and pages may show: the proxy without its credentials."""
+        return {
+            "app_url": self.app_url,
+            "channel": self.channel,
+            "release": self.release,
+            "proxy": redact_url(self.proxy) if self.proxy else None,
+            "proxy_has_credentials": bool(self.proxy and urlsplit(self.proxy).password),
+            "no_proxy": list(self.no_proxy),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["no_proxy"] = list(self.no_proxy)
+        return data
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
+
+
+def _check_url(value: str, *, schemes: tuple[str, ...], allow_path: bool, what: str) -> str:
+    if len(value) > MAX_URL:
+        raise ValueError(f"longer than {MAX_URL} characters")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"{what} must not contain spaces")
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"expected a {' or '.join(schemes)} URL such as {schemes[0]}://host")
+    if not parts.hostname or not _valid_host(parts.hostname):
+        raise ValueError(f"{what} has no valid host name")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{what} has an invalid port") from exc
+    if port == 0:
+        raise ValueError(f"{what} has an invalid port")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{what} must not have a query or fragment")
+    if not allow_path and parts.path not in ("", "/"):
+        raise ValueError(f"{what} must not have a path")
+    return value.rstrip("/") if not allow_path or parts.path == "/" else value
+
+
+def parse_setup(data: Mapping[str, Any], *, default_channel: str) -> SetupIntent:
+    """Validate a setup request (JSON body or form fields); every bad field is reported."""
+    errors: dict[str, str] = {}
+    for key in data:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(str(key), FIELDS, n=1)
+            errors[str(key)] = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            errors[name] = f"expected a string, got {type(value).__name__}"
+            return None
+        return value.strip() or None
+
+    app_url = text("app_url")
+    if app_url is None and "app_url" not in errors:
+        errors["app_url"] = "required: the public URL users open, e.g. https://psa.example.com"
+    elif app_url is not None:
+        try:
+            app_url = _check_url(app_url, schemes=("https", "http"), allow_path=False, what="URL")
+            if urlsplit(app_url).username is not None:
+                errors["app_url"] = "must not contain a user name or password"
+        except ValueError as exc:
+            errors["app_url"] = str(exc)
+
+    channel = text("channel")
+    release = text("release")
+    if channel is not None and not CHANNEL.fullmatch(channel):
+        errors["channel"] = "expected a channel name such as 'stable' or 'nightly'"
+    if release is not None and not (VERSION.fullmatch(release) or DIGEST.fullmatch(release)):
+        errors["release"] = "expected a version such as 1.4.2 or a digest sha256:<64 hex>"
+    if channel is not None and release is not None and "release" not in errors:
+        errors["release"] = "give a channel or a pinned release, not both"
+    if channel is None and release is None:
+        channel = default_channel
+
+    proxy = text("proxy")
+    if proxy is not None:
+        try:
+            proxy = _check_url(proxy, schemes=("http", "https"), allow_path=False, what="proxy")
+        except ValueError as exc:
+            errors["proxy"] = str(exc)
+
+    no_proxy: tuple[str, ...] = ()
+    raw = data.get("no_proxy")
+    if isinstance(raw, str):
+        items = [p.strip() for p in raw.replace("\n", ",").split(",")]
+    elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+        items = [p.strip() for p in raw]
+    elif raw is None:
+        items = []
+    else:
+        items = []
+        errors["no_proxy"] = "expected a comma-separated list of hosts, domains or CIDRs"
+    items = [p for p in items if p]
+    bad = [p for p in items if not NO_PROXY_ENTRY.fullmatch(p)]
+    if bad:
+        errors["no_proxy"] = f"not a host, domain or CIDR: {bad[0]!r}"
+    elif len(items) > 64:
+        errors["no_proxy"] = "at most 64 entries"
+    else:
+        no_proxy = tuple(dict.fromkeys(items))
+    if no_proxy and proxy is None and "proxy" not in errors:
+        errors["no_proxy"] = "only meaningful with a proxy"
+
+    if errors:
+        raise InputErrors(errors)
+    assert app_url is not None
+    return SetupIntent(
+        app_url=app_url, channel=channel, release=release, proxy=proxy, no_proxy=no_proxy
+    )
+
+
+class IntentStore:
+    """``setup-inputs.json`` (0600): the operator's inputs and nothing derived from them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> SetupIntent | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        return SetupIntent(
+            app_url=data["app_url"],
+            channel=data.get("channel"),
+            release=data.get("release"),
+            proxy=data.get("proxy"),
+            no_proxy=tuple(data.get("no_proxy") or ()),
+        )
+
+    def save(self, intent: SetupIntent) -> None:
+        atomic.write_json(self.path, intent.to_json(), mode=0o600)

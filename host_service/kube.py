@@ -1,0 +1,207 @@
+"""Kubernetes through kubectl (``k3s kubectl`` on the appliance): structured JSON only.
+
+One typed interface (``Kube``) with one real implementation (``Kubectl``). Output is parsed
+as JSON, never scraped from tables, and never capped: a silently truncated list once made a
+whole pods view empty. Errors keep kubectl's stderr for the blocker shown to the operator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from host_service import command
+from host_service.command import CommandError
+
+Object = dict[str, Any]
+FIELD_MANAGER = "alga-appliance"
+
+
+class KubeError(CommandError):
+    """kubectl failed; ``output`` is the tail of its stderr."""
+
+
+class Kube(Protocol):
+    def readyz(self) -> str: ...
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> Object | None: ...
+
+    def list(
+        self, resource: str, namespace: str | None = None, *, selector: str | None = None
+    ) -> list[Object]:
+        """``namespace=None`` lists cluster-scoped resources or all namespaces."""
+        ...
+
+    def apply(self, objects: Sequence[Mapping[str, Any]], *, field_manager: str) -> None:
+        """Server-side apply with ``--force-conflicts``: the appliance owns these fields."""
+        ...
+
+    def apply_file(self, path: Path, *, field_manager: str) -> None: ...
+
+    def create(self, obj: Mapping[str, Any]) -> bool:
+        """Create ``obj``; False when it already exists (it is left untouched)."""
+        ...
+
+    def patch(
+        self, resource: str, name: str, namespace: str | None, patch: Mapping[str, Any]
+    ) -> None:
+        """A JSON merge patch."""
+        ...
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> None:
+        """Delete if present; does not wait for finalizers."""
+        ...
+
+    def logs(
+        self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None
+    ) -> str: ...
+
+
+def _namespace_args(namespace: str | None) -> list[str]:
+    return ["--namespace", namespace] if namespace else []
+
+
+class Kubectl:
+    """``Kube`` over a kubectl argv prefix (``k3s kubectl --kubeconfig ...`` or kubectl)."""
+
+    def __init__(self, argv: Sequence[str], *, timeout: float = 60.0) -> None:
+        self.argv = tuple(argv)
+        self.timeout = timeout
+
+    def _run(self, args: Sequence[str], *, input: bytes | None = None) -> str:
+        full = [*self.argv, f"--request-timeout={int(self.timeout)}s", *args]
+        try:
+            return command.run(full, input=input, timeout=self.timeout + 5).stdout
+        except CommandError as exc:
+            raise KubeError(_summary(exc), argv=exc.argv, output=exc.output) from exc
+
+    def _json(self, args: Sequence[str]) -> Any:
+        text = self._run(args)
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise KubeError(
+                f"kubectl {' '.join(args[:2])} did not print JSON", argv=args, output=text[-2000:]
+            ) from exc
+
+    def readyz(self) -> str:
+        return self._run(["get", "--raw=/readyz"]).strip()
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> Object | None:
+        found = self._json(
+            ["get", resource, name, *_namespace_args(namespace), "--ignore-not-found", "-o", "json"]
+        )
+        return found if isinstance(found, dict) else None
+
+    def list(
+        self, resource: str, namespace: str | None = None, *, selector: str | None = None
+    ) -> list[Object]:
+        args = ["get", resource, *(_namespace_args(namespace) or ["--all-namespaces"])]
+        if selector:
+            args += ["--selector", selector]
+        found = self._json([*args, "-o", "json", "--chunk-size=0"])
+        items = found.get("items", []) if isinstance(found, dict) else []
+        return [i for i in items if isinstance(i, dict)]
+
+    def apply(self, objects: Sequence[Mapping[str, Any]], *, field_manager: str) -> None:
+        document = {"apiVersion": "v1", "kind": "List", "items": [dict(o) for o in objects]}
+        self._run(
+            [
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                f"--field-manager={field_manager}",
+                "-f",
+                "-",
+                "-o",
+                "name",
+            ],
+            input=json.dumps(document).encode(),
+        )
+
+    def apply_file(self, path: Path, *, field_manager: str) -> None:
+        self._run(
+            [
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                f"--field-manager={field_manager}",
+                "-f",
+                str(path),
+                "-o",
+                "name",
+            ]
+        )
+
+    def create(self, obj: Mapping[str, Any]) -> bool:
+        try:
+            self._run(["create", "-f", "-", "-o", "name"], input=json.dumps(obj).encode())
+        except KubeError as exc:
+            if "AlreadyExists" in exc.output or "already exists" in exc.output:
+                return False
+            raise
+        return True
+
+    def patch(
+        self, resource: str, name: str, namespace: str | None, patch: Mapping[str, Any]
+    ) -> None:
+        self._run(
+            [
+                "patch",
+                resource,
+                name,
+                *_namespace_args(namespace),
+                "--type=merge",
+                "-p",
+                json.dumps(patch),
+                "-o",
+                "name",
+            ]
+        )
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> None:
+        self._run(
+            [
+                "delete",
+                resource,
+                name,
+                *_namespace_args(namespace),
+                "--ignore-not-found",
+                "--wait=false",
+            ]
+        )
+
+    def logs(
+        self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None
+    ) -> str:
+        args = ["logs", pod, *_namespace_args(namespace)]
+        if container:
+            args += ["--container", container]
+        if tail is not None:
+            args.append(f"--tail={tail}")
+        return self._run(args)
+
+
+def _summary(exc: CommandError) -> str:
+    """The first line kubectl printed to stderr, which names the API error."""
+    first = exc.output.strip().splitlines()[:1]
+    return first[0] if first else exc.message
+
+
+def condition(obj: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | None:
+    """The status condition of type ``kind``, if the object reports one."""
+    if not obj:
+        return None
+    for cond in obj.get("status", {}).get("conditions", []) or []:
+        if isinstance(cond, Mapping) and cond.get("type") == kind:
+            return cond
+    return None
+
+
+def is_true(obj: Mapping[str, Any] | None, kind: str) -> bool:
+    cond = condition(obj, kind)
+    return cond is not None and cond.get("status") == "True"

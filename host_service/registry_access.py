@@ -1,0 +1,60 @@
+"""How the service reaches the release registry: the operator's proxy, the site CA."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+from host_service.intent import SetupIntent
+from host_service.oci import RegistryClient
+from host_service.settings import Settings
+
+RegistryAccess = Callable[[], RegistryClient]
+
+
+def bypasses_proxy(host: str, no_proxy: Sequence[str]) -> bool:
+    """curl's ``no_proxy`` rules: ``*``, exact host, domain suffix (``.example.com`` or
+    ``example.com``), IP address or CIDR. Ports in entries are ignored."""
+    host = host.strip("[]").lower().rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in no_proxy:
+        entry = raw.strip().lower()
+        if entry == "*":
+            return True
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        entry = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
+        domain = entry.lstrip(".").rstrip(".")
+        if domain and (host == domain or host.endswith("." + domain)):
+            return True
+    return False
+
+
+def proxies_for(url: str, intent: SetupIntent) -> dict[str, str]:
+    """The proxies for ``url`` from the operator's inputs; the environment is never read."""
+    if not intent.proxy:
+        return {}
+    if bypasses_proxy(urlsplit(url).hostname or "", intent.no_proxy):
+        return {}
+    return {"http": intent.proxy, "https": intent.proxy}
+
+
+def registry_access(settings: Settings, intent: SetupIntent) -> RegistryAccess:
+    def open_client() -> RegistryClient:
+        return RegistryClient(
+            settings.registry.host,
+            ca_bundle=settings.registry.ca_bundle,
+            proxies=proxies_for(f"https://{settings.registry.host}/v2/", intent),
+            timeout=settings.timeouts.registry,
+        )
+
+    return open_client

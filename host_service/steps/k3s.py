@@ -1,0 +1,214 @@
+"""k3s: binary and image archives from the payload, config.yaml, the unit, API and node ready."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from host_service import atomic, k3s_files
+from host_service.command import CommandError
+from host_service.kube import KubeError, is_true
+from host_service.steps.context import StepContext, StepFailed
+from host_service.systemd import SystemdError
+
+IMAGE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.lz4", ".tar.bz2")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+    except FileNotFoundError:
+        return False
+    return _sha256(a) == _sha256(b)
+
+
+def _payload_images(ctx: StepContext) -> list[Path]:
+    directory = ctx.settings.paths.payload_k3s_images
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.name.endswith(IMAGE_SUFFIXES))
+
+
+def _wanted_files(ctx: StepContext) -> dict[Path, tuple[str, int]]:
+    paths = ctx.settings.paths
+    return {
+        paths.k3s_config: (k3s_files.render_config(ctx.settings), 0o600),
+        paths.k3s_unit: (k3s_files.render_unit(), 0o644),
+        paths.k3s_env: (k3s_files.render_env(ctx.intent), 0o600),
+    }
+
+
+def _text_matches(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+
+
+def _node_ready(ctx: StepContext) -> tuple[str | None, str]:
+    try:
+        nodes = ctx.kube.list("nodes")
+    except KubeError as exc:
+        return None, f"listing nodes: {exc.message}"
+    if not nodes:
+        return None, "waiting for the node to register"
+    for node in nodes:
+        if is_true(node, "Ready"):
+            return str(node.get("metadata", {}).get("name", "?")), ""
+    return None, "waiting for the node to become Ready"
+
+
+def probe(ctx: StepContext) -> bool:
+    paths = ctx.settings.paths
+    if not _same(paths.payload_k3s_binary, paths.k3s_binary):
+        return False
+    for image in _payload_images(ctx):
+        if not _same(image, paths.k3s_images / image.name):
+            return False
+    if not all(_text_matches(p, text) for p, (text, _) in _wanted_files(ctx).items()):
+        return False
+    try:
+        if ctx.systemd.active_state(k3s_files.UNIT) != "active":
+            return False
+        if ctx.kube.readyz() != "ok":
+            return False
+    except (SystemdError, KubeError):
+        return False
+    name, _ = _node_ready(ctx)
+    return name is not None and _kubeconfig_private(ctx)
+
+
+def _kubeconfig_private(ctx: StepContext) -> bool:
+    try:
+        return ctx.settings.paths.kubeconfig.stat().st_mode & 0o077 == 0
+    except FileNotFoundError:
+        return False
+
+
+def run(ctx: StepContext) -> None:
+    paths = ctx.settings.paths
+    if not paths.payload_k3s_binary.is_file():
+        raise StepFailed(
+            f"the k3s binary is missing from the payload ({paths.payload_k3s_binary})",
+            cause="the installation did not copy the appliance payload completely",
+            next_step="reinstall from the appliance ISO, or copy the payload back, then retry",
+        )
+    if not _same(paths.payload_k3s_binary, paths.k3s_binary):
+        ctx.report(f"installing {paths.k3s_binary}")
+        atomic.copy_file(paths.payload_k3s_binary, paths.k3s_binary, mode=0o755)
+    images = _payload_images(ctx)
+    if not images:
+        raise StepFailed(
+            f"no k3s image archives in the payload ({paths.payload_k3s_images})",
+            cause="without the airgap images k3s would pull its system images from the "
+            "internet, which an appliance must not need",
+            next_step="reinstall from the appliance ISO, then retry",
+        )
+    for image in images:
+        target = paths.k3s_images / image.name
+        if not _same(image, target):
+            ctx.report(f"placing image archive {image.name}")
+            atomic.copy_file(image, target, mode=0o644)
+    ctx.report("image archives in place", detail=f"{len(images)} image archive(s) in place")
+
+    try:
+        version = ctx.k3s.version(paths.k3s_binary)
+    except CommandError as exc:
+        raise StepFailed(
+            f"{paths.k3s_binary} does not run: {exc.message}",
+            cause="the k3s binary in the payload is not a working k3s for this machine "
+            "(a stand-in payload, a damaged copy or the wrong architecture)",
+            next_step="build the ISO with the real pinned k3s artifacts and reinstall",
+            output=exc.output,
+        ) from exc
+    ctx.report(f"k3s {version} installed", detail=f"k3s {version}")
+
+    unit_changed = False
+    config_changed = False
+    for path, (text, mode) in _wanted_files(ctx).items():
+        if not _text_matches(path, text):
+            ctx.report(f"writing {path.name}")
+            atomic.write_text(path, text, mode=mode)
+            unit_changed |= path in (paths.k3s_unit, paths.k3s_env)
+            config_changed = True
+    try:
+        state = ctx.systemd.active_state(k3s_files.UNIT)
+        if unit_changed or state in ("", "unknown"):
+            ctx.systemd.daemon_reload()
+        if state == "active" and config_changed:
+            ctx.report("restarting k3s for the new configuration")
+            ctx.systemd.restart(k3s_files.UNIT)
+        elif state != "active":
+            ctx.report("starting k3s")
+            ctx.systemd.enable_now(k3s_files.UNIT)
+    except SystemdError as exc:
+        raise StepFailed(
+            f"systemd could not start k3s: {exc.message}",
+            cause="the k3s unit is invalid or systemd refused it",
+            next_step="check `systemctl status k3s` and `journalctl -u k3s`, then retry",
+            output=exc.output,
+        ) from exc
+
+    ctx.poll(
+        lambda: _api_ready(ctx),
+        timeout=ctx.settings.timeouts.k3s_ready,
+        on_timeout=lambda last: _not_ready(
+            ctx, f"the Kubernetes API did not become ready ({last})"
+        ),
+    )
+    if not _kubeconfig_private(ctx):
+        # k3s honours write-kubeconfig-mode; an older file from before the config is fixed here.
+        paths.kubeconfig.chmod(0o600)
+    ctx.report("API ready", detail="Kubernetes API ready")
+    node = ctx.poll(
+        lambda: _node_ready(ctx),
+        timeout=ctx.settings.timeouts.node_ready,
+        on_timeout=lambda last: _not_ready(ctx, f"the node did not become Ready ({last})"),
+    )
+    ctx.report(f"node {node} Ready", detail=f"node {node} Ready")
+
+
+def _api_ready(ctx: StepContext) -> tuple[bool | None, str]:
+    try:
+        state = ctx.systemd.active_state(k3s_files.UNIT)
+    except SystemdError as exc:
+        return None, f"systemd: {exc.message}"
+    if state == "failed":
+        raise StepFailed(
+            "k3s.service failed to start",
+            cause="k3s exited during start-up; the journal below says why",
+            next_step="read `journalctl -u k3s`, fix the cause (disk, network, config), then retry",
+            output=ctx.systemd.journal(k3s_files.UNIT),
+        )
+    if not ctx.settings.paths.kubeconfig.exists():
+        return None, f"waiting for k3s ({state}) to write its kubeconfig"
+    try:
+        answer = ctx.kube.readyz()
+    except KubeError as exc:
+        return None, f"waiting for the API: {exc.message}"
+    return (True, "") if answer == "ok" else (None, f"API /readyz says {answer[:80]}")
+
+
+def _not_ready(ctx: StepContext, message: str) -> StepFailed:
+    journal = ctx.systemd.journal(k3s_files.UNIT)
+    return StepFailed(
+        message,
+        cause="k3s is running but not healthy: image import, network or resource trouble",
+        next_step="read `journalctl -u k3s` and `k3s kubectl get nodes -o wide`, then retry",
+        output=journal,
+    )
+
+
+def node_summary(node: dict[str, Any]) -> str:
+    info = node.get("status", {}).get("nodeInfo", {})
+    return f"{node.get('metadata', {}).get('name', '?')} {info.get('kubeletVersion', '')}".strip()

@@ -1,0 +1,98 @@
+"""The live bootstrap state: one lock, atomic persistence after every change, change waiters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from host_service import atomic
+from host_service.schema import Schema
+from host_service.state import BootstrapState
+
+log = logging.getLogger(__name__)
+
+SCHEMA = Schema.load(Path(__file__).resolve().parent / "schemas" / "bootstrap-state-v1.json")
+
+
+def load_state(path: Path) -> BootstrapState:
+    """The persisted state; a missing file is a fresh appliance.
+
+    A corrupt file is moved aside, not trusted: the state is only a cache of progress and the
+    steps probe reality, so starting over is safe.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return BootstrapState()
+    except (OSError, ValueError) as exc:
+        _quarantine(path, f"not readable JSON: {exc}")
+        return BootstrapState()
+    problems = SCHEMA.problems(data)
+    if problems:
+        _quarantine(path, "; ".join(str(p) for p in problems[:5]))
+        return BootstrapState()
+    return BootstrapState.from_json(data)
+
+
+def _quarantine(path: Path, why: str) -> None:
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    log.warning("%s: %s; moved to %s and starting from a fresh state", path, why, aside.name)
+    path.replace(aside)
+
+
+def save_state(path: Path, state: BootstrapState) -> None:
+    atomic.write_json(path, state.to_json(), mode=0o600)
+
+
+Transition = Callable[[BootstrapState], BootstrapState]
+
+
+class StateKeeper:
+    """Holds the current state; every change is persisted before anyone can observe it."""
+
+    def __init__(self, path: Path, state: BootstrapState) -> None:
+        self.path = path
+        self._state = state
+        self._version = 0
+        self._changed = threading.Condition()
+
+    @property
+    def state(self) -> BootstrapState:
+        with self._changed:
+            return self._state
+
+    @property
+    def version(self) -> int:
+        with self._changed:
+            return self._version
+
+    def snapshot(self) -> tuple[int, BootstrapState]:
+        with self._changed:
+            return self._version, self._state
+
+    def update(self, transition: Transition) -> BootstrapState:
+        """Apply ``transition``, write it to disk, then wake waiters. Raises what it raises."""
+        with self._changed:
+            new = transition(self._state)
+            if new is not self._state:
+                save_state(self.path, new)
+                self._state = new
+                self._version += 1
+                self._changed.notify_all()
+            return new
+
+    def wait_for_change(self, version: int, timeout: float) -> tuple[int, BootstrapState]:
+        """Block until the version differs from ``version`` (or ``timeout``); for SSE/long-poll."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._version != version, timeout=timeout)
+            return self._version, self._state
+
+    def poke(self) -> None:
+        """Wake waiters without a state change (something they show, such as liveness, moved)."""
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
