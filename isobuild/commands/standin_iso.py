@@ -1,11 +1,67 @@
-"""`isobuild standin-iso`: PLACEHOLDER, replaced by its owner."""
+"""`isobuild standin-iso`: build the stand-in for the Ubuntu 24.04.x live-server ISO."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from isobuild.cache_dir import default_cache_dir
+from isobuild.errors import ConfigError, OutputExistsError
+from isobuild.standin_iso import Release, StandinOptions, build_standin
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """``2.5G``, ``700M``, ``4096`` → bytes."""
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = value[-1:] if value[-1:] in _UNITS else ""
+    try:
+        number = float(value[: len(value) - len(unit)])
+    except ValueError:
+        raise ConfigError(
+            f"--filler-size: expected a size like 2.5G or 700M, got {text!r}"
+        ) from None
+    if number < 0:
+        raise ConfigError(f"--filler-size: must not be negative, got {text!r}")
+    return int(number * _UNITS[unit])
 
 
 @click.command("standin-iso")
-def standin_iso() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("not implemented yet")
+@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--release", default="24.04.3", show_default=True, help="Point release to claim.")
+@click.option(
+    "--filler-size",
+    default="0",
+    show_default=True,
+    help="Bytes of filler in the casper layers (e.g. 2.5G to match the real ISO's size).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the Debian kernel package is cached [default: $XDG_CACHE_HOME/isobuild].",
+)
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+def standin_iso(
+    out: Path, release: str, filler_size: str, cache_dir: Path | None, force: bool
+) -> None:
+    """Build OUT, a stand-in base ISO with the Ubuntu 24.04 layout and boot records.
+
+    Its kernel is Debian's; its initrd reports over the serial port what the installer
+    would see (kernel command line, firmware, autoinstall sources, md5sum.txt check)
+    instead of installing. It proves the remastering and the boot paths, not subiquity.
+    """
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: already exists", hint="pass --force to replace it")
+    cache = (cache_dir or default_cache_dir()) / "standin"
+    build_standin(
+        StandinOptions(
+            out=out,
+            cache=cache,
+            release=Release(version=release),
+            filler_size=parse_size(filler_size),
+        )
+    )
+    click.echo(str(out))
