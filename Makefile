@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-venv python3-dev make xorriso qemu-system-x86 qemu-utils ovmf \
 	grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools busybox-static cpio \
 	zstd gpgv gnupg e2fsprogs kmod openssl docker-registry debootstrap chromium \
-	chromium-driver
+	chromium-driver skopeo
 
 .PHONY: setup apt venv iso test test-unit test-integration test-boot test-system test-real \
 	lint bench clean

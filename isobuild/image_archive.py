@@ -99,7 +99,8 @@ def index_document(images: Sequence[ImageContent]) -> dict[str, Any]:
                 "platform": {"architecture": arch, "os": os_name},
                 "annotations": {
                     IMAGE_NAME_ANNOTATION: image.reference,
-                    REF_NAME_ANNOTATION: image.tag,
+                    # The full reference, not just the tag: two controllers share a tag.
+                    REF_NAME_ANNOTATION: image.reference,
                 },
             }
             for image in images

@@ -296,7 +296,6 @@ def _populate(
     k3s_base_url: str,
     flux_base_url: str,
     filler: int,
-    shown_as: str,
 ) -> dict[str, str]:
     k3s_dir = root / "k3s" / k3s_version
     flux_dir = root / "flux" / flux_version
@@ -332,7 +331,7 @@ def _populate(
     readme = (
         f"{STANDIN_MARK} k3s and Flux release assets\n\n{LABEL}.\n\n"
         "Layout: <component>/<version>/<file>, the --mirror layout of docs/payload.md.\n"
-        f"Build with: isobuild build --lock {shown_as}/payload.lock.yaml --mirror {shown_as}\n"
+        "Build with: isobuild build --lock DIR/payload.lock.yaml --mirror DIR (DIR: here)\n"
         "The result installs and boots, but k3s and Flux cannot start from these files.\n"
     )
     _write(root / "README-STANDIN.txt", readme.encode())
@@ -426,7 +425,6 @@ def write_standins(
             k3s_base_url=k3s_base,
             flux_base_url=flux_base,
             filler=filler,
-            shown_as=str(directory),
         )
         staging.chmod(0o755)
         if directory.exists():
