@@ -1,11 +1,107 @@
-"""`isobuild build`: PLACEHOLDER, replaced by its owner."""
+"""`isobuild build`: remaster the base ISO into the appliance installer ISO."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from isobuild.build import BaseIsoCheck, BuildOptions, Tools
+from isobuild.build import build as run_build
+from isobuild.cache_dir import default_cache_dir
+from isobuild.config import load_config
+from isobuild.errors import ConfigError
+from isobuild.verify import normalize_sha256
+from isobuild.xorriso import RealXorriso
+
+_PATH = click.Path(path_type=Path)
 
 
 @click.command("build")
-def build() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("not implemented yet")
+@click.option(
+    "--base-iso",
+    type=_PATH,
+    required=True,
+    help="The Ubuntu Server 24.04.x live-server amd64 ISO (or the stand-in).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=_PATH,
+    default=None,
+    help="Appliance config (YAML) [default: the embedded default config].",
+)
+@click.option("--output-dir", type=_PATH, default=Path("out"), show_default=True)
+@click.option("--force", is_flag=True, help="Replace outputs that already exist.")
+@click.option(
+    "--sha256",
+    "expected_sha256",
+    default=None,
+    help="Refuse the base ISO unless its sha256 is this.",
+)
+@click.option(
+    "--sha256sums",
+    type=_PATH,
+    default=None,
+    help="A SHA256SUMS file that lists the base ISO by name.",
+)
+@click.option(
+    "--sha256sums-signature",
+    type=_PATH,
+    default=None,
+    help="Detached signature of --sha256sums (SHA256SUMS.gpg), checked with gpgv.",
+)
+@click.option(
+    "--keyring",
+    type=_PATH,
+    default=None,
+    help="Keyring gpgv checks --sha256sums-signature against.",
+)
+@click.option(
+    "--source-date-epoch",
+    type=int,
+    default=None,
+    help="Timestamp for every date on the ISO [default: $SOURCE_DATE_EPOCH, else "
+    "the base ISO's modification date].",
+)
+@click.option(
+    "--cache-dir",
+    type=_PATH,
+    default=None,
+    help="Cache (base ISO digests, artifacts) [default: $XDG_CACHE_HOME/isobuild].",
+)
+# Payload options (--lock, --mirror, --offline) are added here by isobuild/payload_stage.py.
+@click.pass_context
+def build(
+    ctx: click.Context,
+    base_iso: Path,
+    config_path: Path | None,
+    output_dir: Path,
+    force: bool,
+    expected_sha256: str | None,
+    sha256sums: Path | None,
+    sha256sums_signature: Path | None,
+    keyring: Path | None,
+    source_date_epoch: int | None,
+    cache_dir: Path | None,
+) -> None:
+    """Write OUTPUT_DIR/<name>-<version>.iso, its .sha256 and build-manifest.json."""
+    if sha256sums_signature is not None and (sha256sums is None or keyring is None):
+        raise ConfigError("--sha256sums-signature needs --sha256sums and --keyring")
+    config = load_config(config_path)
+    options = BuildOptions(
+        base_iso=base_iso,
+        output_dir=output_dir,
+        cache_dir=cache_dir or default_cache_dir(),
+        force=force,
+        quiet=bool((ctx.obj or {}).get("quiet")),
+        check=BaseIsoCheck(
+            sha256=normalize_sha256(expected_sha256, "--sha256") if expected_sha256 else None,
+            sha256sums=sha256sums,
+            signature=sha256sums_signature,
+            keyring=keyring,
+        ),
+        source_date_epoch=source_date_epoch,
+    )
+    result = run_build(config, Tools(xorriso=RealXorriso()), options)
+    click.echo(f"{result.iso}  sha256 {result.sha256}")

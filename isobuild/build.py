@@ -1,0 +1,439 @@
+"""`build(config, tools, options)`: the base ISO in, the appliance ISO out, as named steps."""
+
+from __future__ import annotations
+
+import calendar
+import importlib.metadata
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from isobuild import autoinstall, grub, manifest, md5sums
+from isobuild.config import BuildConfig
+from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
+from isobuild.errors import ConfigError, EnvironmentProblem, OutputExistsError, SourceIsoError
+from isobuild.grub import GrubEditError
+from isobuild.progress import Progress
+from isobuild.source_iso import BaseIsoFacts, SourceIso, check_live_server
+from isobuild.verify import check_digest, check_signature, expected_from_sums
+from isobuild.xorriso import IsoEdit, Remaster, WriteResult, Xorriso, parent_dirs
+
+log = logging.getLogger(__name__)
+
+GRUB_CFG = "/boot/grub/grub.cfg"
+LOOPBACK_CFG = "/boot/grub/loopback.cfg"
+DISK_INFO = "/.disk/info"
+SPACE_MARGIN = 64 << 20  # directory records, padding, the manifest
+TEMP_PREFIX = ".isobuild-"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tools:
+    """The external programs a build drives, chosen once at the edge (fakes in tests)."""
+
+    xorriso: Xorriso
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseIsoCheck:
+    """What the base ISO must match before anything is written (all optional)."""
+
+    sha256: str | None = None
+    sha256sums: Path | None = None
+    signature: Path | None = None
+    keyring: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    base_iso: Path
+    output_dir: Path
+    cache_dir: Path
+    force: bool = False
+    quiet: bool = False
+    check: BaseIsoCheck = BaseIsoCheck()
+    # None: $SOURCE_DATE_EPOCH, else the base ISO's volume modification date.
+    source_date_epoch: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildResult:
+    iso: Path
+    sha256_file: Path
+    manifest: Path
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddedFile:
+    iso_path: str
+    local_path: Path
+    sha256: str
+    md5: str
+    size: int
+    mode: int
+    action: str  # "added" | "changed"
+
+
+@dataclass(kw_only=True)
+class BuildContext:
+    """The state steps share. Steps add files with ``add_file``/``add_bytes``/``add_tree``.
+
+    Every added or replaced file is recorded with its sha256 (manifest) and md5
+    (md5sum.txt); ``manifest_extra`` is copied into build-manifest.json under ``extra``.
+    ``staging`` is a private directory for files steps generate; it is removed at the end.
+    """
+
+    config: BuildConfig
+    tools: Tools
+    options: BuildOptions
+    workdir: Path
+    staging: Path
+    source: SourceIso
+    base: BaseIsoFacts | None = None
+    epoch: int = 0
+    base_digest: BackgroundDigest | None = None
+    files: dict[str, AddedFile] = field(default_factory=dict)
+    manifest_extra: dict[str, Any] = field(default_factory=dict)
+    write: WriteResult | None = None
+    partial_iso: Path | None = None
+    outputs: dict[Path, Path] = field(default_factory=dict)  # temp file → final path
+
+    def add_file(self, iso_path: str, local_path: Path, *, mode: int | None = None) -> AddedFile:
+        """Put ``local_path`` on the ISO at ``iso_path`` (adding or replacing a file)."""
+        if not iso_path.startswith("/") or ".." in iso_path.split("/"):
+            raise ValueError(f"ISO path must be absolute without '..': {iso_path!r}")
+        sha, md5, size = sha256_and_md5(local_path)
+        if mode is None:
+            executable = local_path.stat().st_mode & stat.S_IXUSR
+            mode = 0o555 if executable else 0o444
+        action = "changed" if self.source.exists(iso_path) else "added"
+        record = AddedFile(
+            iso_path=iso_path, local_path=local_path, sha256=sha, md5=md5, size=size,
+            mode=mode, action=action,
+        )  # fmt: skip
+        self.files[iso_path] = record
+        return record
+
+    def add_bytes(self, iso_path: str, data: bytes | str, *, mode: int = 0o444) -> AddedFile:
+        """Write ``data`` under ``staging`` and put it on the ISO at ``iso_path``."""
+        local = self.staging / iso_path.lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(data.encode() if isinstance(data, str) else data)
+        return self.add_file(iso_path, local, mode=mode)
+
+    def add_tree(self, iso_dir: str, local_dir: Path) -> list[AddedFile]:
+        """Every regular file under ``local_dir`` at the same relative path under ``iso_dir``."""
+        added = []
+        for path in sorted(local_dir.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                rel = path.relative_to(local_dir).as_posix()
+                added.append(self.add_file(f"{iso_dir.rstrip('/')}/{rel}", path))
+        return added
+
+
+Step = Callable[[BuildContext], None]
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+def check_output(ctx: BuildContext) -> None:
+    """The output directory is usable and the outputs do not exist (unless --force)."""
+    for final in _final_paths(ctx):
+        if final.exists() and not ctx.options.force:
+            raise OutputExistsError(f"{final}: already exists", hint="pass --force to replace it")
+
+
+def open_base(ctx: BuildContext) -> None:
+    """Open the base ISO and refuse anything that is not 24.04.x live-server amd64."""
+    ctx.source.open()
+    ctx.base = check_live_server(ctx.source)
+    ctx.epoch = _source_date_epoch(ctx)
+    log.info("base ISO: %s (%s)", ctx.options.base_iso.name, ctx.base.disk_info)
+
+
+def verify_base(ctx: BuildContext) -> None:
+    """Check a pinned sha256 or a signed SHA256SUMS first; else hash while writing."""
+    check = ctx.options.check
+    iso = ctx.options.base_iso
+    cache = DigestCache(ctx.options.cache_dir)
+    expected: tuple[str, str] | None = None
+    if check.sha256sums is not None:
+        if check.signature is not None:
+            check_signature(check.sha256sums, check.signature, check.keyring or Path())
+        text = _read_text(check.sha256sums, "SHA256SUMS")
+        expected = (expected_from_sums(text, check.sha256sums, iso.name), str(check.sha256sums))
+    if check.sha256 is not None:
+        expected = (check.sha256, "--sha256")
+    ctx.base_digest = BackgroundDigest(cache, iso)
+    if expected is not None:
+        check_digest(ctx.base_digest.result(), expected[0], iso, expected[1])
+
+
+def add_autoinstall(ctx: BuildContext) -> None:
+    """/autoinstall.yaml and the NoCloud seed, rendered and validated."""
+    rendered = autoinstall.render_autoinstall(ctx.config)
+    for iso_path, text in rendered.files.items():
+        ctx.add_bytes(iso_path, text)
+
+
+def edit_grub(ctx: BuildContext) -> None:
+    """Autoinstall arguments on every installer entry; menu settings; installed-system check."""
+    assert ctx.base is not None
+    args = grub.AUTOINSTALL_ARGS
+    settings = ctx.config.iso.grub
+    try:
+        cfg = grub.configure_menu(
+            grub.add_kernel_args(ctx.base.grub_cfg, args),
+            timeout=settings.timeout,
+            default=settings.default,
+            installed_marker=autoinstall.installed_marker(ctx.config),
+            name=ctx.config.name,
+        )
+    except GrubEditError as exc:
+        raise ConfigError(f"{ctx.config.source}: iso.grub.default: {exc}") from exc
+    ctx.add_bytes(GRUB_CFG, cfg)
+    if ctx.base.loopback_cfg is not None:
+        ctx.add_bytes(LOOPBACK_CFG, grub.add_kernel_args(ctx.base.loopback_cfg, args))
+
+
+def set_disk_info(ctx: BuildContext) -> None:
+    assert ctx.base is not None
+    info = ctx.config.iso.disk_info
+    if info is None:
+        info = f"{ctx.config.name} {ctx.config.version} (from {ctx.base.disk_info})"
+    ctx.add_bytes(DISK_INFO, info.replace("\n", " ").strip() + "\n")
+
+
+def write_md5sums(ctx: BuildContext) -> None:
+    """md5sum.txt with every added or changed file, so casper's check passes."""
+    assert ctx.base is not None
+    current = ctx.base.md5sum_txt or ""
+    try:
+        text = md5sums.update(current, {p: f.md5 for p, f in ctx.files.items()})
+    except md5sums.Md5SumsFormatError as exc:
+        raise SourceIsoError(f"{ctx.options.base_iso}: /md5sum.txt: {exc}") from exc
+    ctx.add_bytes(md5sums.MD5SUM_PATH, text)
+
+
+def check_space(ctx: BuildContext) -> None:
+    """Refuse before writing when the output filesystem cannot hold the ISO."""
+    base_size = ctx.options.base_iso.stat().st_size
+    needed = base_size + sum(f.size for f in ctx.files.values()) + SPACE_MARGIN
+    free = shutil.disk_usage(ctx.workdir).free
+    if free < needed:
+        raise EnvironmentProblem(
+            f"{ctx.options.output_dir}: {_gib(free)} free, the ISO needs about {_gib(needed)}",
+            hint="free some space or choose another --output-dir",
+        )
+
+
+def write_iso(ctx: BuildContext) -> None:
+    """One xorriso pass from the base ISO, boot records replayed, hashed while written."""
+    assert ctx.base is not None
+    edits = tuple(
+        IsoEdit(iso_path=f.iso_path, local_path=f.local_path, mode=f.mode)
+        for f in ctx.files.values()
+    )
+    parents = {d for f in ctx.files.values() for d in parent_dirs(f.iso_path)}
+    new_dirs = sorted(d for d in parents if not ctx.source.exists(d))
+    spec = Remaster(
+        base=ctx.options.base_iso, volume_id=ctx.config.volume_id, joliet=ctx.base.has_joliet,
+        edits=edits, new_dirs=tuple(new_dirs), epoch=ctx.epoch,
+    )  # fmt: skip
+    # pycdlib holds the base open read-only; xorriso reads it in parallel, that is fine.
+    partial = ctx.workdir / ctx.config.iso_filename
+    label = f"writing {ctx.config.iso_filename}"
+    with (
+        Progress(label, 100.0, enabled=Progress.wanted(ctx.options.quiet)) as progress,
+        partial.open("wb") as out,
+    ):
+        ctx.write = ctx.tools.xorriso.write(spec, out, progress.update)
+        out.flush()
+        os.fsync(out.fileno())
+    ctx.partial_iso = partial
+    ctx.outputs[partial] = ctx.options.output_dir / ctx.config.iso_filename
+
+
+def write_checksum_and_manifest(ctx: BuildContext) -> None:
+    assert ctx.base is not None
+    assert ctx.write is not None
+    assert ctx.base_digest is not None
+    name = ctx.config.iso_filename
+    sums = ctx.workdir / f"{name}.sha256"
+    sums.write_text(f"{ctx.write.sha256}  {name}\n")
+    ctx.outputs[sums] = ctx.options.output_dir / sums.name
+    base = ctx.options.base_iso
+    text = manifest.render(
+        name=ctx.config.name,
+        version=ctx.config.version,
+        base={
+            "name": base.name,
+            "size": base.stat().st_size,
+            "sha256": ctx.base_digest.result(),
+            "volume_id": ctx.base.volume_id,
+            "disk_info": ctx.base.disk_info,
+        },
+        config={"source": ctx.config.source.name, "sha256": ctx.config.sha256},
+        output={
+            "file": name,
+            "size": ctx.write.size,
+            "sha256": ctx.write.sha256,
+            "volume_id": ctx.config.volume_id,
+        },
+        files=[
+            manifest.FileRecord(path=f.iso_path, sha256=f.sha256, size=f.size, action=f.action)
+            for f in ctx.files.values()
+        ],
+        tools={"xorriso": ctx.tools.xorriso.version(), "isobuild": _isobuild_version()},
+        source_date_epoch=ctx.epoch,
+        extra=ctx.manifest_extra,
+    )
+    path = ctx.workdir / "build-manifest.json"
+    path.write_text(text)
+    ctx.outputs[path] = ctx.options.output_dir / path.name
+
+
+def publish(ctx: BuildContext) -> None:
+    """Rename the finished files into place; the ISO last, so it never lacks its checksum."""
+    done: list[Path] = []
+    try:
+        for temp, final in sorted(ctx.outputs.items(), key=lambda kv: kv[1].suffix == ".iso"):
+            temp.replace(final)
+            done.append(final)
+    except BaseException:
+        for final in done:
+            final.unlink(missing_ok=True)
+        raise
+
+
+def _payload_step() -> Step | None:
+    """The payload engineer's step, once isobuild/payload_stage.py exists."""
+    try:
+        from isobuild import payload_stage  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    step: Step = payload_stage.stage_payload
+    return step
+
+
+def steps() -> list[Step]:
+    """The build, top to bottom."""
+    payload = _payload_step()
+    return [
+        check_output,
+        open_base,
+        verify_base,
+        add_autoinstall,
+        edit_grub,
+        set_disk_info,
+        *([payload] if payload is not None else []),
+        write_md5sums,
+        check_space,
+        write_iso,
+        write_checksum_and_manifest,
+        publish,
+    ]
+
+
+def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResult:
+    """Run every step; on any error or interrupt nothing is left in the output directory."""
+    with _workdir(options.output_dir) as workdir:
+        staging = workdir / "staging"
+        staging.mkdir()
+        ctx = BuildContext(
+            config=config, tools=tools, options=options, workdir=workdir, staging=staging,
+            source=SourceIso(options.base_iso),
+        )  # fmt: skip
+        try:
+            for step in steps():
+                log.debug("step: %s", step.__name__)
+                step(ctx)
+        finally:
+            ctx.source.close()
+        assert ctx.write is not None
+        final = options.output_dir / config.iso_filename
+        return BuildResult(
+            iso=final,
+            sha256_file=final.with_name(final.name + ".sha256"),
+            manifest=options.output_dir / "build-manifest.json",
+            sha256=ctx.write.sha256,
+            size=ctx.write.size,
+        )
+
+
+# --- helpers of the steps above ------------------------------------------------------------
+
+
+def _final_paths(ctx: BuildContext) -> list[Path]:
+    out = ctx.options.output_dir
+    iso = out / ctx.config.iso_filename
+    return [iso, iso.with_name(iso.name + ".sha256"), out / "build-manifest.json"]
+
+
+@contextmanager
+def _workdir(output_dir: Path) -> Iterator[Path]:
+    """A private directory inside the output directory (same filesystem: renames are atomic)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EnvironmentProblem(f"{output_dir}: exists and is not a directory")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=output_dir))
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"{output_dir}: output directory is not writable ({exc.strerror})",
+            hint="choose a writable --output-dir",
+        ) from exc
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _source_date_epoch(ctx: BuildContext) -> int:
+    if ctx.options.source_date_epoch is not None:
+        return ctx.options.source_date_epoch
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise ConfigError(
+                f"SOURCE_DATE_EPOCH: expected seconds since 1970, got {env!r}"
+            ) from None
+    date = ctx.source.iso.pvd.volume_modification_date
+    try:
+        seconds = calendar.timegm(
+            (date.year, date.month, date.dayofmonth, date.hour, date.minute, date.second)
+        )
+    except (TypeError, ValueError, OverflowError):
+        seconds = int(ctx.options.base_iso.stat().st_mtime)
+    # The PVD stores local time with an offset in 15-minute units.
+    return int(seconds - date.gmtoffset * 15 * 60)
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from exc
+
+
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB"
+
+
+def _isobuild_version() -> str:
+    try:
+        return importlib.metadata.version("isobuild")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

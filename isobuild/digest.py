@@ -1,0 +1,107 @@
+"""SHA-256 of large files, and a cache of the base ISO's digest keyed by path, size and mtime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+CACHE_FILE = "base-iso-digests.json"
+
+
+def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    done = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done)
+    return digest.hexdigest()
+
+
+def sha256_and_md5(path: Path) -> tuple[str, str, int]:
+    """Both digests and the size in one read (files added to the ISO need all three)."""
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def _key(path: Path) -> str:
+    info = path.stat()
+    return f"{path.resolve()}|{info.st_size}|{info.st_mtime_ns}"
+
+
+class DigestCache:
+    """sha256 of big inputs, remembered under the cache dir while path+size+mtime hold."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.file = cache_dir / CACHE_FILE
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, path: Path) -> str | None:
+        return self._load().get(_key(path))
+
+    def put(self, path: Path, sha256: str) -> None:
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            data = self._load()
+            data[_key(path)] = sha256
+            partial = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+            partial.write_text(json.dumps(data, indent=1, sort_keys=True))
+            partial.replace(self.file)
+        except OSError as exc:  # a cache that cannot be written only costs time
+            log.warning("could not update the digest cache %s: %s", self.file, exc)
+
+    def digest(self, path: Path) -> str:
+        cached = self.get(path)
+        if cached is not None:
+            return cached
+        value = sha256_file(path)
+        self.put(path, value)
+        return value
+
+
+class BackgroundDigest:
+    """The base ISO's sha256 computed on a thread while xorriso reads the same pages."""
+
+    def __init__(self, cache: DigestCache, path: Path) -> None:
+        self._result: str | None = cache.get(path)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if self._result is None:
+            self._thread = threading.Thread(target=self._run, args=(cache, path), daemon=True)
+            self._thread.start()
+
+    def _run(self, cache: DigestCache, path: Path) -> None:
+        try:
+            self._result = cache.digest(path)
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def result(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
