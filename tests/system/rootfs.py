@@ -1,0 +1,258 @@
+"""The installed-system stand-in: a cached debootstrapped Debian rootfs and disks made from it."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from isobuild.run import run
+from tests.system.ssh_keys import HostKey
+
+# Bump when the steps in _configure() change: it is part of the cache key.
+SCRIPT_VERSION = "4"
+SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+# What the host service (python3 + jinja2/yaml/requests), systemd, networking and testinfra's
+# paramiko backend (sshd, ss, stat, getent) need on the stand-in for Ubuntu 24.04.
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "kmod",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "netbase",
+    "ca-certificates",
+    "openssh-server",
+    "python3",
+    "python3-jinja2",
+    "python3-yaml",
+    "python3-requests",
+    "linux-image-amd64",
+    "zstd",
+)
+
+# The guest's network as QEMU's user-mode stack (slirp) presents it.
+GUEST_DNS = "10.0.2.3"
+
+_NETWORK_UNIT = """\
+[Match]
+Name=eth0
+
+[Network]
+DHCP=ipv4
+"""
+
+# Timers and generators that only add noise (and CPU under TCG) to a test boot.
+_MASKED_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "man-db.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RootfsSpec:
+    """Everything the cached base rootfs depends on."""
+
+    suite: str = SUITE
+    mirror: str = DEFAULT_MIRROR
+    packages: tuple[str, ...] = PACKAGES
+    script_version: str = SCRIPT_VERSION
+
+    @classmethod
+    def from_environment(cls) -> RootfsSpec:
+        return cls(mirror=os.environ.get("ISOBUILD_DEBIAN_MIRROR", DEFAULT_MIRROR))
+
+    def key(self) -> str:
+        data = json.dumps(
+            {
+                "suite": self.suite,
+                "mirror": self.mirror,
+                "packages": sorted(self.packages),
+                "script": self.script_version,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseRootfs:
+    """A finished, cached rootfs tree and the kernel and initrd booted with it."""
+
+    tree: Path
+    kernel: Path
+    initrd: Path
+    build_seconds: float | None  # None when it came from the cache
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Several pytest sessions (developers, CI shards) may share one cache.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_base_rootfs(cache: Path, spec: RootfsSpec) -> BaseRootfs:
+    """The base rootfs for ``spec`` from ``cache``, built with debootstrap if missing."""
+    root = cache / "system-rootfs"
+    dest = root / spec.key()
+    with _locked(root / f"{spec.key()}.lock"):
+        built: float | None = None
+        if not (dest / "complete.json").is_file():
+            started = time.monotonic()
+            _build(dest, spec)
+            built = time.monotonic() - started
+        return BaseRootfs(
+            tree=dest / "tree",
+            kernel=dest / "vmlinuz",
+            initrd=dest / "initrd.img",
+            build_seconds=built,
+        )
+
+
+def _build(dest: Path, spec: RootfsSpec) -> None:
+    work = dest.with_name(dest.name + ".partial")
+    if work.exists():
+        shutil.rmtree(work)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tree = work / "tree"
+    tree.mkdir(parents=True)
+    run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            "--components=main",
+            "--include=" + ",".join(spec.packages),
+            spec.suite,
+            tree,
+            spec.mirror,
+        ],
+        capture=True,
+        timeout=1800,
+    )
+    _configure(tree)
+    kernel, initrd = _boot_files(tree)
+    shutil.copy2(kernel, work / "vmlinuz")
+    shutil.copy2(initrd, work / "initrd.img")
+    (work / "complete.json").write_text(
+        json.dumps(
+            {
+                "suite": spec.suite,
+                "mirror": spec.mirror,
+                "packages": list(spec.packages),
+                "script_version": spec.script_version,
+                "kernel": kernel.name,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    work.rename(dest)
+
+
+def _configure(tree: Path) -> None:
+    """What a fresh Ubuntu server install has and debootstrap does not: network, fstab, ssh."""
+    (tree / "etc/fstab").write_text("/dev/vda / ext4 defaults,errors=remount-ro 0 1\n")
+    network = tree / "etc/systemd/network/20-eth0.network"
+    network.parent.mkdir(parents=True, exist_ok=True)
+    network.write_text(_NETWORK_UNIT)
+    resolv = tree / "etc/resolv.conf"
+    resolv.unlink(missing_ok=True)
+    resolv.write_text(f"nameserver {GUEST_DNS}\n")
+    (tree / "etc/hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n")
+    run(["chroot", tree, "systemctl", "enable", "systemd-networkd"], capture=True)
+    run(["chroot", tree, "systemctl", "mask", *_MASKED_UNITS], capture=True)
+    # Host keys are made per disk (see make_disk), not shared through the cache.
+    for key in (tree / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    run(["chroot", tree, "passwd", "--lock", "root"], capture=True)
+    # A persistent journal: the evidence of the boot before a reboot survives it.
+    (tree / "var/log/journal").mkdir(parents=True, exist_ok=True)
+    # An empty machine-id would make systemd treat every boot as a first boot.
+    (tree / "etc/machine-id").write_text("")
+    shutil.rmtree(tree / "var/cache/apt/archives", ignore_errors=True)
+    (tree / "var/cache/apt/archives/partial").mkdir(parents=True)
+    for cached in (tree / "var/lib/apt/lists").glob("*_Packages"):
+        cached.unlink()
+
+
+def _boot_files(tree: Path) -> tuple[Path, Path]:
+    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+    if not kernels:
+        raise RuntimeError(f"{tree}/boot: debootstrap installed no kernel")
+    kernel = kernels[-1]
+    initrd = tree / "boot" / ("initrd.img-" + kernel.name.removeprefix("vmlinuz-"))
+    if not initrd.is_file():
+        raise RuntimeError(f"{initrd}: no initrd next to {kernel.name}")
+    return kernel, initrd
+
+
+def copy_tree(base: BaseRootfs, target: Path) -> None:
+    """A private, writable copy of the cached tree (owners, modes, links, xattrs kept)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run(["cp", "-a", "--reflink=auto", base.tree, target], capture=True)
+
+
+def prepare_for_boot(
+    tree: Path, *, authorized_key: str, host_key: HostKey, machine_id: str
+) -> None:
+    """Per-session identity: root's SSH key, the SSH host key, a machine id."""
+    ssh_dir = tree / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    os.chown(ssh_dir, 0, 0)
+    keys = ssh_dir / "authorized_keys"
+    keys.write_text(authorized_key.strip() + "\n")
+    keys.chmod(0o600)
+    os.chown(keys, 0, 0)
+    for old in (tree / "etc/ssh").glob("ssh_host_*"):
+        old.unlink()
+    private = tree / "etc/ssh/ssh_host_ed25519_key"
+    private.touch(mode=0o600)
+    private.write_bytes(host_key.private_openssh)
+    (tree / "etc/ssh/ssh_host_ed25519_key.pub").write_text(host_key.public + "\n")
+    (tree / "etc/machine-id").write_text(machine_id + "\n")
+
+
+def make_disk(tree: Path, disk: Path, *, extra_bytes: int = 2 * 1024**3) -> int:
+    """Write ``tree`` into a new sparse raw ext4 image at ``disk`` (no mounts); return its size."""
+    used = _tree_bytes(tree)
+    size = ((used + extra_bytes) // (1024**2) + 1) * 1024**2
+    disk.unlink(missing_ok=True)
+    with disk.open("wb") as handle:
+        handle.truncate(size)
+    run(
+        ["mkfs.ext4", "-q", "-F", "-L", "rootfs", "-d", tree, disk],
+        capture=True,
+        timeout=600,
+    )
+    return size
+
+
+def _tree_bytes(tree: Path) -> int:
+    total = 0
+    for dirpath, _dirnames, filenames in os.walk(tree):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += (Path(dirpath) / name).lstat().st_size
+    return total
