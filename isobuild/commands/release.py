@@ -1,10 +1,367 @@
-"""`isobuild release`: PLACEHOLDER, replaced by its owner."""
+"""`isobuild release`: bundle, render, validate, push and show appliance releases."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import click
+
+from host_service.oci import (
+    AuthenticationError,
+    Credentials,
+    DigestMismatch,
+    RegistryClient,
+    RegistryError,
+    parse_reference,
+)
+from host_service.release import (
+    ConfigBundleRef,
+    ImageRef,
+    Release,
+    ReleaseError,
+    fetch_release,
+    load_release,
+)
+from isobuild.bundle import Artifact, build_bundle, read_layout, write_layout
+from isobuild.config import load_config
+from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
+from isobuild.flux_check import KubectlKustomize, chart_versions, check_topology
+from isobuild.publish import publish_release, split_repository
+from isobuild.release_render import (
+    parse_image,
+    parse_image_options,
+    pin_digests,
+    profile_values,
+    render_release,
+)
+from isobuild.resources import FLUX_DIR
+
+log = logging.getLogger(__name__)
+
+_PATH = click.Path(path_type=Path)
+USERNAME_ENV = "ISOBUILD_REGISTRY_USERNAME"
+PASSWORD_ENV = "ISOBUILD_REGISTRY_PASSWORD"
+
+flux_dir_option = click.option(
+    "--flux-dir",
+    type=_PATH,
+    default=FLUX_DIR,
+    show_default="the checkout's flux/",
+    help="The Flux topology to bundle and check.",
+)
+ca_option = click.option(
+    "--ca-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="PEM CA bundle that replaces the system trust store for the registry.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=_PATH,
+    default=None,
+    help="Appliance config for the default registry and repositories.",
+)
+
+
+@contextlib.contextmanager
+def _registry_errors() -> Iterator[None]:
+    """Registry and release errors from host_service, as isobuild errors with exit codes."""
+    try:
+        yield
+    except (DigestMismatch, ReleaseError) as exc:
+        raise VerificationError(str(exc), hint=exc.hint) from exc
+    except AuthenticationError as exc:
+        hint = exc.hint or f"set {USERNAME_ENV} and {PASSWORD_ENV} (or --password-stdin)"
+        raise PayloadError(str(exc), hint=hint) from exc
+    except RegistryError as exc:
+        raise PayloadError(str(exc), hint=exc.hint) from exc
+
+
+def _credentials(username: str | None, password_stdin: bool) -> Credentials | None:
+    """Push credentials from the environment or stdin: never argv, never a docker config."""
+    username = username or os.environ.get(USERNAME_ENV)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = os.environ.get(PASSWORD_ENV, "")
+    if not username and not password:
+        return None
+    if not username or not password:
+        raise ConfigError(
+            "registry credentials need both a user name and a password",
+            hint=f"set {USERNAME_ENV} and {PASSWORD_ENV}, or --username with --password-stdin",
+        )
+    return Credentials(username, password)
+
+
+def _bundle(bundle_file: Path | None, flux_dir: Path, check: bool) -> Artifact:
+    if bundle_file is not None:
+        return read_layout(bundle_file)
+    if check:
+        check_topology(flux_dir, KubectlKustomize())
+    return build_bundle(flux_dir)
+
+
+def _write_atomic(path: Path, data: bytes, *, force: bool) -> None:
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: already exists", hint="pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    Path(tmp).chmod(0o644)
+    Path(tmp).replace(path)
+
+
+def _echo_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=True))
 
 
 @click.group("release")
 def release() -> None:
-    """Not implemented yet."""
+    """Publish appliance releases: the Flux config bundle and the release manifest."""
+
+
+@release.command("bundle")
+@click.option("--output", type=_PATH, required=True, help="OCI image layout tar to write.")
+@flux_dir_option
+@click.option("--tag", default=None, help="Tag recorded in the layout's index.json.")
+@click.option("--no-check", is_flag=True, help="Skip the topology check (not for releases).")
+@click.option("--force", is_flag=True, help="Replace --output if it exists.")
+@json_option
+def bundle(
+    output: Path, flux_dir: Path, tag: str | None, no_check: bool, force: bool, as_json: bool
+) -> None:
+    """Check flux/ and pack it into a reproducible Flux config bundle; print its digest."""
+    artifact = _bundle(None, flux_dir, not no_check)
+    write_layout(artifact, output, tag=tag, force=force)
+    if as_json:
+        _echo_json(
+            {
+                "output": str(output),
+                "digest": artifact.digest,
+                "layerDigest": artifact.layers[0].digest,
+                "layerSize": len(artifact.layers[0].data),
+            }
+        )
+    else:
+        click.echo(artifact.digest)
+
+
+@release.command("render")
+@click.option("--version", "version", required=True, help="Release version, e.g. 1.4.0.")
+@click.option("--channel", required=True, help="Channel the release is published to.")
+@click.option("--profile", default=None, help="Values profile [default: the config's].")
+@click.option("--image", "images", multiple=True, help="KEY=REF for algaCore, workflowWorker, "
+              "emailService and temporalWorker (each once).")  # fmt: skip
+@click.option("--control-plane", required=True, help="Control-plane image REF.")
+@click.option(
+    "--config-repository",
+    default=None,
+    help="Bundle repository registry/org/name [default: beside the release repo].",
+)
+@click.option("--config-tag", default=None, help="Tag for the bundle [default: the version].")
+@click.option(
+    "--bundle",
+    "bundle_file",
+    type=_PATH,
+    default=None,
+    help="Bundle file from `release bundle` [default: pack --flux-dir now].",
+)
+@click.option("--pin", is_flag=True, help="Resolve tag-only images to digests at the registry.")
+@flux_dir_option
+@ca_option
+@config_option
+@click.option("--output", type=_PATH, required=True, help="Release manifest JSON to write.")
+@click.option("--force", is_flag=True, help="Replace --output if it exists.")
+@json_option
+def render(
+    version: str,
+    channel: str,
+    profile: str | None,
+    images: tuple[str, ...],
+    control_plane: str,
+    config_repository: str | None,
+    config_tag: str | None,
+    bundle_file: Path | None,
+    pin: bool,
+    flux_dir: Path,
+    ca_file: Path | None,
+    config_path: Path | None,
+    output: Path,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Write a release manifest: images, control plane, bundle digest, charts, profile values."""
+    config = load_config(config_path)
+    registry = config.appliance.registry
+    profile = profile or config.appliance.values_profile
+    image_refs = parse_image_options(images)
+    control = parse_image(control_plane, "--control-plane")
+    if config_repository is None:
+        config_repository = (
+            f"{registry.host}/{registry.release_repository}".removesuffix("-release") + "-config"
+        )
+    split_repository(config_repository, "--config-repository")
+    overlays = check_topology(flux_dir, KubectlKustomize())
+    wanted = f"profiles/{profile}"
+    built = next((o for o in overlays if o.path == wanted), None)
+    if built is None:
+        raise ConfigError(f"--profile {profile}: {flux_dir / wanted} has no kustomization")
+    artifact = read_layout(bundle_file) if bundle_file else build_bundle(flux_dir)
+    if pin:
+        with _registry_errors():
+            image_refs = pin_digests(image_refs, lambda ref: _resolve(ref, ca_file))
+            if not control.digest:
+                control = ImageRef(control.repository, control.tag, _resolve(control, ca_file))
+    manifest = render_release(
+        version=version,
+        channel=channel,
+        profile=profile,
+        images=image_refs,
+        control_plane=control,
+        config=ConfigBundleRef(config_repository, artifact.digest, config_tag),
+        charts=chart_versions(built),
+        values=profile_values(flux_dir, profile),
+    )
+    _write_atomic(output, manifest.to_json(), force=force)
+    if as_json:
+        _echo_json({"output": str(output), "bundleDigest": artifact.digest, "version": version})
+    else:
+        click.echo(f"{output}: release {version} ({channel}), bundle {artifact.digest}")
+
+
+def _resolve(ref: ImageRef, ca_file: Path | None) -> str:
+    parsed = parse_reference(f"{ref.repository}:{ref.tag}")
+    with RegistryClient(parsed.registry, ca_bundle=ca_file) as client:
+        return client.resolve(parsed.repository, parsed.reference)
+
+
+@release.command("validate")
+@click.argument("manifests", nargs=-1, type=_PATH)
+@click.option("--topology", is_flag=True, help="Also check the Flux topology in --flux-dir.")
+@click.option("--bundle", "bundle_file", type=_PATH, default=None,
+              help="Also check config.digest against this bundle file.")  # fmt: skip
+@flux_dir_option
+def validate(
+    manifests: tuple[Path, ...], topology: bool, bundle_file: Path | None, flux_dir: Path
+) -> None:
+    """Check release manifests (schema, digests, profile values); with none, the topology."""
+    if topology or not manifests:
+        overlays = check_topology(flux_dir, KubectlKustomize())
+        click.echo(f"{flux_dir}: ok ({', '.join(o.path for o in overlays)})")
+    problems: list[str] = []
+    loaded: list[tuple[Path, Release]] = []
+    for path in manifests:
+        try:
+            loaded.append((path, load_release(path)))
+        except ReleaseError as exc:
+            problems += exc.problems
+    if bundle_file is not None:
+        digest = read_layout(bundle_file).digest
+        problems += [
+            f"{path}: config.digest: {r.config.digest} is not the bundle's {digest}"
+            for path, r in loaded
+            if r.config.digest != digest
+        ]
+    if problems:
+        raise ConfigError(problems, hint="fix the manifest or re-render it")
+    for path, r in loaded:
+        click.echo(f"{path}: ok (release {r.version}, channel {r.channel}, {r.values_profile})")
+
+
+@release.command("push")
+@click.argument("manifest", type=_PATH)
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    help="Release repository registry/org/name-release [default: the config's].",
+)
+@click.option(
+    "--bundle",
+    "bundle_file",
+    type=_PATH,
+    default=None,
+    help="Bundle file from `release bundle` [default: pack --flux-dir now].",
+)
+@flux_dir_option
+@ca_option
+@config_option
+@click.option("--username", default=None, help=f"Registry user [default: ${USERNAME_ENV}].")
+@click.option("--password-stdin", is_flag=True, help=f"Read the password from stdin "
+              f"[default: ${PASSWORD_ENV}].")  # fmt: skip
+@json_option
+def push(
+    manifest: Path,
+    to: str | None,
+    bundle_file: Path | None,
+    flux_dir: Path,
+    ca_file: Path | None,
+    config_path: Path | None,
+    username: str | None,
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
+    """Publish the bundle and the release with oras, then move the release's channel tag."""
+    with _registry_errors():
+        loaded = load_release(manifest)
+    if to is None:
+        registry = load_config(config_path).appliance.registry
+        to = f"{registry.host}/{registry.release_repository}"
+    artifact = _bundle(bundle_file, flux_dir, check=True)
+    credentials = _credentials(username, password_stdin)
+    with _registry_errors():
+        published = publish_release(
+            loaded, artifact, release_repository=to, credentials=credentials, ca_bundle=ca_file
+        )
+    if as_json:
+        _echo_json(published.to_json())
+        return
+    click.echo(f"bundle   {published.bundle.reference}")
+    click.echo(f"release  {published.release.reference}")
+    click.echo(f"tags     {', '.join(published.release.tags)}")
+
+
+@release.command("show")
+@click.argument("ref")
+@ca_option
+@config_option
+@json_option
+def show(ref: str, ca_file: Path | None, config_path: Path | None, as_json: bool) -> None:
+    """Resolve REF (a channel, a version, or registry/repo:tag) and print its manifest.
+
+    Anonymous: no credentials are read or sent."""
+    if "/" in ref:
+        try:
+            parsed = parse_reference(ref)
+        except ValueError as exc:
+            raise ConfigError(f"REF: {exc}") from exc
+        registry, repository, reference = parsed.registry, parsed.repository, parsed.reference
+    else:
+        settings = load_config(config_path).appliance.registry
+        registry, repository, reference = settings.host, settings.release_repository, ref
+    with _registry_errors(), RegistryClient(registry, ca_bundle=ca_file) as client:
+        fetched = fetch_release(client, repository, reference)
+    if as_json:
+        _echo_json(
+            {
+                "reference": f"{registry}/{repository}:{reference}",
+                "manifestDigest": fetched.manifest_digest,
+                "configDigest": fetched.config_digest,
+                "release": fetched.release.document,
+            }
+        )
+        return
+    log.info("%s/%s:%s -> %s", registry, repository, reference, fetched.manifest_digest)
+    click.echo(fetched.release.to_json().decode(), nl=False)
