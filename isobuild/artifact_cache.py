@@ -1,6 +1,7 @@
 """The artifact cache: content-addressed files that were verified before they got in.
 
-Layout under the cache root (``$XDG_CACHE_HOME/isobuild/artifacts`` unless overridden):
+Layout under ``<cache dir>/artifacts`` (``isobuild.cache_dir``: ``$XDG_CACHE_HOME/isobuild``
+unless ``--cache-dir`` says otherwise):
 ``sha256/<hex>`` verified artifacts, ``partial/<hex>.part`` downloads in progress (kept
 between runs so an interrupted download resumes), ``built/<key>`` the sha256 of an artifact
 isobuild built itself from pinned inputs (the Flux controller image archive).
@@ -12,7 +13,6 @@ import contextlib
 import fcntl
 import hashlib
 import logging
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +23,6 @@ log = logging.getLogger(__name__)
 
 HASH_CHUNK = 1 << 20
 _HEX = re.compile(r"[0-9a-f]{64}")
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/isobuild`` (``~/.cache/isobuild`` when unset): isobuild's cache root."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "isobuild"
 
 
 def sha256_file(path: Path) -> str:

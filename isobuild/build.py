@@ -61,6 +61,10 @@ class BuildOptions:
     check: BaseIsoCheck = BaseIsoCheck()
     # None: $SOURCE_DATE_EPOCH, else the base ISO's volume modification date.
     source_date_epoch: int | None = None
+    # Payload (isobuild/payload_stage.py): None is the config's payload.lock.
+    lock: Path | None = None
+    mirror: str | None = None  # an http(s) URL or a directory with the mirror layout
+    offline: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
