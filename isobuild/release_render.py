@@ -34,6 +34,7 @@ def parse_image(text: str, what: str) -> ImageRef:
 def parse_image_options(values: tuple[str, ...]) -> dict[str, ImageRef]:
     """``--image algaCore=REF`` options; every image key must be given exactly once."""
     images: dict[str, ImageRef] = {}
+    seen: set[str] = set()
     problems = []
     for value in values:
         key, eq, ref = value.partition("=")
@@ -42,15 +43,16 @@ def parse_image_options(values: tuple[str, ...]) -> dict[str, ImageRef]:
                 f"--image {value!r}: expected KEY=REF with KEY one of {', '.join(IMAGE_SERVICES)}"
             )
             continue
-        if key in images:
+        if key in seen:
             problems.append(f"--image {key}: given twice")
             continue
+        seen.add(key)
         try:
             images[key] = parse_image(ref, f"--image {key}")
         except ConfigError as exc:
             problems += exc.problems
     for key in IMAGE_SERVICES:
-        if key not in images and not any(p.startswith(f"--image {key}") for p in problems):
+        if key not in seen:
             problems.append(f"--image {key}=REF: missing")
     if problems:
         raise ConfigError(problems)
@@ -71,7 +73,7 @@ def profile_values(flux_dir: Path, profile: str) -> dict[str, str]:
     """``{"<service>.<profile>.yaml": text}`` from ``flux/profiles/<profile>/values/``."""
     values_dir = flux_dir / "profiles" / profile / "values"
     if not values_dir.is_dir():
-        known = sorted(p.name for p in (flux_dir / "profiles").glob("*/values"))
+        known = sorted(p.parent.name for p in (flux_dir / "profiles").glob("*/values"))
         raise ConfigError(
             f"{values_dir}: no such values profile",
             hint=f"profiles with values: {', '.join(known) or 'none'}",

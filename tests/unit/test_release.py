@@ -150,3 +150,87 @@ def test_load_release_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "release.json"
     path.write_bytes(canonical_json(sample()))
     assert load_release(path).channel == "stable"
+
+
+# -- rendering (isobuild.release_render) and the published artifact (isobuild.publish) -------
+
+
+def test_render_from_the_shipped_profile() -> None:
+    from host_service.release import RELEASE_MEDIA_TYPE, ConfigBundleRef, ImageRef
+    from isobuild.publish import release_artifact
+    from isobuild.release_render import parse_image_options, profile_values, render_release
+    from isobuild.resources import FLUX_DIR
+
+    images = parse_image_options(
+        (
+            "algaCore=ghcr.io/nine-minds/alga-psa:1.4.0",
+            f"workflowWorker=ghcr.io/nine-minds/workflow-worker@{DIGEST}",
+            "emailService=ghcr.io/nine-minds/email-service:1.4.0",
+            "temporalWorker=ghcr.io/nine-minds/temporal-worker:1.4.0",
+        )
+    )
+    values = profile_values(FLUX_DIR, "single-node")
+    assert sorted(values) == sorted(profile_values_file(s, "single-node") for s in SERVICES)
+    release = render_release(
+        version="1.4.0",
+        channel="stable",
+        profile="single-node",
+        images=images,
+        control_plane=ImageRef("ghcr.io/nine-minds/appliance-control", "0.3.1"),
+        config=ConfigBundleRef("ghcr.io/nine-minds/alga-appliance-config", DIGEST),
+        charts={"db": "0.1.0"},
+        values=values,
+    )
+    assert release.images["workflowWorker"].digest == DIGEST
+    artifact = release_artifact(release)
+    assert artifact.config.media_type == RELEASE_MEDIA_TYPE
+    assert artifact.config.data == release.to_json()
+    assert [b.media_type for b in artifact.layers] == ["application/vnd.oci.empty.v1+json"]
+    assert release_artifact(release).digest == artifact.digest
+
+
+def test_image_options_report_every_problem() -> None:
+    from isobuild.errors import ConfigError
+    from isobuild.release_render import parse_image_options
+
+    with pytest.raises(ConfigError) as caught:
+        parse_image_options(
+            ("algaCore=ghcr.io/x/y", "algaCore=ghcr.io/x/y:1", "emailService=Ghcr.io/X:1", "x")
+        )
+    assert caught.value.problems == [
+        "--image algaCore: 'ghcr.io/x/y' has neither a tag nor a digest: pin one",
+        "--image algaCore: given twice",
+        "--image emailService: 'Ghcr.io/X:1': 'X' is not a valid repository name",
+        "--image 'x': expected KEY=REF with KEY one of algaCore, workflowWorker, emailService, "
+        "temporalWorker",
+        "--image workflowWorker=REF: missing",
+        "--image temporalWorker=REF: missing",
+    ]
+
+
+def test_pin_digests_only_resolves_tag_only_images() -> None:
+    from host_service.release import ImageRef
+    from isobuild.release_render import pin_digests
+
+    asked: list[str] = []
+
+    def resolve(ref: ImageRef) -> str:
+        asked.append(ref.reference)
+        return "sha256:" + "d" * 64
+
+    pinned = pin_digests(
+        {"a": ImageRef("r.io/a", "1"), "b": ImageRef("r.io/b", "2", DIGEST)}, resolve
+    )
+    assert asked == ["r.io/a:1"]
+    assert pinned["a"].digest == "sha256:" + "d" * 64
+    assert pinned["b"].digest == DIGEST
+
+
+def test_unknown_profile_is_named(tmp_path: Path) -> None:
+    from isobuild.errors import ConfigError
+    from isobuild.release_render import profile_values
+    from isobuild.resources import FLUX_DIR
+
+    with pytest.raises(ConfigError, match=r"profiles/ha/values: no such values profile") as caught:
+        profile_values(FLUX_DIR, "ha")
+    assert caught.value.hint == "profiles with values: single-node"
