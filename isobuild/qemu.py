@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import logging
@@ -159,40 +160,49 @@ def qemu_argv(spec: GuestSpec) -> list[str]:
     return argv
 
 
-def kvm_probe_argv(debug_log: Path) -> list[str]:
-    """A disk-less SeaBIOS boot under KVM that logs to the debug console (pure)."""
+def kvm_probe_argv(serial_log: Path, ovmf: OvmfFiles) -> list[str]:
+    """A disk-less OVMF boot under KVM that reports its boot manager on serial (pure).
+
+    SeaBIOS alone is not enough: on some hosts it runs under KVM while anything that
+    enters protected or long mode (GRUB, Linux, OVMF) hangs. OVMF runs in long mode and
+    prints ``BdsDxe:`` lines on the serial port once it tries to boot.
+    """
     return [
         QEMU,
         "-accel", "kvm",
-        "-m", "64",
+        "-cpu", "host",
+        "-m", "256",
         "-display", "none",
         "-monitor", "none",
-        "-serial", "none",
+        "-serial", f"file:{os.fspath(serial_log)}",
         "-nic", "none",
         "-no-reboot",
-        "-chardev", f"file,id=dbg,path={os.fspath(debug_log)}",
-        "-device", "isa-debugcon,iobase=0x402,chardev=dbg",
+        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={os.fspath(ovmf.code)}",
+        "-drive", f"if=pflash,format=raw,unit=1,file={os.fspath(ovmf.vars)}",
     ]  # fmt: skip
 
 
-# SeaBIOS reaches this line after probing every boot device; a hung KVM never does.
-_KVM_PROBE_DONE = re.compile(r"No bootable device|Booting from")
+_KVM_PROBE_DONE = re.compile(r"BdsDxe:")
 
 
-def kvm_works(timeout: float = 15.0) -> bool:
-    """Whether a guest really runs under KVM here (a tiny boot, not just /dev/kvm)."""
+def kvm_works(timeout: float = 30.0) -> bool:
+    """Whether a guest really runs under KVM here (a tiny OVMF boot, not just /dev/kvm)."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
     with tempfile.TemporaryDirectory(prefix="isobuild-kvm-") as tmp:
-        debug_log = Path(tmp) / "debugcon.log"
+        try:
+            ovmf = ovmf_copy(Path(tmp))
+        except EnvironmentProblem:
+            return False
+        serial_log = Path(tmp) / "serial.log"
         proc = spawn(
-            kvm_probe_argv(debug_log), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            kvm_probe_argv(serial_log, ovmf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and proc.poll() is None:
-                if debug_log.exists() and _KVM_PROBE_DONE.search(
-                    debug_log.read_text(errors="replace")
+                if serial_log.exists() and _KVM_PROBE_DONE.search(
+                    serial_log.read_text(errors="replace")
                 ):
                     return True
                 time.sleep(POLL_SECONDS)
@@ -201,17 +211,36 @@ def kvm_works(timeout: float = 15.0) -> bool:
             _reap(proc)
 
 
-@functools.cache
-def detect_accel() -> Accel:
-    """``kvm`` when a probe boot completes under it, else ``tcg``; probed once per process.
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
-    ``ISOBUILD_ACCEL=tcg|kvm`` skips the probe.
+
+@functools.cache
+def detect_accel(cache_dir: Path | None = None) -> Accel:
+    """``kvm`` when a probe boot completes under it, else ``tcg``.
+
+    ``ISOBUILD_ACCEL=tcg|kvm`` skips the probe. The answer is remembered per host boot
+    (keyed by the kernel's boot_id) under ``cache_dir`` when given, since a failed probe
+    costs its whole timeout.
     """
     forced = os.environ.get("ISOBUILD_ACCEL")
     if forced:
         return Accel(forced)
+    remembered = cache_dir / "kvm-probe" if cache_dir is not None else None
+    try:
+        boot_id = BOOT_ID.read_text().strip()
+    except OSError:
+        boot_id = ""
+    if remembered is not None and boot_id:
+        with contextlib.suppress(OSError, ValueError):
+            stored_id, _, stored = remembered.read_text().partition(" ")
+            if stored_id == boot_id:
+                return Accel(stored.strip())
     accel = Accel.KVM if kvm_works() else Accel.TCG
-    log.info("QEMU accelerator: %s", accel)
+    log.info("QEMU accelerator: %s (probed)", accel)
+    if remembered is not None and boot_id:
+        with contextlib.suppress(OSError):
+            remembered.parent.mkdir(parents=True, exist_ok=True)
+            remembered.write_text(f"{boot_id} {accel}\n")
     return accel
 
 

@@ -98,9 +98,10 @@ def test_read_only_disk_is_protected_by_a_snapshot_and_extra_args_come_last() ->
     assert argv[-1] == "-S"
 
 
-def test_kvm_probe_boots_nothing_and_logs_seabios_to_the_debug_console() -> None:
-    argv = kvm_probe_argv(Path("/tmp/dbg.log"))
-    assert argv[1:3] == ["-accel", "kvm"]
-    assert "isa-debugcon,iobase=0x402,chardev=dbg" in argv
-    assert "file,id=dbg,path=/tmp/dbg.log" in argv
-    assert not any(a.startswith("-kernel") or a == "-drive" for a in argv)
+def test_kvm_probe_boots_ovmf_without_media_under_kvm() -> None:
+    argv = kvm_probe_argv(Path("/tmp/probe.log"), OVMF)
+    assert argv[1:5] == ["-accel", "kvm", "-cpu", "host"]
+    assert "file:/tmp/probe.log" in argv
+    assert "if=pflash,format=raw,unit=1,file=/tmp/cell/VARS.fd" in argv
+    assert "-kernel" not in argv
+    assert not any(a.startswith(("if=none", "if=virtio")) for a in argv)
