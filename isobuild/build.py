@@ -61,11 +61,6 @@ class BuildOptions:
     check: BaseIsoCheck = BaseIsoCheck()
     # None: $SOURCE_DATE_EPOCH, else the base ISO's volume modification date.
     source_date_epoch: int | None = None
-    # The payload step's inputs (isobuild/payload_stage.py): lock file (None: the
-    # config's payload.lock), a mirror URL or directory, or the artifact cache only.
-    lock: Path | None = None
-    mirror: str | None = None
-    offline: bool = False
     # Payload (isobuild/payload_stage.py): None is the config's payload.lock.
     lock: Path | None = None
     mirror: str | None = None  # an http(s) URL or a directory with the mirror layout
