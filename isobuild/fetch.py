@@ -353,8 +353,14 @@ class Fetcher:
         """The cached, verified file for ``pin``; downloads it when needed and allowed."""
         return self.fetch_all([pin])[pin.key]
 
-    def fetch_all(self, pins: Iterable[PinnedFile]) -> dict[str, Path]:
-        """``pin.key`` → cached, verified path; offline, every missing file is named at once."""
+    def fetch_all(
+        self, pins: Iterable[PinnedFile], *, also_missing: Iterable[str] = ()
+    ) -> dict[str, Path]:
+        """``pin.key`` → cached, verified path; offline, every missing file is named at once.
+
+        ``also_missing`` lists other artifacts the caller already knows are missing, so
+        the offline error names everything in one go.
+        """
         found: dict[str, Path] = {}
         missing: list[PinnedFile] = []
         for pin in pins:
@@ -364,10 +370,11 @@ class Fetcher:
                 found[pin.key] = cached
             else:
                 missing.append(pin)
-        if missing and self.source is None:
-            lines = [f"  {p.key}: {p.name} (sha256 {p.sha256})" for p in missing]
+        others = list(also_missing)
+        if (missing or others) and self.source is None:
+            lines = [f"  {p.key}: {p.name} (sha256 {p.sha256})" for p in missing] + others
             raise PayloadError(
-                f"--offline: {len(missing)} pinned artifact(s) missing from the cache "
+                f"--offline: {len(lines)} pinned artifact(s) missing from the cache "
                 f"{self.cache.root}:\n" + "\n".join(lines),
                 hint="run `isobuild fetch` with network access (or --mirror) first, "
                 "or pass --cache-dir pointing at a cache that has them",

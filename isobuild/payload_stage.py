@@ -83,11 +83,18 @@ def fetch_payload(
         raise ConfigError("--offline and --mirror exclude each other", hint="pass one of them")
     cache = ArtifactCache.under(cache_dir)
     source = None if offline else make_source(mirror, progress=progress)
-    got = Fetcher(cache, source).fetch_all(lock.files())
     prebuilt = lock.image_archive
+    built = None if prebuilt is not None else cache.recall(lock.images_key())
+    also_missing = []
+    if prebuilt is None and built is None:
+        images = ", ".join(f"{i.reference}@{i.digest}" for i in lock.images)
+        also_missing.append(f"  flux.images: the controller image archive of {images}")
+    got = Fetcher(cache, source).fetch_all(lock.files(), also_missing=also_missing)
     if prebuilt is not None:
         archive = got[prebuilt.key]
         _check_prebuilt_archive(lock, archive)
+    elif built is not None:
+        archive = built
     else:
         archive = obtain_image_archive(lock, cache, offline=offline, client_factory=client_factory)
     return FetchedPayload(

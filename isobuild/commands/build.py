@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -70,7 +71,19 @@ _PATH = click.Path(path_type=Path)
     default=None,
     help="Cache (base ISO digests, artifacts) [default: $XDG_CACHE_HOME/isobuild].",
 )
-# Payload options (--lock, --mirror, --offline) are added here by isobuild/payload_stage.py.
+@click.option(
+    "--lock",
+    type=_PATH,
+    default=None,
+    help="Payload lock file pinning k3s/Flux [default: the config's payload.lock].",
+)
+@click.option(
+    "--mirror",
+    default=None,
+    metavar="URL|DIR",
+    help="Fetch the pinned k3s/Flux files from this mirror instead of the publishers.",
+)
+@click.option("--offline", is_flag=True, help="Use only the artifact cache; download nothing.")
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -84,6 +97,9 @@ def build(
     keyring: Path | None,
     source_date_epoch: int | None,
     cache_dir: Path | None,
+    lock: Path | None,
+    mirror: str | None,
+    offline: bool,
 ) -> None:
     """Write OUTPUT_DIR/<name>-<version>.iso, its .sha256 and build-manifest.json."""
     if sha256sums_signature is not None and (sha256sums is None or keyring is None):
@@ -102,6 +118,11 @@ def build(
             keyring=keyring,
         ),
         source_date_epoch=source_date_epoch,
+        lock=lock,
+        mirror=mirror,
+        offline=offline,
     )
     result = run_build(config, Tools(xorriso=RealXorriso()), options)
     click.echo(f"{result.iso}  sha256 {result.sha256}")
+    if json.loads(result.manifest.read_text()).get("extra", {}).get("standin_artifacts"):
+        click.echo("note: built with STAND-IN k3s/Flux artifacts: k3s cannot run on this ISO")
