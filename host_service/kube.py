@@ -108,7 +108,9 @@ class Kubectl:
         return [i for i in items if isinstance(i, dict)]
 
     def apply(self, objects: Sequence[Mapping[str, Any]], *, field_manager: str) -> None:
-        document = {"apiVersion": "v1", "kind": "List", "items": [dict(o) for o in objects]}
+        # A YAML stream of JSON documents, not a v1 List: kubectl validates a List as a whole
+        # and cannot hand that to the server's field validation.
+        stream = "".join(f"---\n{json.dumps(o)}\n" for o in objects)
         self._run(
             [
                 "apply",
@@ -120,7 +122,7 @@ class Kubectl:
                 "-o",
                 "name",
             ],
-            input=json.dumps(document).encode(),
+            input=stream.encode(),
         )
 
     def apply_file(self, path: Path, *, field_manager: str) -> None:

@@ -23,6 +23,7 @@ _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 _REPOSITORY = re.compile(r"[a-z0-9]+([._/-][a-z0-9]+)*")
 _MODE = re.compile(r"0[0-7]{3}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,8 +47,17 @@ class Registry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ImageArchive:
+    """An image archive the installer put into the k3s images directory, with its sha256."""
+
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class K3s:
     version: str = ""
+    image_archives: tuple[ImageArchive, ...] = ()
     disable: tuple[str, ...] = ("traefik", "servicelb")
     kubeconfig_mode: str = "0600"
     # Busybox from the k3s airgap images: the storage smoke test must not pull anything.
@@ -91,8 +101,7 @@ class Paths:
     k3s_env: Path
     systemd_dir: Path
     issue: Path
-    payload_k3s_binary: Path
-    payload_k3s_images: Path
+    payload_manifest: Path
     flux_install: Path
 
     @property
@@ -249,25 +258,39 @@ def settings_from_document(
     opt = r.path(f"{a}.paths.opt", "/opt/alga-appliance")
     etc = r.path(f"{a}.paths.etc", "/etc/alga-appliance")
     state = r.path(f"{a}.paths.state", "/var/lib/alga-appliance")
-    payload_k3s_binary = r.path("payload.k3s.binary", f"{opt}/k3s/k3s")
-    payload_k3s_images = r.path("payload.k3s.images_dir", f"{opt}/k3s/images")
-    flux_install = r.path("payload.flux.install_yaml", f"{opt}/flux/install.yaml")
+    k3s_binary = r.path("payload.k3s.binary", "/usr/local/bin/k3s")
+    k3s_images = r.path("payload.k3s.images_dir", "/var/lib/rancher/k3s/agent/images")
+    payload_manifest = r.path("payload.manifest", f"{opt}/payload-manifest.json")
+    flux_install = r.path("payload.flux.install_yaml", f"{opt}/flux-install/install.yaml")
+    archives = []
+    for i, item in enumerate(r.get("payload.k3s.image_archives", list, [])):
+        if not (
+            isinstance(item, Mapping)
+            and isinstance(item.get("file"), str)
+            and "/" not in item["file"]
+            and isinstance(item.get("sha256"), str)
+            and _SHA256.fullmatch(item["sha256"])
+        ):
+            r.problems.append(
+                f"{source}: payload.k3s.image_archives[{i}]: expected file and sha256"
+            )
+            continue
+        archives.append(ImageArchive(file=item["file"], sha256=item["sha256"]))
     ca_bundle = r.get(f"{a}.registry.ca_bundle", str, None)
     paths = Paths(
         root=root,
         opt=rooted(root, opt),
         etc=rooted(root, etc),
         state=rooted(root, state),
-        k3s_binary=rooted(root, "/usr/local/bin/k3s"),
+        k3s_binary=rooted(root, k3s_binary),
         k3s_config=rooted(root, "/etc/rancher/k3s/config.yaml"),
         kubeconfig=rooted(root, "/etc/rancher/k3s/k3s.yaml"),
-        k3s_images=rooted(root, "/var/lib/rancher/k3s/agent/images"),
+        k3s_images=rooted(root, k3s_images),
         k3s_unit=rooted(root, "/etc/systemd/system/k3s.service"),
         k3s_env=rooted(root, "/etc/systemd/system/k3s.service.env"),
         systemd_dir=rooted(root, "/etc/systemd/system"),
         issue=rooted(root, "/etc/issue"),
-        payload_k3s_binary=rooted(root, payload_k3s_binary),
-        payload_k3s_images=rooted(root, payload_k3s_images),
+        payload_manifest=rooted(root, payload_manifest),
         flux_install=rooted(root, flux_install),
     )
     hs = f"{a}.host_service"
@@ -318,6 +341,7 @@ def settings_from_document(
         ),
         k3s=K3s(
             version=r.text("payload.k3s.version", ""),
+            image_archives=tuple(archives),
             disable=r.strings(f"{a}.k3s.disable", ("traefik", "servicelb")),
             kubeconfig_mode=mode,
             smoke_image=r.text("payload.k3s.smoke_image", K3s.smoke_image),

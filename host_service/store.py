@@ -74,6 +74,10 @@ class StateKeeper:
         with self._changed:
             return self._version, self._state
 
+    def persist(self) -> None:
+        with self._changed:
+            save_state(self.path, self._state)
+
     def update(self, transition: Transition) -> BootstrapState:
         """Apply ``transition``, write it to disk, then wake waiters. Raises what it raises."""
         with self._changed:

@@ -67,15 +67,22 @@ def _images(deployment: dict[str, object]) -> tuple[str, ...]:
 
 
 def _waiting_for(ctx: StepContext, install: FluxInstall) -> list[str]:
-    waiting: list[str] = []
-    for crd in install.crds:
-        obj = ctx.kube.get("customresourcedefinitions.apiextensions.k8s.io", crd)
-        if not is_true(obj, "Established"):
-            waiting.append(f"CRD {crd}")
-    for (namespace, name), images in install.deployments.items():
-        obj = ctx.kube.get("deployments.apps", name, namespace)
+    """What is not ready yet; two list calls, however many objects install.yaml has."""
+    crds = {
+        str(obj.get("metadata", {}).get("name")): obj
+        for obj in ctx.kube.list("customresourcedefinitions.apiextensions.k8s.io")
+    }
+    namespaces = sorted({namespace for namespace, _ in install.deployments})
+    deployments = {
+        (str(obj["metadata"].get("namespace")), str(obj["metadata"].get("name"))): obj
+        for namespace in namespaces
+        for obj in ctx.kube.list("deployments.apps", namespace)
+    }
+    waiting = [f"CRD {crd}" for crd in install.crds if not is_true(crds.get(crd), "Established")]
+    for key, images in install.deployments.items():
+        obj = deployments.get(key)
         if obj is None or _images(obj) != images or not is_true(obj, "Available"):
-            waiting.append(f"{namespace}/{name}")
+            waiting.append(f"{key[0]}/{key[1]}")
     return waiting
 
 

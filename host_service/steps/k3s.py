@@ -3,40 +3,76 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
-from typing import Any
 
 from host_service import atomic, k3s_files
 from host_service.command import CommandError
 from host_service.kube import KubeError, is_true
+from host_service.settings import rooted
 from host_service.steps.context import StepContext, StepFailed
 from host_service.systemd import SystemdError
 
 IMAGE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.lz4", ".tar.bz2")
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+# (path, size, mtime) -> sha256: the archives are hundreds of MB; hash each version once.
+_HASHES: dict[tuple[str, int, int], str] = {}
 
 
-def _same(a: Path, b: Path) -> bool:
+def sha256_of(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1024 * 1024):
+                digest.update(chunk)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def _manifest_sha256(ctx: StepContext, installed: Path) -> str | None:
+    """The sha256 the payload manifest records for the file installed at ``installed``."""
+    paths = ctx.settings.paths
     try:
-        if a.stat().st_size != b.stat().st_size:
-            return False
-    except FileNotFoundError:
-        return False
-    return _sha256(a) == _sha256(b)
+        manifest = json.loads(paths.payload_manifest.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    for entry in manifest.get("files", []):
+        install = entry.get("install") if isinstance(entry, dict) else None
+        if install and rooted(paths.root, install) == installed:
+            return str(entry.get("sha256"))
+    return None
 
 
-def _payload_images(ctx: StepContext) -> list[Path]:
-    directory = ctx.settings.paths.payload_k3s_images
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.name.endswith(IMAGE_SUFFIXES))
+def installed_problems(ctx: StepContext) -> list[str]:
+    """What is wrong with the binary and image archives the installer put in place."""
+    paths = ctx.settings.paths
+    problems: list[str] = []
+    binary = paths.k3s_binary
+    if not binary.is_file():
+        problems.append(f"{binary}: missing")
+    elif not os.access(binary, os.X_OK):
+        problems.append(f"{binary}: not executable")
+    else:
+        expected = _manifest_sha256(ctx, binary)
+        if expected and sha256_of(binary) != expected:
+            problems.append(f"{binary}: sha256 differs from the payload manifest")
+    archives = ctx.settings.k3s.image_archives
+    if not archives:
+        present = paths.k3s_images.is_dir() and any(
+            p.name.endswith(IMAGE_SUFFIXES) for p in paths.k3s_images.iterdir()
+        )
+        if not present:
+            problems.append(f"{paths.k3s_images}: no image archives")
+    for archive in archives:
+        path = paths.k3s_images / archive.file
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif sha256_of(path) != archive.sha256:
+            problems.append(f"{path}: sha256 differs from build-info.json")
+    return problems
 
 
 def _wanted_files(ctx: StepContext) -> dict[Path, tuple[str, int]]:
@@ -69,12 +105,8 @@ def _node_ready(ctx: StepContext) -> tuple[str | None, str]:
 
 
 def probe(ctx: StepContext) -> bool:
-    paths = ctx.settings.paths
-    if not _same(paths.payload_k3s_binary, paths.k3s_binary):
+    if installed_problems(ctx):
         return False
-    for image in _payload_images(ctx):
-        if not _same(image, paths.k3s_images / image.name):
-            return False
     if not all(_text_matches(p, text) for p, (text, _) in _wanted_files(ctx).items()):
         return False
     try:
@@ -97,29 +129,19 @@ def _kubeconfig_private(ctx: StepContext) -> bool:
 
 def run(ctx: StepContext) -> None:
     paths = ctx.settings.paths
-    if not paths.payload_k3s_binary.is_file():
+    ctx.report("checking the k3s binary and image archives")
+    problems = installed_problems(ctx)
+    if problems:
         raise StepFailed(
-            f"the k3s binary is missing from the payload ({paths.payload_k3s_binary})",
-            cause="the installation did not copy the appliance payload completely",
-            next_step="reinstall from the appliance ISO, or copy the payload back, then retry",
+            f"the installed k3s payload is incomplete: {problems[0]}",
+            cause="the installation did not finish copying the payload, or a file was "
+            "damaged or replaced afterwards",
+            next_step="reinstall from the appliance ISO (the installer verifies every file), "
+            "then retry",
+            output="\n".join(problems),
         )
-    if not _same(paths.payload_k3s_binary, paths.k3s_binary):
-        ctx.report(f"installing {paths.k3s_binary}")
-        atomic.copy_file(paths.payload_k3s_binary, paths.k3s_binary, mode=0o755)
-    images = _payload_images(ctx)
-    if not images:
-        raise StepFailed(
-            f"no k3s image archives in the payload ({paths.payload_k3s_images})",
-            cause="without the airgap images k3s would pull its system images from the "
-            "internet, which an appliance must not need",
-            next_step="reinstall from the appliance ISO, then retry",
-        )
-    for image in images:
-        target = paths.k3s_images / image.name
-        if not _same(image, target):
-            ctx.report(f"placing image archive {image.name}")
-            atomic.copy_file(image, target, mode=0o644)
-    ctx.report("image archives in place", detail=f"{len(images)} image archive(s) in place")
+    count = len(ctx.settings.k3s.image_archives)
+    ctx.report("binary and image archives verified", detail=f"{count} image archive(s) verified")
 
     try:
         version = ctx.k3s.version(paths.k3s_binary)
@@ -131,6 +153,13 @@ def run(ctx: StepContext) -> None:
             next_step="build the ISO with the real pinned k3s artifacts and reinstall",
             output=exc.output,
         ) from exc
+    wanted = ctx.settings.k3s.version
+    if wanted and version != wanted:
+        raise StepFailed(
+            f"{paths.k3s_binary} is k3s {version}, the build pinned {wanted}",
+            cause="the binary was replaced after installation",
+            next_step="reinstall from the appliance ISO, then retry",
+        )
     ctx.report(f"k3s {version} installed", detail=f"k3s {version}")
 
     unit_changed = False
@@ -207,8 +236,3 @@ def _not_ready(ctx: StepContext, message: str) -> StepFailed:
         next_step="read `journalctl -u k3s` and `k3s kubectl get nodes -o wide`, then retry",
         output=journal,
     )
-
-
-def node_summary(node: dict[str, Any]) -> str:
-    info = node.get("status", {}).get("nodeInfo", {})
-    return f"{node.get('metadata', {}).get('name', '?')} {info.get('kubeletVersion', '')}".strip()

@@ -1,0 +1,146 @@
+"""``python3 -m host_service``: serve, ``reset-token`` or ``console-banner``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from host_service import console, sessions, setup_token
+from host_service.app import App
+from host_service.errors import AlreadyRunning, ServiceError, SettingsError
+from host_service.host import LinuxHost
+from host_service.runtime import real_runtime
+from host_service.server import make_server, parse_listen
+from host_service.service import Service
+from host_service.settings import Settings, load_settings
+
+log = logging.getLogger("host_service")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 4
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text.rstrip("\n") + "\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m host_service",
+        description="The appliance setup/status service and its console helpers.",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=("serve", "reset-token", "console-banner"),
+        help="serve (default): run the service; reset-token: new token, ends all sessions; "
+        "console-banner: refresh the /etc/issue block",
+    )
+    parser.add_argument("--root", type=Path, default=Path("/"), help="prefix for system paths")
+    parser.add_argument("--settings", type=Path, help="build-info.json (default: under --root)")
+    parser.add_argument("--listen", help="ADDR:PORT, [IPv6]:PORT or :PORT (default :<port>)")
+    parser.add_argument("--debug", action="store_true", help="log every command and request")
+    return parser
+
+
+def _refresh_banner(settings: Settings, token: str) -> None:
+    console.refresh(
+        settings.paths.issue,
+        addresses=LinuxHost().addresses(),
+        port=settings.port,
+        token=token,
+        app_url=console.app_url_if_live(settings.paths.selection_file),
+        reload_getty=settings.paths.root == Path("/"),
+    )
+
+
+def reset_token(settings: Settings) -> int:
+    settings.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    token = setup_token.rotate(settings.paths.token_file)
+    sessions.rotate_key(settings.paths.session_key_file)
+    _refresh_banner(settings, token)
+    # The token itself is shown only on the console, never printed where logs may keep it.
+    sys.stdout.write(
+        "setup token rotated; every session has ended; the new token is shown on the "
+        f"console ({settings.paths.issue})\n"
+    )
+    return EXIT_OK
+
+
+def console_banner(settings: Settings) -> int:
+    token = setup_token.load_or_create(settings.paths.token_file)
+    _refresh_banner(settings, token)
+    return EXIT_OK
+
+
+def serve(settings: Settings, listen: str | None) -> int:
+    try:
+        host, port = parse_listen(listen) if listen else ("", settings.port)
+    except ValueError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    return run_service(Service(settings, real_runtime(settings)), host, port)
+
+
+def run_service(service: Service, host: str, port: int) -> int:
+    """Start ``service``, answer HTTP on ``host:port`` until SIGTERM/SIGINT, stop cleanly."""
+    try:
+        service.start()
+    except AlreadyRunning as exc:
+        _err(f"error: {exc}\nhint: {exc.hint}")
+        return EXIT_ENVIRONMENT
+    try:
+        server = make_server(host, port, App(service))
+    except OSError as exc:
+        service.stop()
+        _err(f"error: cannot listen on {host or '*'}:{port}: {exc.strerror}")
+        return EXIT_ENVIRONMENT
+    bound = server.server_address
+    log.info("listening on %s:%s (state %s)", bound[0], bound[1], service.settings.paths.state)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+        service.stop()
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings(args.root, args.settings)
+        if args.command == "reset-token":
+            return reset_token(settings)
+        if args.command == "console-banner":
+            return console_banner(settings)
+        return serve(settings, args.listen)
+    except SettingsError as exc:
+        _err(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""))
+        return EXIT_USAGE
+    except ServiceError as exc:
+        _err(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""))
+        return EXIT_FAILURE
+    except PermissionError as exc:
+        _err(f"error: {exc.filename}: permission denied (run as root, or pass --root DIR)")
+        return EXIT_ENVIRONMENT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

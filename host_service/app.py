@@ -1,0 +1,100 @@
+"""The WSGI application: the route table and the access policy in front of every route."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from host_service.api import Api
+from host_service.auth import Auth
+from host_service.pages import Pages
+from host_service.service import Service
+from host_service.wsgi import (
+    Environ,
+    HttpError,
+    Request,
+    Response,
+    Route,
+    Router,
+    StartResponse,
+    wsgi_response,
+)
+
+log = logging.getLogger(__name__)
+
+# The only routes answered without a session: health, and the login itself.
+PUBLIC = frozenset({"healthz", "login-form", "login", "api-login"})
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def routes(api: Api, pages: Pages) -> list[Route]:
+    return [
+        Route("GET", "/healthz", api.healthz, "healthz"),
+        Route("GET", "/login", pages.login_form, "login-form"),
+        Route("POST", "/login", pages.login, "login"),
+        Route("POST", "/logout", pages.logout, "logout"),
+        Route("GET", "/", pages.index, "index"),
+        Route("GET", "/setup", pages.setup_form, "setup-form"),
+        Route("POST", "/setup", pages.setup, "setup"),
+        Route("GET", "/status", pages.status, "status"),
+        Route("POST", "/retry", pages.retry, "retry"),
+        Route("POST", "/api/login", api.login, "api-login"),
+        Route("POST", "/api/logout", api.logout, "api-logout"),
+        Route("GET", "/api/session", api.session, "api-session"),
+        Route("GET", "/api/status", api.status, "api-status"),
+        Route("GET", "/api/events", api.events, "api-events"),
+        Route("GET", "/api/setup", api.get_setup, "api-setup-get"),
+        Route("POST", "/api/setup", api.post_setup, "api-setup"),
+        Route("POST", "/api/retry", api.retry, "api-retry"),
+    ]
+
+
+class App:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.auth = Auth(service)
+        self.api = Api(service, self.auth)
+        self.pages = Pages(service, self.auth)
+        self.router = Router(routes(self.api, self.pages))
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request.from_environ(environ)
+        api = request.path.startswith("/api/") or request.path == "/healthz"
+        try:
+            response = self.handle(request)
+        except HttpError as exc:
+            response = self.error(exc, api=api)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            response = self.error(HttpError(500, "internal error; see the service log"), api=api)
+        return wsgi_response(response, start_response, head=request.method == "HEAD")
+
+    def handle(self, request: Request) -> Response:
+        route = self.router.match(request)
+        if route.name not in PUBLIC:
+            session = self.auth.session(request)
+            if session is None:
+                if request.path.startswith("/api/"):
+                    raise HttpError(401, "login required: POST /api/login with the setup token")
+                return Response.redirect("/login")
+            request.session = session
+            if request.method not in SAFE_METHODS:
+                self.auth.check_csrf(request, session, form=not request.path.startswith("/api/"))
+        return route.handler(request)
+
+    def error(self, exc: HttpError, *, api: bool) -> Response:
+        if api:
+            body: dict[str, object] = {"error": exc.message}
+            if exc.fields:
+                body["fields"] = exc.fields
+            response = Response.json(body, exc.status)
+        else:
+            try:
+                response = self.pages.render(
+                    "error.html", exc.status, message=exc.message, code=exc.status
+                )
+            except Exception:  # a broken template must not hide the original error
+                log.exception("rendering the error page failed")
+                response = Response(exc.status, f"{exc.status}: {exc.message}\n".encode())
+        response.headers.extend(exc.headers)
+        return response

@@ -1,0 +1,248 @@
+"""The service: state on disk, the worker, the token and sessions; what the HTTP layer calls."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from host_service import console, owner, setup_token
+from host_service import state as sm
+from host_service.errors import AlreadyRunning
+from host_service.intent import IntentStore, SetupIntent
+from host_service.runtime import Runtime
+from host_service.sessions import Lockout, SessionKeeper
+from host_service.settings import Settings
+from host_service.state import TITLES, BootstrapState, Phase, Resume, Step
+from host_service.steps import StepImplementation
+from host_service.store import StateKeeper, load_state
+from host_service.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class Conflict(Exception):
+    """The request does not fit the current state (HTTP 409); the message says why."""
+
+
+class Service:
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], float] = time.time,
+        lockout: Lockout | None = None,
+        implementations: Mapping[Step, StepImplementation] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.implementations = implementations
+        self.runtime = runtime
+        self.clock = clock
+        self.intents = IntentStore(settings.paths.intent_file)
+        self.sessions = SessionKeeper(settings.paths.session_key_file)
+        self.lockout = lockout or Lockout()
+        self.keeper: StateKeeper | None = None
+        self.worker: Worker | None = None
+        self.resume: Resume | None = None
+        self._lock_handle: IO[str] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        paths = self.settings.paths
+        paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        paths.state.chmod(0o700)
+        self._take_lock()
+        setup_token.load_or_create(paths.token_file)
+        loaded = load_state(paths.state_file)
+        alive = loaded.owner is not None and owner.is_alive(loaded.owner)
+        intent = self.intents.load()
+        self.resume = sm.resume_decision(loaded, owner_alive=alive, has_intent=intent is not None)
+        now = self.clock()
+        if self.resume is Resume.OWNED_ELSEWHERE:
+            # The state lock is ours, so the recorded owner cannot be driving it any more.
+            log.warning(
+                "state names live pid %s as owner without holding the lock; taking over",
+                loaded.owner.pid if loaded.owner else "?",
+            )
+            self.resume = Resume.CONTINUE
+        if self.resume is Resume.CONTINUE:
+            loaded = sm.interrupted(loaded, now)
+        elif self.resume is Resume.ABANDON:
+            loaded = sm.abandon(loaded, now, "setup inputs missing")
+        pid, started, boot = owner.this_process()
+        claimed = sm.claim(loaded, pid=pid, started_at=started, boot_id=boot, now=now)
+        self.keeper = StateKeeper(paths.state_file, claimed)
+        self.keeper.persist()  # the claim is on disk before any request is answered
+        self.worker = Worker(
+            settings=self.settings,
+            runtime=self.runtime,
+            keeper=self.keeper,
+            intents=self.intents,
+            clock=self.clock,
+            implementations=self.implementations,
+        )
+        self.worker.start(claimed.generation)
+        if claimed.phase is Phase.RUNNING:
+            log.info("resuming the bootstrap at %s", claimed.current)
+            self.worker.kick()
+        self.refresh_console()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def _take_lock(self) -> None:
+        path = self.settings.paths.lock_file
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.close()
+            raise AlreadyRunning(
+                f"{path}: another host service process is running with this state directory",
+                hint="stop it first (systemctl stop appliance-setup)",
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_handle = handle
+
+    # -- operator actions --------------------------------------------------------------
+
+    @property
+    def state_keeper(self) -> StateKeeper:
+        if self.keeper is None:
+            raise RuntimeError("service not started")
+        return self.keeper
+
+    def _worker(self) -> Worker:
+        if self.worker is None:
+            raise RuntimeError("service not started")
+        return self.worker
+
+    def submit_setup(self, intent: SetupIntent) -> BootstrapState:
+        """Store the operator's inputs and start a run from the first step."""
+        keeper = self.state_keeper
+        with_lock: list[BootstrapState] = []
+
+        def transition(current: BootstrapState) -> BootstrapState:
+            if current.phase is Phase.RUNNING:
+                raise Conflict(
+                    "the bootstrap is running; wait for it to finish or stop at a blocker"
+                )
+            # Saved inside the state lock: the worker never sees a run without its inputs.
+            self.intents.save(intent)
+            new = sm.start_run(current, self.clock())
+            with_lock.append(new)
+            return new
+
+        keeper.update(transition)
+        self._worker().kick()
+        return with_lock[0]
+
+    def retry(self) -> BootstrapState:
+        def transition(current: BootstrapState) -> BootstrapState:
+            if current.phase is not Phase.BLOCKED:
+                raise Conflict(f"nothing to retry: the bootstrap is {current.phase.value}")
+            return sm.retry(current, self.clock())
+
+        new = self.state_keeper.update(transition)
+        self._worker().kick()
+        return new
+
+    def token(self) -> str:
+        return setup_token.load_or_create(self.settings.paths.token_file)
+
+    def refresh_console(self) -> None:
+        try:
+            console.refresh(
+                self.settings.paths.issue,
+                addresses=self.runtime.host.addresses(),
+                port=self.settings.port,
+                token=self.token(),
+                app_url=console.app_url_if_live(self.settings.paths.selection_file),
+                reload_getty=self.settings.paths.root == Path("/"),
+            )
+        except OSError as exc:
+            log.warning("console banner not updated: %s", exc)
+
+    # -- views -------------------------------------------------------------------------
+
+    def running(self, state: BootstrapState) -> bool:
+        """True only while a live worker of this process drives a run."""
+        worker = self.worker
+        return (
+            state.phase is Phase.RUNNING
+            and worker is not None
+            and worker.alive
+            and state.owner is not None
+            and state.owner.generation == worker.generation
+            and owner.is_alive(state.owner)
+        )
+
+    def status(self) -> dict[str, Any]:
+        version, state = self.state_keeper.snapshot()
+        return self.status_view(version, state)
+
+    def status_view(self, version: int, state: BootstrapState) -> dict[str, Any]:
+        intent = self.intents.load()
+        now = self.clock()
+        steps = []
+        for record in state.steps:
+            end = record.finished_at or (now if record.started_at else None)
+            steps.append(
+                {
+                    "name": record.step.value,
+                    "title": TITLES[record.step],
+                    "status": record.status.value,
+                    "started_at": record.started_at,
+                    "finished_at": record.finished_at,
+                    "seconds": round(end - record.started_at, 1)
+                    if end is not None and record.started_at is not None
+                    else None,
+                    "attempts": record.attempts,
+                    "message": record.message,
+                    "already_done": record.already_done,
+                    "details": list(record.details),
+                }
+            )
+        return {
+            "version": version,
+            "phase": state.phase.value,
+            "running": self.running(state),
+            "current_step": state.current.value if state.current else None,
+            "steps": steps,
+            "blocker": state.blocker.to_json() if state.blocker else None,
+            "run": state.run,
+            "owner": (
+                {**state.owner.to_json(), "alive": owner.is_alive(state.owner)}
+                if state.owner
+                else None
+            ),
+            "setup": intent.public() if intent else None,
+            "release": self._release_summary(),
+            "app_url": intent.app_url if intent and state.phase is Phase.RECONCILED else None,
+            "updated_at": state.updated_at,
+            "build": dict(self.settings.build),
+            "standin": self.settings.standin,
+        }
+
+    def _release_summary(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(
+                (self.settings.paths.release_dir / "resolution.json").read_text(encoding="utf-8")
+            )
+        except (FileNotFoundError, ValueError):
+            return None
+        return {k: data.get(k) for k in ("ref", "version", "manifest_digest", "repository")}

@@ -1,0 +1,170 @@
+"""Release: channel or version tag -> manifest digest -> validated release manifest.
+
+The resolution is kept under ``<state>/release/`` (derived state, not operator intent) so a
+resumed run uses the same release; the cached manifest's digest is checked on every read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from host_service import atomic
+from host_service.oci import (
+    AuthenticationError,
+    DigestMismatch,
+    NotFoundError,
+    RegistryError,
+    RegistryTLSError,
+    RegistryUnreachable,
+)
+from host_service.release import Release, ReleaseError, fetch_release, parse_release
+from host_service.steps.context import StepContext, StepFailed
+
+
+@dataclass(frozen=True)
+class Resolution:
+    ref: str  # what the operator asked for: channel, version or digest
+    repository: str  # registry/repository of the release artifact
+    manifest_digest: str
+    config_digest: str
+    version: str
+    sha256: str  # of the cached manifest file, re-checked on read
+
+
+def load_resolved(ctx: StepContext) -> tuple[Resolution, Release] | None:
+    """The resolved release for the current inputs, or None (never resolved, stale, damaged)."""
+    directory = ctx.settings.paths.release_dir
+    try:
+        data = json.loads((directory / "resolution.json").read_text(encoding="utf-8"))
+        resolution = Resolution(**data)
+        cached = directory / f"{resolution.manifest_digest.removeprefix('sha256:')}.json"
+        raw = cached.read_bytes()
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+    if resolution.ref != ctx.intent.release_ref:
+        return None
+    if resolution.repository != _repository(ctx):
+        return None
+    if hashlib.sha256(raw).hexdigest() != resolution.sha256:
+        return None
+    try:
+        release = parse_release(raw, source=str(cached))
+    except ReleaseError:
+        return None
+    return resolution, release
+
+
+def _repository(ctx: StepContext) -> str:
+    return f"{ctx.settings.registry.host}/{ctx.settings.registry.release_repository}"
+
+
+def probe(ctx: StepContext) -> bool:
+    return load_resolved(ctx) is not None
+
+
+def run(ctx: StepContext) -> None:
+    settings = ctx.settings
+    ref = ctx.intent.release_ref
+    where = f"{_repository(ctx)}{'@' if ref.startswith('sha256:') else ':'}{ref}"
+    ctx.report(f"resolving {where}")
+    try:
+        with ctx.registry() as client:
+            fetched = fetch_release(client, settings.registry.release_repository, ref)
+    except NotFoundError as exc:
+        what = "channel" if ctx.intent.channel else "release"
+        raise StepFailed(
+            f"no release found for {what} {ref!r} ({exc.detail})",
+            cause=f"the {what} does not exist in {_repository(ctx)}, or nothing was "
+            "published to it yet",
+            next_step="check the channel or version in setup (stable, nightly, or a "
+            "published version), save it, and the bootstrap continues",
+            output=str(exc),
+        ) from exc
+    except DigestMismatch as exc:
+        raise StepFailed(
+            f"the release from {where} failed its digest check",
+            cause="the bytes received do not hash to their digest: a corrupting proxy or "
+            "mirror, or a tampered registry",
+            next_step="do not bypass this; check the proxy or mirror, then retry",
+            output=str(exc),
+        ) from exc
+    except RegistryTLSError as exc:
+        raise StepFailed(
+            f"TLS to the registry failed: {exc.detail}",
+            cause="a TLS-inspecting proxy or firewall whose CA the appliance does not trust",
+            next_step="configure the site CA in the build config (registry.ca_bundle), or "
+            "exempt the registry from inspection, then retry",
+            output=str(exc),
+        ) from exc
+    except RegistryUnreachable as exc:
+        raise StepFailed(
+            f"cannot reach the registry: {exc.detail}",
+            cause="network, proxy or DNS trouble since preflight",
+            next_step="check connectivity to the registry (and the proxy), then retry",
+            output=str(exc),
+        ) from exc
+    except AuthenticationError as exc:
+        raise StepFailed(
+            f"the registry refused access to {where}: {exc.detail}",
+            cause="the release repository is private or the name is wrong",
+            next_step="make the release repository public or fix its name in the build "
+            "config, then retry",
+            output=str(exc),
+        ) from exc
+    except ReleaseError as exc:
+        raise StepFailed(
+            f"the release manifest at {where} is not valid",
+            cause="it was published with a schema this appliance does not read, or is broken",
+            next_step="pin a release this appliance supports, or update the appliance",
+            output=str(exc),
+        ) from exc
+    except RegistryError as exc:
+        raise StepFailed(
+            f"reading the release failed: {exc.detail}",
+            cause="the registry answered something unexpected",
+            next_step="retry; if it persists, collect a support bundle",
+            output=str(exc),
+        ) from exc
+    release = fetched.release
+    if release.values_profile != settings.values_profile:
+        raise StepFailed(
+            f"release {release.version} is for profile {release.values_profile!r}, this "
+            f"appliance runs {settings.values_profile!r}",
+            cause="the channel carries releases for another kind of appliance",
+            next_step="pick a channel or release for this profile",
+        )
+    data = release.to_json()
+    directory = settings.paths.release_dir
+    atomic.write_bytes(
+        directory / f"{fetched.manifest_digest.removeprefix('sha256:')}.json", data, mode=0o600
+    )
+    resolution = Resolution(
+        ref=ref,
+        repository=_repository(ctx),
+        manifest_digest=fetched.manifest_digest,
+        config_digest=fetched.config_digest,
+        version=release.version,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    atomic.write_json(directory / "resolution.json", asdict(resolution), mode=0o600)
+    ctx.report(
+        f"release {release.version} ({fetched.manifest_digest[:19]}…)",
+        detail=f"release {release.version} = {fetched.manifest_digest}",
+    )
+
+
+def require_resolved(ctx: StepContext) -> tuple[Resolution, Release]:
+    """For the steps after this one: the resolution, resolving again if it went missing."""
+    found = load_resolved(ctx)
+    if found is None:
+        run(ctx)
+        found = load_resolved(ctx)
+    if found is None:  # pragma: no cover - run() either stores a resolution or raises
+        raise StepFailed(
+            "the release resolution could not be stored",
+            cause="the state directory is not writable",
+            next_step="check the disk, then retry",
+        )
+    return found

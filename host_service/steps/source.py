@@ -1,0 +1,98 @@
+"""Source: the OCIRepository pinned to the release's config bundle digest, and its Kustomization."""
+
+from __future__ import annotations
+
+from host_service import manifests
+from host_service.kube import FIELD_MANAGER, KubeError, Object
+from host_service.steps.context import StepContext, StepFailed
+from host_service.steps.release import require_resolved
+
+OCI_REPOSITORIES = "ocirepositories.source.toolkit.fluxcd.io"
+KUSTOMIZATIONS = "kustomizations.kustomize.toolkit.fluxcd.io"
+
+
+def _ca_pem(ctx: StepContext) -> str | None:
+    bundle = ctx.settings.registry.ca_bundle
+    if bundle is None:
+        return None
+    try:
+        return bundle.read_text(encoding="ascii")
+    except OSError as exc:
+        raise StepFailed(
+            f"the registry CA bundle {bundle} cannot be read: {exc.strerror}",
+            cause="build-info.json names a CA bundle that is not on the system",
+            next_step="restore the CA bundle file, then retry",
+        ) from exc
+
+
+def desired(ctx: StepContext) -> list[Object]:
+    _, release = require_resolved(ctx)
+    flux = ctx.settings.namespaces.flux
+    objects: list[Object] = []
+    if ctx.intent.proxy:
+        objects.append(manifests.proxy_secret(flux, ctx.intent.proxy))
+    ca = _ca_pem(ctx)
+    if ca is not None:
+        objects.append(manifests.ca_secret(flux, ca))
+    objects.append(
+        manifests.oci_repository(
+            ctx.settings, release, proxy=bool(ctx.intent.proxy), custom_ca=ca is not None
+        )
+    )
+    objects.append(manifests.kustomization(ctx.settings, release))
+    return objects
+
+
+def _resource(obj: Object) -> str:
+    return {
+        "Secret": "secrets",
+        "OCIRepository": OCI_REPOSITORIES,
+        "Kustomization": KUSTOMIZATIONS,
+    }[obj["kind"]]
+
+
+def _matches(live: Object | None, want: Object) -> bool:
+    if live is None:
+        return False
+    if "spec" in want:
+        return all(live.get("spec", {}).get(k) == v for k, v in want["spec"].items())
+    return bool(live.get("data") == want.get("data"))
+
+
+def probe(ctx: StepContext) -> bool:
+    try:
+        if not ctx.intent.proxy and ctx.kube.get(
+            "secrets", manifests.PROXY_SECRET, ctx.settings.namespaces.flux
+        ):
+            return False
+        for obj in desired(ctx):
+            meta = obj["metadata"]
+            if not _matches(ctx.kube.get(_resource(obj), meta["name"], meta["namespace"]), obj):
+                return False
+    except KubeError:
+        return False
+    return True
+
+
+def run(ctx: StepContext) -> None:
+    objects = desired(ctx)
+    try:
+        if not ctx.intent.proxy:
+            # The operator removed the proxy: its credentials must not linger in the cluster.
+            ctx.kube.delete("secrets", manifests.PROXY_SECRET, ctx.settings.namespaces.flux)
+        ctx.report("applying the Flux source")
+        ctx.kube.apply(objects, field_manager=FIELD_MANAGER)
+    except KubeError as exc:
+        raise StepFailed(
+            f"applying the Flux source failed: {exc.message}",
+            cause="the Flux CRDs are missing or the API server rejected the objects",
+            next_step="check `k3s kubectl get crd | grep fluxcd`, then retry",
+            output=exc.output,
+        ) from exc
+    for obj in objects:
+        if obj["kind"] != "Secret":
+            ctx.report(
+                f"{obj['kind']} {obj['metadata']['name']} applied",
+                detail=f"{obj['kind']} {obj['metadata']['namespace']}/{obj['metadata']['name']}"
+                + (f" @ {obj['spec']['ref']['digest']}" if obj["kind"] == "OCIRepository" else ""),
+            )

@@ -1,0 +1,205 @@
+"""The one worker thread that drives the bootstrap, step by step, outside the request path."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from urllib.parse import unquote, urlsplit
+
+from host_service import state as sm
+from host_service.command import CommandError
+from host_service.errors import ServiceError
+from host_service.intent import IntentStore, SetupIntent
+from host_service.runtime import Runtime
+from host_service.settings import Settings
+from host_service.state import Blocker, Phase, Step
+from host_service.steps import IMPLEMENTATIONS, StepImplementation
+from host_service.steps.context import Cancelled, StepContext, StepFailed
+from host_service.store import StateKeeper
+
+log = logging.getLogger(__name__)
+
+
+class Superseded(Exception):
+    """Another owner (a newer generation) took over the state; this worker must stop."""
+
+
+def redactor(intent: SetupIntent) -> Callable[[str], str]:
+    """Remove the operator's secrets (the proxy URL with its password) from any text."""
+    secrets: list[str] = []
+    if intent.proxy:
+        secrets.append(intent.proxy)
+        parts = urlsplit(intent.proxy)
+        if parts.password:
+            secrets += [parts.password, unquote(parts.password)]
+    secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def redact(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+    return redact
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        runtime: Runtime,
+        keeper: StateKeeper,
+        intents: IntentStore,
+        clock: Callable[[], float],
+        implementations: Mapping[Step, StepImplementation] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.keeper = keeper
+        self.intents = intents
+        self.clock = clock
+        self.implementations = dict(implementations or IMPLEMENTATIONS)
+        self.generation = 0
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._busy = threading.Event()
+
+    # -- control (from the service / request threads) ---------------------------------
+
+    def start(self, generation: int) -> None:
+        self.generation = generation
+        self._thread = threading.Thread(target=self._loop, name="bootstrap-worker", daemon=True)
+        self._thread.start()
+
+    def kick(self) -> None:
+        """Look at the state again (a run was started or retried)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                self._busy.set()
+                self._drive()
+            except Superseded:
+                log.warning("a newer owner took over the bootstrap; this worker stops")
+                return
+            except Exception:  # the worker must outlive any bug in one run
+                log.exception("bootstrap worker failed")
+            finally:
+                self._busy.clear()
+
+    def _update(self, transition: Callable[[sm.BootstrapState], sm.BootstrapState]) -> None:
+        def guarded(current: sm.BootstrapState) -> sm.BootstrapState:
+            if current.generation != self.generation:
+                raise Superseded()
+            return transition(current)
+
+        self.keeper.update(guarded)
+
+    def _drive(self) -> None:
+        while not self.stopping.is_set():
+            current = self.keeper.state
+            if current.phase is not Phase.RUNNING:
+                return
+            step = current.current
+            if step is None:  # all done; finish_step already moved the phase
+                return
+            intent = self.intents.load()
+            if intent is None:
+                self._update(lambda s: sm.abandon(s, self.clock(), "setup inputs missing"))
+                return
+            self._run_step(step, intent)
+
+    def _run_step(self, step: Step, intent: SetupIntent) -> None:
+        redact = redactor(intent)
+        self._update(lambda s: sm.begin_step(s, step, self.clock()))
+        log.info("step %s: started", step.value)
+
+        def reporter(message: str, detail: str | None) -> None:
+            self._update(
+                lambda s: sm.report(
+                    s,
+                    step,
+                    redact(message),
+                    self.clock(),
+                    detail=redact(detail) if detail else None,
+                )
+            )
+
+        ctx = StepContext(
+            settings=self.settings,
+            intent=intent,
+            kube=self.runtime.kube,
+            systemd=self.runtime.systemd,
+            k3s=self.runtime.k3s,
+            host=self.runtime.host,
+            registry=self.runtime.registry(self.settings, intent),
+            reporter=reporter,
+            stopping=self.stopping,
+        )
+        implementation = self.implementations[step]
+        try:
+            ctx.report("checking whether this is already done")
+            if implementation.probe(ctx):
+                self._update(lambda s: sm.finish_step(s, step, self.clock(), already_done=True))
+                log.info("step %s: already done", step.value)
+                return
+            implementation.run(ctx)
+        except Cancelled:
+            log.info("step %s: stopped by shutdown; it resumes on the next start", step.value)
+            raise Superseded() from None
+        except StepFailed as exc:
+            blocker = Blocker(
+                step=step,
+                message=redact(exc.message),
+                cause=redact(exc.cause),
+                next_step=redact(exc.next_step),
+                output=redact(exc.output),
+            )
+        except (CommandError, ServiceError) as exc:
+            output = exc.output if isinstance(exc, CommandError) else ""
+            blocker = Blocker(
+                step=step,
+                message=redact(f"{step.value} failed: {exc}"),
+                cause="an unexpected error from a tool or the registry",
+                next_step="read the output, then retry; if it persists, collect a support bundle",
+                output=redact(output),
+            )
+        except Exception as exc:
+            log.exception("step %s crashed", step.value)
+            blocker = Blocker(
+                step=step,
+                message=redact(f"{step.value} failed with an internal error: {exc!r}"),
+                cause="a bug in the host service",
+                next_step="retry; if it persists, collect a support bundle and report it",
+                output=redact(traceback.format_exc()),
+            )
+        else:
+            self._update(lambda s: sm.finish_step(s, step, self.clock(), already_done=False))
+            log.info("step %s: done", step.value)
+            return
+        self._update(lambda s: sm.block(s, blocker, self.clock()))
+        log.warning("step %s blocked: %s", step.value, blocker.message)
