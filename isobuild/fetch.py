@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 import requests
+import urllib3
 
 from isobuild.artifact_cache import ArtifactCache
 from isobuild.errors import ConfigError, PayloadError, VerificationError
@@ -36,6 +37,29 @@ USER_AGENT = "isobuild (+https://github.com/; pinned artifact fetch)"
 
 class _Retryable(Exception):
     """A transient failure: connection reset, timeout, 5xx, short body."""
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """A short cause for a requests failure (requests' own text is a nested repr)."""
+    host = urllib.parse.urlsplit(url).netloc
+    inner = exc.args[0] if exc.args else None
+    cause = getattr(inner, "reason", None) or inner
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return f"the proxy failed: {str(cause)[:160]}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS to {host} failed: {str(cause)[:160]}"
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):
+        return f"cannot resolve {host.rsplit(':', 1)[0]} (DNS)"
+    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError) or isinstance(
+        exc, requests.exceptions.ConnectTimeout
+    ):
+        return f"connecting to {host} timed out"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"{host} stopped sending (read timeout)"
+    if isinstance(cause, urllib3.exceptions.NewConnectionError) and "refused" in str(cause):
+        return f"{host} refused the connection"
+    text = str(cause if cause is not None else exc)
+    return f"{type(exc).__name__}: {text[:160]}"
 
 
 # --- publisher checksum files -------------------------------------------------------------
@@ -119,7 +143,7 @@ class HttpDownloader:
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+            raise _Retryable(_reason(exc, url)) from exc
         if response.status_code == 429 or response.status_code >= 500:
             response.close()
             raise _Retryable(f"HTTP {response.status_code}")
@@ -135,7 +159,7 @@ class HttpDownloader:
                 try:
                     result.append(response.content.decode("utf-8", "replace"))
                 except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                    raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+                    raise _Retryable(_reason(exc, url)) from exc
 
         self._retry(url, once)
         return result[0]
@@ -186,7 +210,9 @@ class HttpDownloader:
                     requests.exceptions.ChunkedEncodingError,
                     requests.Timeout,
                 ) as exc:
-                    raise _Retryable(f"connection lost after {done} bytes: {exc}") from exc
+                    raise _Retryable(
+                        f"connection lost after {done} bytes ({_reason(exc, url)})"
+                    ) from exc
             if total is not None and done != total:
                 raise _Retryable(f"short body: {done} of {total} bytes")
 
