@@ -24,6 +24,9 @@ from tests.fixtures.standin_artifacts import StandinArtifacts
 @dataclass(frozen=True)
 class BuiltIso:
     iso: Path
+    cache: Path
+    base: Path
+    lock: Path
     output: str
     build_manifest: dict[str, Any]
     extracted: Path  # the /appliance tree, copied out of the ISO
@@ -68,7 +71,15 @@ def built(
     extracted = work / "appliance"
     with SourceIso(iso) as source:
         extract_tree(source, ISO_DIR, extracted)
-    return BuiltIso(iso=iso, output=result.output, build_manifest=manifest, extracted=extracted)
+    return BuiltIso(
+        iso=iso,
+        cache=work / "cache",
+        base=standin_base_iso,
+        lock=standin_artifacts_dir.lock_path,
+        output=result.output,
+        build_manifest=manifest,
+        extracted=extracted,
+    )
 
 
 def sha256(path: Path) -> str:
@@ -136,3 +147,21 @@ def test_casper_md5_check_and_late_commands_cover_the_payload(built: BuiltIso) -
     scripts = {arg for command in late for arg in command if arg.endswith("/install-payload")}
     assert scripts == {f"{MEDIUM}/install-payload"}
     assert MEDIUM.removeprefix("/cdrom") == ISO_DIR
+
+
+def test_an_offline_rebuild_from_the_cache_is_byte_identical(
+    built: BuiltIso, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            "--base-iso", str(built.base),
+            "--lock", str(built.lock),
+            "--offline",
+            "--output-dir", str(tmp_path / "out"),
+            "--cache-dir", str(built.cache),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sha256(tmp_path / "out" / built.iso.name) == sha256(built.iso)
