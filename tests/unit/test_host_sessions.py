@@ -1,0 +1,128 @@
+"""Token, session cookies, CSRF tokens and the login lockout."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from host_service import setup_token
+from host_service.sessions import Lockout, SessionKeeper, rotate_key
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_is_typable_and_strong(tmp_path: Path) -> None:
+    token = setup_token.generate()
+    assert re.fullmatch(r"([0-9A-HJKMNP-TV-Z]{4}-){4}[0-9A-HJKMNP-TV-Z]{4}", token)
+    bits = setup_token.GROUPS * setup_token.GROUP_SIZE * math.log2(len(setup_token.ALPHABET))
+    assert bits >= 80
+    assert len({setup_token.generate() for _ in range(200)}) == 200
+
+
+def test_token_matching_forgives_case_spaces_and_lookalikes() -> None:
+    token = "0K3M-Q9TD-X2WA-HB5R-N1J4"
+    assert setup_token.matches("0k3m q9td x2wa hb5r n1j4", token)
+    assert setup_token.matches("OK3MQ9TDX2WAHB5RNIJ4", token)  # O->0, I->1
+    assert not setup_token.matches("0K3M-Q9TD-X2WA-HB5R-N1J5", token)
+    assert not setup_token.matches("", token)
+
+
+def test_token_file_is_created_once_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "setup-token"
+    token = setup_token.load_or_create(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert setup_token.load_or_create(path) == token
+    path.chmod(0o644)
+    setup_token.load_or_create(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert setup_token.rotate(path) != token
+
+
+def test_session_cookie_round_trip_and_tampering(tmp_path: Path) -> None:
+    clock = Clock()
+    keeper = SessionKeeper(tmp_path / "key", lifetime=3600, clock=clock)
+    session, cookie = keeper.issue()
+    assert (tmp_path / "key").stat().st_mode & 0o777 == 0o600
+    assert keeper.verify(cookie) == session
+    body, _, signature = cookie.partition(".")
+    assert keeper.verify(body + "." + signature[:-2] + "AA") is None
+    assert keeper.verify(body[:-2] + "x." + signature) is None
+    assert keeper.verify("") is None
+    assert keeper.verify(None) is None
+    assert keeper.verify("garbage") is None
+
+
+def test_sessions_expire(tmp_path: Path) -> None:
+    clock = Clock()
+    keeper = SessionKeeper(tmp_path / "key", lifetime=60, clock=clock)
+    _, cookie = keeper.issue()
+    clock.now += 59
+    assert keeper.verify(cookie) is not None
+    clock.now += 2
+    assert keeper.verify(cookie) is None
+
+
+def test_rotating_the_key_ends_every_session(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key")
+    _, cookie = keeper.issue()
+    rotate_key(tmp_path / "key")  # what reset-token does, from another process
+    assert keeper.verify(cookie) is None
+
+
+def test_logout_revokes_one_session(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key")
+    one, cookie_one = keeper.issue()
+    _, cookie_two = keeper.issue()
+    keeper.revoke(one)
+    assert keeper.verify(cookie_one) is None
+    assert keeper.verify(cookie_two) is not None
+
+
+def test_csrf_token_is_per_session(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key")
+    one, _ = keeper.issue()
+    two, _ = keeper.issue()
+    assert one.csrf != two.csrf
+    assert keeper.csrf_ok(one, one.csrf)
+    assert not keeper.csrf_ok(one, two.csrf)
+    assert not keeper.csrf_ok(one, None)
+    assert not keeper.csrf_ok(one, "")
+
+
+def test_lockout_backs_off_per_client() -> None:
+    clock = Clock()
+    lockout = Lockout(free=3, base=10, ceiling=40, clock=clock)
+    assert lockout.failed("a") == 0
+    assert lockout.failed("a") == 0
+    assert lockout.failed("a") == 10  # third failure: locked
+    assert lockout.wait_seconds("a") == pytest.approx(10)
+    assert lockout.wait_seconds("b") == 0  # other clients are not affected
+    clock.now += 10
+    assert lockout.wait_seconds("a") == 0
+    assert lockout.failed("a") == 20  # doubles
+    clock.now += 20
+    assert lockout.failed("a") == 40
+    clock.now += 40
+    assert lockout.failed("a") == 40  # capped
+    lockout.succeeded("a")
+    assert lockout.wait_seconds("a") == 0
+    assert lockout.failed("a") == 0
+
+
+def test_lockout_memory_is_bounded() -> None:
+    clock = Clock()
+    lockout = Lockout(free=1, base=1, clock=clock, max_clients=10)
+    for i in range(10):
+        lockout.failed(f"c{i}")
+    clock.now += 5
+    lockout.failed("new")
+    assert len(lockout._clients) <= 2

@@ -1,0 +1,219 @@
+"""The bootstrap state machine: transitions, persistence, and resuming from every state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from host_service import state as sm
+from host_service.state import (
+    STEPS,
+    Blocker,
+    BootstrapState,
+    Phase,
+    Resume,
+    Step,
+    StepStatus,
+    TransitionError,
+)
+from host_service.store import StateKeeper, load_state, save_state
+
+
+def blocker(step: Step, output: str = "tail") -> Blocker:
+    return Blocker(step=step, message="m", cause="c", next_step="n", output=output)
+
+
+def run_until(step: Step) -> BootstrapState:
+    """A run whose steps before ``step`` are done and ``step`` is running."""
+    state = sm.start_run(BootstrapState(), 1.0)
+    for s in STEPS:
+        state = sm.begin_step(state, s, 2.0)
+        if s is step:
+            return state
+        state = sm.finish_step(state, s, 3.0, already_done=False)
+    raise AssertionError(step)
+
+
+def test_steps_are_the_documented_order() -> None:
+    assert [s.value for s in STEPS] == [
+        "preflight", "k3s", "storage", "flux", "release", "values", "apply", "source",
+        "reconcile",
+    ]  # fmt: skip
+
+
+def test_a_run_walks_every_step_to_reconciled() -> None:
+    state = sm.start_run(BootstrapState(), 10.0)
+    assert state.phase is Phase.RUNNING
+    assert state.run == 1
+    for step in STEPS:
+        assert state.current is step
+        state = sm.begin_step(state, step, 11.0)
+        state = sm.report(state, step, "working", 11.5, detail="did a thing")
+        assert state.record(step).details == ("did a thing",)
+        state = sm.finish_step(state, step, 12.0, already_done=step is Step.PREFLIGHT)
+    assert state.phase is Phase.RECONCILED
+    assert state.current is None
+    assert state.record(Step.PREFLIGHT).already_done
+    assert all(r.status is StepStatus.DONE and r.attempts == 1 for r in state.steps)
+
+
+def test_steps_cannot_be_skipped_or_started_twice() -> None:
+    state = sm.start_run(BootstrapState(), 1.0)
+    with pytest.raises(TransitionError, match="the next step is preflight"):
+        sm.begin_step(state, Step.K3S, 1.0)
+    state = sm.begin_step(state, Step.PREFLIGHT, 1.0)
+    with pytest.raises(TransitionError):
+        sm.start_run(state, 1.0)
+    with pytest.raises(TransitionError):
+        sm.report(state, Step.K3S, "x", 1.0)
+    with pytest.raises(TransitionError):
+        sm.begin_step(BootstrapState(), Step.PREFLIGHT, 1.0)
+
+
+def test_block_then_retry_continues_at_the_blocked_step() -> None:
+    state = run_until(Step.STORAGE)
+    state = sm.block(state, blocker(Step.STORAGE, "x" * 20000), 5.0)
+    assert state.phase is Phase.BLOCKED
+    assert state.blocker is not None
+    assert len(state.blocker.output) == sm.OUTPUT_LIMIT
+    assert state.record(Step.STORAGE).status is StepStatus.BLOCKED
+    with pytest.raises(TransitionError):
+        sm.begin_step(state, Step.STORAGE, 6.0)
+    state = sm.retry(state, 6.0)
+    assert state.phase is Phase.RUNNING
+    assert state.blocker is None
+    assert state.current is Step.STORAGE
+    assert state.record(Step.K3S).status is StepStatus.DONE  # nothing rolled back
+    state = sm.begin_step(state, Step.STORAGE, 7.0)
+    assert state.record(Step.STORAGE).attempts == 2
+    with pytest.raises(TransitionError, match="not blocked"):
+        sm.retry(state, 8.0)
+
+
+def test_a_new_run_re_probes_every_step() -> None:
+    state = run_until(Step.APPLY)
+    state = sm.block(state, blocker(Step.APPLY), 5.0)
+    state = sm.start_run(state, 6.0)
+    assert state.run == 2
+    assert state.current is Step.PREFLIGHT
+    assert all(r.status is StepStatus.PENDING for r in state.steps)
+
+
+def test_interrupted_makes_the_running_step_pending_again() -> None:
+    state = run_until(Step.FLUX)
+    state = sm.claim(state, pid=99, started_at=1.0, boot_id="b", now=4.0)
+    state = sm.interrupted(state, 5.0)
+    assert state.phase is Phase.RUNNING
+    assert state.owner is None
+    assert state.record(Step.FLUX).status is StepStatus.PENDING
+    assert state.current is Step.FLUX
+    assert "interrupted at flux" in state.history[-1]
+
+
+def test_claim_counts_generations() -> None:
+    state = sm.claim(BootstrapState(), pid=1, started_at=1.0, boot_id="b", now=1.0)
+    state = sm.claim(state, pid=2, started_at=2.0, boot_id="b", now=2.0)
+    assert state.generation == 2
+    assert state.owner is not None
+    assert state.owner.generation == 2
+
+
+def persisted_states() -> list[tuple[str, BootstrapState]]:
+    """Every state a crash can leave on disk: each step running or blocked, and the rest."""
+    cases: list[tuple[str, BootstrapState]] = [
+        ("fresh", BootstrapState()),
+        ("started", sm.start_run(BootstrapState(), 1.0)),
+    ]
+    for step in STEPS:
+        running = run_until(step)
+        cases.append((f"{step.value}-running", running))
+        cases.append((f"{step.value}-reported", sm.report(running, step, "half", 2.5)))
+        cases.append((f"{step.value}-blocked", sm.block(running, blocker(step), 3.0)))
+        if step is not STEPS[-1]:
+            cases.append(
+                (f"{step.value}-done", sm.finish_step(running, step, 3.0, already_done=False))
+            )
+    done = run_until(Step.RECONCILE)
+    cases.append(("reconciled", sm.finish_step(done, Step.RECONCILE, 4.0, already_done=False)))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("name", "saved"), persisted_states(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_resume_from_every_persisted_state(
+    name: str, saved: BootstrapState, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.json"
+    save_state(path, sm.claim(saved, pid=1, started_at=1.0, boot_id="dead", now=3.0))
+    loaded = load_state(path)
+    assert (
+        loaded.to_json()
+        == sm.claim(saved, pid=1, started_at=1.0, boot_id="dead", now=3.0).to_json()
+    )
+
+    decision = sm.resume_decision(loaded, owner_alive=False, has_intent=True)
+    expected = {
+        Phase.AWAITING_SETUP: Resume.WAIT_FOR_SETUP,
+        Phase.RUNNING: Resume.CONTINUE,
+        Phase.BLOCKED: Resume.STAY_BLOCKED,
+        Phase.RECONCILED: Resume.FINISHED,
+    }[saved.phase]
+    assert decision is expected
+    if decision is Resume.CONTINUE:
+        resumed = sm.interrupted(loaded, 5.0)
+        # The step that was running (or next) runs again; everything done stays done.
+        assert resumed.current is saved.current
+        assert all(r.status is not StepStatus.RUNNING for r in resumed.steps)
+        done = [r.step for r in saved.steps if r.status is StepStatus.DONE]
+        assert [r.step for r in resumed.steps if r.status is StepStatus.DONE] == done
+        assert sm.begin_step(resumed, resumed.current, 6.0).phase is Phase.RUNNING  # type: ignore[arg-type]
+    if saved.phase is Phase.RUNNING:
+        assert sm.resume_decision(loaded, owner_alive=True, has_intent=True) is (
+            Resume.OWNED_ELSEWHERE
+        )
+        assert sm.resume_decision(loaded, owner_alive=False, has_intent=False) is Resume.ABANDON
+        abandoned = sm.abandon(loaded, 5.0, "inputs gone")
+        assert abandoned.phase is Phase.AWAITING_SETUP
+
+
+def test_corrupt_state_is_moved_aside_not_trusted(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text('{"version": 1, "phase": "running", "steps": [{"step": "nope"}]}')
+    assert load_state(path) == BootstrapState()
+    aside = list(tmp_path.glob("state.json.corrupt-*"))
+    assert len(aside) == 1
+    assert not path.exists()
+    path.write_text("{not json")
+    assert load_state(path) == BootstrapState()
+
+
+def test_state_file_is_private_and_written_atomically(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    keeper = StateKeeper(path, BootstrapState())
+    keeper.update(lambda s: sm.start_run(s, 1.0))
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["phase"] == "running"
+    assert not list(tmp_path.glob(".state.json.*"))  # no temp files left behind
+
+
+def test_keeper_versions_and_waiters(tmp_path: Path) -> None:
+    keeper = StateKeeper(tmp_path / "s.json", BootstrapState())
+    version, _ = keeper.snapshot()
+    keeper.update(lambda s: s)  # no change: no write, same version
+    assert keeper.version == version
+    assert not (tmp_path / "s.json").exists()
+    keeper.update(lambda s: sm.start_run(s, 1.0))
+    new_version, state = keeper.wait_for_change(version, timeout=0.0)
+    assert new_version == version + 1
+    assert state.phase is Phase.RUNNING
+
+
+def test_a_failed_transition_changes_nothing(tmp_path: Path) -> None:
+    keeper = StateKeeper(tmp_path / "s.json", BootstrapState())
+    with pytest.raises(TransitionError):
+        keeper.update(lambda s: sm.retry(s, 1.0))
+    assert keeper.state == BootstrapState()
+    assert keeper.version == 0

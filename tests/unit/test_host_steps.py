@@ -1,0 +1,296 @@
+"""Step logic against in-memory fakes of the host and the cluster (no processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host_service import k3s_files, manifests
+from host_service.intent import SetupIntent
+from host_service.registry_access import bypasses_proxy, proxies_for
+from host_service.settings import Settings, settings_from_document
+from host_service.steps import apply, flux, preflight, reconcile, storage
+from host_service.steps.context import StepContext, StepFailed
+from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
+from tests.fixtures.host_service import FakeHost, FakeKube, flux_install_yaml
+
+INTENT = SetupIntent(app_url="https://psa.example.com", channel="stable")
+
+
+class NoSystemd:
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(name)
+
+
+def context(
+    tmp_path: Path,
+    *,
+    host: FakeHost | None = None,
+    kube: FakeKube | None = None,
+    intent: SetupIntent = INTENT,
+    settings: Settings | None = None,
+) -> tuple[StepContext, list[tuple[str, str | None]]]:
+    reports: list[tuple[str, str | None]] = []
+    ctx = StepContext(
+        settings=settings
+        or settings_from_document(
+            {"appliance": {"host_service": {"timeouts": {"poll_interval": 0.0, "storage": 0.0}}}},
+            root=tmp_path,
+        ),
+        intent=intent,
+        kube=kube or FakeKube(),
+        systemd=NoSystemd(),
+        k3s=NoSystemd(),
+        host=host or FakeHost(),
+        registry=lambda: None,  # type: ignore[arg-type,return-value]
+        reporter=lambda message, detail: reports.append((message, detail)),
+    )
+    return ctx, reports
+
+
+# -- preflight ---------------------------------------------------------------------------
+
+
+def test_preflight_passes_and_reports_each_check(tmp_path: Path) -> None:
+    ctx, reports = context(tmp_path)
+    preflight.run(ctx)
+    details = [d for _, d in reports if d]
+    assert [d.split(":")[1].strip() for d in details] == [
+        "DNS", "HTTPS", "network", "disk", "disk", "memory", "clock"]  # fmt: skip
+    assert all(d.startswith("ok") for d in details)
+
+
+@pytest.mark.parametrize(
+    ("host", "message", "cause"),
+    [
+        (FakeHost(dns={}), "DNS lookup of the registry host ghcr.io failed", "DNS"),
+        (FakeHost(http_error="certificate verify failed"), "cannot reach the registry", "CA"),
+        (FakeHost(http_error="Read timed out"), "cannot reach the registry", "firewall"),
+        (FakeHost(http_status=503), "HTTP 503 instead of 200 or 401", "captive portal"),
+        (FakeHost(route=None), "no default route", "node address"),
+        (FakeHost(free=1024), "not enough free disk space", "disk"),
+        (FakeHost(memory=1024), "not enough memory", "RAM"),
+        (FakeHost(server_date_offset=-3600), "clock is 3600 s ahead", "time synchronisation"),
+    ],
+)
+def test_preflight_failures_name_cause_and_next_step(
+    tmp_path: Path, host: FakeHost, message: str, cause: str
+) -> None:
+    ctx, _ = context(tmp_path, host=host)
+    with pytest.raises(StepFailed) as caught:
+        preflight.run(ctx)
+    assert message in caught.value.message
+    assert cause in caught.value.cause
+    assert caught.value.next_step
+    assert "FAIL" in caught.value.output
+    assert "ok" in caught.value.output
+
+
+def test_preflight_reports_every_problem(tmp_path: Path) -> None:
+    ctx, _ = context(tmp_path, host=FakeHost(route=None, memory=1, free=1))
+    with pytest.raises(StepFailed) as caught:
+        preflight.run(ctx)
+    assert "and 2 more problem(s)" in caught.value.message
+    assert caught.value.output.count("FAIL") == 3
+
+
+def test_preflight_goes_through_the_proxy(tmp_path: Path) -> None:
+    host = FakeHost(dns={"proxy.example.com": ["10.0.0.3"]})
+    intent = SetupIntent(
+        app_url="https://a.example.com", channel="stable", proxy="http://proxy.example.com:3128"
+    )
+    ctx, _ = context(tmp_path, host=host, intent=intent)
+    preflight.run(ctx)
+    assert ("resolve", "proxy.example.com") in host.asked
+    assert ("https_get", "https://ghcr.io/v2/", "http://proxy.example.com:3128") in host.asked
+
+
+def test_no_proxy_sends_the_registry_direct(tmp_path: Path) -> None:
+    host = FakeHost()
+    intent = SetupIntent(
+        app_url="https://a.example.com",
+        channel="stable",
+        proxy="http://proxy.example.com:3128",
+        no_proxy=(".ghcr.io",),
+    )
+    ctx, _ = context(tmp_path, host=host, intent=intent)
+    preflight.run(ctx)
+    assert ("https_get", "https://ghcr.io/v2/", "") in host.asked
+
+
+@pytest.mark.parametrize(
+    ("host", "entries", "bypass"),
+    [
+        ("ghcr.io", ["ghcr.io"], True),
+        ("pkg.ghcr.io", [".ghcr.io"], True),
+        ("pkg.ghcr.io", ["ghcr.io"], True),
+        ("notghcr.io", ["ghcr.io"], False),
+        ("10.1.2.3", ["10.0.0.0/8"], True),
+        ("11.1.2.3", ["10.0.0.0/8"], False),
+        ("registry:5000", ["registry:5000"], False),  # the host here has no port part
+        ("anything", ["*"], True),
+        ("ghcr.io", [], False),
+    ],
+)
+def test_no_proxy_rules(host: str, entries: list[str], bypass: bool) -> None:
+    assert bypasses_proxy(host, entries) is bypass
+
+
+def test_proxies_never_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:1")
+    assert proxies_for("https://ghcr.io/v2/", INTENT) == {}
+
+
+# -- k3s files ---------------------------------------------------------------------------
+
+
+def test_k3s_config_and_env(tmp_path: Path) -> None:
+    settings = settings_from_document({}, root=tmp_path)
+    assert k3s_files.render_config(settings).splitlines()[1:] == [
+        'write-kubeconfig-mode: "0600"',
+        "disable:",
+        '  - "traefik"',
+        '  - "servicelb"',
+    ]
+    assert "HTTP_PROXY" not in k3s_files.render_env(INTENT)
+    env = k3s_files.render_env(
+        SetupIntent(
+            app_url="https://a.example.com", channel="s", proxy="http://p:3128", no_proxy=(".corp",)
+        )
+    )
+    assert "HTTPS_PROXY=http://p:3128\n" in env
+    assert "NO_PROXY=127.0.0.0/8,10.42.0.0/16,10.43.0.0/16,.svc,.cluster.local,.corp\n" in env
+    unit = k3s_files.render_unit()
+    assert "Type=notify" in unit
+    assert "ExecStart=/usr/local/bin/k3s server" in unit
+    assert "EnvironmentFile=-/etc/systemd/system/k3s.service.env" in unit
+
+
+# -- storage -----------------------------------------------------------------------------
+
+
+def provisioner(name: str, namespace: str = "kube-system") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"template": {"spec": {"containers": [
+            {"image": "rancher/local-path-provisioner:v0.0.32"}]}}},
+        "status": {"conditions": [{"type": "Available", "status": "True"}]},
+    }  # fmt: skip
+
+
+def storage_class(
+    name: str, *, default: bool, provisioner: str = storage.PROVISIONER
+) -> dict[str, Any]:
+    annotations = {storage.DEFAULT_ANNOTATION: "true"} if default else {}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name, "annotations": annotations},
+        "provisioner": provisioner,
+    }
+
+
+def test_two_provisioners_are_a_blocker_before_any_claim(tmp_path: Path) -> None:
+    kube = FakeKube()
+    kube.put(provisioner("local-path-provisioner"))
+    kube.put(provisioner("my-local-path", "storage"))
+    kube.put(storage_class("local-path", default=True))
+    ctx, _ = context(tmp_path, kube=kube)
+    with pytest.raises(StepFailed, match="2 local-path provisioners") as caught:
+        storage.run(ctx)
+    assert "race" in caught.value.cause
+    assert not any(call[0] == "create" for call in kube.calls)
+
+
+def test_another_default_class_is_a_blocker(tmp_path: Path) -> None:
+    kube = FakeKube()
+    kube.put(provisioner("local-path-provisioner"))
+    kube.put(storage_class("local-path", default=True))
+    kube.put(storage_class("nfs", default=True, provisioner="nfs"))
+    ctx, _ = context(tmp_path, kube=kube)
+    with pytest.raises(StepFailed, match=r"another default storage class is set \(nfs\)"):
+        storage.run(ctx)
+
+
+def test_local_path_is_made_default(tmp_path: Path) -> None:
+    kube = FakeKube()
+    kube.put(provisioner("local-path-provisioner"))
+    kube.put(storage_class("local-path", default=False))
+    ctx, _ = context(tmp_path, kube=kube)
+    with pytest.raises(StepFailed, match="smoke test did not finish"):
+        storage.run(ctx)  # no simulated provisioner here: the claim never binds
+    sc = kube.objects[("storageclasses.storage.k8s.io", "", "local-path")]
+    assert sc["metadata"]["annotations"][storage.DEFAULT_ANNOTATION] == "true"
+    assert ("patch", "storageclasses.storage.k8s.io", "local-path") in kube.calls
+
+
+# -- flux --------------------------------------------------------------------------------
+
+
+def test_flux_install_yaml_is_read_for_readiness(tmp_path: Path) -> None:
+    path = tmp_path / "install.yaml"
+    path.write_text(flux_install_yaml("v2.9.4"))
+    install = flux.read_install(path)
+    assert "kustomizations.kustomize.toolkit.fluxcd.io" in install.crds
+    assert install.deployments[("flux-system", "helm-controller")] == (
+        "ghcr.io/fluxcd/helm-controller:v2.9.4",)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "missing from the payload"),
+        ("a: [", "not valid YAML"),
+        ("kind: ConfigMap\n", "does not look like Flux"),
+    ],
+)
+def test_bad_flux_install_yaml(tmp_path: Path, text: str | None, message: str) -> None:
+    path = tmp_path / "install.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(StepFailed, match=message):
+        flux.read_install(path)
+
+
+# -- apply: generated secrets are created once -------------------------------------------
+
+
+def test_generated_secret_is_created_once_and_kept(tmp_path: Path) -> None:
+    kube = FakeKube()
+    ctx, _ = context(tmp_path, kube=kube)
+    apply._ensure_generated_secret(ctx)
+    first = manifests.secret_values(kube.get("secrets", SECRET_NAME, "msp"))
+    assert set(first) == set(GENERATED_SECRET_KEYS)
+    apply._ensure_generated_secret(ctx)
+    assert manifests.secret_values(kube.get("secrets", SECRET_NAME, "msp")) == first
+    # A key added by a newer appliance is generated; the existing ones stay as they are.
+    secret = kube.objects[("secrets", "msp", SECRET_NAME)]
+    del secret["data"]["crypto-key"]
+    apply._ensure_generated_secret(ctx)
+    now = manifests.secret_values(kube.get("secrets", SECRET_NAME, "msp"))
+    assert now["postgres-password"] == first["postgres-password"]
+    assert now["crypto-key"]
+    assert now["crypto-key"] != first["crypto-key"]
+
+
+# -- reconcile ---------------------------------------------------------------------------
+
+
+DIGEST = "sha256:" + "c" * 64
+
+
+@pytest.mark.parametrize(
+    ("revision", "matches"),
+    [
+        (DIGEST, True),
+        (f"latest@{DIGEST}", True),
+        ("sha256:" + "d" * 64, False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_revision_matching(revision: str | None, matches: bool) -> None:
+    assert reconcile.revision_matches(revision, DIGEST) is matches
