@@ -49,6 +49,7 @@ K3S_AIRGAP_IMAGES = (
     "docker.io/rancher/mirrored-coredns-coredns:1.14.6",
     "docker.io/rancher/local-path-provisioner:v0.0.36",
     "docker.io/rancher/mirrored-metrics-server:v0.9.0",
+    "docker.io/rancher/mirrored-library-busybox:1.36.1",  # local-path's helper pod
 )
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
