@@ -72,6 +72,7 @@ class SourceIso:
             raise self._fail("is empty (0 bytes), expected an ISO 9660 image")
         if info.st_size < ISO_HEADER_BYTES:
             raise self._fail(f"is {info.st_size} bytes, too small to be an ISO 9660 image")
+        self._check_not_truncated(info.st_size)
         iso = pycdlib.PyCdlib()
         try:
             iso.open(str(self.path))
@@ -83,6 +84,28 @@ class SourceIso:
         if not iso.has_rock_ridge():
             self.close()
             raise self._fail("has no Rock Ridge extensions (Ubuntu images always do)")
+
+    def _check_not_truncated(self, size: int) -> None:
+        """The primary volume descriptor says how big the image is; a short file is cut off."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(32768)
+                pvd = handle.read(2048)
+        except OSError as exc:
+            raise self._fail(
+                f"cannot read the base ISO: {exc.strerror}",
+                hint="make the file readable for this user (see ls -l)",
+            ) from exc
+        if pvd[:6] != b"\x01CD001":
+            return  # not ISO 9660 at all: pycdlib says so below
+        blocks = struct.unpack_from("<I", pvd, 80)[0]
+        block_size = struct.unpack_from("<H", pvd, 128)[0]
+        expected = blocks * block_size
+        if size < expected:
+            raise self._fail(
+                f"is truncated: {size} bytes, but its volume descriptor says {expected}",
+                hint="the download or copy was cut short: get the ISO again and check its sha256",
+            )
 
     def close(self) -> None:
         if self._iso is not None:

@@ -15,7 +15,8 @@ from isobuild.errors import ConfigError
 from isobuild.verify import normalize_sha256
 from isobuild.xorriso import RealXorriso
 
-_PATH = click.Path(path_type=Path)
+# Existence and permissions are checked by the build, which says what to do about them.
+_PATH = click.Path(path_type=Path, readable=False)
 
 
 @click.command("build")

@@ -1,0 +1,464 @@
+"""Bad input is refused with one clear line, a distinct exit code and no partial output."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import pytest
+
+from isobuild.build import BuildOptions, Tools, build
+from isobuild.config import load_config
+from isobuild.errors import ExitCode, ToolError
+from isobuild.source_iso import SourceIso
+from isobuild.xorriso import RealXorriso, Remaster, WriteResult
+from tests.conftest import require_tool
+
+if TYPE_CHECKING:
+    from tests.fixtures.standin_artifacts import StandinArtifacts
+
+ISOBUILD = [sys.executable, "-m", "isobuild.cli"]
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def error(self) -> str:
+        lines = [line for line in self.stderr.splitlines() if line.startswith("error: ")]
+        assert lines, f"no error line in: {self.stderr!r}"
+        return lines[0]
+
+
+@pytest.fixture
+def outdir(tmp_path: Path) -> Path:
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def isobuild(
+    standin_artifacts_dir: StandinArtifacts, isobuild_cache: Path, outdir: Path
+) -> Callable[..., Run]:
+    """Run `isobuild build` as a user would, with the stand-in payload mirror."""
+
+    def invoke(
+        *args: str,
+        base: Path | None = None,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+        output: Path | None = None,
+        cache: Path | None = None,
+    ) -> Run:
+        argv = [
+            *prefix, *ISOBUILD, "build",
+            "--output-dir", str(output or outdir), "--cache-dir", str(cache or isobuild_cache),
+            "--lock", str(standin_artifacts_dir.lock_path),
+            "--mirror", str(standin_artifacts_dir.directory),
+            *(["--base-iso", str(base)] if base is not None else []), *args,
+        ]  # fmt: skip
+        full_env = {**os.environ, **(env or {})}
+        done = subprocess.run(argv, capture_output=True, text=True, env=full_env, check=False)
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    return invoke
+
+
+def _nothing_written(outdir: Path) -> bool:
+    return not outdir.exists() or not any(outdir.iterdir())
+
+
+def _refused(run: Run, code: ExitCode, *fragments: str) -> None:
+    assert run.returncode == code, run.stderr
+    for fragment in fragments:
+        assert fragment in run.error, run.error
+
+
+# --- the base ISO ---------------------------------------------------------------------------
+
+
+def test_missing_base_iso(isobuild: Callable[..., Run], outdir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "ubuntu-24.04.3-live-server-amd64.iso"
+    _refused(isobuild(base=missing), ExitCode.INPUT, str(missing), "base ISO not found")
+    assert _nothing_written(outdir)
+
+
+def test_directory_as_base_iso(isobuild: Callable[..., Run], outdir: Path, tmp_path: Path) -> None:
+    _refused(isobuild(base=tmp_path), ExitCode.INPUT, "is a directory")
+    assert _nothing_written(outdir)
+
+
+def test_empty_base_iso(isobuild: Callable[..., Run], outdir: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.iso"
+    empty.write_bytes(b"")
+    _refused(isobuild(base=empty), ExitCode.INPUT, "empty.iso", "is empty")
+    assert _nothing_written(outdir)
+
+
+def test_truncated_base_iso(
+    isobuild: Callable[..., Run], outdir: Path, tmp_path: Path, standin_base_iso: Path
+) -> None:
+    cut = tmp_path / "cut.iso"
+    cut.write_bytes(standin_base_iso.read_bytes()[: 5 << 20])
+    _refused(isobuild(base=cut), ExitCode.INPUT, "cut.iso", "is truncated", "5242880 bytes")
+    assert _nothing_written(outdir)
+
+
+def test_not_an_iso(isobuild: Callable[..., Run], outdir: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "photo.iso"
+    junk.write_bytes(hashlib.sha256(b"x").digest() * 40000)
+    _refused(isobuild(base=junk), ExitCode.INPUT, "photo.iso", "not a readable ISO 9660 image")
+    assert _nothing_written(outdir)
+
+
+def test_unreadable_base_iso(
+    isobuild: Callable[..., Run], world_tmp: Path, standin_base_iso: Path
+) -> None:
+    secret = world_tmp / "private.iso"
+    shutil.copyfile(standin_base_iso, secret)
+    secret.chmod(0o600)
+    for writable in ("out", "cache"):
+        (world_tmp / writable).mkdir(mode=0o777)
+        (world_tmp / writable).chmod(0o777)
+    run = isobuild(
+        base=secret, prefix=tuple(NOBODY), output=world_tmp / "out", cache=world_tmp / "cache",
+        env={"HOME": str(world_tmp)},
+    )  # fmt: skip
+    _refused(run, ExitCode.INPUT, "private.iso", "cannot read the base ISO: Permission denied")
+    assert _nothing_written(world_tmp / "out")
+
+
+@dataclass(frozen=True)
+class Variants:
+    debian: Path
+    bios_only: Path
+    no_esp: Path
+
+
+@pytest.fixture(scope="module")
+def variants(standin_base_iso: Path, tmp_path_factory: pytest.TempPathFactory) -> Variants:
+    """ISOs that are not a 24.04 live-server image, each in one way."""
+    require_tool("xorriso")
+    work = tmp_path_factory.mktemp("variants")
+    tree = work / "tree"
+    with SourceIso(standin_base_iso) as iso:
+        for path in ("/.disk/info", "/boot/grub/grub.cfg", "/boot/grub/i386-pc/eltorito.img"):
+            (tree / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+            (tree / path.lstrip("/")).write_bytes(iso.read_bytes(path))
+    (tree / "casper").mkdir()
+    (tree / "casper/vmlinuz").write_bytes(b"kernel")
+    (tree / "casper/initrd").write_bytes(b"initrd")
+    (tree / "efi.img").write_bytes(_esp_of(standin_base_iso))
+    bios = ["-b", "/boot/grub/i386-pc/eltorito.img", "-no-emul-boot", "-boot-load-size", "4",
+            "-boot-info-table"]  # fmt: skip
+    out = Variants(work / "debian.iso", work / "bios-only.iso", work / "no-esp.iso")
+    debian_tree = work / "debian"
+    (debian_tree / ".disk").mkdir(parents=True)
+    (debian_tree / ".disk/info").write_text('Debian GNU/Linux 12.8.0 "Bookworm" - Official amd64')
+    _mkisofs(debian_tree, out.debian)
+    _mkisofs(tree, out.bios_only, *bios)
+    _mkisofs(tree, out.no_esp, *bios, "-eltorito-alt-boot", "-e", "/efi.img", "-no-emul-boot")
+    return out
+
+
+def _esp_of(iso: Path) -> bytes:
+    from tests.integration.iso_checks import esp_bytes
+
+    return esp_bytes(iso)
+
+
+def _mkisofs(tree: Path, out: Path, *boot: str) -> None:
+    subprocess.run(
+        ["xorriso", "-as", "mkisofs", "-r", "-J", "-V", "TEST", *boot, "-o", str(out), str(tree)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+
+
+def test_another_distribution_is_refused_saying_what_it_is(
+    isobuild: Callable[..., Run], outdir: Path, variants: Variants
+) -> None:
+    _refused(isobuild(base=variants.debian), ExitCode.INPUT,
+             "not an Ubuntu Server 24.04.x amd64 image", "Debian GNU/Linux 12.8.0")  # fmt: skip
+    assert _nothing_written(outdir)
+
+
+def test_an_image_without_uefi_boot_is_refused(
+    isobuild: Callable[..., Run], outdir: Path, variants: Variants
+) -> None:
+    _refused(isobuild(base=variants.bios_only), ExitCode.INPUT,
+             "needs El Torito BIOS and UEFI entries, found BIOS")  # fmt: skip
+    assert _nothing_written(outdir)
+
+
+def test_an_image_without_the_esp_partition_is_refused(
+    isobuild: Callable[..., Run], outdir: Path, variants: Variants
+) -> None:
+    _refused(isobuild(base=variants.no_esp), ExitCode.INPUT,
+             "no EFI System Partition in the GPT")  # fmt: skip
+    assert _nothing_written(outdir)
+
+
+# --- digests and signatures -----------------------------------------------------------------
+
+
+def test_sha256_mismatch(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path
+) -> None:
+    run = isobuild("--sha256", "0" * 64, base=standin_base_iso)
+    _refused(run, ExitCode.INPUT, "sha256 mismatch", "0" * 64)
+    assert _nothing_written(outdir)
+
+
+def test_malformed_sha256_is_a_usage_error(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path
+) -> None:
+    _refused(isobuild("--sha256", "abc", base=standin_base_iso), ExitCode.USAGE,
+             "--sha256: expected 64 hex digits")  # fmt: skip
+    assert _nothing_written(outdir)
+
+
+@dataclass
+class SignedSums:
+    sums: Path
+    signature: Path
+    keyring: Path
+    sign: Callable[[], None] = field(repr=False)
+
+
+@pytest.fixture
+def signed_sums(tmp_path: Path, standin_base_iso: Path) -> SignedSums:
+    """SHA256SUMS for the base ISO, signed by a throwaway key (real gpg, real gpgv)."""
+    require_tool("gpg", "gnupg")
+    require_tool("gpgv")
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run([*gpg, "--quick-gen-key", "test-cdimage@example.invalid", "ed25519", "sign",
+                    "never"], env=env, check=True, capture_output=True)  # fmt: skip
+    keyring = tmp_path / "keyring.gpg"
+    exported = subprocess.run([*gpg, "--export"], env=env, check=True, capture_output=True)
+    keyring.write_bytes(exported.stdout)
+    digest = hashlib.sha256(standin_base_iso.read_bytes()).hexdigest()
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{'1' * 64} *other.iso\n{digest} *{standin_base_iso.name}\n")
+    signature = tmp_path / "SHA256SUMS.gpg"
+
+    def sign() -> None:
+        signature.unlink(missing_ok=True)
+        subprocess.run([*gpg, "--detach-sign", "-o", str(signature), str(sums)], env=env,
+                       check=True, capture_output=True)  # fmt: skip
+
+    sign()
+    return SignedSums(sums=sums, signature=signature, keyring=keyring, sign=sign)
+
+
+def _sums_args(signed: SignedSums) -> list[str]:
+    return [
+        "--sha256sums", str(signed.sums), "--sha256sums-signature", str(signed.signature),
+        "--keyring", str(signed.keyring),
+    ]  # fmt: skip
+
+
+def test_good_signature_and_listed_digest_build(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, signed_sums: SignedSums
+) -> None:
+    run = isobuild(*_sums_args(signed_sums), base=standin_base_iso)
+    assert run.returncode == 0, run.stderr
+    assert (outdir / "alga-appliance-0.1.0.iso").is_file()
+
+
+def test_bad_signature(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, signed_sums: SignedSums
+) -> None:
+    signed_sums.sums.write_text(signed_sums.sums.read_text().replace("1" * 64, "2" * 64))
+    run = isobuild(*_sums_args(signed_sums), base=standin_base_iso)
+    _refused(run, ExitCode.INPUT, "bad signature", "SHA256SUMS")
+    assert _nothing_written(outdir)
+
+
+def test_signed_sums_that_disagree_with_the_iso(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, signed_sums: SignedSums
+) -> None:
+    text = signed_sums.sums.read_text().splitlines()
+    signed_sums.sums.write_text(f"{text[0]}\n{'3' * 64} *{standin_base_iso.name}\n")
+    signed_sums.sign()
+    run = isobuild(*_sums_args(signed_sums), base=standin_base_iso)
+    _refused(run, ExitCode.INPUT, "sha256 mismatch", str(signed_sums.sums))
+    assert _nothing_written(outdir)
+
+
+# --- the config ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("name: [unclosed\n", ["not valid YAML", "line 2, column 1"]),
+        ("name: x\nversion: 1.0\nautoinstal: {}\n", ["autoinstal: unknown key",
+                                                       "did you mean 'autoinstall'"]),
+        ("name: x\nversion: 1.0\niso: {grub: {timeout: soon}}\n",
+         ["iso.grub.timeout: expected an integer, got 'soon'"]),
+        ("version: 1.0\n", ["name: required value is missing"]),
+    ],
+    ids=["not-yaml", "unknown-key", "wrong-type", "missing-required"],
+)  # fmt: skip
+def test_bad_config(
+    isobuild: Callable[..., Run],
+    outdir: Path,
+    standin_base_iso: Path,
+    tmp_path: Path,
+    text: str,
+    fragments: list[str],
+) -> None:
+    config = tmp_path / "appliance.yaml"
+    config.write_text(text)
+    run = isobuild("--config", str(config), base=standin_base_iso)
+    _refused(run, ExitCode.USAGE, "appliance.yaml", fragments[0])
+    for fragment in fragments[1:]:
+        assert fragment in run.stderr
+    assert _nothing_written(outdir)
+
+
+def test_default_entry_beyond_the_menu(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "appliance.yaml"
+    config.write_text("name: x\nversion: 1.0\niso: {grub: {default: 7}}\n")
+    run = isobuild("--config", str(config), base=standin_base_iso)
+    _refused(run, ExitCode.USAGE, "iso.grub.default", "default entry 7 does not exist")
+    assert _nothing_written(outdir)
+
+
+# --- the machine and the output -----------------------------------------------------------
+
+
+@pytest.fixture
+def world_tmp() -> Iterator[Path]:
+    """A directory another user can traverse (pytest's tmp_path is 0700)."""
+    require_tool("setpriv", "util-linux")
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the CLI as another user")
+    path = Path(tempfile.mkdtemp(prefix="isobuild-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_output_directory_not_writable(
+    isobuild: Callable[..., Run], world_tmp: Path, standin_base_iso: Path
+) -> None:
+    base = world_tmp / "base.iso"
+    shutil.copyfile(standin_base_iso, base)
+    base.chmod(0o644)
+    locked = world_tmp / "out"
+    locked.mkdir(mode=0o755)
+    cache = world_tmp / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    run = isobuild(base=base, prefix=tuple(NOBODY), output=locked, cache=cache,
+                   env={"HOME": str(world_tmp)})  # fmt: skip
+    _refused(run, ExitCode.ENVIRONMENT, str(locked), "not writable")
+    assert _nothing_written(locked)
+
+
+def test_output_exists_unless_force(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path
+) -> None:
+    outdir.mkdir()
+    existing = outdir / "alga-appliance-0.1.0.iso"
+    existing.write_bytes(b"keep me")
+    _refused(isobuild(base=standin_base_iso), ExitCode.ENVIRONMENT, str(existing),
+             "already exists")  # fmt: skip
+    assert existing.read_bytes() == b"keep me"
+    assert sorted(p.name for p in outdir.iterdir()) == [existing.name]
+    forced = isobuild("--force", base=standin_base_iso)
+    assert forced.returncode == 0, forced.stderr
+    assert existing.stat().st_size > 1 << 20
+
+
+def test_not_enough_space_is_found_before_writing(
+    isobuild: Callable[..., Run], tmp_path: Path, standin_base_iso: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], check=True)
+    try:
+        run = isobuild(base=standin_base_iso, output=small)
+        _refused(run, ExitCode.ENVIRONMENT, str(small), "free, the ISO needs about")
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_xorriso_missing_says_how_to_install_it(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    run = isobuild(base=standin_base_iso, env={"PATH": str(bare)})
+    _refused(run, ExitCode.ENVIRONMENT, "xorriso: program not found")
+    assert "apt-get install xorriso" in run.stderr
+    assert _nothing_written(outdir)
+
+
+# --- failures and interrupts while writing ---------------------------------------------------
+
+
+class InterruptedXorriso:
+    """Writes part of the image, then fails the way the test asks (a Ctrl-C or a tool error)."""
+
+    def __init__(self, failure: BaseException) -> None:
+        self.failure = failure
+        self.real = RealXorriso()
+        self.bytes_written = 0
+
+    def version(self) -> str:
+        return self.real.version()
+
+    def report(self, iso: Path) -> str:
+        return self.real.report(iso)
+
+    def write(
+        self, spec: Remaster, out: IO[bytes], progress: Callable[[float], None]
+    ) -> WriteResult:
+        out.write(b"\0" * (1 << 20))
+        self.bytes_written = 1 << 20
+        progress(3.0)
+        raise self.failure
+
+
+@pytest.mark.parametrize(
+    "failure", [KeyboardInterrupt(), ToolError("xorriso exited with 5")], ids=["ctrl-c", "tool"]
+)
+def test_nothing_partial_remains_when_writing_stops(
+    standin_base_iso: Path,
+    standin_artifacts_dir: StandinArtifacts,
+    isobuild_cache: Path,
+    outdir: Path,
+    failure: BaseException,
+) -> None:
+    xorriso = InterruptedXorriso(failure)
+    options = BuildOptions(
+        base_iso=standin_base_iso, output_dir=outdir, cache_dir=isobuild_cache, quiet=True,
+        lock=standin_artifacts_dir.lock_path, mirror=str(standin_artifacts_dir.directory),
+    )  # fmt: skip
+    with pytest.raises(type(failure)):
+        build(load_config(None), Tools(xorriso=xorriso), options)
+    assert xorriso.bytes_written > 0
+    assert list(outdir.iterdir()) == []
