@@ -3,8 +3,8 @@
 k3s comes from its stable channel (``update.k3s.io`` redirects to the release tag), Flux
 from its latest GitHub release. Digests are read from the publishers' own checksum files
 (k3s ``sha256sum-amd64.txt``, Flux ``flux_<v>_checksums.txt``); Flux's install.yaml is not
-in its checksum file, so it is downloaded and hashed; the controller images it references
-are resolved to their registry digests (the multi-arch index). The result is validated,
+in its checksum file, so it is downloaded and hashed; every controller image it deploys is
+resolved to its registry digest (the multi-arch index). The result is validated,
 shown as a diff and written atomically. Builds never do this implicitly.
 """
 
@@ -15,7 +15,6 @@ import difflib
 import hashlib
 import json
 import os
-import re
 import tempfile
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ import yaml
 from host_service.oci import RegistryClient, RegistryError
 from isobuild.errors import PayloadError, VerificationError
 from isobuild.fetch import USER_AGENT, HttpDownloader, parse_checksums
+from isobuild.flux_install import referenced_images
 from isobuild.image_archive import default_client_factory
 from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock, load_lock
 
@@ -104,20 +104,12 @@ def _entry(sums: Mapping[str, str], name: str, where: str) -> str:
     return sums[name]
 
 
-_IMAGE = re.compile(r"^\s*-?\s*image:\s*['\"]?([^'\"\s]+)['\"]?\s*$", re.MULTILINE)
-
-
 def controller_images(install_yaml: str) -> dict[str, tuple[str, str]]:
-    """controller → (repository, tag) for the default controllers install.yaml deploys."""
-    found: dict[str, tuple[str, str]] = {}
-    for reference in _IMAGE.findall(install_yaml):
-        repository, _, tag = reference.partition("@")[0].rpartition(":")
-        name = repository.rsplit("/", 1)[-1]
-        if name in DEFAULT_FLUX_CONTROLLERS and tag:
-            found[name] = (repository, tag)
+    """controller → (repository, tag) of every workload install.yaml deploys."""
+    found = referenced_images(install_yaml)
     missing = sorted(set(DEFAULT_FLUX_CONTROLLERS) - set(found))
     if missing:
-        raise PayloadError(f"install.yaml references no image for {', '.join(missing)}")
+        raise PayloadError(f"install.yaml deploys no {', '.join(missing)}")
     return found
 
 
@@ -172,7 +164,7 @@ def new_lock_document(
                     "checksum_entry": False,
                 },
             },
-            "images": {name: images[name] for name in DEFAULT_FLUX_CONTROLLERS},
+            "images": images,
         },
     }
 
@@ -185,7 +177,7 @@ Written by `isobuild lock --update` on {today}: k3s {k3s_version} from the stabl
 ({upstream.k3s_channel}), Flux {flux_version} as the latest release ({upstream.flux_latest}).
 File digests come from the publishers' checksum files ({K3S_SUMS}, flux_<v>_checksums.txt);
 install.yaml is not in Flux's checksum file and was hashed as downloaded; image digests are
-the registry's multi-arch indexes for the tags install.yaml references.
+the registry's multi-arch indexes of every controller image install.yaml deploys.
 Review the diff before committing; builds re-check every pin against the publishers."""
 
 

@@ -32,6 +32,7 @@ from isobuild.artifact_cache import ArtifactCache, sha256_file
 from isobuild.config import BuildConfig
 from isobuild.errors import ConfigError, PayloadError, VerificationError
 from isobuild.fetch import Fetcher, make_source
+from isobuild.flux_install import check_images_pinned
 from isobuild.image_archive import (
     ARCHIVE_NAME,
     ClientFactory,
@@ -90,6 +91,8 @@ def fetch_payload(
         images = ", ".join(f"{i.reference}@{i.digest}" for i in lock.images)
         also_missing.append(f"  flux.images: the controller image archive of {images}")
     got = Fetcher(cache, source).fetch_all(lock.files(), also_missing=also_missing)
+    install_yaml = got["flux.files.install_manifest"]
+    check_images_pinned(lock, install_yaml.read_text(encoding="utf-8", errors="replace"))
     if prebuilt is not None:
         archive = got[prebuilt.key]
         _check_prebuilt_archive(lock, archive)
@@ -102,7 +105,7 @@ def fetch_payload(
         k3s_binary=got["k3s.files.binary"],
         airgap_images=got["k3s.files.airgap_images"],
         flux_cli_tarball=got["flux.files.cli"],
-        flux_install=got["flux.files.install_manifest"],
+        flux_install=install_yaml,
         image_archive=archive,
     )
 

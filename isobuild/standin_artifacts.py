@@ -229,7 +229,7 @@ exit 69
     return script.encode()
 
 
-def _install_yaml(version: str, images: Mapping[str, str]) -> bytes:
+def install_yaml_text(version: str, images: Mapping[str, str]) -> bytes:
     """A stand-in install.yaml: the namespace and one Deployment per controller."""
     documents: list[dict[str, Any]] = [
         {
@@ -324,7 +324,7 @@ def _populate(
     flux_sums = {cli_name: _write(flux_dir / cli_name, cli)}
     flux_checksums = "".join(checksum_line(s, n) for n, s in sorted(flux_sums.items()))
     _write(flux_dir / f"flux_{flux_version}_checksums.txt", flux_checksums.encode())
-    install_sha = _write(flux_dir / "install.yaml", _install_yaml(flux_version, flux_refs))
+    install_sha = _write(flux_dir / "install.yaml", install_yaml_text(flux_version, flux_refs))
     image_digests = _image_archive(list(flux_refs.values()), flux_dir / ARCHIVE_NAME, work / "fx")
     archive_sha = sha256_file(flux_dir / ARCHIVE_NAME)
     shutil.rmtree(work)

@@ -19,7 +19,12 @@ from isobuild.fetch import HttpDownloader
 from isobuild.lock_update import Upstream, update_lock
 from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, load_lock
 from isobuild.resources import DEFAULT_LOCK
-from isobuild.standin_artifacts import FLUX_CONTROLLER_TAGS, checksum_line, make_image
+from isobuild.standin_artifacts import (
+    FLUX_CONTROLLER_TAGS,
+    checksum_line,
+    install_yaml_text,
+    make_image,
+)
 from tests.fixtures.artifact_server import ArtifactServer
 from tests.fixtures.registry import RunningRegistry
 
@@ -52,10 +57,11 @@ def release_world(
         "/repos/fluxcd/flux2/releases/latest", json.dumps({"tag_name": f"v{FLUX_NEW}"}).encode()
     )
 
-    images = []
-    for name in DEFAULT_FLUX_CONTROLLERS:
+    references = {}
+    # The release install.yaml deploys more than the four default controllers.
+    for name in (*DEFAULT_FLUX_CONTROLLERS, "source-watcher"):
         path = f"{base}/{name}"
-        tag = FLUX_CONTROLLER_TAGS[name]
+        tag = FLUX_CONTROLLER_TAGS.get(name, "v2.2.3")
         amd64 = make_image(f"{path}:{tag}")
         registry.push_blob(path, amd64.config, "application/vnd.oci.image.config.v1+json")
         registry.push_blob(path, amd64.layer, "application/vnd.oci.image.layer.v1.tar+gzip")
@@ -64,8 +70,8 @@ def release_world(
             path, tag, [(amd64.manifest_digest, {"os": "linux", "architecture": "amd64"})]
         )
         expected[f"image:{name}"] = index
-        images.append(f"      - image: {registry.host}/{path}:{tag}\n")
-    install_yaml = "# install.yaml of a new Flux\nspec:\n  containers:\n" + "".join(images)
+        references[name] = f"{registry.host}/{path}:{tag}"
+    install_yaml = install_yaml_text(FLUX_NEW, references).decode()
     flux_dir = f"/flux/download/v{FLUX_NEW}"
     server.put(f"{flux_dir}/install.yaml", install_yaml.encode())
     expected["install.yaml"] = hashlib.sha256(install_yaml.encode()).hexdigest()
@@ -112,7 +118,7 @@ def test_update_resolves_versions_writes_pins_and_shows_the_diff(
     assert lock.flux.files["install_manifest"].sha256 == expected["install.yaml"]
     assert lock.flux.files["install_manifest"].checksum_file is None
     assert {i.name: i.digest for i in lock.images} == {
-        n: expected[f"image:{n}"] for n in DEFAULT_FLUX_CONTROLLERS
+        n: expected[f"image:{n}"] for n in (*DEFAULT_FLUX_CONTROLLERS, "source-watcher")
     }
     diff = result.diff()
     assert "-  version: v1.36.3+k3s1" in diff

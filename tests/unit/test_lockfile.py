@@ -37,7 +37,13 @@ def test_the_repository_lock_pins_real_releases() -> None:
     assert binary.checksum_file == "sha256sum-amd64.txt"
     assert lock.flux.files["install_manifest"].checksum_file is None
     assert lock.flux.files["cli"].url.endswith("/v2.9.4/flux_2.9.4_linux_amd64.tar.gz")
-    assert {i.name for i in lock.images} == set(DEFAULT_FLUX_CONTROLLERS)
+    # Every controller the release install.yaml deploys, not only the `flux install` four.
+    assert {i.name for i in lock.images} == {
+        *DEFAULT_FLUX_CONTROLLERS,
+        "image-automation-controller",
+        "image-reflector-controller",
+        "source-watcher",
+    }
     assert all(i.registry == "ghcr.io" for i in lock.images)
     assert lock.image_archive is None
 

@@ -207,3 +207,25 @@ def test_standins_refuse_to_overwrite_without_force(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "keep").read_text() == "mine"
     write_standins(tmp_path / "out", filler=10, force=True)
     assert not (tmp_path / "out" / "keep").exists()
+
+
+def test_install_yaml_images_must_all_be_pinned(tmp_path: Path) -> None:
+    from isobuild.flux_install import check_images_pinned, referenced_images
+    from isobuild.standin_artifacts import install_yaml_text
+
+    result = write_standins(tmp_path / "s", filler=10)
+    lock = load_lock(result.lock)
+    refs = {i.name: i.reference for i in lock.images}
+    check_images_pinned(lock, install_yaml_text("2.9.4", refs).decode())
+
+    extra = {**refs, "source-watcher": "ghcr.io/fluxcd/source-watcher:v2.2.3"}
+    text = install_yaml_text("2.9.4", extra).decode()
+    assert referenced_images(text)["source-watcher"] == ("ghcr.io/fluxcd/source-watcher", "v2.2.3")
+    with pytest.raises(
+        VerificationError, match=r"source-watcher \(ghcr\.io/fluxcd/source-watcher:v2\.2\.3\)"
+    ):
+        check_images_pinned(lock, text)
+
+    moved = {**refs, "helm-controller": "ghcr.io/fluxcd/helm-controller:v9.9.9"}
+    with pytest.raises(VerificationError, match="helm-controller"):
+        check_images_pinned(lock, install_yaml_text("2.9.4", moved).decode())
