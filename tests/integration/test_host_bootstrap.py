@@ -1,25 +1,149 @@
-"""The service over real HTTP: full bootstrap to "reconciled" against the real registry and the
-real kubectl driving the API stand-in, with systemd and k3s doubles that record their calls."""
+"""The service over real HTTP: the full bootstrap to "reconciled" against the real registry and
+the real kubectl driving the API stand-in, with systemd and k3s doubles that record their calls.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
-from tests.fixtures.host_service import (
-    InProcessService,
-    PublishedRelease,
-    setup_body,
-)
+import yaml
+
+from host_service.release import SERVICES, values_configmap_name
+from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
+from tests.fixtures.host_service import InProcessService, PublishedRelease, setup_body
 from tests.fixtures.kube_api import KubeApi
+
+
+def configmap(kube_api: KubeApi, name: str) -> dict[str, Any]:
+    obj = kube_api.cluster.find("configmaps", "alga-system", name)
+    assert obj is not None, name
+    return obj
 
 
 def test_full_bootstrap_reaches_reconciled(
     start_service: Any, kube_api: KubeApi, published_release: PublishedRelease
 ) -> None:
-    kube_api.cluster.helm_releases = ("db", "alga-core")
+    cluster = kube_api.cluster
+    cluster.helm_releases = ("db", "redis", "alga-core")
     running: InProcessService = start_service()
     client = running.logged_in()
-    response = client.post("/api/setup", setup_body())
-    assert response.status_code == 202, response.text
+    assert client.post("/api/setup", setup_body()).status_code == 202
+
     status = client.wait_phase("reconciled", "blocked", timeout=120)
     assert status["phase"] == "reconciled", status["blocker"]
+    assert [s["status"] for s in status["steps"]] == ["done"] * 9
+    assert status["app_url"] == "https://psa.example.com"
+    assert status["release"]["version"] == "1.4.0"
+    assert status["release"]["manifest_digest"] == published_release.manifest_digest
+    reconcile = status["steps"][-1]["details"]
+    for name in cluster.helm_releases:
+        assert f"HelmRelease {name} Ready" in reconcile
+
+    # What the doubles were asked: the binary checked, one daemon-reload, one start.
+    calls = running.record.calls()
+    assert [c[0] for c in calls] == ["k3s-version", "daemon-reload", "enable-now"]
+    assert calls[2] == ["enable-now", "k3s.service"]
+
+    root = running.appliance.root
+    assert (root / "etc/rancher/k3s/k3s.yaml").stat().st_mode & 0o777 == 0o600
+    config = yaml.safe_load((root / "etc/rancher/k3s/config.yaml").read_text())
+    assert config == {"write-kubeconfig-mode": "0600", "disable": ["traefik", "servicelb"]}
+    assert (root / "etc/systemd/system/k3s.service").read_text().count("ExecStart=") == 1
+    state = root / "var/lib/alga-appliance"
+    assert state.stat().st_mode & 0o777 == 0o700
+    for name in (
+        "setup-token",
+        "session-key",
+        "setup-inputs.json",
+        "bootstrap-state.json",
+        "release-selection.json",
+    ):
+        assert (state / name).stat().st_mode & 0o777 == 0o600, name
+    selection = json.loads((state / "release-selection.json").read_text())
+    assert selection["manifest_digest"] == published_release.manifest_digest
+    assert selection["app_url"] == "https://psa.example.com"
+    issue = (root / "etc/issue").read_text()
+    assert running.appliance.token() in issue
+
+    # The cluster: namespaces, values with the operator's URL, selection, secret, source.
+    for ns in ("flux-system", "alga-system", "msp"):
+        assert cluster.find("namespaces", None, ns) is not None
+    for service in SERVICES:
+        values = yaml.safe_load(
+            configmap(kube_api, values_configmap_name(service))["data"]["values.yaml"]
+        )
+        assert values["global"]["appUrl"] == "https://psa.example.com"
+    core = yaml.safe_load(configmap(kube_api, "alga-values-alga-core")["data"]["values.yaml"])
+    assert core["image"] == {"repository": "ghcr.io/nine-minds/alga-psa", "tag": "1.4.0"}
+    selection_cm = configmap(kube_api, "alga-release-selection")["data"]
+    assert selection_cm["manifestDigest"] == published_release.manifest_digest
+    assert selection_cm["configDigest"] == published_release.config_digest
+    secret = cluster.find("secrets", "msp", SECRET_NAME)
+    assert secret is not None and set(secret["data"]) == set(GENERATED_SECRET_KEYS)
+    source = cluster.find(
+        "ocirepositories", "flux-system", "alga-appliance", group="source.toolkit.fluxcd.io"
+    )
+    assert source is not None
+    assert source["spec"]["ref"] == {"digest": published_release.config_digest}
+    assert source["spec"]["certSecretRef"] == {"name": "alga-appliance-registry-ca"}
+    assert source["spec"]["url"].startswith("oci://127.0.0.1:")
+    managers = {m["manager"] for m in source["metadata"]["managedFields"]}
+    assert managers == {"alga-appliance"}
+    # The storage smoke test cleaned up after itself.
+    assert cluster.count("persistentvolumeclaims") == 0
+    assert cluster.count("persistentvolumes") == 0
+    assert cluster.find("pods", "kube-system", "appliance-storage-smoke") is None
+
+
+def test_new_inputs_rerender_and_keep_generated_secrets(
+    start_service: Any, kube_api: KubeApi, published_release: PublishedRelease
+) -> None:
+    """Submitting setup again re-probes every step, re-renders values with the new URL and
+    keeps the generated secrets: operator intent wins, generated state is kept."""
+    running: InProcessService = start_service()
+    client = running.logged_in()
+    client.post("/api/setup", setup_body())
+    assert client.wait_phase("reconciled", "blocked", timeout=120)["phase"] == "reconciled"
+    cluster = kube_api.cluster
+    secret_before = cluster.find("secrets", "msp", SECRET_NAME)
+    assert secret_before is not None
+
+    response = client.post("/api/setup", setup_body(app_url="https://psa2.example.com"))
+    assert response.status_code == 202
+    status = client.wait_phase("reconciled", "blocked", timeout=120)
+    assert status["phase"] == "reconciled", status["blocker"]
+    assert status["run"] == 2
+    done = {s["name"]: s["already_done"] for s in status["steps"]}
+    # k3s, storage, flux and the release were verified, not redone.
+    assert done["k3s"] and done["storage"] and done["flux"] and done["release"]
+    assert not done["values"] and not done["apply"]
+    assert [c[0] for c in running.record.calls()].count("enable-now") == 1
+    values = yaml.safe_load(configmap(kube_api, "alga-values-alga-core")["data"]["values.yaml"])
+    assert values["global"]["appUrl"] == "https://psa2.example.com"
+    assert cluster.find("secrets", "msp", SECRET_NAME)["data"] == secret_before["data"]
+
+
+def test_proxy_credentials_reach_flux_but_nothing_else(
+    start_service: Any, kube_api: KubeApi, published_release: PublishedRelease
+) -> None:
+    running: InProcessService = start_service()
+    client = running.logged_in()
+    # The registry is on loopback, so it is exempt: the run must still go to the end.
+    body = setup_body(proxy="http://ops:pw-Zq81@proxy.invalid:3128", no_proxy="127.0.0.1")
+    assert client.post("/api/setup", body).status_code == 202
+    status = client.wait_phase("reconciled", "blocked", timeout=120)
+    assert status["phase"] == "reconciled", status["blocker"]
+    assert status["setup"]["proxy"] == "http://***@proxy.invalid:3128"
+    proxy = kube_api.cluster.find("secrets", "flux-system", "alga-appliance-proxy")
+    assert proxy is not None
+    assert base64.b64decode(proxy["data"]["password"]).decode() == "pw-Zq81"
+    root = running.appliance.root
+    env = root / "etc/systemd/system/k3s.service.env"
+    assert env.stat().st_mode & 0o777 == 0o600 and "HTTPS_PROXY=" in env.read_text()
+    for path in (root / "var/lib/alga-appliance").rglob("*"):
+        if path.is_file() and path.name != "setup-inputs.json":
+            assert b"pw-Zq81" not in path.read_bytes(), path
+    assert "pw-Zq81" not in client.get("/api/setup").text
+    assert "pw-Zq81" not in client.get("/status").text
