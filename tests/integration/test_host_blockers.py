@@ -24,9 +24,11 @@ def blocked(running: InProcessService, **setup: Any) -> dict[str, Any]:
     status = client.wait_phase("blocked", "reconciled", timeout=90)
     assert status["phase"] == "blocked", "expected a blocker, the run reconciled"
     blocker: dict[str, Any] = status["blocker"]
-    assert blocker["cause"] and blocker["next_step"]
+    assert blocker["cause"]
+    assert blocker["next_step"]
     page = client.get("/status").text
-    assert "Blocked at" in page and blocker["step"] in page
+    assert "Blocked at" in page
+    assert blocker["step"] in page
     assert "hidden" not in page.split('id="blocker"')[1].split(">")[0]
     return blocker
 

@@ -81,7 +81,8 @@ def test_full_bootstrap_reaches_reconciled(
     assert selection_cm["manifestDigest"] == published_release.manifest_digest
     assert selection_cm["configDigest"] == published_release.config_digest
     secret = cluster.find("secrets", "msp", SECRET_NAME)
-    assert secret is not None and set(secret["data"]) == set(GENERATED_SECRET_KEYS)
+    assert secret is not None
+    assert set(secret["data"]) == set(GENERATED_SECRET_KEYS)
     source = cluster.find(
         "ocirepositories", "flux-system", "alga-appliance", group="source.toolkit.fluxcd.io"
     )
@@ -117,8 +118,12 @@ def test_new_inputs_rerender_and_keep_generated_secrets(
     assert status["run"] == 2
     done = {s["name"]: s["already_done"] for s in status["steps"]}
     # k3s, storage, flux and the release were verified, not redone.
-    assert done["k3s"] and done["storage"] and done["flux"] and done["release"]
-    assert not done["values"] and not done["apply"]
+    assert done["k3s"]
+    assert done["storage"]
+    assert done["flux"]
+    assert done["release"]
+    assert not done["values"]
+    assert not done["apply"]
     assert [c[0] for c in running.record.calls()].count("enable-now") == 1
     values = yaml.safe_load(configmap(kube_api, "alga-values-alga-core")["data"]["values.yaml"])
     assert values["global"]["appUrl"] == "https://psa2.example.com"
@@ -141,7 +146,8 @@ def test_proxy_credentials_reach_flux_but_nothing_else(
     assert base64.b64decode(proxy["data"]["password"]).decode() == "pw-Zq81"
     root = running.appliance.root
     env = root / "etc/systemd/system/k3s.service.env"
-    assert env.stat().st_mode & 0o777 == 0o600 and "HTTPS_PROXY=" in env.read_text()
+    assert env.stat().st_mode & 0o777 == 0o600
+    assert "HTTPS_PROXY=" in env.read_text()
     for path in (root / "var/lib/alga-appliance").rglob("*"):
         if path.is_file() and path.name != "setup-inputs.json":
             assert b"pw-Zq81" not in path.read_bytes(), path
