@@ -48,8 +48,12 @@ class Machine:
         host_key: str | None,
         http_port: int,
         boot_timeout: float,
+        username: str = "root",
+        sudo_password: str | None = None,
     ) -> None:
         self.workdir = workdir
+        self.username = username
+        self.sudo_password = sudo_password
         self.key = key
         self.host_key = host_key
         self.boot_timeout = boot_timeout
@@ -82,6 +86,8 @@ class Machine:
         self.guest.start()
         self._client = self._connect(self.guest)
         to_ssh = self.guest.elapsed
+        if self.username != "root":
+            self._become_root()
         # is-system-running --wait returns once the boot transaction is done, whether every
         # unit started (running) or some failed (degraded); the tests judge which.
         state = self.run("systemctl is-system-running --wait", timeout=self.boot_timeout)
@@ -116,7 +122,7 @@ class Machine:
                 client.connect(
                     "127.0.0.1",
                     port=self.ssh_port,
-                    username="root",
+                    username=self.username,
                     pkey=self.key.pkey(),
                     timeout=10,
                     banner_timeout=10,
@@ -133,6 +139,27 @@ class Machine:
             f"SSH on 127.0.0.1:{self.ssh_port} did not answer within {self.boot_timeout:g} s "
             f"(last error: {last}; console: {guest.spec.serial_log})"
         )
+
+    def _become_root(self) -> None:
+        """A disk the real installer made has no root login: sudo our key into root's."""
+        assert self._client is not None
+        assert self.guest is not None
+        if self.sudo_password is None:
+            raise BootError(
+                f"cannot become root on the guest: no sudo password for {self.username}"
+            )
+        stdin, stdout, stderr = self._client.exec_command(
+            f"sudo -S -p '' install -D -m 600 /home/{self.username}/.ssh/authorized_keys "
+            "/root/.ssh/authorized_keys",
+            timeout=60,
+        )
+        stdin.write(self.sudo_password + "\n")
+        stdin.flush()
+        if stdout.channel.recv_exit_status() != 0:
+            raise BootError(f"sudo as {self.username} failed: {stderr.read().decode()[-300:]}")
+        self._close()
+        self.username = "root"
+        self._client = self._connect(self.guest)
 
     def run(self, command: str, *, timeout: float = 120.0) -> CommandOutcome:
         """Run a shell command in the guest as root (for the fixtures, not the tests)."""
