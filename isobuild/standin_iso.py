@@ -57,7 +57,7 @@ class Release:
     version: str = "24.04.3"
     date: str = "20250805"
     # Mastering time of the real 24.04.3 (its --modification-date), as a Unix time.
-    epoch: int = 1754437987
+    epoch: int = 1754438047
 
     @property
     def volume_id(self) -> str:

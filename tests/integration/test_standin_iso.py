@@ -1,0 +1,77 @@
+"""The stand-in base ISO has the 24.04 layout, menus and boot records."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from isobuild import md5sums
+from isobuild.boot_records import parse_as_mkisofs
+from isobuild.source_iso import SourceIso
+from isobuild.standin_iso import LAYERS
+from tests.conftest import TESTS_DIR
+from tests.integration import iso_checks
+
+DATA = TESTS_DIR / "data" / "ubuntu-24.04"
+
+
+def test_menus_are_the_recorded_24_04_menus(standin_base_iso: Path) -> None:
+    with SourceIso(standin_base_iso) as iso:
+        assert iso.read_text("/boot/grub/grub.cfg") == (DATA / "grub.cfg").read_text()
+        assert iso.read_text("/boot/grub/loopback.cfg") == (DATA / "loopback.cfg").read_text()
+
+
+def test_boot_records_match_the_real_report_option_for_option(standin_base_iso: Path) -> None:
+    real = parse_as_mkisofs((DATA / "report-el-torito-as-mkisofs.txt").read_text())
+    ours, images = iso_checks.boot_records(standin_base_iso)
+
+    # xorriso states the MBR's CHS geometry only when it is not its default (255/63), which
+    # depends on the image size: the 35 MB stand-in gets 64/32, the 3 GB original not.
+    geometry = {"-partition_hd_cyl", "-partition_sec_hd"}
+
+    def shape(options: tuple[str, ...]) -> list[str]:
+        # Offsets, sizes and file names differ by nature; the options must not.
+        return [
+            o for o in options
+            if o.startswith("-") and not o.startswith("--interval") and o not in geometry
+        ]  # fmt: skip
+
+    assert shape(ours.options) == shape(real.options)
+    assert ours.volume_id == real.volume_id
+    assert ours.esp is not None
+    assert ours.efi_partition == ours.esp.number == 2
+    assert [i.platform for i in images] == ["BIOS", "UEFI"]
+
+
+def test_top_level_layout(standin_base_iso: Path) -> None:
+    with SourceIso(standin_base_iso) as iso:
+        top = {f.path for f in iso.list_dir("/")}
+        casper = {f.path for f in iso.list_dir("/casper")}
+        efi = {f.path for f in iso.list_dir("/EFI/boot")}
+        disk_info = iso.read_text("/.disk/info")
+        listed = md5sums.parse(iso.read_text("/md5sum.txt"))
+    assert {"/.disk", "/boot", "/boot.catalog", "/casper", "/dists", "/pool", "/EFI",
+            "/md5sum.txt", "/ubuntu"} <= top  # fmt: skip
+    for name in ("vmlinuz", "initrd", "hwe-vmlinuz", "hwe-initrd", "install-sources.yaml"):
+        assert f"/casper/{name}" in casper
+    for layer, _ in LAYERS:
+        assert {f"/casper/{layer}.squashfs", f"/casper/{layer}.size"} <= casper
+    assert efi == {"/EFI/boot/bootx64.efi", "/EFI/boot/grubx64.efi"}
+    assert disk_info == 'Ubuntu-Server 24.04.3 LTS "Noble Numbat" - Release amd64 (20250805)'
+    assert "/boot.catalog" not in listed
+    assert "/boot/grub/i386-pc/eltorito.img" not in listed
+
+
+def test_cli_refuses_to_overwrite_and_reports_bad_sizes(tmp_path: Path) -> None:
+    out = tmp_path / "x.iso"
+    out.write_bytes(b"x")
+    isobuild = [sys.executable, "-m", "isobuild.cli", "standin-iso"]
+    exists = subprocess.run([*isobuild, str(out)], capture_output=True, text=True, check=False)
+    assert exists.returncode == 4
+    assert "already exists" in exists.stderr
+    size = subprocess.run([*isobuild, str(tmp_path / "y.iso"), "--filler-size", "lots"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert size.returncode == 2
+    assert "--filler-size: expected a size like 2.5G" in size.stderr
+    assert out.read_bytes() == b"x"
