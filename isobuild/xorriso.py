@@ -186,11 +186,17 @@ class RealXorriso:
         return WriteResult(size=size, sha256=digest.hexdigest())
 
 
+def progress_percent(line: str) -> float | None:
+    """The share written so far from one of xorriso's pacifier lines, if it is one (pure)."""
+    match = _PROGRESS.search(line)
+    return float(match.group(1)) if match else None
+
+
 def _follow_stderr(stream: IO[bytes], tail: deque[str], progress: Callable[[float], None]) -> None:
     for raw in stream:
         line = raw.decode("utf-8", "replace").rstrip()
         tail.append(line)
-        match = _PROGRESS.search(line)
-        if match:
-            progress(float(match.group(1)))
+        percent = progress_percent(line)
+        if percent is not None:
+            progress(percent)
     stream.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +178,43 @@ def test_cli_build_and_inspect(
     ).stdout
     assert "entries with autoinstall: 0" in base
     assert "Try or Install Ubuntu Server" in base
+
+
+def _run_on_terminal(argv: list[str]) -> tuple[int, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal; return its exit code and that output."""
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=secondary)  # fmt: skip
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    return proc.wait(timeout=120), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["terminal", "quiet"])
+def test_progress_shows_on_a_terminal_unless_quiet(
+    standin_base_iso: Path, standin_artifacts_dir: StandinArtifacts, isobuild_cache: Path,
+    tmp_path: Path, quiet: bool,
+) -> None:  # fmt: skip
+    argv = [
+        *ISOBUILD, *(["--quiet"] if quiet else []), "build",
+        "--base-iso", str(standin_base_iso), "--output-dir", str(tmp_path / "out"),
+        "--cache-dir", str(isobuild_cache), "--lock", str(standin_artifacts_dir.lock_path),
+        "--mirror", str(standin_artifacts_dir.directory),
+    ]  # fmt: skip
+    code, shown = _run_on_terminal(argv)
+    assert code == 0, shown
+    bar = "writing alga-appliance-0.1.0.iso ["
+    if quiet:
+        assert bar not in shown
+    else:
+        assert bar in shown
+        assert "100.0%" in shown

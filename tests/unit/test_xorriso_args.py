@@ -8,6 +8,7 @@ from isobuild.xorriso import (
     IsoEdit,
     Remaster,
     parent_dirs,
+    progress_percent,
     remaster_argv,
     report_argv,
     split_report,
@@ -88,3 +89,10 @@ def test_report_argv_and_split() -> None:
     assert mkisofs == "-V 'X'\n-partition_offset 16\n"
     assert plain.splitlines()[0].startswith("El Torito boot img")
     assert plain.splitlines()[1].startswith("GPT disk GUID")
+
+
+def test_progress_comes_from_the_writing_pacifier_lines() -> None:
+    line = "xorriso : UPDATE : Writing:       3168s   19.0%   fifo 100%  buf  50%"
+    assert progress_percent(line) == 19.0
+    assert progress_percent("xorriso : UPDATE : 1234 files added in 1 seconds") is None
+    assert progress_percent("libisofs: WARNING : Cannot add /ubuntu to Joliet tree.") is None
