@@ -1,0 +1,106 @@
+"""``python3 -m host_service`` as a process: serve under --root, one instance per state
+directory, console banner, clear errors and exit codes for bad settings and busy ports."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.fixtures.host_service import PROJECT, free_port
+
+
+def host_service(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "host_service", *args], cwd=PROJECT, capture_output=True,
+        text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise AssertionError("service did not answer /healthz")
+
+
+def test_serve_under_a_root_then_stop(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_service", "--root", str(tmp_path), "--listen",
+         f"127.0.0.1:{port}"],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc)
+        state = tmp_path / "var/lib/alga-appliance"
+        assert state.stat().st_mode & 0o777 == 0o700
+        token = (state / "setup-token").read_text().strip()
+        assert (state / "setup-token").stat().st_mode & 0o777 == 0o600
+        issue = (tmp_path / "etc/issue").read_text()
+        assert f"Setup token:  {token}" in issue
+        assert ":8080/" in issue
+        assert requests.get(url + "/api/status", timeout=5).status_code == 401
+        # A second service on the same state directory refuses to start.
+        second = host_service("--root", str(tmp_path), "--listen", f"127.0.0.1:{free_port()}")
+        assert second.returncode == 4
+        assert "another host service process is running" in second.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert token not in err  # the token is never logged
+
+
+def test_console_banner_command(tmp_path: Path) -> None:
+    issue = tmp_path / "etc/issue"
+    issue.parent.mkdir(parents=True)
+    issue.write_text("Ubuntu 24.04 LTS \\n \\l\n\n")
+    result = host_service("console-banner", "--root", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    text = issue.read_text()
+    assert text.startswith("Ubuntu 24.04 LTS \\n \\l\n")
+    assert "=== Alga appliance setup ===" in text
+    token = (tmp_path / "var/lib/alga-appliance/setup-token").read_text().strip()
+    assert token in text
+    assert host_service("console-banner", "--root", str(tmp_path)).returncode == 0
+    assert issue.read_text() == text  # unchanged when nothing changed
+
+
+def test_bad_settings_name_the_key(tmp_path: Path) -> None:
+    settings = tmp_path / "build-info.json"
+    settings.write_text(json.dumps({"appliance": {"k3s": {"write_kubeconfig_mode": "0666"}}}))
+    result = host_service("--root", str(tmp_path), "--settings", str(settings))
+    assert result.returncode == 2
+    assert f"{settings}: appliance.k3s.write_kubeconfig_mode: 0666 lets others read" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    missing = host_service("--root", str(tmp_path), "--settings", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2
+    assert "settings file not found" in missing.stderr
+
+
+def test_busy_port_and_bad_listen(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = host_service("--root", str(tmp_path), "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 4
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    bad = host_service("--root", str(tmp_path), "--listen", "nowhere")
+    assert bad.returncode == 2
+    assert "expected ADDR:PORT" in bad.stderr
