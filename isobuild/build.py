@@ -32,6 +32,7 @@ LOOPBACK_CFG = "/boot/grub/loopback.cfg"
 DISK_INFO = "/.disk/info"
 SPACE_MARGIN = 64 << 20  # directory records, padding, the manifest
 TEMP_PREFIX = ".isobuild-"
+SNAPSHOT_MAX = 8 << 20  # files up to this size are copied when added (see _snapshot)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +116,7 @@ class BuildContext:
         """Put ``local_path`` on the ISO at ``iso_path`` (adding or replacing a file)."""
         if not iso_path.startswith("/") or ".." in iso_path.split("/"):
             raise ValueError(f"ISO path must be absolute without '..': {iso_path!r}")
+        local_path = self._snapshot(iso_path, local_path)
         sha, md5, size = sha256_and_md5(local_path)
         if mode is None:
             executable = local_path.stat().st_mode & stat.S_IXUSR
@@ -126,6 +128,22 @@ class BuildContext:
         )  # fmt: skip
         self.files[iso_path] = record
         return record
+
+    def _snapshot(self, iso_path: str, local_path: Path) -> Path:
+        """A private copy of a small file from outside ``staging``.
+
+        xorriso reads mapped files only when it writes, long after their digests were
+        taken: a file edited in between (a source tree under work) would make the ISO
+        disagree with md5sum.txt. Big files come from the verified artifact cache, which
+        nothing edits; copying them would cost gigabytes.
+        """
+        if local_path.is_relative_to(self.staging) or local_path.stat().st_size > SNAPSHOT_MAX:
+            return local_path
+        copy = self.staging / "snapshots" / iso_path.lstrip("/")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local_path, copy)
+        shutil.copymode(local_path, copy)
+        return copy
 
     def add_bytes(self, iso_path: str, data: bytes | str, *, mode: int = 0o444) -> AddedFile:
         """Write ``data`` under ``staging`` and put it on the ISO at ``iso_path``."""

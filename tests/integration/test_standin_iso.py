@@ -75,3 +75,21 @@ def test_cli_refuses_to_overwrite_and_reports_bad_sizes(tmp_path: Path) -> None:
     assert size.returncode == 2
     assert "--filler-size: expected a size like 2.5G" in size.stderr
     assert out.read_bytes() == b"x"
+
+
+def test_cli_builds_a_bootable_layout(tmp_path: Path, fixture_cache: Path) -> None:
+    out = tmp_path / "standin.iso"
+    built = subprocess.run(
+        [sys.executable, "-m", "isobuild.cli", "standin-iso", str(out), "--release", "24.04.2",
+         "--filler-size", "3M", "--cache-dir", str(fixture_cache)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    facts = iso_checks.reopen(out)
+    assert "24.04.2" in facts.disk_info
+    records, _ = iso_checks.boot_records(out)
+    assert records.missing() == []
+    with SourceIso(out) as iso:
+        sizes = {f.path: f.size for f in iso.list_dir("/casper")}
+    assert sum(sizes[f"/casper/{layer}.squashfs"] for layer, _ in LAYERS) >= 3 * (1 << 20) - 8
+    assert list(tmp_path.iterdir()) == [out]
