@@ -172,7 +172,8 @@ def run(ctx: StepContext) -> None:
             config_changed = True
     try:
         state = ctx.systemd.active_state(k3s_files.UNIT)
-        if unit_changed or state in ("", "unknown"):
+        if unit_changed or state != "active":
+            # Also after an interrupted run that wrote the unit but never reloaded systemd.
             ctx.systemd.daemon_reload()
         if state == "active" and config_changed:
             ctx.report("restarting k3s for the new configuration")
