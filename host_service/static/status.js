@@ -27,6 +27,7 @@
       text("blocker-cause", view.blocker.cause);
       text("blocker-next", view.blocker.next_step);
       text("blocker-output", view.blocker.output);
+      document.getElementById("blocker-details").open = Boolean(view.blocker.output);
     }
     view.steps.forEach(function (step) {
       var row = document.getElementById("step-" + step.name);

@@ -1,0 +1,118 @@
+"""The pages in headless Chromium (system browser, no download): log in with the token, submit
+setup, watch the steps progress live, see a blocker, retry, reach "reconciled"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.fixtures.host_service import InProcessService
+from tests.fixtures.kube_api import KubeApi
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[Any]:
+    chromium = require_tool("chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        problems: list[str] = []
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+        def console(msg: Any) -> None:
+            # The wrong token (401) and the bad URL (400) are answered with an error status
+            # on purpose; anything else logged as an error is a problem.
+            expected = "status of 401" in msg.text or "status of 400" in msg.text
+            if msg.type == "error" and not expected:
+                problems.append(f"console {msg.type}: {msg.text}")
+
+        page.on("console", console)
+        page.problems = problems
+        try:
+            yield page
+        finally:
+            page.screenshot(path=str(tmp_path / "last-page.png"), full_page=True)
+            context.close()
+            browser.close()
+
+
+@pytest.mark.usefixtures("published_release")
+def test_login_setup_progress_blocker_retry(
+    page: Any, start_service: Any, kube_api: KubeApi
+) -> None:
+    cluster = kube_api.cluster
+    cluster.helm_releases = ("db", "alga-core")
+    cluster.helm_release_delay = 1.0
+    cluster.deny(
+        "apply",
+        "configmaps",
+        name="alga-release-selection",
+        times=1,
+        message='admission webhook "quota.example" denied the request',
+    )
+    running: InProcessService = start_service()
+
+    page.goto(running.url + "/status")
+    assert page.url.endswith("/login")  # no session: sent to the login page
+    page.fill("#token", "WRONG-TOKEN")
+    page.click("#login-form button[type=submit]")
+    assert "wrong setup token" in page.inner_text("#login-error")
+    page.fill("#token", running.appliance.token().lower().replace("-", " "))
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/setup")
+
+    page.fill("#app_url", "psa.example.com")
+    page.click("#setup-form button[type=submit]")
+    assert "https" in page.inner_text("[data-field=app_url]")
+    page.fill("#app_url", "https://psa.example.com")
+    page.fill("#channel", "stable")
+    page.click("#setup-form button[type=submit]")
+    page.wait_for_url("**/status")
+    page.evaluate("window.__sameDocument = true")  # lost if the page reloads
+
+    # Live progress: steps turn done one by one, then the blocker appears, all without reload.
+    page.wait_for_selector("#step-k3s[data-status=done]")
+    page.wait_for_selector("#summary[data-phase=blocked]")
+    assert page.is_visible("#blocker")
+    assert page.inner_text("#blocker-step") == "apply"
+    assert "applying the appliance configuration failed" in page.inner_text("#blocker-message")
+    assert page.inner_text("#blocker-cause")
+    assert page.inner_text("#blocker-next")
+    assert "quota.example" in page.inner_text("#blocker-output")
+    assert page.get_attribute("#step-apply", "data-status") == "blocked"
+    assert page.get_attribute("#step-source", "data-status") == "pending"
+    assert page.evaluate("window.__sameDocument") is True
+
+    page.click("#retry")
+    page.wait_for_url("**/status")
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_selector("#step-reconcile[data-status=running]")
+    page.wait_for_selector("#summary[data-phase=reconciled]")
+    assert page.evaluate("window.__sameDocument") is True
+    for step in (
+        "preflight",
+        "k3s",
+        "storage",
+        "flux",
+        "release",
+        "values",
+        "apply",
+        "source",
+        "reconcile",
+    ):
+        assert page.get_attribute(f"#step-{step}", "data-status") == "done", step
+    assert page.is_hidden("#blocker")
+    assert page.inner_text("#app-link") == "https://psa.example.com"
+    assert "HelmRelease alga-core Ready" in page.inner_text("#step-reconcile")
+    assert page.problems == []  # no script errors, no CSP violations
