@@ -9,6 +9,7 @@ import pytest
 
 from tests.fixtures.host_service import (
     Appliance,
+    ConnectProxy,
     InProcessService,
     PublishedRelease,
     publish_release,
@@ -167,3 +168,14 @@ def test_helm_release_fails(start_service: Any, kube_api: KubeApi) -> None:
     assert blocker["step"] == "reconcile"
     assert blocker["message"].startswith("HelmRelease alga-core failed and Flux gave up")
     assert "Stalled=True RetriesExceeded" in blocker["output"]
+
+
+def test_proxy_refuses_the_credentials(start_service: Any, connect_proxy: ConnectProxy) -> None:
+    running = start_service()
+    blocker = blocked(running, proxy=connect_proxy.url("ops", "wrong-password"))
+    assert blocker["step"] == "preflight"
+    assert "cannot reach the registry" in blocker["message"]
+    assert "proxy" in blocker["cause"]
+    assert "407" in blocker["output"]
+    assert "wrong-password" not in str(blocker)
+    assert connect_proxy.refused

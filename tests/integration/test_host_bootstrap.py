@@ -12,7 +12,12 @@ import yaml
 
 from host_service.release import SERVICES, values_configmap_name
 from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
-from tests.fixtures.host_service import InProcessService, PublishedRelease, setup_body
+from tests.fixtures.host_service import (
+    ConnectProxy,
+    InProcessService,
+    PublishedRelease,
+    setup_body,
+)
 from tests.fixtures.kube_api import KubeApi
 
 
@@ -153,3 +158,21 @@ def test_proxy_credentials_reach_flux_but_nothing_else(
             assert b"pw-Zq81" not in path.read_bytes(), path
     assert "pw-Zq81" not in client.get("/api/setup").text
     assert "pw-Zq81" not in client.get("/status").text
+
+
+def test_bootstrap_through_an_authenticating_proxy(
+    start_service: Any, published_release: PublishedRelease, connect_proxy: ConnectProxy
+) -> None:
+    """Preflight and the release fetch go through the operator's proxy, with its credentials;
+    nothing reaches the registry around it."""
+    running: InProcessService = start_service()
+    client = running.logged_in()
+    body = setup_body(proxy=connect_proxy.url("ops", "pw-proxy-7"))
+    assert client.post("/api/setup", body).status_code == 202
+    status = client.wait_phase("reconciled", "blocked", timeout=120)
+    assert status["phase"] == "reconciled", status["blocker"]
+    registry = status["release"]["repository"].split("/")[0]
+    # Preflight's /v2/ check, the release manifest and its config blob, and the token realm.
+    assert connect_proxy.tunnels.count(registry) >= 2
+    assert connect_proxy.refused == []
+    assert "via the proxy" in " ".join(status["steps"][0]["details"])
