@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from host_service import command
-from host_service.command import CommandError, CommandFailed
+from host_service.command import CommandError
 
 
 class SystemdError(CommandError):
     """systemctl could not do what it was asked; ``output`` is the tail to show."""
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """What ``systemctl show`` says about a unit."""
+
+    active: str  # ActiveState: active, activating, failed, inactive, ...
+    sub: str = ""  # SubState: running, auto-restart, dead, ...
+    restarts: int = 0  # NRestarts: how often Restart= has restarted it since it was started
+
+    @property
+    def crash_looping(self) -> bool:
+        """Exiting and being restarted over and over (Restart=always never reaches failed)."""
+        return self.active == "failed" or (self.sub == "auto-restart" and self.restarts >= 2)
 
 
 class Systemd(Protocol):
@@ -21,9 +36,7 @@ class Systemd(Protocol):
 
     def restart(self, unit: str) -> None: ...
 
-    def active_state(self, unit: str) -> str:
-        """``active``, ``activating``, ``failed``, ``inactive``, ... (never raises for those)."""
-        ...
+    def unit_state(self, unit: str) -> UnitState: ...
 
     def journal(self, unit: str, *, lines: int = 40) -> str:
         """The unit's recent journal, for blockers; empty when unavailable."""
@@ -51,17 +64,15 @@ class Systemctl:
     def restart(self, unit: str) -> None:
         self._run(["restart", "--no-block", unit])
 
-    def active_state(self, unit: str) -> str:
-        try:
-            result = command.run(
-                ["systemctl", "show", "--property=ActiveState", "--value", unit],
-                timeout=self.timeout,
-            )
-        except CommandFailed as exc:
-            raise SystemdError(exc.message, argv=exc.argv, output=exc.output) from exc
-        except CommandError as exc:
-            raise SystemdError(exc.message, argv=exc.argv, output=exc.output) from exc
-        return result.stdout.strip() or "unknown"
+    def unit_state(self, unit: str) -> UnitState:
+        text = self._run(["show", "--property=ActiveState,SubState,NRestarts", unit])
+        values = dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
+        restarts = values.get("NRestarts", "0")
+        return UnitState(
+            active=values.get("ActiveState", "") or "unknown",
+            sub=values.get("SubState", ""),
+            restarts=int(restarts) if restarts.isdigit() else 0,
+        )
 
     def journal(self, unit: str, *, lines: int = 40) -> str:
         try:

@@ -110,7 +110,7 @@ def probe(ctx: StepContext) -> bool:
     if not all(_text_matches(p, text) for p, (text, _) in _wanted_files(ctx).items()):
         return False
     try:
-        if ctx.systemd.active_state(k3s_files.UNIT) != "active":
+        if ctx.systemd.unit_state(k3s_files.UNIT).active != "active":
             return False
         if ctx.kube.readyz() != "ok":
             return False
@@ -171,7 +171,7 @@ def run(ctx: StepContext) -> None:
             unit_changed |= path in (paths.k3s_unit, paths.k3s_env)
             config_changed = True
     try:
-        state = ctx.systemd.active_state(k3s_files.UNIT)
+        state = ctx.systemd.unit_state(k3s_files.UNIT).active
         if unit_changed or state != "active":
             # Also after an interrupted run that wrote the unit but never reloaded systemd.
             ctx.systemd.daemon_reload()
@@ -210,18 +210,24 @@ def run(ctx: StepContext) -> None:
 
 def _api_ready(ctx: StepContext) -> tuple[bool | None, str]:
     try:
-        state = ctx.systemd.active_state(k3s_files.UNIT)
+        unit = ctx.systemd.unit_state(k3s_files.UNIT)
     except SystemdError as exc:
         return None, f"systemd: {exc.message}"
-    if state == "failed":
+    if unit.crash_looping:
+        standin = ctx.settings.standin
         raise StepFailed(
-            "k3s.service failed to start",
-            cause="k3s exited during start-up; the journal below says why",
-            next_step="read `journalctl -u k3s`, fix the cause (disk, network, config), then retry",
+            "k3s.service failed to start"
+            + (f" (it exited and was restarted {unit.restarts} times)" if unit.restarts else ""),
+            cause="this appliance was built with stand-in k3s artifacts, which cannot run a cluster"
+            if standin
+            else "k3s exited during start-up; the journal below says why",
+            next_step="build the ISO with the real pinned k3s artifacts and reinstall"
+            if standin
+            else "read `journalctl -u k3s`, fix the cause (disk, network, config), then retry",
             output=ctx.systemd.journal(k3s_files.UNIT),
         )
     if not ctx.settings.paths.kubeconfig.exists():
-        return None, f"waiting for k3s ({state}) to write its kubeconfig"
+        return None, f"waiting for k3s ({unit.active}) to write its kubeconfig"
     try:
         answer = ctx.kube.readyz()
     except KubeError as exc:

@@ -179,3 +179,14 @@ def test_proxy_refuses_the_credentials(start_service: Any, connect_proxy: Connec
     assert "407" in blocker["output"]
     assert "wrong-password" not in str(blocker)
     assert connect_proxy.refused
+
+
+def test_k3s_crash_loops_under_restart_always(start_service: Any, appliance: Appliance) -> None:
+    """A stand-in k3s exits at once; with Restart=always systemd never says "failed", so the
+    restart counter is what stops the wait (not the ten-minute readiness timeout)."""
+    appliance.edit_settings(lambda d: d.update(standin=True))
+    blocker = blocked(start_service(k3s_start="crashloop"))
+    assert blocker["step"] == "k3s"
+    assert blocker["message"] == "k3s.service failed to start (it exited and was restarted 2 times)"
+    assert "stand-in" in blocker["cause"]
+    assert "real pinned k3s artifacts" in blocker["next_step"]
