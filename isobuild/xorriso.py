@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import queue
 import re
 import shlex
 import subprocess
@@ -21,6 +22,7 @@ from isobuild.run import find_program, run, spawn
 
 XORRISO = "xorriso"
 CHUNK = 1 << 20
+QUEUE_CHUNKS = 64  # at most this many chunks wait for the hasher (64 MiB)
 _F_SETPIPE_SZ = 1031
 _PROGRESS = re.compile(r"UPDATE :.*?\bWriting:\s+\d+s\s+(\d+(?:\.\d+)?)%")
 _VERSION = re.compile(r"^xorriso (\S+)", re.MULTILINE)
@@ -145,7 +147,12 @@ class RealXorriso:
     def write(
         self, spec: Remaster, out: IO[bytes], progress: Callable[[float], None]
     ) -> WriteResult:
-        """Run the remaster, streaming the image into ``out`` and hashing it on the way."""
+        """Run the remaster, streaming the image into ``out`` and hashing it on the way.
+
+        Through a pipe, not ``-outdev FILE``: into a file xorriso writes the first 64 KiB
+        (system area, emulated TOC) last, so hashing the file while it grows gives a wrong
+        digest (measured); the pipe carries the same bytes strictly in order.
+        """
         argv = remaster_argv(spec)
         argv[0] = self.program
         proc = spawn(
@@ -163,19 +170,20 @@ class RealXorriso:
             target=_follow_stderr, args=(proc.stderr, tail, progress), daemon=True
         )
         reader.start()
-        digest = hashlib.sha256()
+        hasher = StreamDigest()
         size = 0
         try:
             fd = proc.stdout.fileno()
             while chunk := os.read(fd, CHUNK):
                 out.write(chunk)
-                digest.update(chunk)
+                hasher.feed(chunk)
                 size += len(chunk)
             returncode = proc.wait()
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            sha256 = hasher.close()
             reader.join(timeout=5)
             proc.stdout.close()
         if returncode != 0:
@@ -183,7 +191,33 @@ class RealXorriso:
                 f"xorriso exited with {returncode} while writing the ISO: "
                 f"{shlex.join(argv[:12])} ...\n" + "\n".join(tail)
             )
-        return WriteResult(size=size, sha256=digest.hexdigest())
+        return WriteResult(size=size, sha256=sha256)
+
+
+class StreamDigest:
+    """sha256 of a stream on its own thread, so hashing overlaps the pipe and disk I/O.
+
+    hashlib releases the GIL for large buffers: with two cores the writer and the hasher
+    run at the same time instead of one after the other.
+    """
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        return self._digest.hexdigest()
 
 
 def progress_percent(line: str) -> float | None:
