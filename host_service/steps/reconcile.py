@@ -7,9 +7,10 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-from host_service import atomic, manifests
+from host_service import atomic, console, manifests, setup_token
 from host_service.kube import KubeError, Object, condition, is_true
 from host_service.steps.context import StepContext, StepFailed
 from host_service.steps.release import require_resolved
@@ -176,7 +177,24 @@ def run(ctx: StepContext) -> None:
         "reconciled_at": time.time(),
     }
     atomic.write_json(ctx.settings.paths.selection_file, selection, mode=0o600)
+    _show_on_console(ctx)
     ctx.report(f"release {release.version} reconciled", detail=f"release {release.version} live")
+
+
+def _show_on_console(ctx: StepContext) -> None:
+    """The console banner gains the app URL (the banner timer would, within 30 s)."""
+    paths = ctx.settings.paths
+    try:
+        console.refresh(
+            paths.issue,
+            addresses=ctx.host.addresses(),
+            port=ctx.settings.port,
+            token=setup_token.load_or_create(paths.token_file),
+            app_url=ctx.intent.app_url,
+            reload_getty=paths.root == Path("/"),
+        )
+    except OSError as exc:
+        ctx.report(f"console banner not updated: {exc}")
 
 
 def _timeout(ctx: StepContext, message: str) -> StepFailed:

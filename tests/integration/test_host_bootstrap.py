@@ -71,6 +71,7 @@ def test_full_bootstrap_reaches_reconciled(
     assert selection["app_url"] == "https://psa.example.com"
     issue = (root / "etc/issue").read_text()
     assert running.appliance.token() in issue
+    assert "Application:  https://psa.example.com" in issue  # the console shows the app
 
     # The cluster: namespaces, values with the operator's URL, selection, secret, source.
     for ns in ("flux-system", "alga-system", "msp"):
