@@ -8,6 +8,7 @@ Targets from issue 2: rebuild within 1.5x of cp, cold within 2x.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import threading
@@ -24,7 +25,7 @@ from isobuild.xorriso import RealXorriso
 
 FILLER = int(2.6 * (1 << 30))  # + ~35 MB of real files: about the 24.04.3 ISO's size
 SAMPLE_SECONDS = 0.05
-REPEATS = 2
+REPEATS = 3
 
 
 def _key() -> str:
@@ -130,6 +131,7 @@ def run(cache: Path) -> int:
     # time both as written to the page cache and through `sync` (on disk). The base ISO is
     # read once first so every operation starts from the same warm page cache.
     _read_all(base)
+    load_before = os.getloadavg()[0]
     figures: dict[str, tuple[float, float]] = {}
     peak = 0
     for name, work_fn in (("cp", cp), ("cold", cold), ("rebuild", remaster)):
@@ -160,5 +162,9 @@ def run(cache: Path) -> int:
             f"{durable:6.2f} s = {durable / cp_durable:4.2f}x cp   (target <= {target}x)"
         )
     print(f"peak extra disk     {peak / (1 << 30):.2f} GiB = {peak / size:.2f}x the base ISO")
+    print(
+        f"machine load        {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
+        f"(1-min load average on {os.cpu_count()} cores; others' work skews every figure)"
+    )
     shutil.rmtree(work, ignore_errors=True)
     return 0
