@@ -98,7 +98,8 @@ def _check_url(value: str, *, schemes: tuple[str, ...], allow_path: bool, what: 
         raise ValueError(f"{what} must not contain spaces")
     parts = urlsplit(value)
     if parts.scheme not in schemes:
-        raise ValueError(f"expected a {' or '.join(schemes)} URL such as {schemes[0]}://host")
+        starts = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise ValueError(f"expected a URL starting with {starts}, such as {schemes[0]}://host")
     if not parts.hostname or not _valid_host(parts.hostname):
         raise ValueError(f"{what} has no valid host name")
     try:
