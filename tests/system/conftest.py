@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,9 @@ import testinfra.host
 from isobuild.qemu import Accel
 from tests.conftest import PROJECT_ROOT, require_tool
 from tests.system import evidence, installer, real_target, rootfs, standin_target
+from tests.system.bootstrap_flow import BootstrapRun, run_bootstrap
 from tests.system.guest_registry import RegistryProcess
 from tests.system.machine import BootRecord, Machine
-from tests.system.setup_client import SetupClient, settled
 from tests.system.ssh_keys import KeyPair
 from tests.system.target import BootedTarget, TargetKind, TargetSettings
 
@@ -222,46 +221,20 @@ def setup_token(
     return token
 
 
-@dataclass
-class BootstrapRun:
-    """What the setup flow showed, before and after a reboot of the VM."""
-
-    submitted: dict[str, Any]
-    settled: dict[str, Any]
-    seen: list[dict[str, Any]]
-    after_reboot: dict[str, Any]
-    issue_after_reboot: str
-    reboot: BootRecord
-    healthz_after_reboot: int
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 @pytest.fixture(scope="session")
 def bootstrap_run(
     appliance_target: BootedTarget, host: testinfra.host.Host, setup_token: str
 ) -> BootstrapRun:
     """Log in with the token, submit setup, follow the bootstrap to its end, reboot, look again."""
-    machine = appliance_target.machine
-    client = SetupClient(machine.base_url)
-    client.login(setup_token)
-    submitted = client.submit_setup({"app_url": appliance_target.app_url})
-    status = client.watch(settled, timeout=BOOTSTRAP_TIMEOUT[appliance_target.kind])
-    record = machine.reboot("after-setup")
-    reconnect(host)
-    # A new boot: the service resumes from its persisted state; nothing is retried by itself.
-    after = SetupClient(machine.base_url)
-    healthz = after.wait_healthy(timeout=120)
-    after.login(setup_token)
-    after_status = after.watch(settled, timeout=BOOTSTRAP_TIMEOUT[appliance_target.kind])
-    return BootstrapRun(
-        submitted=submitted,
-        settled=status,
-        seen=client.seen,
-        after_reboot=after_status,
-        issue_after_reboot=host.file("/etc/issue").content_string,
-        reboot=record,
-        healthz_after_reboot=healthz,
+    run = run_bootstrap(
+        appliance_target.machine,
+        token=setup_token,
+        app_url=appliance_target.app_url,
+        timeout=BOOTSTRAP_TIMEOUT[appliance_target.kind],
+        after_reboot=lambda: reconnect(host),
     )
+    run.issue_after_reboot = host.file("/etc/issue").content_string
+    return run
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

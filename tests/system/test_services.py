@@ -33,9 +33,10 @@ def test_nothing_failed(host: testinfra.host.Host) -> None:
 
 def test_setup_service_listens(host: testinfra.host.Host, appliance_target: BootedTarget) -> None:
     port = appliance_target.config.appliance.host_service.port
-    assert host.socket(f"tcp://0.0.0.0:{port}").is_listening or host.socket(
-        f"tcp://:::{port}"
-    ).is_listening
+    assert (
+        host.socket(f"tcp://0.0.0.0:{port}").is_listening
+        or host.socket(f"tcp://:::{port}").is_listening
+    )
 
 
 def test_healthz_through_port_forward(appliance_target: BootedTarget) -> None:
