@@ -180,7 +180,7 @@ def _https_cause(text: str, proxied: bool) -> str:
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
         return (
             "TLS verification failed: a TLS-inspecting proxy or firewall needs its CA "
-            "configured (registry.ca_bundle in the build config)"
+            "configured (appliance.registry.ca_bundle in build-info.json)"
         )
     if "proxy" in lowered:
         return "the proxy refused or could not connect to the registry"

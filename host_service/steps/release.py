@@ -94,8 +94,8 @@ def run(ctx: StepContext) -> None:
         raise StepFailed(
             f"TLS to the registry failed: {exc.detail}",
             cause="a TLS-inspecting proxy or firewall whose CA the appliance does not trust",
-            next_step="configure the site CA in the build config (registry.ca_bundle), or "
-            "exempt the registry from inspection, then retry",
+            next_step="trust the site CA (appliance.registry.ca_bundle in build-info.json, "
+            "a PEM file), or exempt the registry from inspection, then retry",
             output=str(exc),
         ) from exc
     except RegistryUnreachable as exc:
