@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 from pathlib import Path
 
@@ -30,16 +31,34 @@ def matches(typed: str, token: str) -> bool:
     return hmac.compare_digest(normalize(typed).encode(), normalize(token).encode())
 
 
-def load_or_create(path: Path) -> str:
-    """The stored token, created on first start; the file is kept at 0600."""
+def _read(path: Path) -> str | None:
     try:
-        token = path.read_text(encoding="ascii").strip()
+        return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        token = ""
+        return None
+
+
+def load_or_create(path: Path) -> str:
+    """The stored token, created on first start; the file is kept at 0600.
+
+    The service and the console banner may both start first: the new file is linked into
+    place only if none exists, so both always show the same token.
+    """
+    token = _read(path)
+    if token is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        atomic.write_text(tmp, generate() + "\n", mode=0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # the other process won; use its token
+        finally:
+            tmp.unlink(missing_ok=True)
+        token = _read(path) or ""
     if len(normalize(token)) != GROUPS * GROUP_SIZE:
-        token = generate()
-        atomic.write_text(path, token + "\n", mode=0o600)
-    elif path.stat().st_mode & 0o077:
+        return rotate(path)  # damaged: a new token (the console shows it)
+    if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return token
 

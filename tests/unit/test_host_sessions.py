@@ -126,3 +126,29 @@ def test_lockout_memory_is_bounded() -> None:
     clock.now += 5
     lockout.failed("new")
     assert len(lockout._clients) <= 2
+
+
+def test_a_damaged_token_file_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "setup-token"
+    path.write_text("half")
+    token = setup_token.load_or_create(path)
+    assert len(setup_token.normalize(token)) == 20
+    assert path.read_text().strip() == token
+    assert not list(tmp_path.glob(".setup-token.*"))
+
+
+def test_two_first_starts_agree_on_one_token(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "state" / "setup-token"
+    seen: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: seen.append(setup_token.load_or_create(path)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1
+    assert path.read_text().strip() == seen[0]
