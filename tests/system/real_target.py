@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.build import BuildOptions, Tools, build
+from isobuild.build import BaseIsoCheck, BuildOptions, Tools, build
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
 from isobuild.qemu import (
@@ -63,6 +63,21 @@ def test_config(base: BuildConfig, login_key: KeyPair, password_hash: str) -> Bu
     )
 
 
+def _base_iso_check() -> BaseIsoCheck:
+    """The real ISO is verified before use when the runner says how (see the workflow)."""
+
+    def path(name: str) -> Path | None:
+        value = os.environ.get(name)
+        return Path(value) if value else None
+
+    return BaseIsoCheck(
+        sha256=os.environ.get("ISOBUILD_BASE_ISO_SHA256") or None,
+        sha256sums=path("ISOBUILD_BASE_ISO_SHA256SUMS"),
+        signature=path("ISOBUILD_BASE_ISO_SHA256SUMS_GPG"),
+        keyring=path("ISOBUILD_BASE_ISO_KEYRING"),
+    )
+
+
 def prepare(
     request: pytest.FixtureRequest, settings: TargetSettings, workdir: Path, key: KeyPair
 ) -> BootedTarget:
@@ -102,6 +117,7 @@ def prepare(
             quiet=True,
             lock=lock,
             mirror=artifacts,
+            check=_base_iso_check(),
         ),
     )
     disk = workdir / "installed.qcow2"
