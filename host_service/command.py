@@ -6,7 +6,7 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,3 +105,51 @@ def run(
             stderr=stderr,
         )
     return Completed(argv=tuple(args), returncode=proc.returncode, stdout=stdout, stderr=stderr)
+
+
+def stream_lines(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Run ``argv`` and yield its stdout line by line as it comes (log follow).
+
+    Closing the generator (the reader went away) terminates the program; a non-zero exit
+    raises ``CommandFailed`` with its stderr once the output has ended.
+    """
+    args = list(argv)
+    log.debug("+ %s &", shlex.join(args))
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=None if env is None else {**os.environ, **env},
+            text=True,
+            errors="replace",
+        )
+    except OSError as exc:
+        raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    finished = False
+    try:
+        for line in proc.stdout:
+            yield line.rstrip("\n")
+        finished = True
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        stderr = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    if finished and proc.returncode != 0:
+        raise CommandFailed(
+            f"{Path(args[0]).name} exited with {proc.returncode}: {tail(stderr, 1)}",
+            argv=args,
+            returncode=proc.returncode,
+            stdout="",
+            stderr=stderr,
+        )

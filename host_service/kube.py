@@ -8,7 +8,7 @@ whole pods view empty. Errors keep kubectl's stderr for the blocker shown to the
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +57,13 @@ class Kube(Protocol):
     def logs(
         self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None
     ) -> str: ...
+
+    def follow_logs(
+        self, namespace: str, pod: str, *, container: str | None = None, tail: int = 100
+    ) -> Iterator[str]:
+        """The last ``tail`` lines, then new lines as the pod writes them, until it ends or
+        the caller closes the iterator (for live log views)."""
+        ...
 
 
 def _namespace_args(namespace: str | None) -> list[str]:
@@ -186,6 +193,17 @@ class Kubectl:
         if tail is not None:
             args.append(f"--tail={tail}")
         return self._run(args)
+
+    def follow_logs(
+        self, namespace: str, pod: str, *, container: str | None = None, tail: int = 100
+    ) -> Iterator[str]:
+        args = [*self.argv, "logs", "--follow", f"--tail={tail}", pod, "--namespace", namespace]
+        if container:
+            args += ["--container", container]
+        try:
+            yield from command.stream_lines(args)
+        except CommandError as exc:
+            raise KubeError(_summary(exc), argv=exc.argv, output=exc.output) from exc
 
 
 def _summary(exc: CommandError) -> str:

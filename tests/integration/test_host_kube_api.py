@@ -171,3 +171,25 @@ def test_logs_tail_and_follow(
     assert follow.wait(20) == 0
     reader.join(5)
     assert [line.strip() for line in lines] == ["line 9", "live 1", "live 2"]
+
+
+def test_follow_logs_through_the_typed_interface(kube: Kubectl, kube_api: KubeApi) -> None:
+    """What a live log view reads: the recent tail, then lines as they come; it ends with the
+    pod, or when the reader closes the stream (kubectl is stopped)."""
+    cluster = kube_api.cluster
+    cluster.put({"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "worker", "namespace": "default"},
+                 "spec": {"containers": [{"name": "c", "image": "x"}]},
+                 "status": {"phase": "Running", "pinned": True}})  # fmt: skip
+    cluster.add_log("default", "worker", "old 1", "old 2", "old 3")
+    lines = kube.follow_logs("default", "worker", tail=2)
+    assert [next(lines), next(lines)] == ["old 2", "old 3"]
+    threading.Timer(0.3, lambda: cluster.add_log("default", "worker", "new 1")).start()
+    assert next(lines) == "new 1"
+    lines.close()  # the reader scrolled away: kubectl is stopped, nothing leaks
+    again = kube.follow_logs("default", "worker", tail=1)
+    assert next(again) == "new 1"
+    cluster.set_status("pods", "default", "worker", {"phase": "Succeeded"})
+    assert list(again) == []
+    with pytest.raises(KubeError, match="not found"):
+        list(kube.follow_logs("default", "missing"))
