@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -462,3 +464,38 @@ def test_nothing_partial_remains_when_writing_stops(
         build(load_config(None), Tools(xorriso=xorriso), options)
     assert xorriso.bytes_written > 0
     assert list(outdir.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def bigger_base_iso(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
+    """A stand-in with 400 MB of filler: writing it takes long enough to interrupt."""
+    from isobuild.standin_iso import StandinOptions, build_standin
+
+    out = tmp_path_factory.mktemp("bigger") / "standin-400M.iso"
+    build_standin(StandinOptions(out=out, cache=fixture_cache / "standin", filler_size=400 << 20))
+    return out
+
+
+def test_ctrl_c_while_writing_leaves_nothing_and_exits_130(
+    bigger_base_iso: Path, standin_artifacts_dir: StandinArtifacts, tmp_path: Path
+) -> None:
+    outdir = tmp_path / "out"
+    argv = [
+        *ISOBUILD, "build", "--base-iso", str(bigger_base_iso), "--output-dir", str(outdir),
+        "--cache-dir", str(tmp_path / "cache"), "--lock", str(standin_artifacts_dir.lock_path),
+        "--mirror", str(standin_artifacts_dir.directory),
+    ]  # fmt: skip
+    # A terminal's Ctrl-C signals the whole foreground process group: isobuild and xorriso.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    partial: list[Path] = []
+    while time.monotonic() < deadline and proc.poll() is None and not partial:
+        partial = [p for p in outdir.glob(".isobuild-*/*.iso") if p.stat().st_size > 16 << 20]
+        time.sleep(0.02)
+    assert partial, "the build never got to writing the ISO"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    assert "interrupted" in stderr
+    assert _nothing_written(outdir)
