@@ -43,10 +43,11 @@ def render(entries: Mapping[str, str]) -> str:
 def update(text: str, changed: Mapping[str, str], removed: Iterable[str] = ()) -> str:
     """``text`` with ``changed`` entries replaced in place and new ones appended sorted.
 
-    Excluded files (boot catalog, eltorito.img) and md5sum.txt itself never get an entry.
+    Excluded files (boot catalog, eltorito.img) and md5sum.txt itself never have an entry:
+    one the base lists is dropped, since xorriso patches those files again while writing.
     """
     entries = parse(text)
-    for path in removed:
+    for path in (*removed, *EXCLUDED, MD5SUM_PATH):
         entries.pop(path, None)
     fresh = {}
     for path, digest in sorted(changed.items()):

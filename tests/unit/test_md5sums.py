@@ -49,3 +49,8 @@ def test_removed_entries_disappear() -> None:
 def test_malformed_lines_name_the_line(line: str) -> None:
     with pytest.raises(Md5SumsFormatError, match="line 2"):
         parse(f"{A}  ./ok\n{line}\n")
+
+
+def test_entries_for_patched_files_in_the_base_are_dropped() -> None:
+    base = ORIGINAL + f"{D}  ./boot/grub/i386-pc/eltorito.img\n{D}  ./boot.catalog\n"
+    assert update(base, {}) == ORIGINAL
