@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
 import importlib.metadata
 import logging
 import os
@@ -407,6 +408,7 @@ def _workdir(output_dir: Path) -> Iterator[Path]:
     """A private directory inside the output directory (same filesystem: renames are atomic)."""
     if output_dir.exists() and not output_dir.is_dir():
         raise EnvironmentProblem(f"{output_dir}: exists and is not a directory")
+    created = not output_dir.exists()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=output_dir))
@@ -417,8 +419,14 @@ def _workdir(output_dir: Path) -> Iterator[Path]:
         ) from exc
     try:
         yield workdir
-    finally:
+    except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
+        if created:
+            # Only the directory this build made, and only while it is empty.
+            with contextlib.suppress(OSError):
+                output_dir.rmdir()
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _source_date_epoch(ctx: BuildContext) -> int:

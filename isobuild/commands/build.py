@@ -105,6 +105,8 @@ def build(
     """Write OUTPUT_DIR/<name>-<version>.iso, its .sha256 and build-manifest.json."""
     if sha256sums_signature is not None and (sha256sums is None or keyring is None):
         raise ConfigError("--sha256sums-signature needs --sha256sums and --keyring")
+    if keyring is not None and sha256sums_signature is None:
+        raise ConfigError("--keyring is only used with --sha256sums-signature")
     config = load_config(config_path)
     options = BuildOptions(
         base_iso=base_iso,
