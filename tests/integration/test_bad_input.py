@@ -464,7 +464,7 @@ def test_nothing_partial_remains_when_writing_stops(
     with pytest.raises(type(failure)):
         build(load_config(None), Tools(xorriso=xorriso), options)
     assert xorriso.bytes_written > 0
-    assert list(outdir.iterdir()) == []
+    assert not outdir.exists()  # the build made it, and removed it again
 
 
 @pytest.fixture(scope="module")
