@@ -21,6 +21,7 @@ from isobuild.config import BuildConfig
 from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
 from isobuild.errors import ConfigError, EnvironmentProblem, OutputExistsError, SourceIsoError
 from isobuild.grub import GrubEditError
+from isobuild.payload_stage import stage_payload
 from isobuild.progress import Progress
 from isobuild.source_iso import BaseIsoFacts, SourceIso, check_live_server
 from isobuild.verify import check_digest, check_signature, expected_from_sums
@@ -339,19 +340,8 @@ def publish(ctx: BuildContext) -> None:
         raise
 
 
-def _payload_step() -> Step | None:
-    """The payload engineer's step, once isobuild/payload_stage.py exists."""
-    try:
-        from isobuild import payload_stage  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    step: Step = payload_stage.stage_payload
-    return step
-
-
 def steps() -> list[Step]:
     """The build, top to bottom."""
-    payload = _payload_step()
     return [
         check_output,
         open_base,
@@ -359,7 +349,7 @@ def steps() -> list[Step]:
         add_autoinstall,
         edit_grub,
         set_disk_info,
-        *([payload] if payload is not None else []),
+        stage_payload,
         write_md5sums,
         check_space,
         write_iso,
