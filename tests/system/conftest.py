@@ -22,6 +22,7 @@ import pytest
 import testinfra
 import testinfra.host
 
+from isobuild.config import load_config
 from isobuild.qemu import Accel
 from tests.conftest import PROJECT_ROOT, in_ci, require_tool
 from tests.fixtures.appliance_iso import build_appliance
@@ -98,21 +99,34 @@ def _standin(
         require_tool(tool, package)
     cache: Path = request.getfixturevalue("fixture_cache")
     base = rootfs.ensure_base_rootfs(cache, rootfs.RootfsSpec.from_environment())
-    registry_process = RegistryProcess(workdir / "registry")
-    registry = registry_process.start()
-    request.addfinalizer(registry_process.stop)
-    config = standin_target.suite_config(workdir, registry_host=registry.guest_host)
+    site_ca: Path | None = None
+    if settings.config is not None:
+        # A site config names its own release registry (e.g. ghcr.io with a real release).
+        config = load_config(settings.config)
+    else:
+        registry_process = RegistryProcess(workdir / "registry")
+        registry = registry_process.start()
+        request.addfinalizer(registry_process.stop)
+        config = standin_target.suite_config(workdir, registry_host=registry.guest_host)
+        site_ca = registry.ca_pem
     started = time.monotonic()
-    built = build_appliance(
-        request.getfixturevalue("standin_base_iso"),
-        workdir / "out",
-        request.getfixturevalue("standin_artifacts_dir"),
-        request.getfixturevalue("isobuild_cache"),
-        config=config,
-    )
+    base_iso: Path = request.getfixturevalue("standin_base_iso")
+    if settings.artifacts:
+        # Real k3s/Flux on the stand-in system: the bootstrap runs on past the k3s step.
+        iso = real_target.build_with_artifacts(
+            config, base_iso, workdir / "out", settings.artifacts
+        ).iso
+    else:
+        iso = build_appliance(
+            base_iso,
+            workdir / "out",
+            request.getfixturevalue("standin_artifacts_dir"),
+            request.getfixturevalue("isobuild_cache"),
+            config=config,
+        ).iso
     iso_seconds = time.monotonic() - started
     installed = standin_target.install(
-        iso=built.iso, base=base, workdir=workdir, login_key=key, site_ca=registry.ca_pem
+        iso=iso, base=base, workdir=workdir, login_key=key, site_ca=site_ca
     )
     accel: Accel = request.getfixturevalue("qemu_accel")
     machine = standin_target.machine(
@@ -135,10 +149,10 @@ def _standin(
         kind=TargetKind.STANDIN,
         machine=machine,
         config=config,
-        iso=built.iso,
-        standin_artifacts=bool(installer.iso_build_info(built.iso).get("standin")),
+        iso=iso,
+        standin_artifacts=bool(installer.iso_build_info(iso).get("standin")),
         accel=accel,
-        registry_host=registry.guest_host,
+        registry_host=config.appliance.registry.host,
         app_url=APP_URL,
     )
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.build import BaseIsoCheck, BuildOptions, Tools, build
+from isobuild.build import BaseIsoCheck, BuildOptions, BuildResult, Tools, build
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
 from isobuild.qemu import (
@@ -63,6 +63,34 @@ def test_config(base: BuildConfig, login_key: KeyPair, password_hash: str) -> Bu
     )
 
 
+def build_with_artifacts(
+    config: BuildConfig,
+    base_iso: Path,
+    out: Path,
+    artifacts: str | None,
+    *,
+    check: BaseIsoCheck | None = None,
+) -> BuildResult:
+    """Build with the real pinned artifacts: from ``artifacts`` (a mirror, with its own
+    ``payload.lock.yaml`` if it has one) or, when None, from the publishers."""
+    lock = None
+    if artifacts and Path(artifacts, "payload.lock.yaml").is_file():
+        lock = Path(artifacts, "payload.lock.yaml")
+    return build(
+        config,
+        Tools(xorriso=RealXorriso()),
+        BuildOptions(
+            base_iso=base_iso,
+            output_dir=out,
+            cache_dir=Path(os.environ.get("ISOBUILD_CACHE_DIR", default_cache_dir())),
+            quiet=True,
+            lock=lock,
+            mirror=artifacts,
+            check=check or BaseIsoCheck(),
+        ),
+    )
+
+
 def _base_iso_check() -> BaseIsoCheck:
     """The real ISO is verified before use when the runner says how (see the workflow)."""
 
@@ -102,23 +130,8 @@ def prepare(
         ["openssl", "passwd", "-6", "-stdin"], input=password.encode(), capture=True
     ).stdout.strip()
     config = test_config(load_config(settings.config), key, hashed)
-    artifacts = settings.artifacts
-    lock = None
-    if artifacts and Path(artifacts, "payload.lock.yaml").is_file():
-        lock = Path(artifacts, "payload.lock.yaml")
-    out = workdir / "out"
-    built = build(
-        config,
-        Tools(xorriso=RealXorriso()),
-        BuildOptions(
-            base_iso=settings.base_iso,
-            output_dir=out,
-            cache_dir=Path(os.environ.get("ISOBUILD_CACHE_DIR", default_cache_dir())),
-            quiet=True,
-            lock=lock,
-            mirror=artifacts,
-            check=_base_iso_check(),
-        ),
+    built = build_with_artifacts(
+        config, settings.base_iso, workdir / "out", settings.artifacts, check=_base_iso_check()
     )
     disk = workdir / "installed.qcow2"
     run(["qemu-img", "create", "-q", "-f", "qcow2", disk, DISK_SIZE], capture=True)

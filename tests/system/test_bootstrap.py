@@ -41,9 +41,11 @@ def _step(status: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in status["steps"] if s["name"] == name)
 
 
-def test_setup_accepted_and_bootstrap_started(bootstrap_run: BootstrapRun) -> None:
+def test_setup_accepted_and_bootstrap_started(
+    bootstrap_run: BootstrapRun, appliance_target: BootedTarget
+) -> None:
     submitted = bootstrap_run.submitted
-    assert submitted["setup"]["app_url"] == "https://alga.example.test"
+    assert submitted["setup"]["app_url"] == appliance_target.app_url
     assert submitted["phase"] in ("running", "blocked", "reconciled")
     # The runner watched the steps move: preflight was seen running or done before the end.
     states = [step_states(s).get("preflight") for s in bootstrap_run.seen]
