@@ -50,7 +50,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Read-only checks first; the bootstrap (setup, reboot) changes the machine.
     positions = [i for i, item in enumerate(items) if _in_suite(item)]
     ordered = sorted(
-        (items[i] for i in positions), key=lambda item: "bootstrap_run" in item.fixturenames
+        (items[i] for i in positions),
+        key=lambda item: "bootstrap_run" in getattr(item, "fixturenames", ()),
     )
     for position, item in zip(positions, ordered, strict=True):
         items[position] = item
@@ -185,6 +186,10 @@ def appliance_target(
     if failed:
         _save_evidence(request, target_settings, machine, target, why="\n".join(failed))
     machine.stop()
+    # The evidence is saved; the disk (GBs once written to) is not worth keeping in /tmp.
+    for medium in machine.spec.media:
+        if not medium.readonly:
+            medium.path.unlink(missing_ok=True)
 
 
 BOOTS = pytest.StashKey[list[BootRecord]]()
@@ -198,7 +203,8 @@ def _save_evidence(
     *,
     why: str,
 ) -> None:
-    secrets = tuple(request.config.stash.get(SECRETS, []))
+    known: list[str] = request.config.stash.get(SECRETS, [])
+    secrets = tuple(known)
     saved = evidence.collect(
         machine, settings.evidence_dir, state_dir=target.paths["state"], secrets=secrets, why=why
     )
@@ -243,7 +249,7 @@ def setup_token(
     request: pytest.FixtureRequest, host: testinfra.host.Host, appliance_target: BootedTarget
 ) -> str:
     """The setup token, read over SSH as a technician reads it off the console."""
-    token = host.file(f"{appliance_target.paths['state']}/setup-token").content_string.strip()
+    token = str(host.file(f"{appliance_target.paths['state']}/setup-token").content_string).strip()
     request.config.stash.setdefault(SECRETS, []).append(token)
     return token
 

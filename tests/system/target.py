@@ -39,7 +39,7 @@ class TargetSettings:
             value = config.getoption(name, default=None)
             return str(value) if value else os.environ.get(env) or default
 
-        kind = TargetKind(option("--system-target", "ISOBUILD_SYSTEM_TARGET", "standin"))
+        kind = TargetKind(option("--system-target", "ISOBUILD_SYSTEM_TARGET") or "standin")
         base_iso = option("--base-iso", "ISOBUILD_BASE_ISO")
         build_config = option("--appliance-config", "ISOBUILD_APPLIANCE_CONFIG")
         return cls(
