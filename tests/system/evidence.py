@@ -35,6 +35,7 @@ def _guest_commands(state_dir: str) -> dict[str, str]:
         "boots.txt": "journalctl --list-boots --no-pager 2>&1 || true",
         "state-dir.txt": f"ls -la {state_dir} 2>&1 || true",
         "network.txt": "ip addr; ip route; ss -ltnp",
+        "boot-time.txt": "systemd-analyze 2>&1; systemd-analyze blame --no-pager 2>&1 | head -40",
         **{
             f"state-{name}": f"cat {state_dir}/{name} 2>/dev/null || echo '(none)'"
             for name in STATE_FILES
