@@ -75,10 +75,6 @@ class Machine:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    @property
-    def serial_logs(self) -> list[Path]:
-        return sorted(self.workdir.glob("console-*.log"))
-
     def boot(self, label: str) -> BootRecord:
         """Start QEMU and wait until SSH answers and systemd has finished starting up."""
         serial_log = self.workdir / f"console-{len(self.boots) + 1}-{label}.log"
