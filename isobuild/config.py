@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from isobuild import ca_bundle
 from isobuild.errors import ConfigError
 from isobuild.resources import DEFAULT_CONFIG, DEFAULT_LOCK
 
@@ -178,6 +179,9 @@ class RegistryConfig:
         default="nine-minds/alga-appliance-release", metadata=_check(REPOSITORY)
     )
     default_channel: str = field(default="stable", metadata=_check(K8S_NAME))
+    # A local PEM file (relative: to the config file's directory), shipped on the ISO and
+    # installed as <etc>/registry-ca.pem; checked at load time (isobuild/ca_bundle.py).
+    ca_bundle: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -379,16 +383,37 @@ def parse_config(text: str, *, source: Path, base_dir: Path | None = None) -> Bu
     config = _load_dataclass(BuildConfig, data, "", problems)
     if config is not _INVALID:
         _cross_checks(config, problems)
+        config = _with_local_files(config, base_dir, problems)
     if problems.items:
         raise ConfigError(problems.items, hint="see docs/config.md for every key and default")
-    lock = config.payload.lock
-    if not lock.is_absolute() and base_dir is not None:
-        lock = (base_dir / lock).resolve()
     digest = hashlib.sha256(text.encode()).hexdigest()
-    result: BuildConfig = dataclasses.replace(
-        config, source=source, sha256=digest, payload=PayloadConfig(lock=lock)
-    )
+    result: BuildConfig = dataclasses.replace(config, source=source, sha256=digest)
     return result
+
+
+def _with_local_files(
+    config: BuildConfig, base_dir: Path | None, problems: _Problems
+) -> BuildConfig:
+    """Local paths resolved against the config's directory; the CA bundle checked."""
+    registry = config.appliance.registry
+    if registry.ca_bundle is not None:
+        ca = _resolve(registry.ca_bundle, base_dir)
+        message = ca_bundle.problem(ca)
+        if message:
+            problems.add("appliance.registry.ca_bundle", message)
+        registry = dataclasses.replace(registry, ca_bundle=ca)
+    return dataclasses.replace(
+        config,
+        appliance=dataclasses.replace(config.appliance, registry=registry),
+        payload=PayloadConfig(lock=_resolve(config.payload.lock, base_dir)),
+    )
+
+
+def _resolve(path: Path, base_dir: Path | None) -> Path:
+    """A path from the config: relative ones are relative to the config file's directory."""
+    if path.is_absolute() or base_dir is None:
+        return path
+    return (base_dir / path).resolve()
 
 
 def load_config(path: Path | None) -> BuildConfig:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from isobuild.config import (
     InteractiveSection,
@@ -15,6 +18,7 @@ from isobuild.config import (
     volume_id_for,
 )
 from isobuild.errors import ConfigError, ExitCode
+from tests.fixtures.registry import RegistryPki
 
 
 def _problems(text: str) -> list[str]:
@@ -132,3 +136,140 @@ def test_mapping_is_plain_data() -> None:
 def test_volume_id_is_clamped_and_sanitised() -> None:
     assert volume_id_for("x" * 40, "1") == "x" * 32
     assert volume_id_for("a", "1+b") == "a 1_b"
+
+
+# -- appliance.registry.ca_bundle ----------------------------------------------------------
+
+CA_KEY = "appliance.registry.ca_bundle"
+
+
+def _with_ca(tmp_path: Path, ca: str, extra: str = "") -> Path:
+    cfg = tmp_path / "site" / "appliance.yaml"
+    cfg.parent.mkdir(exist_ok=True)
+    cfg.write_text(f"name: a\nversion: '1'\n{extra}appliance:\n  registry:\n    ca_bundle: {ca}\n")
+    return cfg
+
+
+def _ca_problems(tmp_path: Path, ca: str, extra: str = "") -> list[str]:
+    cfg = _with_ca(tmp_path, ca, extra)
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert info.value.exit_code == ExitCode.USAGE
+    return info.value.problems
+
+
+def _one_ca_problem(tmp_path: Path, ca: str) -> str:
+    (problem,) = _ca_problems(tmp_path, ca)
+    assert problem.startswith(f"{tmp_path}/site/appliance.yaml: {CA_KEY}: ")
+    return problem
+
+
+def test_ca_bundle_is_unset_by_default() -> None:
+    assert load_config(None).appliance.registry.ca_bundle is None
+
+
+def test_ca_bundle_is_relative_to_the_config(tmp_path: Path, registry_pki: RegistryPki) -> None:
+    (tmp_path / "pki").mkdir()
+    shutil.copy(registry_pki.ca_path, tmp_path / "pki" / "site-ca.pem")
+    config = load_config(_with_ca(tmp_path, "../pki/site-ca.pem"))
+    assert config.appliance.registry.ca_bundle == tmp_path / "pki" / "site-ca.pem"
+    assert to_mapping(config)["appliance"]["registry"]["ca_bundle"] == str(
+        tmp_path / "pki" / "site-ca.pem"
+    )
+
+
+def test_ca_bundle_with_comments_and_several_certificates(
+    tmp_path: Path, registry_pki: RegistryPki
+) -> None:
+    ca = registry_pki.ca_path.read_text()
+    signer = registry_pki.signing_cert.read_text()
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(f"# site CA\n{ca}\n# the token signer, as a second root\n{signer}")
+    config = load_config(_with_ca(tmp_path, str(bundle)))
+    assert config.appliance.registry.ca_bundle == bundle
+
+
+def test_ca_bundle_missing(tmp_path: Path) -> None:
+    problem = _one_ca_problem(tmp_path, "ca.pem")
+    assert f"{tmp_path}/site/ca.pem: no such file; give a PEM file" in problem
+    assert "relative to the config file's directory" in problem
+
+
+def test_ca_bundle_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    problem = _one_ca_problem(tmp_path, str(tmp_path / "certs"))
+    assert problem.endswith("certs: is a directory; give a PEM file with the CA certificate(s) "
+                            "that signed the registry's (or the TLS-inspecting proxy's) "
+                            "certificate")  # fmt: skip
+
+
+def test_ca_bundle_unreadable(tmp_path: Path) -> None:
+    # A regular file that even root cannot read (offset 0 of this process is unmapped):
+    # chmod 000 would not stop root, who runs this suite in CI.
+    problem = _one_ca_problem(tmp_path, "/proc/self/mem")
+    assert "/proc/self/mem: cannot be read (Input/output error); make it readable" in problem
+
+
+def test_ca_bundle_in_der_form(tmp_path: Path, registry_pki: RegistryPki) -> None:
+    der = x509.load_pem_x509_certificate(registry_pki.ca_path.read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    (tmp_path / "ca.der").write_bytes(der)
+    problem = _one_ca_problem(tmp_path, str(tmp_path / "ca.der"))
+    assert "ca.der: not PEM text (binary data, a DER certificate?); convert it with " in problem
+    assert "openssl x509 -inform der" in problem
+
+
+def test_ca_bundle_with_non_ascii_text(tmp_path: Path, registry_pki: RegistryPki) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("# Főtanúsítvány\n" + registry_pki.ca_path.read_text(), encoding="utf-8")
+    problem = _one_ca_problem(tmp_path, str(bundle))
+    assert "ca.pem: line 1 has a non-ASCII character; keep only the certificate blocks" in problem
+
+
+def test_ca_bundle_with_a_private_key_is_refused(tmp_path: Path, registry_pki: RegistryPki) -> None:
+    bundle = tmp_path / "ca.pem"
+    ca = registry_pki.ca_path.read_text()
+    bundle.write_text(ca + registry_pki.server_key.read_text())
+    problem = _one_ca_problem(tmp_path, str(bundle))
+    line = ca.count("\n") + 1
+    assert f"ca.pem: line {line} starts a private key; a CA bundle holds certificates only" in (
+        problem
+    )
+
+
+def test_ca_bundle_without_a_certificate(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("just some text\n")
+    problem = _one_ca_problem(tmp_path, str(tmp_path / "ca.pem"))
+    assert "ca.pem: no PEM certificate ('-----BEGIN CERTIFICATE-----') in it; give a PEM" in problem
+
+
+def test_ca_bundle_with_a_certificate_that_does_not_parse(
+    tmp_path: Path, registry_pki: RegistryPki
+) -> None:
+    good = registry_pki.ca_path.read_text()
+    lines = good.splitlines(keepends=True)
+    lines[3] = "A" * (len(lines[3]) - 1) + "\n"  # base64 that decodes to no certificate
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("# two roots\n" + good + "".join(lines))
+    problem = _one_ca_problem(tmp_path, str(bundle))
+    second = good.count("\n") + 2
+    assert f"ca.pem: certificate 2 of 2 (line {second}) does not parse as X.509 (" in problem
+    assert "_ssl.c" not in problem
+
+
+def test_ca_bundle_problem_is_reported_with_the_others(tmp_path: Path) -> None:
+    problems = _ca_problems(tmp_path, "nope.pem", extra="iso: {grub: {timeout: soon}}\n")
+    assert len(problems) == 2
+    assert problems[0].endswith("iso.grub.timeout: expected an integer, got 'soon'")
+    assert f"{CA_KEY}: {tmp_path}/site/nope.pem: no such file" in problems[1]
+
+
+def test_ca_bundle_named_in_a_config_given_by_relative_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _with_ca(tmp_path, "ca.pem")
+    with pytest.raises(ConfigError) as info:
+        load_config(Path("site/appliance.yaml"))
+    assert info.value.problems[0].startswith(f"site/appliance.yaml: {CA_KEY}: {tmp_path}/site/")
