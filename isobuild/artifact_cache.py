@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+# Re-exported for callers that still import it from here; isobuild.digest is its home.
+from isobuild.digest import sha256_file as sha256_file
 from isobuild.errors import EnvironmentProblem, VerificationError
 
 log = logging.getLogger(__name__)
 
-HASH_CHUNK = 1 << 20
 _HEX = re.compile(r"[0-9a-f]{64}")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_hex(sha256: str) -> str:

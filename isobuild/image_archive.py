@@ -31,7 +31,8 @@ from host_service.oci import (
     RegistryError,
     select_platform,
 )
-from isobuild.artifact_cache import ArtifactCache, sha256_file
+from isobuild.artifact_cache import ArtifactCache
+from isobuild.digest import sha256_file
 from isobuild.errors import PayloadError, VerificationError
 from isobuild.lockfile import PayloadLock, PinnedImage
 

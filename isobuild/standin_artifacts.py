@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from host_service.oci import OCI_MANIFEST
-from isobuild.artifact_cache import sha256_file
+from isobuild.digest import sha256_file
 from isobuild.errors import EnvironmentProblem, OutputExistsError
 from isobuild.image_archive import ARCHIVE_NAME, ImageContent, write_archive
 from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock
