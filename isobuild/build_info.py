@@ -2,7 +2,8 @@
 
 The host service reads it as its settings (``host_service/settings.py``): the
 ``appliance`` section is the build config's (paths, port, namespaces, registry, k3s
-options, values profile) and ``payload`` says where the installed payload lives. Overlay
+options, values profile; a configured registry CA bundle as its installed path) and
+``payload`` says where the installed payload lives. Overlay
 templates (``overlays/**/*.j2``) are rendered with this same document. Checked against
 ``isobuild/schemas/build-info.json`` before it is written.
 """
@@ -17,7 +18,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from host_service.schema import Schema
+from isobuild import ca_bundle
 from isobuild.config import BuildConfig, to_mapping
+from isobuild.errors import ConfigError
 from isobuild.lockfile import PayloadLock
 from isobuild.resources import SCHEMAS_DIR
 
@@ -29,6 +32,8 @@ K3S_BINARY = PurePosixPath("/usr/local/bin/k3s")
 K3S_IMAGES_DIR = PurePosixPath("/var/lib/rancher/k3s/agent/images")
 # Kept by the host service's k3s smoke test: an image the airgap archive carries.
 K3S_SMOKE_IMAGE = "rancher/mirrored-library-busybox:1.36.1"
+# The site registry CA bundle, in <etc> on the installed system and in /appliance on the ISO.
+REGISTRY_CA_NAME = "registry-ca.pem"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +77,11 @@ class InstalledLayout:
     def build_info(self) -> PurePosixPath:
         return self.etc / "build-info.json"
 
+    @property
+    def registry_ca(self) -> PurePosixPath:
+        """The site registry CA bundle (``appliance.registry.ca_bundle``), when configured."""
+        return self.etc / REGISTRY_CA_NAME
+
 
 @dataclass(frozen=True, kw_only=True)
 class ImageArchive:
@@ -84,18 +94,48 @@ class ImageArchive:
 
 def build_id(config: BuildConfig, lock: PayloadLock, base: Mapping[str, Any], epoch: int) -> str:
     """A reproducible id for one build: same inputs, same id (no clock, no host)."""
-    text = json.dumps(
-        {
-            "config": config.sha256,
-            "lock": lock.sha256,
-            "base": dict(base),
-            "epoch": epoch,
-            "name": config.name,
-            "version": config.version,
-        },
-        sort_keys=True,
-    )
+    inputs: dict[str, Any] = {
+        "config": config.sha256,
+        "lock": lock.sha256,
+        "base": dict(base),
+        "epoch": epoch,
+        "name": config.name,
+        "version": config.version,
+    }
+    ca = site_ca(config)
+    if ca is not None:
+        # The config names the file; its bytes are an input of their own.
+        inputs["ca_bundle"] = hashlib.sha256(ca).hexdigest()
+    text = json.dumps(inputs, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def site_ca(config: BuildConfig) -> bytes | None:
+    """The configured registry CA bundle's bytes, checked again as they are read."""
+    path = config.appliance.registry.ca_bundle
+    if path is None:
+        return None
+    try:
+        return ca_bundle.read(path)
+    except ca_bundle.BadBundle as exc:
+        # Checked when the config was loaded; it changed since.
+        raise ConfigError(f"{config.source}: appliance.registry.ca_bundle: {exc}") from exc
+
+
+def appliance_section(config: BuildConfig) -> dict[str, Any]:
+    """The config's ``appliance`` section as the installed system sees it.
+
+    ``registry.ca_bundle`` names the installed copy of the CA bundle (never the builder's
+    local path) and is absent when none is configured.
+    """
+    section: dict[str, Any] = dict(to_mapping(config)["appliance"])
+    registry = dict(section["registry"])
+    if config.appliance.registry.ca_bundle is None:
+        registry.pop("ca_bundle", None)
+    else:
+        registry["ca_bundle"] = str(InstalledLayout.of(config).registry_ca)
+    section["registry"] = registry
+    return section
 
 
 def build_info_document(
@@ -115,7 +155,7 @@ def build_info_document(
         "standin": lock.standin,
         "config_sha256": config.sha256,
         "lock_sha256": lock.sha256,
-        "appliance": to_mapping(config)["appliance"],
+        "appliance": appliance_section(config),
         "payload": {
             "manifest": str(layout.payload_manifest),
             "host_service": str(layout.host_service),

@@ -6,6 +6,8 @@ renders the overlays with the build-info document, and puts one directory on the
     /appliance/payload-manifest.json   every file below: sha256, size, mode, install path
     /appliance/install-payload         the script the late-commands run (verify, install)
     /appliance/build-info.json         -> <etc>/build-info.json
+    /appliance/registry-ca.pem         -> <etc>/registry-ca.pem (appliance.registry.ca_bundle,
+                                          when configured)
     /appliance/k3s/k3s                 -> /usr/local/bin/k3s
     /appliance/k3s/images/*            -> /var/lib/rancher/k3s/agent/images/
     /appliance/opt/...                 -> <opt>/... (host_service, flux topology, Flux CLI
@@ -52,6 +54,7 @@ ISO_DIR = "/appliance"
 MEDIUM = "/cdrom/appliance"  # where the installer sees ISO_DIR
 INSTALLER = "install-payload"
 MANIFEST = install_payload.MANIFEST
+REGISTRY_CA = build_info.REGISTRY_CA_NAME
 SKIP = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
 
 
@@ -219,6 +222,12 @@ def plan_payload(
     info_file = work / "build-info.json"
     info_file.write_text(build_info.render_build_info(info), encoding="utf-8")
     plan.add("build-info.json", info_file, 0o640, layout.build_info)
+    site_ca = build_info.site_ca(config)
+    if site_ca is not None:
+        # A checked copy: the bytes hashed into the manifest are the bytes on the ISO.
+        ca_copy = work / REGISTRY_CA
+        ca_copy.write_bytes(site_ca)
+        plan.add(REGISTRY_CA, ca_copy, 0o644, layout.registry_ca)
     script = work / INSTALLER
     script.write_bytes(Path(install_payload.__file__).read_bytes())
     script.chmod(0o755)

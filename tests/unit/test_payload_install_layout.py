@@ -16,8 +16,10 @@ from isobuild.build_info import (
     build_id,
     build_info_document,
     render_build_info,
+    site_ca,
 )
 from isobuild.config import load_config, parse_config
+from isobuild.errors import ConfigError
 from isobuild.lockfile import load_lock
 from isobuild.overlay import (
     add_appliance_target,
@@ -27,6 +29,7 @@ from isobuild.overlay import (
     units_to_enable,
 )
 from isobuild.resources import DEFAULT_LOCK, OVERLAYS_DIR
+from tests.fixtures.registry import RegistryPki
 
 ARCHIVES = [
     ImageArchive(file="k3s-airgap-images-amd64.tar.zst", sha256="a" * 64, images=()),
@@ -137,7 +140,6 @@ def test_appliance_target_without_units_has_no_also() -> None:
 def test_overlay_template_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/x.conf.j2").write_text("port={{ appliance.nope }}\n")
-    from isobuild.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"etc/x\.conf\.j2.*template error"):
         render_overlay(tmp_path, document(), tmp_path / "out")
@@ -205,3 +207,99 @@ def test_install_script_refuses_paths_that_escape(tmp_path: Path) -> None:
 def test_under_keeps_paths_inside_the_target() -> None:
     assert install_payload.under(Path("/t"), "/usr/local/bin/k3s") == Path("/t/usr/local/bin/k3s")
     assert str(PurePosixPath("/")) == "/"
+
+
+# -- the site registry CA (appliance.registry.ca_bundle) -----------------------------------
+
+
+def _ca_config(ca: Path, paths: str = "") -> str:
+    return f"name: box\nversion: 1.0.0\nappliance:\n{paths}  registry: {{ca_bundle: {ca}}}\n"
+
+
+def test_build_info_names_the_installed_ca_bundle(registry_pki: RegistryPki) -> None:
+    doc = document(_ca_config(registry_pki.ca_path, "  paths: {etc: /etc/box}\n"))
+    assert doc["appliance"]["registry"]["ca_bundle"] == "/etc/box/registry-ca.pem"
+    assert Schema.load(SCHEMA_FILE).problems(doc) == []
+    text = render_build_info(doc)
+    # The builder's own path never reaches the appliance.
+    assert str(registry_pki.ca_path) not in text
+
+    root = Path("/target-root")
+    settings = settings_from_document(json.loads(text), root=root, source="build-info.json")
+    assert settings.registry.ca_bundle == root / "etc/box/registry-ca.pem"
+
+
+def test_build_info_has_no_ca_bundle_unless_configured() -> None:
+    doc = document()
+    assert "ca_bundle" not in doc["appliance"]["registry"]
+    settings = settings_from_document(doc, root=Path("/r"), source="build-info.json")
+    assert settings.registry.ca_bundle is None
+
+
+def test_build_info_schema_wants_an_absolute_ca_bundle_path() -> None:
+    doc = document()
+    doc["appliance"]["registry"]["ca_bundle"] = "registry-ca.pem"
+    problems = Schema.load(SCHEMA_FILE).problems(doc)
+    assert [p.path for p in problems] == ["appliance.registry.ca_bundle"]
+
+
+def test_build_id_follows_the_ca_bundle_bytes(tmp_path: Path, registry_pki: RegistryPki) -> None:
+    lock = load_lock(DEFAULT_LOCK)
+    base = {"volume_id": "Ubuntu-Server 24.04.3 LTS amd64", "size": 1}
+    ids = []
+    for site, pem in (("a", registry_pki.ca_path), ("b", registry_pki.ca_path),
+                      ("c", registry_pki.signing_cert)):  # fmt: skip
+        (tmp_path / site).mkdir()
+        (tmp_path / site / "ca.pem").write_bytes(pem.read_bytes())
+        config = parse_config(
+            _ca_config(Path("ca.pem")), source=Path("box.yaml"), base_dir=tmp_path / site
+        )
+        ids.append(build_id(config, lock, base, 1700000000))
+    # Same config text and CA bytes in another directory: same id; other CA bytes: another.
+    assert ids[0] == ids[1]
+    assert ids[0] != ids[2]
+    plain = parse_config("name: box\nversion: 1.0.0\n", source=Path("box.yaml"))
+    assert build_id(plain, lock, base, 1700000000) not in ids
+
+
+def test_a_ca_bundle_changed_after_loading_stops_the_build(
+    tmp_path: Path, registry_pki: RegistryPki
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(registry_pki.ca_path.read_bytes())
+    config = parse_config(_ca_config(ca), source=Path("box.yaml"))
+    ca.write_text("gone\n")
+    with pytest.raises(ConfigError) as caught:
+        site_ca(config)
+    assert str(caught.value).startswith(
+        f"box.yaml: appliance.registry.ca_bundle: {ca}: no PEM certificate"
+    )
+
+
+def test_tmpfiles_keeps_the_ca_bundle_mode_only_when_configured(
+    tmp_path: Path, registry_pki: RegistryPki
+) -> None:
+    def tmpfiles(doc: dict) -> list[list[str]]:  # type: ignore[type-arg]
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        files = render_overlay(OVERLAYS_DIR, doc, out)
+        conf = next(f for f in files if str(f.install) == "/usr/lib/tmpfiles.d/appliance.conf")
+        return [line.split() for line in conf.local.read_text().splitlines()]
+
+    with_ca = tmpfiles(document(_ca_config(registry_pki.ca_path)))
+    assert ["z", "/etc/alga-appliance/registry-ca.pem", "0644", "root", "root", "-"] in with_ca
+    without = tmpfiles(document())
+    assert not any("registry-ca.pem" in " ".join(line) for line in without)
+    assert [] not in without, "no blank lines left by the template"
+    assert len(with_ca) == len(without) + 1
+
+
+def test_environment_file_has_no_listen_address(tmp_path: Path) -> None:
+    # The setup unit's --listen is the one listen setting; nothing reads one from here.
+    files = render_overlay(OVERLAYS_DIR, document(), tmp_path)
+    env = next(f for f in files if str(f.install) == "/etc/default/appliance")
+    names = [
+        line.split("=", 1)[0]
+        for line in env.local.read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert names == ["APPLIANCE_NAME", "APPLIANCE_SETTINGS", "PYTHONPATH"]
