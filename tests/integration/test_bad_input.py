@@ -314,8 +314,10 @@ def test_signed_sums_that_disagree_with_the_iso(
         ("name: x\nversion: 1.0\niso: {grub: {timeout: soon}}\n",
          ["iso.grub.timeout: expected an integer, got 'soon'"]),
         ("version: 1.0\n", ["name: required value is missing"]),
+        ("name: x\nversion: 1.0\nappliance: {registry: {ca_bundle: site-ca.pem}}\n",
+         ["appliance.registry.ca_bundle: ", "/site-ca.pem: no such file; give a PEM file"]),
     ],
-    ids=["not-yaml", "unknown-key", "wrong-type", "missing-required"],
+    ids=["not-yaml", "unknown-key", "wrong-type", "missing-required", "ca-bundle-missing"],
 )  # fmt: skip
 def test_bad_config(
     isobuild: Callable[..., Run],

@@ -13,14 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
+from host_service.settings import settings_from_document
 from isobuild import autoinstall
 from isobuild.config import BuildConfig, load_config
 from isobuild.overlay import APPLIANCE_TARGET
 from isobuild.payload_stage import PayloadPlan, fetch_payload, materialize, plan_payload
-from isobuild.resources import OVERLAYS_DIR
+from isobuild.resources import DEFAULT_CONFIG, OVERLAYS_DIR
 from tests.conftest import require_tool
 from tests.fixtures.curtin import InTarget, LateCommandFailed, LateCommands
+from tests.fixtures.registry import RegistryPki
 from tests.fixtures.standin_artifacts import StandinArtifacts
 
 BUILD_ID = "0123456789abcdef"
@@ -291,3 +294,41 @@ def test_in_target_prefixes_what_it_cannot_chroot(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValueError, match="apt-get cannot act on"):
         runner.argv(["apt-get", "install", "x"])
+
+
+def test_the_site_registry_ca_is_installed_and_named_in_build_info(
+    standin_artifacts_dir: StandinArtifacts,
+    late_commands: Callable[..., LateCommands],
+    registry_pki: RegistryPki,
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(registry_pki.ca_path, site / "site-ca.pem")
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["appliance"]["registry"]["ca_bundle"] = "site-ca.pem"
+    (site / "appliance.yaml").write_text(yaml.safe_dump(data))
+    config = load_config(site / "appliance.yaml")
+    plan, cdrom = payload(config, standin_artifacts_dir, tmp_path)
+    target = new_target(tmp_path / "target")
+
+    late_commands(target, cdrom).run_all(rendered_late_commands(config))
+
+    etc = target / config.appliance.paths.etc.lstrip("/")
+    installed = etc / "registry-ca.pem"
+    assert installed.read_bytes() == registry_pki.ca_path.read_bytes()
+    assert (mode(installed), owner(installed)) == (0o644, (0, 0))
+    (entry,) = [f for f in plan.files if f.path == "registry-ca.pem"]
+    assert entry.install == f"{config.appliance.paths.etc}/registry-ca.pem"
+    assert entry.sha256 == hashlib.sha256(registry_pki.ca_path.read_bytes()).hexdigest()
+    info = json.loads((etc / "build-info.json").read_text())
+    assert info["appliance"]["registry"]["ca_bundle"] == entry.install
+    # The host service reads that path (under --root) as its CA bundle.
+    settings = settings_from_document(info, root=target, source="build-info.json")
+    assert settings.registry.ca_bundle == installed
+
+    # tmpfiles.d puts a loosened mode back at every boot, as for build-info.json.
+    installed.chmod(0o600)
+    again = InTarget(target).run(["systemd-tmpfiles", "--create", "appliance.conf"])
+    assert again.returncode == 0, again.stderr
+    assert mode(installed) == 0o644

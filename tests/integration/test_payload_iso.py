@@ -1,9 +1,10 @@
-"""An ISO built with the payload (stand-in base ISO, stand-in artifacts), read back with pycdlib."""
+"""An ISO built with the payload (stand-in base and artifacts, a site CA), read via pycdlib."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from click.testing import CliRunner
 from isobuild.cli import main
 from isobuild.install_payload import MANIFEST
 from isobuild.payload_stage import ISO_DIR, MEDIUM
+from isobuild.resources import DEFAULT_CONFIG
 from isobuild.source_iso import SourceIso
+from tests.fixtures.registry import RegistryPki
 from tests.fixtures.standin_artifacts import StandinArtifacts
 
 
@@ -27,6 +30,8 @@ class BuiltIso:
     cache: Path
     base: Path
     lock: Path
+    config: Path  # the default config plus a site registry CA (relative path)
+    site_ca: Path
     output: str
     build_manifest: dict[str, Any]
     extracted: Path  # the /appliance tree, copied out of the ISO
@@ -47,18 +52,32 @@ def extract_tree(iso: SourceIso, iso_dir: str, dest: Path) -> list[str]:
     return copied
 
 
+def site_config(directory: Path, ca: Path) -> Path:
+    """The default config with ``appliance.registry.ca_bundle``, relative to the config."""
+    (directory / "pki").mkdir(parents=True)
+    shutil.copy(ca, directory / "pki" / "site-ca.pem")
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    data["appliance"]["registry"]["ca_bundle"] = "pki/site-ca.pem"
+    config = directory / "appliance.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return config
+
+
 @pytest.fixture(scope="module")
 def built(
     standin_base_iso: Path,
     standin_artifacts_dir: StandinArtifacts,
+    registry_pki: RegistryPki,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> BuiltIso:
     work = tmp_path_factory.mktemp("payload-iso")
+    config = site_config(work / "site", registry_pki.ca_path)
     result = CliRunner().invoke(
         main,
         [
             "build",
             "--base-iso", str(standin_base_iso),
+            "--config", str(config),
             "--lock", str(standin_artifacts_dir.lock_path),
             "--mirror", str(standin_artifacts_dir.directory),
             "--output-dir", str(work / "out"),
@@ -76,6 +95,8 @@ def built(
         cache=work / "cache",
         base=standin_base_iso,
         lock=standin_artifacts_dir.lock_path,
+        config=config,
+        site_ca=config.parent / "pki" / "site-ca.pem",
         output=result.output,
         build_manifest=manifest,
         extracted=extracted,
@@ -104,6 +125,30 @@ def test_every_payload_file_on_the_iso_matches_the_payload_manifest(built: Built
     assert "/var/lib/rancher/k3s/agent/images/flux-controller-images-amd64.tar" in installs
     assert "/opt/alga-appliance/host_service/__init__.py" in installs
     assert "/usr/lib/systemd/system/appliance.target" in installs
+
+
+def test_the_site_registry_ca_is_on_the_iso_in_the_manifest_and_in_build_info(
+    built: BuiltIso,
+) -> None:
+    ca = built.site_ca.read_bytes()
+    assert (built.extracted / "registry-ca.pem").read_bytes() == ca
+    document = json.loads((built.extracted / MANIFEST).read_text())
+    (entry,) = [e for e in document["files"] if e["path"] == "registry-ca.pem"]
+    assert entry == {
+        "path": "registry-ca.pem",
+        "sha256": hashlib.sha256(ca).hexdigest(),
+        "size": len(ca),
+        "mode": "0644",
+        "install": "/etc/alga-appliance/registry-ca.pem",
+    }
+    info_text = (built.extracted / "build-info.json").read_text()
+    assert json.loads(info_text)["appliance"]["registry"]["ca_bundle"] == entry["install"]
+    # Nothing of the builder's file system reaches the ISO's documents.
+    assert str(built.site_ca.parent) not in info_text
+    assert str(built.site_ca.parent) not in (built.extracted / MANIFEST).read_text()
+    with SourceIso(built.iso) as source:
+        md5sums = source.read_text("/md5sum.txt")
+    assert f"{hashlib.md5(ca).hexdigest()}  ./appliance/registry-ca.pem" in md5sums.splitlines()
 
 
 def test_the_payload_is_folded_into_the_build_manifest(built: BuiltIso) -> None:
@@ -152,11 +197,14 @@ def test_casper_md5_check_and_late_commands_cover_the_payload(built: BuiltIso) -
 def test_an_offline_rebuild_from_the_cache_is_byte_identical(
     built: BuiltIso, tmp_path: Path
 ) -> None:
+    # The same config and CA from another directory: where they lie is not an input.
+    site = shutil.copytree(built.config.parent, tmp_path / "elsewhere")
     result = CliRunner().invoke(
         main,
         [
             "build",
             "--base-iso", str(built.base),
+            "--config", str(site / built.config.name),
             "--lock", str(built.lock),
             "--offline",
             "--output-dir", str(tmp_path / "out"),
