@@ -6,15 +6,18 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
-def write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data``; a crash leaves either the old or the new file.
+@contextlib.contextmanager
+def replacing(path: Path, *, mode: int = 0o600) -> Iterator[IO[bytes]]:
+    """A file to write that replaces ``path`` when the block ends without an error.
 
-    The temp file gets ``mode`` before any byte is written, so a secret is never readable by
-    others even for an instant.
+    A crash or an exception leaves either the old file or the new one, never a part, and
+    no temp file. The temp file gets ``mode`` before any byte is written, so a secret is
+    never readable by others even for an instant.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -22,7 +25,7 @@ def write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         tmp.replace(path)
@@ -32,6 +35,12 @@ def write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     _fsync_dir(path.parent)
 
 
+def write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data``; a crash leaves either the old or the new file."""
+    with replacing(path, mode=mode) as out:
+        out.write(data)
+
+
 def write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
     write_bytes(path, text.encode("utf-8"), mode=mode)
 
@@ -39,25 +48,6 @@ def write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
 def write_json(path: Path, document: Any, *, mode: int = 0o600) -> None:
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     write_bytes(path, text.encode("utf-8"), mode=mode)
-
-
-def copy_file(source: Path, dest: Path, *, mode: int) -> None:
-    """Copy ``source`` to ``dest`` atomically, streaming (binaries and image archives are big)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            while chunk := src.read(1024 * 1024):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from host_service import atomic
 from host_service.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -640,11 +639,8 @@ class RegistryClient:
         response = self._blob_response(repository, digest)
         hasher = hashlib.sha256()
         size = 0
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with response, os.fdopen(fd, "wb") as out:
+        with atomic.replacing(dest, mode=0o600) as out:
+            with response:
                 for chunk in response.iter_content(CHUNK):
                     hasher.update(chunk)
                     out.write(chunk)
@@ -659,10 +655,6 @@ class RegistryClient:
                     repository=repository,
                     reference=digest,
                 )
-            tmp.replace(dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         return size
 
     def _blob_response(self, repository: str, digest: str) -> requests.Response:

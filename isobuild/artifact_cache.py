@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from host_service import atomic
+
 # Re-exported for callers that still import it from here; isobuild.digest is its home.
 from isobuild.digest import sha256_file as sha256_file
 from isobuild.errors import EnvironmentProblem, VerificationError
@@ -94,9 +96,7 @@ class ArtifactCache:
     def remember(self, key: str, sha256: str) -> None:
         """Record that the artifact built from inputs ``key`` has digest ``sha256``."""
         record = self._ensure(self.root / "built") / _check_hex(key)
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(_check_hex(sha256) + "\n", encoding="ascii")
-        tmp.replace(record)
+        atomic.write_text(record, _check_hex(sha256) + "\n", mode=0o644)
 
     def recall(self, key: str) -> Path | None:
         """The cached artifact built from inputs ``key``, re-verified, if there is one."""

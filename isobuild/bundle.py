@@ -8,12 +8,12 @@ import json
 import os
 import stat
 import tarfile
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from host_service import atomic
 from host_service.oci import OCI_MANIFEST, sha256_digest
 from isobuild.errors import ConfigError, OutputExistsError, VerificationError
 
@@ -159,22 +159,16 @@ def write_layout(artifact: Artifact, output: Path, *, tag: str | None = None, fo
     """Write ``artifact`` as an OCI image layout tar, atomically (no partial file)."""
     if output.exists() and not force:
         raise OutputExistsError(f"{output}: already exists", hint="pass --force to replace it")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
-            for name, data in layout_members(artifact, tag=tag):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                info.mtime = FIXED_MTIME
-                info.mode = FILE_MODE
-                tar.addfile(info, io.BytesIO(data))
-        tmp.chmod(FILE_MODE)
-        tmp.replace(output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        atomic.replacing(output, mode=FILE_MODE) as out,
+        tarfile.open(fileobj=out, mode="w") as tar,
+    ):
+        for name, data in layout_members(artifact, tag=tag):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = FIXED_MTIME
+            info.mode = FILE_MODE
+            tar.addfile(info, io.BytesIO(data))
 
 
 def read_layout(path: Path) -> Artifact:

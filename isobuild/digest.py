@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from host_service import atomic
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,9 @@ class DigestCache:
 
     def put(self, path: Path, sha256: str) -> None:
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
             data = self._load()
             data[_key(path)] = sha256
-            partial = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
-            partial.write_text(json.dumps(data, indent=1, sort_keys=True))
-            partial.replace(self.file)
+            atomic.write_text(self.file, json.dumps(data, indent=1, sort_keys=True), mode=0o644)
         except OSError as exc:  # a cache that cannot be written only costs time
             log.warning("could not update the digest cache %s: %s", self.file, exc)
 

@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import tarfile
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from host_service import atomic
 from host_service.oci import (
     DOCKER_MANIFEST,
     OCI_MANIFEST,
@@ -137,33 +137,23 @@ def write_archive(images: Sequence[ImageContent], blob_dir: Path, dest: Path) ->
         "index.json": json.dumps(index_document(images), indent=2).encode(),
         "manifest.json": json.dumps(docker_manifest_document(images), indent=2).encode(),
     }
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with (
-            os.fdopen(fd, "wb") as handle,
-            tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar,
-        ):
-            tar.addfile(_tar_info("blobs", 0, directory=True))
-            tar.addfile(_tar_info("blobs/sha256", 0, directory=True))
-            for blob_digest in sorted(blobs):
-                content = blobs[blob_digest]
-                name = _blob_name(blob_digest)
-                if isinstance(content, bytes):
-                    tar.addfile(_tar_info(name, len(content)), io.BytesIO(content))
-                else:
-                    with content.open("rb") as blob:
-                        tar.addfile(_tar_info(name, content.stat().st_size), blob)
-            for name, data in documents.items():
-                tar.addfile(_tar_info(name, len(data)), io.BytesIO(data))
-        sha256 = sha256_file(tmp)
-        tmp.chmod(0o644)
-        tmp.replace(dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return sha256
+    with (
+        atomic.replacing(dest, mode=0o644) as handle,
+        tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        tar.addfile(_tar_info("blobs", 0, directory=True))
+        tar.addfile(_tar_info("blobs/sha256", 0, directory=True))
+        for blob_digest in sorted(blobs):
+            content = blobs[blob_digest]
+            name = _blob_name(blob_digest)
+            if isinstance(content, bytes):
+                tar.addfile(_tar_info(name, len(content)), io.BytesIO(content))
+            else:
+                with content.open("rb") as blob:
+                    tar.addfile(_tar_info(name, content.stat().st_size), blob)
+        for name, data in documents.items():
+            tar.addfile(_tar_info(name, len(data)), io.BytesIO(data))
+    return sha256_file(dest)
 
 
 # --- pulling ---------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ import datetime
 import difflib
 import hashlib
 import json
-import os
-import tempfile
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 import requests
 import yaml
 
+from host_service import atomic
 from host_service.oci import RegistryClient, RegistryError
 from isobuild.errors import PayloadError, VerificationError
 from isobuild.fetch import USER_AGENT, HttpDownloader, parse_checksums
@@ -209,9 +208,5 @@ def update_lock(
     )
     update = LockUpdate(path=path, old_text=old_text, new_text=new_text)
     if write and update.changed:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(new_text)
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
+        atomic.write_text(path, new_text, mode=0o644)
     return update
