@@ -343,18 +343,21 @@ class RegistryClient:
     ) -> requests.Response:
         """Send with the repository's token; on a challenge, get a token and retry once."""
         url = urljoin(self.base, path_or_url)
-        sent = {**(headers or {}), **self._authorization(repository)}
-        auth = self._basic_auth() if self._basic else None
-        response = self._send(
-            method,
-            url,
-            repository=repository,
-            reference=reference,
-            headers=sent,
-            data=data,
-            stream=stream,
-            auth=auth,
-        )
+
+        def send() -> requests.Response:
+            # Credentials as they stand now: the retry carries the token or Basic just won.
+            return self._send(
+                method,
+                url,
+                repository=repository,
+                reference=reference,
+                headers={**(headers or {}), **self._authorization(repository)},
+                data=data,
+                stream=stream,
+                auth=self._basic_auth() if self._basic else None,
+            )
+
+        response = send()
         if response.status_code != 401:
             return response
         challenge = response.headers.get("Www-Authenticate", "")
@@ -371,18 +374,7 @@ class RegistryClient:
                 repository=repository,
                 reference=reference,
             )
-        sent = {**(headers or {}), **self._authorization(repository)}
-        auth = self._basic_auth() if self._basic else None
-        response = self._send(
-            method,
-            url,
-            repository=repository,
-            reference=reference,
-            headers=sent,
-            data=data,
-            stream=stream,
-            auth=auth,
-        )
+        response = send()
         if response.status_code in (401, 403):
             response.close()
             raise AuthenticationError(
