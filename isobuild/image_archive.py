@@ -29,7 +29,6 @@ from host_service.oci import (
     OCI_MANIFEST,
     RegistryClient,
     RegistryError,
-    select_platform,
 )
 from isobuild.artifact_cache import ArtifactCache
 from isobuild.digest import sha256_file
@@ -176,14 +175,8 @@ def _check_platform(config: bytes, pin: PinnedImage) -> None:
 def pull_image(client: RegistryClient, pin: PinnedImage, blob_dir: Path) -> ImageContent:
     """Fetch the linux/amd64 image ``pin`` names; every byte is checked against a digest."""
     try:
-        manifest = client.get_manifest(pin.path, pin.digest)  # digest recomputed by the client
-        if manifest.is_index:
-            chosen = select_platform(manifest.manifests, PLATFORM)
-            if chosen is None:
-                raise VerificationError(
-                    f"{pin.reference}@{pin.digest}: the index has no {PLATFORM} manifest"
-                )
-            manifest = client.get_manifest(pin.path, chosen.digest)
+        # Through an index to its linux/amd64 manifest; every digest recomputed by the client.
+        manifest = client.get_image_manifest(pin.path, pin.digest, platform=PLATFORM)
         if manifest.media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
             raise VerificationError(
                 f"{pin.reference}@{pin.digest}: unsupported manifest type {manifest.media_type}"
