@@ -31,7 +31,7 @@ from host_service.release import (
     load_release,
 )
 from isobuild.bundle import Artifact, build_bundle, read_layout, write_layout
-from isobuild.config import load_config
+from isobuild.config import BuildConfig, load_config
 from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
 from isobuild.flux_check import KubectlKustomize, chart_versions, check_topology
 from isobuild.publish import publish_release, split_repository
@@ -61,7 +61,8 @@ ca_option = click.option(
     "--ca-file",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     default=None,
-    help="PEM CA bundle that replaces the system trust store for the registry.",
+    help="PEM CA bundle that replaces the system trust store for the registry "
+    "[default: with --config, its appliance.registry.ca_bundle].",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 config_option = click.option(
@@ -102,6 +103,13 @@ def _credentials(username: str | None, password_stdin: bool) -> Credentials | No
             hint=f"set {USERNAME_ENV} and {PASSWORD_ENV}, or --username with --password-stdin",
         )
     return Credentials(username, password)
+
+
+def _ca_file(ca_file: Path | None, config_path: Path | None, config: BuildConfig) -> Path | None:
+    """--ca-file; else, when --config names a config, its site registry CA bundle."""
+    if ca_file is not None or config_path is None:
+        return ca_file
+    return config.appliance.registry.ca_bundle
 
 
 def _bundle(bundle_file: Path | None, flux_dir: Path, check: bool) -> Artifact:
@@ -205,6 +213,7 @@ def render(
     """Write a release manifest: images, control plane, bundle digest, charts, profile values."""
     config = load_config(config_path)
     registry = config.appliance.registry
+    ca_file = _ca_file(ca_file, config_path, config)
     profile = profile or config.appliance.values_profile
     image_refs = parse_image_options(images)
     control = parse_image(control_plane, "--control-plane")
@@ -316,8 +325,10 @@ def push(
     """Publish the bundle and the release with oras, then move the release's channel tag."""
     with _registry_errors():
         loaded = load_release(manifest)
+    config = load_config(config_path)
+    ca_file = _ca_file(ca_file, config_path, config)
     if to is None:
-        registry = load_config(config_path).appliance.registry
+        registry = config.appliance.registry
         to = f"{registry.host}/{registry.release_repository}"
     artifact = _bundle(bundle_file, flux_dir, check=True)
     credentials = _credentials(username, password_stdin)
@@ -342,6 +353,8 @@ def show(ref: str, ca_file: Path | None, config_path: Path | None, as_json: bool
     """Resolve REF (a channel, a version, or registry/repo:tag) and print its manifest.
 
     Anonymous: no credentials are read or sent."""
+    config = load_config(config_path)
+    ca_file = _ca_file(ca_file, config_path, config)
     if "/" in ref:
         try:
             parsed = parse_reference(ref)
@@ -349,7 +362,7 @@ def show(ref: str, ca_file: Path | None, config_path: Path | None, as_json: bool
             raise ConfigError(f"REF: {exc}") from exc
         registry, repository, reference = parsed.registry, parsed.repository, parsed.reference
     else:
-        settings = load_config(config_path).appliance.registry
+        settings = config.appliance.registry
         registry, repository, reference = settings.host, settings.release_repository, ref
     with _registry_errors(), RegistryClient(registry, ca_bundle=ca_file) as client:
         fetched = fetch_release(client, repository, reference)

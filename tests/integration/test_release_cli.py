@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -230,3 +231,46 @@ def test_render_refuses_bad_input_without_output(tmp_path: Path) -> None:
     assert "--image 'mailer=ghcr.io/x/y:1': expected KEY=REF" in result.output
     assert "--image workflowWorker=REF: missing" in result.output
     assert not out.exists()
+
+
+def test_a_config_with_a_site_ca_needs_no_ca_file(
+    registry: RunningRegistry, tmp_path: Path, home: Path
+) -> None:
+    """show, push and render --pin trust the --config's appliance.registry.ca_bundle."""
+    site = tmp_path / "site"
+    site.mkdir()
+    shutil.copy(registry.ca_path, site / "registry-ca.pem")
+    config = site / "appliance.yaml"
+    config.write_text(
+        "name: site\nversion: '1'\nappliance:\n  registry:\n"
+        f"    host: '{registry.host}'\n    release_repository: {ORG}/site-release\n"
+        "    ca_bundle: registry-ca.pem\n"
+    )
+    # The registry's CA is not in the system trust store: without it, TLS fails.
+    untrusted = isobuild(["release", "show", f"{registry.host}/{ORG}/site-release:stable"])
+    assert untrusted.exit_code == 1
+    assert "certificate" in untrusted.output.lower()
+
+    digest = registry.push_artifact(f"{ORG}/site-app", "7.0.0", config=b'{"site": 1}')
+    out = tmp_path / "site-7.0.0.json"
+    rendered = isobuild(
+        [
+            "release", "render", "--version", "7.0.0", "--channel", "stable",
+            *(f"--image={key}={registry.host}/{ORG}/site-app:7.0.0"
+              for key in ("algaCore", "workflowWorker", "emailService", "temporalWorker")),
+            "--control-plane", f"{registry.host}/{ORG}/site-app:7.0.0",
+            "--pin", "--config", str(config), "--output", str(out),
+        ]
+    )  # fmt: skip
+    assert rendered.exit_code == 0, rendered.output
+    assert load_release(out).control_plane.digest == digest
+
+    pushed = isobuild(
+        ["release", "push", str(out), "--config", str(config), "--json"], env=creds(registry)
+    )
+    assert pushed.exit_code == 0, pushed.output
+    shown = isobuild(["release", "show", "stable", "--config", str(config), "--json"])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    assert document["reference"] == f"{registry.host}/{ORG}/site-release:stable"
+    assert document["manifestDigest"] == json.loads(pushed.stdout)["release"]["digest"]
