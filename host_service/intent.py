@@ -46,14 +46,6 @@ class SetupIntent:
         """The tag or digest the release step resolves."""
         return self.release or self.channel or ""
 
-    def proxies(self) -> dict[str, str]:
-        if not self.proxy:
-            return {}
-        proxies = {"http": self.proxy, "https": self.proxy}
-        if self.no_proxy:
-            proxies["no_proxy"] = ",".join(self.no_proxy)
-        return proxies
-
     def public(self) -> dict[str, Any]:
         """What the API and pages may show: the proxy without its credentials."""
         return {

@@ -590,16 +590,6 @@ class RegistryClient:
             )
         return self.get_manifest(repository, chosen.digest)
 
-    def list_tags(self, repository: str) -> list[str]:
-        response = self._request(
-            "GET", f"{repository}/tags/list", repository=repository, reference=""
-        )
-        if response.status_code != 200:
-            self._fail(response, "cannot list tags", repository, "")
-        with response:
-            tags = response.json().get("tags") or []
-        return sorted(str(t) for t in tags)
-
     # -- blobs -------------------------------------------------------------------------
 
     def get_blob(self, repository: str, digest: str, *, max_bytes: int = 16 * 1024 * 1024) -> bytes:

@@ -99,7 +99,6 @@ class Paths:
     k3s_images: Path
     k3s_unit: Path
     k3s_env: Path
-    systemd_dir: Path
     issue: Path
     payload_manifest: Path
     flux_install: Path
@@ -288,7 +287,6 @@ def settings_from_document(
         k3s_images=rooted(root, k3s_images),
         k3s_unit=rooted(root, "/etc/systemd/system/k3s.service"),
         k3s_env=rooted(root, "/etc/systemd/system/k3s.service.env"),
-        systemd_dir=rooted(root, "/etc/systemd/system"),
         issue=rooted(root, "/etc/issue"),
         payload_manifest=rooted(root, payload_manifest),
         flux_install=rooted(root, flux_install),

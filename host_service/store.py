@@ -94,9 +94,3 @@ class StateKeeper:
         with self._changed:
             self._changed.wait_for(lambda: self._version != version, timeout=timeout)
             return self._version, self._state
-
-    def poke(self) -> None:
-        """Wake waiters without a state change (something they show, such as liveness, moved)."""
-        with self._changed:
-            self._version += 1
-            self._changed.notify_all()

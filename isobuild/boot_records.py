@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 
 ESP_TYPE_GUID = "28732ac11ff8d211ba4b00a0c93ec93b"  # C12A7328-F81F-11D2-BA4B-00A0C93EC93B
 _INTERVAL = re.compile(r"--interval:local_fs:(\d+)([ds])-(\d+)([ds]):[^:]*:(.*)")
 _APPENDED_REF = re.compile(r"--interval:appended_partition_(\d+)_start_(\d+)s_size_(\d+)d:")
-_LOCAL_FS_FILE = re.compile(r"(--interval:local_fs:[^:]*:[^:]*:)(.*)")
 
 
 class BootRecordsError(ValueError):
@@ -133,28 +131,6 @@ def parse_as_mkisofs(report: str) -> BootRecords:
             i += 1
         i += 1
     return BootRecords(options=tuple(tokens), appended=tuple(appended), **fields)  # type: ignore[arg-type]
-
-
-def replay_options(report: str, base_iso: Path) -> list[str]:
-    """The report's boot options for `xorriso -as mkisofs`, reading intervals from ``base_iso``.
-
-    ``-V`` and ``--modification-date`` are left out: the remastered image sets its own.
-    """
-    tokens = shlex.split(report)
-    out: list[str] = []
-    skip = 0
-    for token in tokens:
-        if skip:
-            skip -= 1
-            continue
-        if token == "-V":
-            skip = 1
-            continue
-        if token.startswith("--modification-date="):
-            continue
-        local = _LOCAL_FS_FILE.fullmatch(token)
-        out.append(local.group(1) + str(base_iso) if local else token)
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -111,7 +111,6 @@ class BuildContext:
     files: dict[str, AddedFile] = field(default_factory=dict)
     manifest_extra: dict[str, Any] = field(default_factory=dict)
     write: WriteResult | None = None
-    partial_iso: Path | None = None
     outputs: dict[Path, Path] = field(default_factory=dict)  # temp file → final path
 
     def add_file(self, iso_path: str, local_path: Path, *, mode: int | None = None) -> AddedFile:
@@ -284,7 +283,6 @@ def write_iso(ctx: BuildContext) -> None:
         # No fsync: like cp, the kernel writes the data back; the rename makes the
         # complete file appear at once, which is what readers of the output dir need.
         ctx.write = ctx.tools.xorriso.write(spec, out, progress.update)
-    ctx.partial_iso = partial
     ctx.outputs[partial] = ctx.options.output_dir / ctx.config.iso_filename
 
 

@@ -18,7 +18,7 @@ import json
 import logging
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -340,8 +340,3 @@ def inspect_archive(path: Path) -> list[ArchiveImage]:
             )
         )
     return result
-
-
-def image_references(archive: Path) -> Mapping[str, str]:
-    """reference → manifest digest of every image in ``archive`` (verified)."""
-    return {image.reference: image.manifest_digest for image in inspect_archive(archive)}

@@ -14,7 +14,6 @@ from isobuild.source_iso import SourceIso
 from isobuild.xorriso import Xorriso, split_report
 
 MENUS = ("/boot/grub/grub.cfg", "/boot/grub/loopback.cfg")
-SEED_ARG = "ds=nocloud"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,14 +30,6 @@ def _unique(name: str) -> bytes:
     return f"{name}:{os.urandom(8).hex()}".encode()
 
 
-def _anonymous_requests(registry: RunningRegistry, repository: str) -> list[str | None]:
-    return [
-        r.user
-        for r in registry.policy.requests
-        if any(scope.startswith(f"repository:{repository}:") for scope in r.scopes)
-    ]
-
-
 def test_anonymous_pull_resolves_and_recomputes(registry: RunningRegistry) -> None:
     layer = _unique("layer")
     pushed = registry.push_artifact("oci/public", "v1", layers=[(layer, "application/x-test")])

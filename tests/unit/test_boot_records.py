@@ -10,7 +10,6 @@ from isobuild.boot_records import (
     BootRecordsError,
     parse_as_mkisofs,
     parse_plain,
-    replay_options,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "ubuntu-24.04"
@@ -36,18 +35,6 @@ def test_esp_offset_and_size_come_from_the_report() -> None:
     assert (esp.number, esp.start, esp.size) == (2, 6441216, 10160)
     # The UEFI entry boots from that partition: 1610304 sectors of 2048 = 6441216 of 512.
     assert parse_as_mkisofs(REPORT).efi_partition == 2
-
-
-def test_replay_options_point_intervals_at_the_base_and_drop_identity() -> None:
-    options = replay_options(REPORT, Path("/isos/base.iso"))
-    assert "-V" not in options
-    assert not any(o.startswith("--modification-date") for o in options)
-    assert "--interval:local_fs:0s-15s:zero_mbrpt,zero_gpt:/isos/base.iso" in options
-    assert "--interval:local_fs:6441216d-6451375d::/isos/base.iso" in options
-    assert options[options.index("-e") + 1] == (
-        "--interval:appended_partition_2_start_1610304s_size_10160d:all::"
-    )
-    assert options[-2:] == ["-boot-load-size", "10160"]
 
 
 def test_an_image_without_esp_and_uefi_entry_lists_what_it_lacks() -> None:

@@ -35,7 +35,7 @@ def test_full_input() -> None:
     assert intent.channel is None
     assert intent.release_ref == "sha256:" + "b" * 64
     assert intent.no_proxy == (".corp.example", "10.0.0.0/8", "localhost")
-    assert intent.proxies()["https"] == "http://user:p%40ss@proxy.example.com:3128"
+    assert intent.proxy == "http://user:p%40ss@proxy.example.com:3128"
 
 
 @pytest.mark.parametrize(
