@@ -16,7 +16,8 @@ from pathlib import Path
 
 import requests
 
-from tests.fixtures.host_service import PROJECT, free_port
+from isobuild.qemu import free_port
+from tests.fixtures.host_service import PROJECT
 
 CLIENTS = 20
 REQUESTS_PER_CLIENT = 50

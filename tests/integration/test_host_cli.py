@@ -13,7 +13,8 @@ from pathlib import Path
 
 import requests
 
-from tests.fixtures.host_service import PROJECT, free_port
+from isobuild.qemu import free_port
+from tests.fixtures.host_service import PROJECT
 
 
 def host_service(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

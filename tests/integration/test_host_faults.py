@@ -16,13 +16,13 @@ import requests
 
 from host_service.state import STEPS
 from host_service.values import SECRET_NAME
+from isobuild.qemu import free_port
 from tests.fixtures.host_service import (
     Appliance,
     Client,
     DoublesConfig,
     Record,
     ServiceProcess,
-    free_port,
     make_appliance,
     setup_body,
 )
