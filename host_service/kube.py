@@ -225,3 +225,10 @@ def condition(obj: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | N
 def is_true(obj: Mapping[str, Any] | None, kind: str) -> bool:
     cond = condition(obj, kind)
     return cond is not None and cond.get("status") == "True"
+
+
+def containers(workload: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """The containers of a workload's pod template (Deployment, DaemonSet, ...)."""
+    template = ((workload or {}).get("spec") or {}).get("template") or {}
+    found = (template.get("spec") or {}).get("containers") or []
+    return [c for c in found if isinstance(c, Mapping)]

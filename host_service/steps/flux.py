@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from host_service.kube import FIELD_MANAGER, KubeError, is_true
+from host_service.kube import FIELD_MANAGER, KubeError, Object, containers, is_true
 from host_service.steps.context import StepContext, StepFailed
 
 
@@ -44,11 +44,8 @@ def read_install(path: Path) -> FluxInstall:
         if doc.get("kind") == "CustomResourceDefinition":
             crds.append(str(meta.get("name")))
         elif doc.get("kind") == "Deployment":
-            containers = (
-                doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-            )
             key = (str(meta.get("namespace", "default")), str(meta.get("name")))
-            deployments[key] = tuple(str(c.get("image", "")) for c in containers)
+            deployments[key] = _images(doc)
     if not crds or not deployments:
         raise StepFailed(
             f"{path} does not look like Flux's install.yaml (no CRDs or controllers)",
@@ -58,12 +55,8 @@ def read_install(path: Path) -> FluxInstall:
     return FluxInstall(tuple(crds), deployments)
 
 
-def _images(deployment: dict[str, object]) -> tuple[str, ...]:
-    spec = deployment.get("spec")
-    if not isinstance(spec, dict):
-        return ()
-    containers = spec.get("template", {}).get("spec", {}).get("containers", [])
-    return tuple(str(c.get("image", "")) for c in containers)
+def _images(deployment: Object) -> tuple[str, ...]:
+    return tuple(str(c.get("image", "")) for c in containers(deployment))
 
 
 def _waiting_for(ctx: StepContext, install: FluxInstall) -> list[str]:

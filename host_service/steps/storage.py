@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from host_service import atomic
-from host_service.kube import KubeError, Object
+from host_service.kube import KubeError, Object, containers, is_true
 from host_service.steps.context import StepContext, StepFailed
 
 CLASS = "local-path"
@@ -29,10 +29,7 @@ def _is_default(sc: Object) -> bool:
 def _provisioners(ctx: StepContext) -> list[Object]:
     found = []
     for deployment in ctx.kube.list("deployments.apps"):
-        containers = (
-            deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-        )
-        if any("local-path-provisioner" in str(c.get("image", "")) for c in containers):
+        if any("local-path-provisioner" in str(c.get("image", "")) for c in containers(deployment)):
             found.append(deployment)
     return found
 
@@ -40,13 +37,6 @@ def _provisioners(ctx: StepContext) -> list[Object]:
 def _name(obj: Object) -> str:
     meta = obj.get("metadata", {})
     return f"{meta.get('namespace', '')}/{meta.get('name', '?')}".lstrip("/")
-
-
-def _available(deployment: Object) -> bool:
-    for cond in deployment.get("status", {}).get("conditions", []) or []:
-        if cond.get("type") == "Available":
-            return bool(cond.get("status") == "True")
-    return False
 
 
 def _cluster_id(ctx: StepContext) -> str:
@@ -87,7 +77,7 @@ def probe(ctx: StepContext) -> bool:
         provisioners = _provisioners(ctx)
         return (
             len(provisioners) == 1
-            and _available(provisioners[0])
+            and is_true(provisioners[0], "Available")
             and (recorded == _cluster_id(ctx))
         )
     except (FileNotFoundError, ValueError, AttributeError, KubeError):
@@ -121,7 +111,7 @@ def _run(ctx: StepContext) -> None:
             )
         if not found:
             return None, "waiting for k3s' local-path provisioner"
-        if not _available(found[0]):
+        if not is_true(found[0], "Available"):
             return None, f"waiting for {_name(found[0])} to become Available"
         return found[0], ""
 
