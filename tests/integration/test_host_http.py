@@ -106,6 +106,7 @@ def test_server_sent_events_follow_progress(start_service: Any, published_releas
     running: InProcessService = start_service()
     client = running.logged_in()
     events: list[tuple[int, str]] = []
+    subscribed = threading.Event()
     done = threading.Event()
 
     def listen() -> None:
@@ -119,13 +120,15 @@ def test_server_sent_events_follow_progress(start_service: Any, published_releas
                 elif line.startswith("data: "):
                     phase = re.search(r'"phase": "([a-z-]+)"', line)
                     events.append((ident, phase.group(1) if phase else "?"))
+                    subscribed.set()
                     if phase and phase.group(1) == "reconciled":
                         done.set()
                         return
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
-    time.sleep(0.3)
+    # Setup starts only once the stream has delivered its first event: none is missed.
+    assert subscribed.wait(30), "no event from /api/events"
     assert client.post("/api/setup", setup_body()).status_code == 202
     assert done.wait(120), events[-3:]
     ids = [i for i, _ in events]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -164,7 +163,8 @@ def test_logs_tail_and_follow(
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(follow.stdout or []), daemon=True)
     reader.start()
-    time.sleep(0.5)
+    # The live lines go in once kubectl is following, or --tail=1 would show only the last.
+    wait_until(lambda: len(lines) >= 1, timeout=10, what="the tail line")
     cluster.add_log("default", "app", "live 1", "live 2")
     wait_until(lambda: len(lines) >= 3, timeout=10, what="followed lines")
     cluster.set_status("pods", "default", "app", {"phase": "Succeeded"})
