@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -38,15 +41,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, mark))
 
 
+def _missing(message: str) -> NoReturn:
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_tool(name: str, package: str | None = None) -> str:
     """Path of ``name``; a missing tool skips on a laptop but fails in CI (CI=true)."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} not installed (apt-get install {package or name})"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"{name} not installed (apt-get install {package or name})")
     return path
+
+
+def require_module(name: str, package: str) -> ModuleType:
+    """The module ``name``; a missing one skips on a laptop but fails in CI (CI=true)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        _missing(f"{name} not importable (pip install {package}; it is in the test extras)")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import require_module, require_tool
 from tests.fixtures.host_service import InProcessService
 from tests.fixtures.kube_api import KubeApi
 
@@ -21,7 +21,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[Any]:
     chromium = require_tool("chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_module("playwright.sync_api", "playwright")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         context = browser.new_context()
