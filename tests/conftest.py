@@ -55,6 +55,12 @@ def require_tool(name: str, package: str | None = None) -> str:
     return path
 
 
+def require_root(why: str) -> None:
+    """Skip unless running as root (on a laptop); in CI (CI=true) not being root fails."""
+    if os.geteuid() != 0:
+        _missing(f"needs root: {why}")
+
+
 def require_module(name: str, package: str) -> ModuleType:
     """The module ``name``; a missing one skips on a laptop but fails in CI (CI=true)."""
     try:

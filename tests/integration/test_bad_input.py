@@ -22,7 +22,7 @@ from isobuild.config import load_config
 from isobuild.errors import ExitCode, ToolError
 from isobuild.source_iso import SourceIso
 from isobuild.xorriso import RealXorriso, Remaster, WriteResult
-from tests.conftest import require_tool
+from tests.conftest import require_root, require_tool
 
 if TYPE_CHECKING:
     from tests.fixtures.standin_artifacts import StandinArtifacts
@@ -353,8 +353,7 @@ def test_default_entry_beyond_the_menu(
 def world_tmp() -> Iterator[Path]:
     """A directory another user can traverse (pytest's tmp_path is 0700)."""
     require_tool("setpriv", "util-linux")
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run the CLI as another user")
+    require_root("to run the CLI as another user")
     path = Path(tempfile.mkdtemp(prefix="isobuild-test-"))
     path.chmod(0o755)
     try:
@@ -398,8 +397,7 @@ def test_output_exists_unless_force(
 def test_not_enough_space_is_found_before_writing(
     isobuild: Callable[..., Run], tmp_path: Path, standin_base_iso: Path
 ) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a small tmpfs")
+    require_root("to mount a small tmpfs")
     small = tmp_path / "small"
     small.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], check=True)

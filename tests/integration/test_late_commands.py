@@ -5,7 +5,6 @@ from __future__ import annotations
 import grp
 import hashlib
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -21,7 +20,7 @@ from isobuild.config import BuildConfig, load_config
 from isobuild.overlay import APPLIANCE_TARGET
 from isobuild.payload_stage import PayloadPlan, fetch_payload, materialize, plan_payload
 from isobuild.resources import DEFAULT_CONFIG, OVERLAYS_DIR
-from tests.conftest import require_tool
+from tests.conftest import require_root, require_tool
 from tests.fixtures.curtin import InTarget, LateCommandFailed, LateCommands
 from tests.fixtures.registry import RegistryPki
 from tests.fixtures.standin_artifacts import StandinArtifacts
@@ -99,8 +98,7 @@ def config() -> BuildConfig:
 def _tools() -> None:
     for tool in ("systemctl", "systemd-sysusers", "systemd-tmpfiles"):
         require_tool(tool, "systemd")
-    if os.geteuid() != 0:
-        pytest.skip("installing a target root with owners needs root (the installer is root)")
+    require_root("installing a target root with owners (the installer is root)")
 
 
 def test_late_commands_install_the_payload_into_the_target(
