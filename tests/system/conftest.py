@@ -100,7 +100,7 @@ def _standin(
         require_tool(tool, package)
     cache: Path = request.getfixturevalue("fixture_cache")
     base = rootfs.ensure_base_rootfs(cache, rootfs.RootfsSpec.from_environment())
-    site_ca: Path | None = None
+    suite_ca: Path | None = None
     if settings.config is not None:
         # A site config names its own release registry (e.g. ghcr.io with a real release).
         config = load_config(settings.config)
@@ -108,8 +108,10 @@ def _standin(
         registry_process = RegistryProcess(workdir / "registry")
         registry = registry_process.start()
         request.addfinalizer(registry_process.stop)
-        config = standin_target.suite_config(workdir, registry_host=registry.guest_host)
-        site_ca = registry.ca_pem
+        suite_ca = registry.ca_pem
+        config = standin_target.suite_config(
+            workdir, registry_host=registry.guest_host, site_ca=suite_ca
+        )
     started = time.monotonic()
     base_iso: Path = request.getfixturevalue("standin_base_iso")
     if settings.artifacts:
@@ -126,9 +128,7 @@ def _standin(
             config=config,
         ).iso
     iso_seconds = time.monotonic() - started
-    installed = standin_target.install(
-        iso=iso, base=base, workdir=workdir, login_key=key, site_ca=site_ca
-    )
+    installed = standin_target.install(iso=iso, base=base, workdir=workdir, login_key=key)
     accel: Accel = request.getfixturevalue("qemu_accel")
     machine = standin_target.machine(
         installed,
@@ -155,6 +155,7 @@ def _standin(
         accel=accel,
         registry_host=config.appliance.registry.host,
         app_url=APP_URL,
+        suite_ca=suite_ca,
     )
 
 

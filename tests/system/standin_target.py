@@ -21,7 +21,6 @@ import yaml
 from isobuild.config import BuildConfig, load_config
 from isobuild.qemu import Accel, GuestSpec, MediaKind, Medium
 from isobuild.resources import DEFAULT_CONFIG
-from isobuild.run import run
 from tests.system import installer, rootfs
 from tests.system.machine import Machine
 from tests.system.ssh_keys import HostKey, KeyPair
@@ -29,7 +28,7 @@ from tests.system.ssh_keys import HostKey, KeyPair
 log = logging.getLogger(__name__)
 
 KERNEL_ARGS = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=0 panic=-1"
-SITE_CA = "usr/local/share/ca-certificates/isobuild-system-suite.crt"
+SITE_CA = "site-ca.pem"  # beside the suite's build config, named relative to it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,10 +42,16 @@ class StandinDisk:
     timings: dict[str, float]
 
 
-def suite_config(workdir: Path, *, registry_host: str) -> BuildConfig:
-    """The default appliance config, with the release registry the tests serve."""
+def suite_config(workdir: Path, *, registry_host: str, site_ca: Path) -> BuildConfig:
+    """The default appliance config, with the release registry the tests serve and its CA.
+
+    The CA goes onto the ISO as ``appliance.registry.ca_bundle``, as a site with a private
+    registry builds it; the guest's system trust store never sees it.
+    """
     data = yaml.safe_load(DEFAULT_CONFIG.read_text())
     data["appliance"]["registry"]["host"] = registry_host
+    shutil.copyfile(site_ca, workdir / SITE_CA)
+    data["appliance"]["registry"]["ca_bundle"] = SITE_CA
     path = workdir / "appliance.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load_config(path)
@@ -58,7 +63,6 @@ def install(
     base: rootfs.BaseRootfs,
     workdir: Path,
     login_key: KeyPair,
-    site_ca: Path | None,
 ) -> StandinDisk:
     """Install the appliance from ``iso`` onto a copy of ``base``; the tree is removed after."""
     timings: dict[str, float] = {}
@@ -77,11 +81,6 @@ def install(
     rootfs.copy_tree(base, target)
     started = lap("copy_rootfs", started)
     installer.apply_identity(medium, target)
-    if site_ca is not None:
-        # The site's CA, as an operator's image trusts it; the registry the tests serve
-        # has a certificate from it.
-        (target / SITE_CA).write_bytes(site_ca.read_bytes())
-        run(["chroot", target, "update-ca-certificates"], capture=True)
     installer.run_late_commands(medium, target)
     started = lap("late_commands", started)
     host_key = HostKey.generate()

@@ -82,6 +82,9 @@ class BootedTarget:
     accel: Accel
     registry_host: str  # what the appliance's preflight dials
     app_url: str  # what the tests submit in setup
+    # The CA of the registry the suite serves (stand-in without a site config): built into
+    # the ISO as appliance.registry.ca_bundle and nowhere else on the guest.
+    suite_ca: Path | None = None
 
     @property
     def paths(self) -> dict[str, str]:
