@@ -55,6 +55,11 @@ class Host(Protocol):
 
 
 class LinuxHost:
+    """The real host; ``proc`` is where procfs is read (tests pass recorded files)."""
+
+    def __init__(self, proc: Path = PROC) -> None:
+        self.proc = proc
+
     def resolve(self, hostname: str) -> list[str]:
         try:
             infos = socket.getaddrinfo(hostname, 443, type=socket.SOCK_STREAM)
@@ -85,14 +90,14 @@ class LinuxHost:
 
     def default_route(self) -> str | None:
         try:
-            for line in (PROC / "net/route").read_text().splitlines()[1:]:
+            for line in (self.proc / "net/route").read_text().splitlines()[1:]:
                 fields = line.split()
                 if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
                     return fields[0]
         except OSError:
             pass
         try:
-            for line in (PROC / "net/ipv6_route").read_text().splitlines():
+            for line in (self.proc / "net/ipv6_route").read_text().splitlines():
                 fields = line.split()
                 default = len(fields) == 10 and fields[0] == "0" * 32 and fields[1] == "00"
                 if default and fields[9] != "lo":
@@ -107,7 +112,7 @@ class LinuxHost:
         return shutil.disk_usage(path).free
 
     def memory_bytes(self) -> int:
-        for line in (PROC / "meminfo").read_text().splitlines():
+        for line in (self.proc / "meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) * 1024
         return 0
@@ -116,13 +121,13 @@ class LinuxHost:
         return time.time()
 
     def addresses(self) -> list[str]:
-        return [*_ipv4_local_addresses(), *_ipv6_global_addresses()]
+        return [*_ipv4_local_addresses(self.proc), *_ipv6_global_addresses(self.proc)]
 
 
-def _ipv4_local_addresses() -> list[str]:
+def _ipv4_local_addresses(proc: Path) -> list[str]:
     """Host addresses from /proc/net/fib_trie ("/32 host LOCAL" entries), loopback excluded."""
     try:
-        lines = (PROC / "net/fib_trie").read_text().splitlines()
+        lines = (proc / "net/fib_trie").read_text().splitlines()
     except OSError:
         return []
     found: list[str] = []
@@ -138,9 +143,9 @@ def _ipv4_local_addresses() -> list[str]:
     return sorted(set(found), key=lambda a: ipaddress.IPv4Address(a))
 
 
-def _ipv6_global_addresses() -> list[str]:
+def _ipv6_global_addresses(proc: Path) -> list[str]:
     try:
-        lines = (PROC / "net/if_inet6").read_text().splitlines()
+        lines = (proc / "net/if_inet6").read_text().splitlines()
     except OSError:
         return []
     found: list[str] = []

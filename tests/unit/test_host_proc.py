@@ -44,34 +44,32 @@ IPV6_ROUTE_DEFAULT = (
 
 
 @pytest.fixture
-def proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def proc(tmp_path: Path) -> Path:
     (tmp_path / "net").mkdir()
     (tmp_path / "sys/kernel/random").mkdir(parents=True)
     (tmp_path / "sys/kernel/random/boot_id").write_text("boot-1\n")
-    monkeypatch.setattr(host, "PROC", tmp_path)
-    monkeypatch.setattr(owner, "PROC", tmp_path)
     return tmp_path
 
 
 def test_default_route_ipv4_then_ipv6(proc: Path) -> None:
     (proc / "net/route").write_text(ROUTE)
-    assert host.LinuxHost().default_route() == "eth0"
+    assert host.LinuxHost(proc).default_route() == "eth0"
     (proc / "net/route").write_text(ROUTE.splitlines()[0] + "\n" + ROUTE.splitlines()[2] + "\n")
     (proc / "net/ipv6_route").write_text(IPV6_ROUTE_DEFAULT)
-    assert host.LinuxHost().default_route() == "eth1"
+    assert host.LinuxHost(proc).default_route() == "eth1"
     (proc / "net/ipv6_route").write_text("")
-    assert host.LinuxHost().default_route() is None
+    assert host.LinuxHost(proc).default_route() is None
 
 
 def test_addresses_skip_loopback_and_link_local(proc: Path) -> None:
     (proc / "net/fib_trie").write_text(FIB_TRIE)
     (proc / "net/if_inet6").write_text(IF_INET6)
-    assert host.LinuxHost().addresses() == ["10.1.2.3", "192.0.2.2", "2001:db8::10", "fd00::2"]
+    assert host.LinuxHost(proc).addresses() == ["10.1.2.3", "192.0.2.2", "2001:db8::10", "fd00::2"]
 
 
 def test_memory(proc: Path) -> None:
     (proc / "meminfo").write_text("MemTotal:       24683312 kB\nMemFree:  1 kB\n")
-    assert host.LinuxHost().memory_bytes() == 24683312 * 1024
+    assert host.LinuxHost(proc).memory_bytes() == 24683312 * 1024
 
 
 def stat(pid: int, state: str, start: int) -> str:
@@ -83,12 +81,14 @@ def stat(pid: int, state: str, start: int) -> str:
 def test_process_identity_and_liveness(proc: Path) -> None:
     (proc / "4242").mkdir()
     (proc / "4242/stat").write_text(stat(4242, "S", 250605))
-    assert owner.process_start(4242) == 250605.0
+    assert owner.process_start(4242, proc) == 250605.0
     me = Owner(pid=4242, generation=1, started_at=250605.0, boot_id="boot-1")
-    assert owner.is_alive(me)
+    assert owner.is_alive(me, proc)
     # The same pid reused by another process, another boot, a zombie, or gone: not alive.
-    assert not owner.is_alive(Owner(pid=4242, generation=1, started_at=1.0, boot_id="boot-1"))
-    assert not owner.is_alive(Owner(pid=4242, generation=1, started_at=250605.0, boot_id="boot-0"))
+    assert not owner.is_alive(Owner(pid=4242, generation=1, started_at=1.0, boot_id="boot-1"), proc)
+    assert not owner.is_alive(
+        Owner(pid=4242, generation=1, started_at=250605.0, boot_id="boot-0"), proc
+    )
     (proc / "4242/stat").write_text(stat(4242, "Z", 250605))
-    assert not owner.is_alive(me)
-    assert owner.process_start(9999) is None
+    assert not owner.is_alive(me, proc)
+    assert owner.process_start(9999, proc) is None
