@@ -49,14 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _refresh_banner(settings: Settings, token: str) -> None:
-    console.refresh(
-        settings.paths.issue,
-        addresses=LinuxHost().addresses(),
-        port=settings.port,
-        token=token,
-        app_url=console.app_url_if_live(settings.paths.selection_file),
-        reload_getty=settings.paths.root == Path("/"),
-    )
+    console.show(settings, addresses=LinuxHost().addresses(), token=token)
 
 
 def reset_token(settings: Settings) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from host_service import atomic, command
 from host_service.command import CommandError
+from host_service.settings import Settings
 
 BEGIN = "=== Alga appliance setup ==="
 END = "=== end of Alga appliance setup ==="
@@ -89,3 +90,17 @@ def refresh(
         with contextlib.suppress(CommandError):
             command.run(["agetty", "--reload"], timeout=10, check=False)
     return True
+
+
+def show(settings: Settings, *, addresses: Sequence[str], token: str) -> bool:
+    """This appliance's banner: its port, the app URL once a release is live; getty reloads
+    only on the real root (never for a ``--root`` tree)."""
+    paths = settings.paths
+    return refresh(
+        paths.issue,
+        addresses=addresses,
+        port=settings.port,
+        token=token,
+        app_url=app_url_if_live(paths.selection_file),
+        reload_getty=paths.root == Path("/"),
+    )

@@ -8,7 +8,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import IO, Any
 
 from host_service import console, owner, setup_token
@@ -166,14 +165,7 @@ class Service:
 
     def refresh_console(self) -> None:
         try:
-            console.refresh(
-                self.settings.paths.issue,
-                addresses=self.runtime.host.addresses(),
-                port=self.settings.port,
-                token=self.token(),
-                app_url=console.app_url_if_live(self.settings.paths.selection_file),
-                reload_getty=self.settings.paths.root == Path("/"),
-            )
+            console.show(self.settings, addresses=self.runtime.host.addresses(), token=self.token())
         except OSError as exc:
             log.warning("console banner not updated: %s", exc)
 

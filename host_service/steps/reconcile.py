@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from host_service import atomic, console, manifests, setup_token
@@ -183,16 +182,9 @@ def run(ctx: StepContext) -> None:
 
 def _show_on_console(ctx: StepContext) -> None:
     """The console banner gains the app URL (the banner timer would, within 30 s)."""
-    paths = ctx.settings.paths
     try:
-        console.refresh(
-            paths.issue,
-            addresses=ctx.host.addresses(),
-            port=ctx.settings.port,
-            token=setup_token.load_or_create(paths.token_file),
-            app_url=ctx.intent.app_url,
-            reload_getty=paths.root == Path("/"),
-        )
+        token = setup_token.load_or_create(ctx.settings.paths.token_file)
+        console.show(ctx.settings, addresses=ctx.host.addresses(), token=token)
     except OSError as exc:
         ctx.report(f"console banner not updated: {exc}")
 
