@@ -42,12 +42,7 @@ class IsoReport:
 def inspect_iso(path: Path, xorriso: Xorriso) -> IsoReport:
     with SourceIso(path) as iso:
         disk_info = iso.read_text("/.disk/info").strip() if iso.exists("/.disk/info") else None
-        menus = {
-            menu: tuple(grub.menu_entries(iso.read_text(menu)))
-            for menu in MENUS
-            if iso.exists(menu)
-        }
-        grub_cfg = iso.read_text(MENUS[0]) if iso.exists(MENUS[0]) else ""
+        texts = {menu: iso.read_text(menu) for menu in MENUS if iso.exists(menu)}
         files = {p: iso.exists(p) for p in (ROOT_FILE, USER_DATA, META_DATA)}
         volume_id = iso.volume_id
     plain, mkisofs = split_report(xorriso.report(path))
@@ -59,9 +54,9 @@ def inspect_iso(path: Path, xorriso: Xorriso) -> IsoReport:
         eltorito=tuple(boot_records.parse_plain(plain)),
         records=boot_records.parse_as_mkisofs(mkisofs),
         partitions=partition_table.read(path),
-        menus=menus,
+        menus={menu: tuple(grub.menu_entries(text)) for menu, text in texts.items()},
         autoinstall_files=files,
-        installed_check=grub.BEGIN in grub_cfg,
+        installed_check=grub.BEGIN in texts.get(MENUS[0], ""),
     )
 
 
