@@ -173,6 +173,9 @@ class Service:
 
     def running(self, state: BootstrapState) -> bool:
         """True only while a live worker of this process drives a run."""
+        return self._running(state, owner_alive=_owner_alive(state))
+
+    def _running(self, state: BootstrapState, *, owner_alive: bool) -> bool:
         worker = self.worker
         return (
             state.phase is Phase.RUNNING
@@ -180,7 +183,7 @@ class Service:
             and worker.alive
             and state.owner is not None
             and state.owner.generation == worker.generation
-            and owner.is_alive(state.owner)
+            and owner_alive
         )
 
     def status(self) -> dict[str, Any]:
@@ -190,6 +193,7 @@ class Service:
     def status_view(self, version: int, state: BootstrapState) -> dict[str, Any]:
         intent = self.intents.load()
         now = self.clock()
+        owner_alive = _owner_alive(state)  # /proc reads: once per view
         steps = []
         for record in state.steps:
             end = record.finished_at or (now if record.started_at else None)
@@ -212,16 +216,12 @@ class Service:
         return {
             "version": version,
             "phase": state.phase.value,
-            "running": self.running(state),
+            "running": self._running(state, owner_alive=owner_alive),
             "current_step": state.current.value if state.current else None,
             "steps": steps,
             "blocker": state.blocker.to_json() if state.blocker else None,
             "run": state.run,
-            "owner": (
-                {**state.owner.to_json(), "alive": owner.is_alive(state.owner)}
-                if state.owner
-                else None
-            ),
+            "owner": {**state.owner.to_json(), "alive": owner_alive} if state.owner else None,
             "setup": intent.public() if intent else None,
             "release": self._release_summary(),
             "app_url": intent.app_url if intent and state.phase is Phase.RECONCILED else None,
@@ -238,3 +238,7 @@ class Service:
         except (FileNotFoundError, ValueError):
             return None
         return {k: data.get(k) for k in ("ref", "version", "manifest_digest", "repository")}
+
+
+def _owner_alive(state: BootstrapState) -> bool:
+    return state.owner is not None and owner.is_alive(state.owner)
