@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobuild import md5sums
+from isobuild.boot_records import ESP_TYPE_GUID
 from isobuild.errors import EnvironmentProblem
 from isobuild.run import run
 from isobuild.standin_initrd import STANDIN_DIR, build_initrd, fetch_kernel
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 
 GRUB_LIB = Path("/usr/lib/grub")
 GRUB_FONT = Path("/usr/share/grub/unicode.pf2")
-ESP_TYPE_GUID = "28732ac11ff8d211ba4b00a0c93ec93b"
 ISO_MBR_TYPE_GUID = "a2a0d0ebe5b9334487c068b6b72699c7"
 # Real 24.04.3 layer names; the filler is spread over them in these shares.
 LAYERS = (
