@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import importlib.metadata
 import logging
@@ -428,15 +427,8 @@ def _source_date_epoch(ctx: BuildContext) -> int:
             raise ConfigError(
                 f"SOURCE_DATE_EPOCH: expected seconds since 1970, got {env!r}"
             ) from None
-    date = ctx.source.iso.pvd.volume_modification_date
-    try:
-        seconds = calendar.timegm(
-            (date.year, date.month, date.dayofmonth, date.hour, date.minute, date.second)
-        )
-    except (TypeError, ValueError, OverflowError):
-        seconds = int(ctx.options.base_iso.stat().st_mtime)
-    # The PVD stores local time with an offset in 15-minute units.
-    return int(seconds - date.gmtoffset * 15 * 60)
+    epoch = ctx.source.modification_epoch()
+    return epoch if epoch is not None else int(ctx.options.base_iso.stat().st_mtime)
 
 
 def _read_text(path: Path, what: str) -> str:

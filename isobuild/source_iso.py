@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import io
 import re
 import stat
@@ -124,6 +125,18 @@ class SourceIso:
     def volume_id(self) -> str:
         raw: bytes = self.iso.pvd.volume_identifier
         return raw.decode("ascii", "replace").rstrip(" \0")
+
+    def modification_epoch(self) -> int | None:
+        """The volume modification date as Unix time; None when the PVD holds no valid one."""
+        date = self.iso.pvd.volume_modification_date
+        try:
+            seconds = calendar.timegm(
+                (date.year, date.month, date.dayofmonth, date.hour, date.minute, date.second)
+            )
+        except (TypeError, ValueError, OverflowError):
+            return None
+        # The PVD stores local time with an offset in 15-minute units.
+        return int(seconds - date.gmtoffset * 15 * 60)
 
     @property
     def has_joliet(self) -> bool:

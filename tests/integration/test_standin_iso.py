@@ -9,7 +9,7 @@ from pathlib import Path
 from isobuild import md5sums
 from isobuild.boot_records import parse_as_mkisofs
 from isobuild.source_iso import SourceIso
-from isobuild.standin_iso import LAYERS
+from isobuild.standin_iso import LAYERS, Release
 from tests.conftest import TESTS_DIR
 from tests.integration import iso_checks
 
@@ -20,6 +20,12 @@ def test_menus_are_the_recorded_24_04_menus(standin_base_iso: Path) -> None:
     with SourceIso(standin_base_iso) as iso:
         assert iso.read_text("/boot/grub/grub.cfg") == (DATA / "grub.cfg").read_text()
         assert iso.read_text("/boot/grub/loopback.cfg") == (DATA / "loopback.cfg").read_text()
+
+
+def test_volume_date_is_the_release_mastering_time(standin_base_iso: Path) -> None:
+    # A build's default SOURCE_DATE_EPOCH: the base's volume modification date, in UTC.
+    with SourceIso(standin_base_iso) as iso:
+        assert iso.modification_epoch() == Release().epoch
 
 
 def test_boot_records_match_the_real_report_option_for_option(standin_base_iso: Path) -> None:
