@@ -83,7 +83,8 @@ def resolve_k3s_stable(session: requests.Session, channel_url: str) -> str:
     if response.status_code not in (301, 302, 303, 307, 308) or "/tag/" not in location:
         raise PayloadError(
             f"{channel_url}: expected a redirect to a release tag, got HTTP "
-            f"{response.status_code} {location!r}"
+            f"{response.status_code} {location!r}",
+            hint="pin the version instead: isobuild lock --update --k3s-version vX.Y.Z+k3sN",
         )
     return urllib.parse.unquote(location.rstrip("/").rsplit("/", 1)[1])
 
@@ -93,22 +94,33 @@ def resolve_flux_latest(http: HttpDownloader, latest_url: str) -> str:
     try:
         tag = str(json.loads(http.get_text(latest_url))["tag_name"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise PayloadError(f"{latest_url}: no tag_name in the release document") from exc
+        raise PayloadError(
+            f"{latest_url}: no tag_name in the release document",
+            hint="pin the version instead: isobuild lock --update --flux-version X.Y.Z",
+        ) from exc
     return tag.removeprefix("v")
 
 
-def _entry(sums: Mapping[str, str], name: str, where: str) -> str:
+def _entry(sums: Mapping[str, str], name: str, sums_url: str) -> str:
     if name not in sums:
-        raise VerificationError(f"{where}: the publisher checksum file has no entry for {name}")
+        raise VerificationError(
+            f"{sums_url}: the publisher checksum file has no entry for {name}",
+            hint="the release's asset names changed: pin a version that has them "
+            "(--k3s-version / --flux-version) or update isobuild",
+        )
     return sums[name]
 
 
-def controller_images(install_yaml: str) -> dict[str, tuple[str, str]]:
+def controller_images(install_yaml: str, *, source: str) -> dict[str, tuple[str, str]]:
     """controller → (repository, tag) of every workload install.yaml deploys."""
-    found = referenced_images(install_yaml)
+    found = referenced_images(install_yaml, source=source)
     missing = sorted(set(DEFAULT_FLUX_CONTROLLERS) - set(found))
     if missing:
-        raise PayloadError(f"install.yaml deploys no {', '.join(missing)}")
+        raise PayloadError(
+            f"{source}: deploys no {', '.join(missing)}",
+            hint="the appliance needs these controllers: pin a Flux release that ships them "
+            "(--flux-version)",
+        )
     return found
 
 
@@ -122,20 +134,28 @@ def new_lock_document(
 ) -> dict[str, Any]:
     """Pins for these versions, read from the publishers and the registry."""
     k3s_base = f"{upstream.k3s_releases}/{urllib.parse.quote(k3s_version, safe='')}"
-    k3s_sums = parse_checksums(http.get_text(f"{k3s_base}/{K3S_SUMS}"))
+    k3s_sums_url = f"{k3s_base}/{K3S_SUMS}"
+    k3s_sums = parse_checksums(http.get_text(k3s_sums_url))
     flux_base = f"{upstream.flux_releases}/v{flux_version}"
     flux_sums_name = f"flux_{flux_version}_checksums.txt"
-    flux_sums = parse_checksums(http.get_text(f"{flux_base}/{flux_sums_name}"))
+    flux_sums_url = f"{flux_base}/{flux_sums_name}"
+    flux_sums = parse_checksums(http.get_text(flux_sums_url))
     cli = f"flux_{flux_version}_linux_amd64.tar.gz"
-    install_text = http.get_text(f"{flux_base}/install.yaml")
+    install_url = f"{flux_base}/install.yaml"
+    install_text = http.get_text(install_url)
     images: dict[str, Any] = {}
-    for name, (repository, tag) in sorted(controller_images(install_text).items()):
+    for name, (repository, tag) in sorted(
+        controller_images(install_text, source=install_url).items()
+    ):
         registry, _, path = repository.partition("/")
         try:
             with client_factory(registry) as client:
                 digest = client.resolve(path, tag)
         except RegistryError as exc:
-            raise PayloadError(f"{repository}:{tag}: cannot resolve its digest: {exc}") from exc
+            raise PayloadError(
+                f"{repository}:{tag}: cannot resolve its digest: {exc}",
+                hint=exc.hint or "check access to the registry (proxy? HTTPS_PROXY/NO_PROXY)",
+            ) from exc
         images[name] = {"repository": repository, "tag": tag, "digest": digest}
     return {
         "schema": 1,
@@ -144,10 +164,13 @@ def new_lock_document(
             "base_url": k3s_base,
             "checksum_file": K3S_SUMS,
             "files": {
-                "binary": {"name": K3S_BINARY, "sha256": _entry(k3s_sums, K3S_BINARY, k3s_base)},
+                "binary": {
+                    "name": K3S_BINARY,
+                    "sha256": _entry(k3s_sums, K3S_BINARY, k3s_sums_url),
+                },
                 "airgap_images": {
                     "name": K3S_AIRGAP,
-                    "sha256": _entry(k3s_sums, K3S_AIRGAP, k3s_base),
+                    "sha256": _entry(k3s_sums, K3S_AIRGAP, k3s_sums_url),
                 },
             },
         },
@@ -156,7 +179,7 @@ def new_lock_document(
             "base_url": flux_base,
             "checksum_file": flux_sums_name,
             "files": {
-                "cli": {"name": cli, "sha256": _entry(flux_sums, cli, flux_base)},
+                "cli": {"name": cli, "sha256": _entry(flux_sums, cli, flux_sums_url)},
                 "install_manifest": {
                     "name": "install.yaml",
                     "sha256": hashlib.sha256(install_text.encode()).hexdigest(),
