@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from host_service.oci import (
     RegistryTLSError,
     RegistryUnreachable,
 )
+from tests.fixtures.host_service import ConnectProxy
 from tests.fixtures.registry import RunningRegistry
 
 
@@ -187,64 +186,11 @@ def test_unreachable_registry(registry: RunningRegistry) -> None:
         client.resolve("oci/x", "v1")
 
 
-class ConnectProxy:
-    """A minimal HTTPS (CONNECT) forward proxy that records where it was asked to go."""
-
-    def __init__(self) -> None:
-        self.targets: list[str] = []
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        self.server.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
-
-    def _tunnel(self, client: socket.socket) -> None:
-        with client:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
-            if method != "CONNECT":
-                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-                return
-            self.targets.append(target)
-            host, port = target.rsplit(":", 1)
-            with socket.create_connection((host, int(port))) as upstream:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                pair = [client, upstream]
-                while True:
-                    readable, _, _ = select.select(pair, [], [], 5)
-                    if not readable:
-                        return
-                    for sock in readable:
-                        data = sock.recv(65536)
-                        if not data:
-                            return
-                        (upstream if sock is client else client).sendall(data)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.server.close()
-
-
 @pytest.fixture
 def proxy() -> Iterator[ConnectProxy]:
     running = ConnectProxy()
     yield running
-    running.close()
+    running.stop()
 
 
 def test_explicit_proxy_carries_registry_and_token_traffic(
@@ -252,12 +198,12 @@ def test_explicit_proxy_carries_registry_and_token_traffic(
 ) -> None:
     pushed = registry.push_artifact("oci/proxied", "v1")
     with RegistryClient(
-        registry.host, ca_bundle=registry.ca_path, proxies={"https": proxy.url}
+        registry.host, ca_bundle=registry.ca_path, proxies={"https": proxy.url()}
     ) as client:
         assert client.resolve("oci/proxied", "v1") == pushed
     token_host = registry.token_url.split("/")[2]
-    assert registry.host in proxy.targets
-    assert token_host in proxy.targets
+    assert registry.host in proxy.tunnels
+    assert token_host in proxy.tunnels
 
 
 def test_environment_proxy_and_no_proxy(
@@ -266,13 +212,13 @@ def test_environment_proxy_and_no_proxy(
     registry.push_artifact("oci/proxied", "v1")
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("https_proxy", proxy.url)
+    monkeypatch.setenv("https_proxy", proxy.url())
     with registry.client() as client:
         client.resolve("oci/proxied", "v1")
-    assert registry.host in proxy.targets
+    assert registry.host in proxy.tunnels
 
-    proxy.targets.clear()
+    proxy.tunnels.clear()
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     with registry.client() as client:
         client.resolve("oci/proxied", "v1")
-    assert proxy.targets == []
+    assert proxy.tunnels == []
