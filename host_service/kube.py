@@ -118,33 +118,10 @@ class Kubectl:
         # A YAML stream of JSON documents, not a v1 List: kubectl validates a List as a whole
         # and cannot hand that to the server's field validation.
         stream = "".join(f"---\n{json.dumps(o)}\n" for o in objects)
-        self._run(
-            [
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                f"--field-manager={field_manager}",
-                "-f",
-                "-",
-                "-o",
-                "name",
-            ],
-            input=stream.encode(),
-        )
+        self._run(_apply_args("-", field_manager), input=stream.encode())
 
     def apply_file(self, path: Path, *, field_manager: str) -> None:
-        self._run(
-            [
-                "apply",
-                "--server-side",
-                "--force-conflicts",
-                f"--field-manager={field_manager}",
-                "-f",
-                str(path),
-                "-o",
-                "name",
-            ]
-        )
+        self._run(_apply_args(str(path), field_manager))
 
     def create(self, obj: Mapping[str, Any]) -> bool:
         try:
@@ -204,6 +181,14 @@ class Kubectl:
             yield from command.stream_lines(args)
         except CommandError as exc:
             raise KubeError(_summary(exc), argv=exc.argv, output=exc.output) from exc
+
+
+def _apply_args(source: str, field_manager: str) -> list[str]:
+    """Server-side apply of ``source`` (a file or ``-``): the appliance owns these fields."""
+    return [
+        "apply", "--server-side", "--force-conflicts", f"--field-manager={field_manager}",
+        "-f", source, "-o", "name",
+    ]  # fmt: skip
 
 
 def _summary(exc: CommandError) -> str:
