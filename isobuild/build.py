@@ -184,21 +184,23 @@ def open_base(ctx: BuildContext) -> None:
 
 
 def verify_base(ctx: BuildContext) -> None:
-    """Check a pinned sha256 or a signed SHA256SUMS first; else hash while writing."""
+    """Check a pinned sha256 and a (signed) SHA256SUMS first; else hash while writing."""
     check = ctx.options.check
     iso = ctx.options.base_iso
     cache = DigestCache(ctx.options.cache_dir)
-    expected: tuple[str, str] | None = None
+    expected: list[tuple[str, str]] = []  # (digest, where it was pinned): each must match
     if check.sha256sums is not None:
         if check.signature is not None:
             check_signature(check.sha256sums, check.signature, check.keyring or Path())
         text = _read_text(check.sha256sums, "SHA256SUMS")
-        expected = (expected_from_sums(text, check.sha256sums, iso.name), str(check.sha256sums))
+        expected.append(
+            (expected_from_sums(text, check.sha256sums, iso.name), str(check.sha256sums))
+        )
     if check.sha256 is not None:
-        expected = (check.sha256, "--sha256")
+        expected.append((check.sha256, "--sha256"))
     ctx.base_digest = BackgroundDigest(cache, iso)
-    if expected is not None:
-        check_digest(ctx.base_digest.result(), expected[0], iso, expected[1])
+    for digest, source in expected:
+        check_digest(ctx.base_digest.result(), digest, iso, source)
 
 
 def add_autoinstall(ctx: BuildContext) -> None:

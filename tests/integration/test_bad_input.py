@@ -302,6 +302,18 @@ def test_signed_sums_that_disagree_with_the_iso(
     assert _nothing_written(outdir)
 
 
+def test_a_right_sha256_does_not_override_signed_sums_that_disagree(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, signed_sums: SignedSums
+) -> None:
+    text = signed_sums.sums.read_text().splitlines()
+    signed_sums.sums.write_text(f"{text[0]}\n{'3' * 64} *{standin_base_iso.name}\n")
+    signed_sums.sign()
+    actual = hashlib.sha256(standin_base_iso.read_bytes()).hexdigest()
+    run = isobuild("--sha256", actual, *_sums_args(signed_sums), base=standin_base_iso)
+    _refused(run, ExitCode.INPUT, "sha256 mismatch", str(signed_sums.sums))
+    assert _nothing_written(outdir)
+
+
 # --- the config ----------------------------------------------------------------------------
 
 
