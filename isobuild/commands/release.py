@@ -7,13 +7,13 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from host_service import atomic
 from host_service.oci import (
     AuthenticationError,
     Credentials,
@@ -120,15 +120,10 @@ def _bundle(bundle_file: Path | None, flux_dir: Path, check: bool) -> Artifact:
     return build_bundle(flux_dir)
 
 
-def _write_atomic(path: Path, data: bytes, *, force: bool) -> None:
+def _write_output(path: Path, data: bytes, *, force: bool) -> None:
     if path.exists() and not force:
         raise OutputExistsError(f"{path}: already exists", hint="pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    Path(tmp).chmod(0o644)
-    Path(tmp).replace(path)
+    atomic.write_bytes(path, data, mode=0o644)
 
 
 def _echo_json(document: Any) -> None:
@@ -243,7 +238,7 @@ def render(
         charts=chart_versions(built),
         values=profile_values(flux_dir, profile),
     )
-    _write_atomic(output, manifest.to_json(), force=force)
+    _write_output(output, manifest.to_json(), force=force)
     if as_json:
         _echo_json({"output": str(output), "bundleDigest": artifact.digest, "version": version})
     else:

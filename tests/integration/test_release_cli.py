@@ -233,6 +233,21 @@ def test_render_refuses_bad_input_without_output(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_render_that_cannot_replace_its_output_leaves_no_temp_file(tmp_path: Path) -> None:
+    out = tmp_path / "out" / "r.json"
+    out.mkdir(parents=True)  # --force cannot replace a directory with the manifest
+    with pytest.raises(IsADirectoryError):
+        isobuild(
+            ["release", "render", "--version", "1.0.0", "--channel", "stable",
+             *(f"--image={key}=ghcr.io/x/{key.lower()}:1.0.0"
+               for key in ("algaCore", "workflowWorker", "emailService", "temporalWorker")),
+             "--control-plane", "ghcr.io/x/c:1", "--output", str(out), "--force"]
+        )  # fmt: skip
+    assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+    assert out.is_dir()
+    assert not any(out.iterdir())
+
+
 def test_a_config_with_a_site_ca_needs_no_ca_file(
     registry: RunningRegistry, tmp_path: Path, home: Path
 ) -> None:
