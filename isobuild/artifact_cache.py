@@ -17,9 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from host_service import atomic
-
-# Re-exported for callers that still import it from here; isobuild.digest is its home.
-from isobuild.digest import sha256_file as sha256_file
+from isobuild.digest import sha256_file
 from isobuild.errors import EnvironmentProblem, VerificationError
 
 log = logging.getLogger(__name__)

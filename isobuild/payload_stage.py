@@ -30,8 +30,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from isobuild import build_info, install_payload, overlay
-from isobuild.artifact_cache import ArtifactCache, sha256_file
+from isobuild.artifact_cache import ArtifactCache
 from isobuild.config import BuildConfig
+from isobuild.digest import sha256_file
 from isobuild.errors import ConfigError, PayloadError, VerificationError
 from isobuild.fetch import Fetcher, make_source
 from isobuild.flux_install import check_images_pinned
