@@ -55,6 +55,13 @@ class ArtifactCache:
     def path_for(self, sha256: str) -> Path:
         return self.root / "sha256" / _check_hex(sha256)
 
+    def digest_of(self, path: Path) -> str:
+        """The sha256 of an entry this cache handed out: entries are named by their
+        verified digest, so callers need not hash them again."""
+        if path.parent != self.root / "sha256":
+            raise ValueError(f"not an entry of the artifact cache {self.root}: {path}")
+        return _check_hex(path.name)
+
     def partial_path(self, sha256: str) -> Path:
         return self._ensure(self.root / "partial") / f"{_check_hex(sha256)}.part"
 

@@ -18,7 +18,13 @@ from typing import Any
 from isobuild import autoinstall, grub, manifest, md5sums
 from isobuild.config import BuildConfig
 from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
-from isobuild.errors import ConfigError, EnvironmentProblem, OutputExistsError, SourceIsoError
+from isobuild.errors import (
+    ConfigError,
+    EnvironmentProblem,
+    OutputExistsError,
+    SourceIsoError,
+    VerificationError,
+)
 from isobuild.grub import GrubEditError
 from isobuild.payload_stage import stage_payload
 from isobuild.progress import Progress
@@ -112,12 +118,30 @@ class BuildContext:
     write: WriteResult | None = None
     outputs: dict[Path, Path] = field(default_factory=dict)  # temp file → final path
 
-    def add_file(self, iso_path: str, local_path: Path, *, mode: int | None = None) -> AddedFile:
-        """Put ``local_path`` on the ISO at ``iso_path`` (adding or replacing a file)."""
+    def add_file(
+        self,
+        iso_path: str,
+        local_path: Path,
+        *,
+        mode: int | None = None,
+        sha256: str | None = None,
+    ) -> AddedFile:
+        """Put ``local_path`` on the ISO at ``iso_path`` (adding or replacing a file).
+
+        ``sha256``, when the caller already verified the file, is checked in the same read
+        that takes the md5: a file that changed since is refused, not recorded.
+        """
         if not iso_path.startswith("/") or ".." in iso_path.split("/"):
             raise ValueError(f"ISO path must be absolute without '..': {iso_path!r}")
         local_path = self._snapshot(iso_path, local_path)
         sha, md5, size = sha256_and_md5(local_path)
+        if sha256 is not None and sha != sha256:
+            raise VerificationError(
+                f"{local_path}: sha256 {sha}, but {iso_path} was planned as {sha256}: the "
+                "file changed after it was verified",
+                hint="something modified the cache or the source tree during the build; "
+                "run the build again",
+            )
         if mode is None:
             executable = local_path.stat().st_mode & stat.S_IXUSR
             mode = 0o555 if executable else 0o444

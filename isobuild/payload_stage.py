@@ -72,6 +72,8 @@ class FetchedPayload:
     flux_cli_tarball: Path
     flux_install: Path
     image_archive: Path
+    # Each path above → its sha256, verified when it entered the cache (or was looked up).
+    digests: Mapping[Path, str]
 
 
 def fetch_payload(
@@ -104,13 +106,18 @@ def fetch_payload(
         archive = built
     else:
         archive = obtain_image_archive(lock, cache, offline=offline, client_factory=client_factory)
+    k3s_binary, airgap = got["k3s.files.binary"], got["k3s.files.airgap_images"]
+    cli = got["flux.files.cli"]
     return FetchedPayload(
         lock=lock,
-        k3s_binary=got["k3s.files.binary"],
-        airgap_images=got["k3s.files.airgap_images"],
-        flux_cli_tarball=got["flux.files.cli"],
+        k3s_binary=k3s_binary,
+        airgap_images=airgap,
+        flux_cli_tarball=cli,
         flux_install=install_yaml,
         image_archive=archive,
+        digests={
+            path: cache.digest_of(path) for path in (k3s_binary, airgap, cli, install_yaml, archive)
+        },
     )
 
 
@@ -150,12 +157,21 @@ class PayloadPlan:
     manifest_file: Path | None = None
     standin: bool = False
 
-    def add(self, path: str, source: Path, mode: int, install: PurePosixPath | None) -> None:
+    def add(
+        self,
+        path: str,
+        source: Path,
+        mode: int,
+        install: PurePosixPath | None,
+        *,
+        sha256: str | None = None,
+    ) -> None:
+        """Plan ``source`` as ``path``; ``sha256`` when it is already verified, else hashed."""
         self.files.append(
             PlannedFile(
                 path=path,
                 source=source,
-                sha256=sha256_file(source),
+                sha256=sha256 if sha256 is not None else sha256_file(source),
                 size=source.stat().st_size,
                 mode=mode,
                 install=None if install is None else str(install),
@@ -206,13 +222,12 @@ def plan_payload(
     layout = build_info.InstalledLayout.of(config)
     k3s_images = build_info.K3S_IMAGES_DIR
     airgap_name = lock.k3s.files["airgap_images"].name
+    known = fetched.digests
     archives = [
-        build_info.ImageArchive(
-            file=airgap_name, sha256=sha256_file(fetched.airgap_images), images=()
-        ),
+        build_info.ImageArchive(file=airgap_name, sha256=known[fetched.airgap_images], images=()),
         build_info.ImageArchive(
             file=ARCHIVE_NAME,
-            sha256=sha256_file(fetched.image_archive),
+            sha256=known[fetched.image_archive],
             images=[image.reference for image in lock.images],
         ),
     ]
@@ -234,13 +249,16 @@ def plan_payload(
     script.chmod(0o755)
     plan.add(INSTALLER, script, 0o755, None)
 
-    plan.add("k3s/k3s", fetched.k3s_binary, 0o755, build_info.K3S_BINARY)
-    plan.add(f"k3s/images/{airgap_name}", fetched.airgap_images, 0o644, k3s_images / airgap_name)
-    plan.add(f"k3s/images/{ARCHIVE_NAME}", fetched.image_archive, 0o644, k3s_images / ARCHIVE_NAME)
+    for rel, cached, mode, install in (
+        ("k3s/k3s", fetched.k3s_binary, 0o755, build_info.K3S_BINARY),
+        (f"k3s/images/{airgap_name}", fetched.airgap_images, 0o644, k3s_images / airgap_name),
+        (f"k3s/images/{ARCHIVE_NAME}", fetched.image_archive, 0o644, k3s_images / ARCHIVE_NAME),
+        ("opt/flux-install/install.yaml", fetched.flux_install, 0o644, layout.flux_install),
+    ):
+        plan.add(rel, cached, mode, install, sha256=known[cached])
 
     flux_cli = _extract_flux_cli(fetched.flux_cli_tarball, work / "flux")
     plan.add("opt/bin/flux", flux_cli, 0o755, layout.flux_cli)
-    plan.add("opt/flux-install/install.yaml", fetched.flux_install, 0o644, layout.flux_install)
     for source_dir, installed in (
         (host_service_dir, layout.host_service),
         (flux_dir, layout.topology),
@@ -358,7 +376,9 @@ def stage_payload(ctx: BuildContext) -> None:
     plan = plan_payload(ctx.config, fetched, ctx.staging / "payload", build=build)
     for item in plan.files:
         mode = 0o555 if item.mode & 0o111 else 0o444
-        ctx.add_file(f"{ISO_DIR}/{item.path}", item.source, mode=mode)
+        # The planned digest is re-checked while the md5 is taken: the ISO gets the bytes
+        # the payload manifest (and, for cached artifacts, the lock file) names.
+        ctx.add_file(f"{ISO_DIR}/{item.path}", item.source, mode=mode, sha256=item.sha256)
     assert plan.manifest_file is not None
     ctx.add_file(f"{ISO_DIR}/{MANIFEST}", plan.manifest_file, mode=0o444)
     ctx.manifest_extra["payload"] = {

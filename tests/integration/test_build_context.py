@@ -10,6 +10,7 @@ import pytest
 
 from isobuild.build import SNAPSHOT_MAX, BuildContext, BuildOptions, Tools
 from isobuild.config import load_config
+from isobuild.errors import VerificationError
 from isobuild.source_iso import SourceIso
 from isobuild.xorriso import RealXorriso
 
@@ -83,3 +84,20 @@ def test_iso_paths_must_be_absolute_and_plain(ctx: BuildContext, tmp_path: Path,
     local.write_text("x")
     with pytest.raises(ValueError, match="absolute"):
         ctx.add_file(bad, local)
+
+
+def test_a_verified_file_is_taken_by_its_digest_and_refused_once_it_changed(
+    ctx: BuildContext, tmp_path: Path
+) -> None:
+    big = tmp_path / "airgap.tar.zst"
+    big.write_bytes(b"verified bytes" * (SNAPSHOT_MAX // 14 + 1))  # mapped in place
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    record = ctx.add_file("/appliance/k3s/images/airgap.tar.zst", big, sha256=digest)
+    assert (record.sha256, record.local_path) == (digest, big)
+    assert record.md5 == hashlib.md5(big.read_bytes(), usedforsecurity=False).hexdigest()
+
+    with big.open("r+b") as handle:  # one byte flipped after verification
+        handle.write(b"V")
+    with pytest.raises(VerificationError, match=r"airgap\.tar\.zst: sha256 [0-9a-f]{64}, but"):
+        ctx.add_file("/appliance/k3s/images/other.tar.zst", big, sha256=digest)
+    assert "/appliance/k3s/images/other.tar.zst" not in ctx.files

@@ -85,6 +85,20 @@ def test_cache_remembers_built_artifacts_by_input_key(tmp_path: Path) -> None:
     assert cache.recall(key) is None
 
 
+def test_cache_entries_are_named_by_their_verified_digest(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path / "cache")
+    candidate = tmp_path / "k3s"
+    candidate.write_bytes(b"k3s")
+    digest = hashlib.sha256(b"k3s").hexdigest()
+    entry = cache.admit(candidate, digest, label="k3s")
+    assert cache.digest_of(entry) == digest
+    assert cache.digest_of(cache.lookup(digest) or tmp_path) == digest
+    with pytest.raises(ValueError, match="not an entry of the artifact cache"):
+        cache.digest_of(tmp_path / digest)
+    with pytest.raises(ValueError, match="not a sha256"):
+        cache.digest_of(entry.with_name("k3s"))
+
+
 def _content(reference: str, blob_dir: Path) -> ImageContent:
     image = make_image(reference)
     (blob_dir / image.config_digest.removeprefix("sha256:")).write_bytes(image.config)
