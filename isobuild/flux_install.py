@@ -9,6 +9,7 @@ would pull from the internet at first boot (the appliance has none).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -45,18 +46,24 @@ def referenced_images(text: str, *, source: str = "install.yaml") -> dict[str, t
     return found
 
 
-def check_images_pinned(lock: PayloadLock, install_yaml: str) -> None:
-    """Refuse an install.yaml that deploys an image the lock does not pin (same tag)."""
+def check_images_pinned(lock: PayloadLock, install_yaml: Path) -> None:
+    """Refuse an install.yaml (the cached file) that deploys an image the lock does not pin."""
+    try:
+        text = install_yaml.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise PayloadError(
+            f"{install_yaml}: cannot read Flux's install.yaml: {exc.strerror}"
+        ) from exc
     pinned = {(image.repository, image.tag) for image in lock.images}
     missing = sorted(
         f"{name} ({repository}:{tag})"
-        for name, (repository, tag) in referenced_images(install_yaml).items()
+        for name, (repository, tag) in referenced_images(text, source=str(install_yaml)).items()
         if (repository, tag) not in pinned
     )
     if missing:
         raise VerificationError(
-            f"{lock.source}: Flux's install.yaml deploys images flux.images does not pin: "
-            + ", ".join(missing),
+            f"{install_yaml}: Flux's install.yaml deploys images that flux.images in "
+            f"{lock.source} does not pin: " + ", ".join(missing),
             hint="pin them (`isobuild lock --update` pins every image install.yaml names); "
             "otherwise they would be pulled from the internet at first boot",
         )

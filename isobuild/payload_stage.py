@@ -98,7 +98,7 @@ def fetch_payload(
         also_missing.append(f"  flux.images: the controller image archive of {images}")
     got = Fetcher(cache, source).fetch_all(lock.files(), also_missing=also_missing)
     install_yaml = got["flux.files.install_manifest"]
-    check_images_pinned(lock, install_yaml.read_text(encoding="utf-8", errors="replace"))
+    check_images_pinned(lock, install_yaml)
     if prebuilt is not None:
         archive = got[prebuilt.key]
         _check_prebuilt_archive(lock, archive)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from host_service.oci import OCI_MANIFEST
 from isobuild.artifact_cache import ArtifactCache
-from isobuild.errors import OutputExistsError, VerificationError
+from isobuild.errors import OutputExistsError, PayloadError, VerificationError
 from isobuild.fetch import parse_checksums
 from isobuild.image_archive import ImageContent, inspect_archive, write_archive
 from isobuild.lockfile import load_lock
@@ -230,16 +231,27 @@ def test_install_yaml_images_must_all_be_pinned(tmp_path: Path) -> None:
     result = write_standins(tmp_path / "s", filler=10)
     lock = load_lock(result.lock)
     refs = {i.name: i.reference for i in lock.images}
-    check_images_pinned(lock, install_yaml_text("2.9.4", refs).decode())
+    cached = tmp_path / "cache" / "install.yaml"
+    cached.parent.mkdir()
+    cached.write_bytes(install_yaml_text("2.9.4", refs))
+    check_images_pinned(lock, cached)
 
     extra = {**refs, "source-watcher": "ghcr.io/fluxcd/source-watcher:v2.2.3"}
-    text = install_yaml_text("2.9.4", extra).decode()
+    cached.write_bytes(install_yaml_text("2.9.4", extra))
+    text = cached.read_text()
     assert referenced_images(text)["source-watcher"] == ("ghcr.io/fluxcd/source-watcher", "v2.2.3")
     with pytest.raises(
         VerificationError, match=r"source-watcher \(ghcr\.io/fluxcd/source-watcher:v2\.2\.3\)"
-    ):
-        check_images_pinned(lock, text)
+    ) as caught:
+        check_images_pinned(lock, cached)
+    assert caught.value.message.startswith(f"{cached}: Flux's install.yaml deploys images ")
+    assert f"flux.images in {result.lock} does not pin" in caught.value.message
 
     moved = {**refs, "helm-controller": "ghcr.io/fluxcd/helm-controller:v9.9.9"}
+    cached.write_bytes(install_yaml_text("2.9.4", moved))
     with pytest.raises(VerificationError, match="helm-controller"):
-        check_images_pinned(lock, install_yaml_text("2.9.4", moved).decode())
+        check_images_pinned(lock, cached)
+
+    cached.write_text("kind: [unclosed\n")
+    with pytest.raises(PayloadError, match=f"^{re.escape(str(cached))}: not valid YAML"):
+        check_images_pinned(lock, cached)
