@@ -365,16 +365,21 @@ def _cross_checks(config: BuildConfig, problems: _Problems) -> None:
         )
 
 
+def yaml_error(source: Path | str, exc: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error: ``<source>: not valid YAML (line L, column C): why``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+    return f"{source}: not valid YAML ({where}): {getattr(exc, 'problem', exc)}"
+
+
 def parse_config(text: str, *, source: Path, base_dir: Path | None = None) -> BuildConfig:
     """Parse and validate a build config; every problem is reported at once."""
     problems = _Problems(str(source))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         raise ConfigError(
-            f"{source}: not valid YAML ({where}): {getattr(exc, 'problem', exc)}",
+            yaml_error(source, exc),
             hint="fix the YAML syntax; `python3 -c 'import yaml,sys; yaml.safe_load(sys.stdin)'`"
             " < FILE shows the same error",
         ) from exc

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from isobuild.config import yaml_error
 from isobuild.errors import PayloadError, VerificationError
 from isobuild.lockfile import PayloadLock
 
@@ -31,7 +32,7 @@ def referenced_images(text: str, *, source: str = "install.yaml") -> dict[str, t
     try:
         documents = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
     except yaml.YAMLError as exc:
-        raise PayloadError(f"{source}: not valid YAML: {exc}") from exc
+        raise PayloadError(yaml_error(source, exc)) from exc
     found: dict[str, tuple[str, str]] = {}
     for document in documents:
         if document.get("kind") not in ("Deployment", "StatefulSet", "DaemonSet"):

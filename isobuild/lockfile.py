@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from host_service.schema import Schema
+from isobuild.config import yaml_error
 from isobuild.errors import ConfigError
 from isobuild.resources import SCHEMAS_DIR
 
@@ -168,11 +169,7 @@ def parse_lock(text: str, *, source: Path) -> PayloadLock:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ConfigError(
-            f"{source}: not valid YAML ({where}): {getattr(exc, 'problem', exc)}", hint=LOCK_HINT
-        ) from exc
+        raise ConfigError(yaml_error(source, exc), hint=LOCK_HINT) from exc
     problems = [(p.path, p.message) for p in Schema.load(LOCK_SCHEMA).problems(data)]
     if not problems:
         problems = _cross_problems(data)
