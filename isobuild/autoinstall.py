@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
 
 from host_service.schema import Schema
 from isobuild.config import BuildConfig, to_mapping
 from isobuild.errors import ConfigError
 from isobuild.resources import AUTOINSTALL_DIR, SCHEMAS_DIR
+from isobuild.templates import Templates
 
 ROOT_FILE = "/autoinstall.yaml"
 USER_DATA = "/nocloud/user-data"
@@ -42,31 +42,14 @@ def template_context(config: BuildConfig) -> dict[str, Any]:
     return {"config": to_mapping(config), "installed_marker": installed_marker(config)}
 
 
-def _environment(template_dir: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dir),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
 def render(config: BuildConfig, template_dir: Path = AUTOINSTALL_DIR) -> dict[str, str]:
     """Render every autoinstall file (pure apart from reading the templates)."""
-    env = _environment(template_dir)
+    templates = Templates(template_dir)
     context = template_context(config)
     rendered = {}
     for iso_path, name in _TEMPLATES.items():
-        try:
-            text = env.get_template(name).render(context)
-            rendered[iso_path] = text.rstrip("\n") + "\n"
-        except jinja2.TemplateError as exc:
-            where = getattr(exc, "name", None) or name
-            line = getattr(exc, "lineno", None)
-            raise ConfigError(
-                f"{template_dir / where}{f':{line}' if line else ''}: template error: {exc}",
-                hint="fix the template or the config value it uses",
-            ) from exc
+        text = templates.render(name, context, hint="fix the template or the config value it uses")
+        rendered[iso_path] = text.rstrip("\n") + "\n"
     return rendered
 
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import jinja2
-
 from isobuild.errors import ConfigError
+from isobuild.templates import Templates
 
 APPLIANCE_TARGET = "appliance.target"
 TARGET_PATH = PurePosixPath("/usr/lib/systemd/system") / APPLIANCE_TARGET
@@ -41,18 +40,9 @@ def _mode(source: Path) -> int:
     return 0o755 if source.stat().st_mode & stat.S_IXUSR else 0o644
 
 
-def _environment(root: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(root),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
 def render_overlay(overlays_dir: Path, context: Mapping[str, Any], dest: Path) -> list[OverlayFile]:
     """Render ``overlays_dir`` into ``dest`` (a fresh directory); returns every file."""
-    env = _environment(overlays_dir)
+    templates = Templates(overlays_dir)
     files: list[OverlayFile] = []
     for source in sorted(overlays_dir.rglob("*")):
         rel = source.relative_to(overlays_dir)
@@ -68,14 +58,11 @@ def render_overlay(overlays_dir: Path, context: Mapping[str, Any], dest: Path) -
         target = dest / out_rel
         target.parent.mkdir(parents=True, exist_ok=True)
         if templated:
-            try:
-                text = env.get_template(rel.as_posix()).render(context)
-            except jinja2.TemplateError as exc:
-                line = getattr(exc, "lineno", None)
-                raise ConfigError(
-                    f"{source}{f':{line}' if line else ''}: template error: {exc}",
-                    hint="overlay templates see the build-info.json keys (docs/payload.md)",
-                ) from exc
+            text = templates.render(
+                rel.as_posix(),
+                context,
+                hint="overlay templates see the build-info.json keys (docs/payload.md)",
+            )
             target.write_text(text, encoding="utf-8")
         else:
             target.write_bytes(source.read_bytes())
