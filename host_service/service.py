@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import time
@@ -19,6 +18,7 @@ from host_service.sessions import Lockout, SessionKeeper
 from host_service.settings import Settings
 from host_service.state import TITLES, BootstrapState, Phase, Resume, Step
 from host_service.steps import StepImplementation
+from host_service.steps.release import read_resolution
 from host_service.store import StateKeeper, load_state
 from host_service.worker import Worker
 
@@ -231,13 +231,15 @@ class Service:
         }
 
     def _release_summary(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(
-                (self.settings.paths.release_dir / "resolution.json").read_text(encoding="utf-8")
-            )
-        except (FileNotFoundError, ValueError):
+        resolution = read_resolution(self.settings.paths)
+        if resolution is None:
             return None
-        return {k: data.get(k) for k in ("ref", "version", "manifest_digest", "repository")}
+        return {
+            "ref": resolution.ref,
+            "version": resolution.version,
+            "manifest_digest": resolution.manifest_digest,
+            "repository": resolution.repository,
+        }
 
 
 def _owner_alive(state: BootstrapState) -> bool:

@@ -128,6 +128,10 @@ class Paths:
         return self.state / "release"
 
     @property
+    def resolution_file(self) -> Path:
+        return self.release_dir / "resolution.json"
+
+    @property
     def values_dir(self) -> Path:
         return self.state / "values"
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from host_service import atomic
 from host_service.oci import (
@@ -20,6 +21,7 @@ from host_service.oci import (
     RegistryUnreachable,
 )
 from host_service.release import Release, ReleaseError, fetch_release, parse_release
+from host_service.settings import Paths
 from host_service.steps.context import StepContext, StepFailed
 
 
@@ -33,15 +35,38 @@ class Resolution:
     sha256: str  # of the cached manifest file, re-checked on read
 
 
+def read_resolution(paths: Paths) -> Resolution | None:
+    """The stored resolution (``<state>/release/resolution.json``), or None if absent or damaged."""
+    try:
+        data = json.loads(paths.resolution_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    names = [f.name for f in fields(Resolution)]
+    if not isinstance(data, dict) or sorted(data) != sorted(names):
+        return None
+    if not all(isinstance(data[name], str) for name in names):
+        return None
+    return Resolution(**data)
+
+
+def write_resolution(paths: Paths, resolution: Resolution) -> None:
+    atomic.write_json(paths.resolution_file, asdict(resolution), mode=0o600)
+
+
+def _manifest_file(paths: Paths, manifest_digest: str) -> Path:
+    """Where the release manifest with this digest is kept, beside the resolution."""
+    return paths.release_dir / f"{manifest_digest.removeprefix('sha256:')}.json"
+
+
 def load_resolved(ctx: StepContext) -> tuple[Resolution, Release] | None:
     """The resolved release for the current inputs, or None (never resolved, stale, damaged)."""
-    directory = ctx.settings.paths.release_dir
+    resolution = read_resolution(ctx.settings.paths)
+    if resolution is None:
+        return None
+    cached = _manifest_file(ctx.settings.paths, resolution.manifest_digest)
     try:
-        data = json.loads((directory / "resolution.json").read_text(encoding="utf-8"))
-        resolution = Resolution(**data)
-        cached = directory / f"{resolution.manifest_digest.removeprefix('sha256:')}.json"
         raw = cached.read_bytes()
-    except (FileNotFoundError, ValueError, TypeError):
+    except FileNotFoundError:
         return None
     if resolution.ref != ctx.intent.release_ref:
         return None
@@ -136,10 +161,7 @@ def run(ctx: StepContext) -> None:
             next_step="pick a channel or release for this profile",
         )
     data = release.to_json()
-    directory = settings.paths.release_dir
-    atomic.write_bytes(
-        directory / f"{fetched.manifest_digest.removeprefix('sha256:')}.json", data, mode=0o600
-    )
+    atomic.write_bytes(_manifest_file(settings.paths, fetched.manifest_digest), data, mode=0o600)
     resolution = Resolution(
         ref=ref,
         repository=_repository(ctx),
@@ -148,7 +170,7 @@ def run(ctx: StepContext) -> None:
         version=release.version,
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    atomic.write_json(directory / "resolution.json", asdict(resolution), mode=0o600)
+    write_resolution(settings.paths, resolution)
     ctx.report(
         f"release {release.version} ({fetched.manifest_digest[:19]}…)",
         detail=f"release {release.version} = {fetched.manifest_digest}",

@@ -11,7 +11,7 @@ from host_service import k3s_files, manifests
 from host_service.intent import SetupIntent
 from host_service.registry_access import bypasses_proxy, proxies_for
 from host_service.settings import Settings, settings_from_document
-from host_service.steps import apply, flux, preflight, reconcile, storage
+from host_service.steps import apply, flux, preflight, reconcile, release, storage
 from host_service.steps.context import StepContext, StepFailed
 from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
 from tests.fixtures.host_service import FakeHost, FakeKube, flux_install_yaml
@@ -253,6 +253,34 @@ def test_bad_flux_install_yaml(tmp_path: Path, text: str | None, message: str) -
         path.write_text(text)
     with pytest.raises(StepFailed, match=message):
         flux.read_install(path)
+
+
+# -- release: the stored resolution --------------------------------------------------------
+
+
+def test_the_resolution_is_written_and_read_in_one_place(tmp_path: Path) -> None:
+    paths = settings_from_document({}, root=tmp_path).paths
+    assert paths.resolution_file == tmp_path / "var/lib/alga-appliance/release/resolution.json"
+    assert release.read_resolution(paths) is None
+    stored = release.Resolution(
+        ref="stable", repository="ghcr.io/o/r", manifest_digest="sha256:" + "a" * 64,
+        config_digest="sha256:" + "b" * 64, version="1.4.0", sha256="c" * 64,
+    )  # fmt: skip
+    release.write_resolution(paths, stored)
+    assert paths.resolution_file.stat().st_mode & 0o777 == 0o600
+    assert release.read_resolution(paths) == stored
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    ["{", "[]", '{"ref": "stable"}', '{"ref": 1, "repository": "r", "manifest_digest": "d", '
+     '"config_digest": "c", "version": "v", "sha256": "s"}'],
+)  # fmt: skip
+def test_a_damaged_resolution_reads_as_none(tmp_path: Path, damaged: str) -> None:
+    paths = settings_from_document({}, root=tmp_path).paths
+    paths.resolution_file.parent.mkdir(parents=True)
+    paths.resolution_file.write_text(damaged)
+    assert release.read_resolution(paths) is None
 
 
 # -- apply: generated secrets are created once -------------------------------------------
