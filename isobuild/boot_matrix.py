@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from isobuild import partition_table
-from isobuild.errors import BootError, IsobuildError
+from isobuild.errors import BootError, SourceIsoError
 from isobuild.qemu import Accel, Firmware, Guest, GuestSpec, MediaKind, Medium, ovmf_copy
 
 REPORT_PREFIX = "ISOBUILD-STANDIN"
@@ -169,6 +169,19 @@ def run_cell(
     )  # fmt: skip
 
 
+def check_iso(iso: Path) -> None:
+    """Refuse a path that is not an ISO file before any guest starts."""
+    if not iso.exists():
+        raise SourceIsoError(
+            f"{iso}: ISO not found",
+            hint="check the path; `isobuild build` writes OUTPUT_DIR/<name>-<version>.iso",
+        )
+    if not iso.is_file():
+        raise SourceIsoError(
+            f"{iso}: is not a file, expected an ISO image", hint="pass the .iso file itself"
+        )
+
+
 def default_jobs() -> int:
     return max(1, min(len(CELLS), os.cpu_count() or 1))
 
@@ -184,8 +197,7 @@ def run_matrix(
     on_result: Callable[[CellResult], None] | None = None,
 ) -> list[CellResult]:
     """Every cell, ``jobs`` at a time (one TCG guest keeps one core busy)."""
-    if not iso.is_file():
-        raise IsobuildError(f"{iso}: ISO not found")
+    check_iso(iso)
 
     def one(cell: Cell) -> CellResult:
         result = run_cell(iso, cell, workdir, accel=accel, timeout=timeout)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from isobuild.boot_matrix import CELLS, CELLS_BY_NAME, DEFAULT_TIMEOUT, CellResult, run_matrix
+from isobuild.boot_matrix import (
+    CELLS,
+    CELLS_BY_NAME,
+    DEFAULT_TIMEOUT,
+    CellResult,
+    check_iso,
+    run_matrix,
+)
 from isobuild.cache_dir import default_cache_dir
 from isobuild.errors import BootError
 from isobuild.qemu import Accel, detect_accel
@@ -33,7 +40,8 @@ def _line(result: CellResult) -> str:
 
 
 @click.command("boot-test")
-@click.argument("iso", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+# The path is checked by boot_matrix.check_iso: one error line and exit 3, like `build`.
+@click.argument("iso", type=click.Path(path_type=Path))
 @click.option(
     "--accel",
     type=click.Choice(["auto", "tcg", "kvm"]),
@@ -73,6 +81,7 @@ def boot_test(
     as_json: bool,
 ) -> None:
     """Boot ISO in QEMU four ways and report what the (stand-in) installer saw."""
+    check_iso(iso)
     chosen = [CELLS_BY_NAME[c] for c in cells] if cells else list(CELLS)
     accelerator = detect_accel(default_cache_dir()) if accel == "auto" else Accel(accel)
     workdir = logs or Path(tempfile.mkdtemp(prefix="isobuild-boot-"))

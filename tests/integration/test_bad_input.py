@@ -512,3 +512,26 @@ def test_ctrl_c_while_writing_leaves_nothing_and_exits_130(
     assert proc.returncode == ExitCode.INTERRUPTED, stderr
     assert "interrupted" in stderr
     assert _nothing_written(outdir)
+
+
+# --- boot-test ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("MISSING.iso", "ISO not found"), ("a-directory", "is not a file, expected an ISO image")],
+)
+def test_boot_test_refuses_a_path_that_is_not_an_iso_in_one_line(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    target = tmp_path / name
+    if name == "a-directory":
+        target.mkdir()
+    argv = [*ISOBUILD, "boot-test", str(target), "--logs", str(tmp_path / "logs")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == ExitCode.INPUT, done.stderr
+    assert done.stdout == ""  # refused before any guest, probe or banner
+    error, hint = done.stderr.splitlines()
+    assert error == f"error: {target}: {message}"
+    assert hint.startswith("hint: ")
+    assert not (tmp_path / "logs").exists()
