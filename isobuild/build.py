@@ -82,6 +82,7 @@ class BuildResult:
     manifest: Path
     sha256: str
     size: int
+    standin_artifacts: bool  # the payload is the labelled stand-in k3s/Flux files
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +116,7 @@ class BuildContext:
     base_digest: BackgroundDigest | None = None
     files: dict[str, AddedFile] = field(default_factory=dict)
     manifest_extra: dict[str, Any] = field(default_factory=dict)
+    standin_artifacts: bool = False  # set by the payload step
     write: WriteResult | None = None
     outputs: dict[Path, Path] = field(default_factory=dict)  # temp file → final path
 
@@ -404,6 +406,7 @@ def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResu
             manifest=options.output_dir / "build-manifest.json",
             sha256=ctx.write.sha256,
             size=ctx.write.size,
+            standin_artifacts=ctx.standin_artifacts,
         )
 
 

@@ -388,6 +388,7 @@ def stage_payload(ctx: BuildContext) -> None:
         "manifest": plan.manifest,
     }
     if lock.standin:
+        ctx.standin_artifacts = True
         ctx.manifest_extra["standin_artifacts"] = True
         log.warning(
             "STAND-IN k3s/Flux artifacts (%s): the ISO installs and boots, but k3s cannot run",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -127,5 +126,5 @@ def build(
     )
     result = run_build(config, Tools(xorriso=RealXorriso()), options)
     click.echo(f"{result.iso}  sha256 {result.sha256}")
-    if json.loads(result.manifest.read_text()).get("extra", {}).get("standin_artifacts"):
+    if result.standin_artifacts:
         click.echo("note: built with STAND-IN k3s/Flux artifacts: k3s cannot run on this ISO")

@@ -96,6 +96,7 @@ def test_manifest_and_checksum_describe_the_output(appliance_iso: ApplianceBuild
     )  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
     manifest = json.loads(result.manifest.read_text())
+    assert result.standin_artifacts is manifest["extra"]["standin_artifacts"] is True
     base = appliance_iso.base_iso
     assert manifest["output"] == {
         "file": result.iso.name, "size": len(data), "sha256": result.sha256,
