@@ -218,6 +218,9 @@ def _blob(files: Mapping[str, bytes], descriptor: Mapping[str, Any]) -> Blob:
 
 
 def content_names(artifact: Artifact) -> Sequence[str]:
-    """The file names inside the bundle's content layer (for `release bundle` and tests)."""
+    """The file names inside the bundle's content layer, in archive order.
+
+    No command prints them; the tests read back what a bundle carries with it.
+    """
     with tarfile.open(fileobj=io.BytesIO(artifact.layers[0].data), mode="r:gz") as tar:
         return [m.name for m in tar.getmembers()]
