@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from host_service.intent import SetupIntent
@@ -46,6 +47,22 @@ def proxies_for(url: str, intent: SetupIntent) -> dict[str, str]:
     if bypasses_proxy(urlsplit(url).hostname or "", intent.no_proxy):
         return {}
     return {"http": intent.proxy, "https": intent.proxy}
+
+
+def trust_site_ca(settings: Settings) -> str:
+    """What to do when the registry's certificate does not verify (preflight, release).
+
+    The lasting fix is in the build config; on an installed appliance the same file can be
+    put where the installer would have, and named in the settings the service reads.
+    """
+    paths = settings.paths
+    installed = PurePosixPath("/") / paths.registry_ca.relative_to(paths.root)
+    return (
+        "trust the site CA: set appliance.registry.ca_bundle to its PEM file in the build "
+        "config, rebuild the ISO and reinstall; or, on this appliance, put the PEM file at "
+        f'{paths.registry_ca}, set appliance.registry.ca_bundle to "{installed}" in '
+        f"{paths.build_info} and restart appliance-setup.service; then retry"
+    )
 
 
 def registry_access(settings: Settings, intent: SetupIntent) -> RegistryAccess:

@@ -18,6 +18,8 @@ from typing import Any
 from host_service.errors import SettingsError
 
 DEFAULT_SETTINGS_FILE = PurePosixPath("/etc/alga-appliance/build-info.json")
+# <etc>/registry-ca.pem: where the installer puts the build config's appliance.registry.ca_bundle.
+REGISTRY_CA_NAME = "registry-ca.pem"
 
 _NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
@@ -102,6 +104,15 @@ class Paths:
     issue: Path
     payload_manifest: Path
     flux_install: Path
+
+    @property
+    def build_info(self) -> Path:
+        """Where the builder installs ``build-info.json``, the settings the unit loads."""
+        return self.etc / DEFAULT_SETTINGS_FILE.name
+
+    @property
+    def registry_ca(self) -> Path:
+        return self.etc / REGISTRY_CA_NAME
 
     @property
     def state_file(self) -> Path:

@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from host_service.schema import Schema
+from host_service.settings import REGISTRY_CA_NAME
 from isobuild import ca_bundle
 from isobuild.config import BuildConfig, to_mapping
 from isobuild.errors import ConfigError
@@ -33,7 +34,6 @@ K3S_IMAGES_DIR = PurePosixPath("/var/lib/rancher/k3s/agent/images")
 # Kept by the host service's k3s smoke test: an image the airgap archive carries.
 K3S_SMOKE_IMAGE = "rancher/mirrored-library-busybox:1.36.1"
 # The site registry CA bundle, in <etc> on the installed system and in /appliance on the ISO.
-REGISTRY_CA_NAME = "registry-ca.pem"
 
 
 @dataclass(frozen=True, kw_only=True)

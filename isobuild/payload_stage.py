@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from host_service.settings import REGISTRY_CA_NAME
 from isobuild import build_info, install_payload, overlay
 from isobuild.artifact_cache import ArtifactCache
 from isobuild.config import BuildConfig
@@ -55,7 +56,6 @@ ISO_DIR = "/appliance"
 MEDIUM = "/cdrom/appliance"  # where the installer sees ISO_DIR
 INSTALLER = "install-payload"
 MANIFEST = install_payload.MANIFEST
-REGISTRY_CA = build_info.REGISTRY_CA_NAME
 SKIP = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
 
 
@@ -241,9 +241,9 @@ def plan_payload(
     site_ca = build_info.site_ca(config)
     if site_ca is not None:
         # A checked copy: the bytes hashed into the manifest are the bytes on the ISO.
-        ca_copy = work / REGISTRY_CA
+        ca_copy = work / REGISTRY_CA_NAME
         ca_copy.write_bytes(site_ca)
-        plan.add(REGISTRY_CA, ca_copy, 0o644, layout.registry_ca)
+        plan.add(REGISTRY_CA_NAME, ca_copy, 0o644, layout.registry_ca)
     script = work / INSTALLER
     script.write_bytes(Path(install_payload.__file__).read_bytes())
     script.chmod(0o755)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from host_service.host import HostError
-from host_service.registry_access import proxies_for
+from host_service.registry_access import proxies_for, trust_site_ca
 from host_service.steps.context import StepContext, StepFailed
 
 GIB = 1024**3
@@ -91,15 +91,7 @@ def run(ctx: StepContext) -> None:
                     ),
                 )
         except HostError as exc:
-            bad(
-                f"HTTPS: {exc}",
-                Problem(
-                    f"cannot reach the registry {registry} over HTTPS",
-                    _https_cause(str(exc), bool(proxies)),
-                    "allow outbound HTTPS (443) to the registry, or set the proxy in setup, "
-                    "then retry",
-                ),
-            )
+            bad(f"HTTPS: {exc}", _https_problem(ctx, str(exc), bool(proxies)))
 
     route = ctx.host.default_route()
     if route:
@@ -175,17 +167,26 @@ def run(ctx: StepContext) -> None:
         )
 
 
-def _https_cause(text: str, proxied: bool) -> str:
+def _https_problem(ctx: StepContext, text: str, proxied: bool) -> Problem:
+    message = f"cannot reach the registry {ctx.settings.registry.host} over HTTPS"
     lowered = text.lower()
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
-        return (
-            "TLS verification failed: a TLS-inspecting proxy or firewall needs its CA "
-            "configured (appliance.registry.ca_bundle in build-info.json)"
+        return Problem(
+            message,
+            "TLS verification failed: a TLS-inspecting proxy or firewall, or a private "
+            "registry, presents a certificate from a CA the appliance does not trust",
+            trust_site_ca(ctx.settings),
         )
     if "proxy" in lowered:
-        return "the proxy refused or could not connect to the registry"
-    if "timed out" in lowered or "timeout" in lowered:
-        return "outbound HTTPS is blocked or dropped by a firewall" + (
+        cause = "the proxy refused or could not connect to the registry"
+    elif "timed out" in lowered or "timeout" in lowered:
+        cause = "outbound HTTPS is blocked or dropped by a firewall" + (
             " or the proxy" if proxied else ""
         )
-    return "outbound HTTPS to the registry is blocked, or the registry is down"
+    else:
+        cause = "outbound HTTPS to the registry is blocked, or the registry is down"
+    return Problem(
+        message,
+        cause,
+        "allow outbound HTTPS (443) to the registry, or set the proxy in setup, then retry",
+    )

@@ -20,6 +20,7 @@ from host_service.oci import (
     RegistryTLSError,
     RegistryUnreachable,
 )
+from host_service.registry_access import trust_site_ca
 from host_service.release import Release, ReleaseError, fetch_release, parse_release
 from host_service.settings import Paths
 from host_service.steps.context import StepContext, StepFailed
@@ -118,9 +119,9 @@ def run(ctx: StepContext) -> None:
     except RegistryTLSError as exc:
         raise StepFailed(
             f"TLS to the registry failed: {exc.detail}",
-            cause="a TLS-inspecting proxy or firewall whose CA the appliance does not trust",
-            next_step="trust the site CA (appliance.registry.ca_bundle in build-info.json, "
-            "a PEM file), or exempt the registry from inspection, then retry",
+            cause="a TLS-inspecting proxy or firewall, or a private registry, whose CA the "
+            "appliance does not trust",
+            next_step=f"exempt the registry from TLS inspection, or {trust_site_ca(settings)}",
             output=str(exc),
         ) from exc
     except RegistryUnreachable as exc:

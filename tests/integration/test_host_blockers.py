@@ -48,6 +48,12 @@ def test_registry_tls_not_trusted(start_service: Any, appliance: Appliance) -> N
     assert blocker["step"] == "preflight"
     assert "cannot reach the registry" in blocker["message"]
     assert "CA" in blocker["cause"]
+    etc = appliance.root / "etc/alga-appliance"
+    assert (
+        "appliance.registry.ca_bundle to its PEM file in the build config" in (blocker["next_step"])
+    )
+    assert f"put the PEM file at {etc}/registry-ca.pem" in blocker["next_step"]
+    assert f"in {etc}/build-info.json and restart appliance-setup.service" in blocker["next_step"]
 
 
 def test_damaged_image_archive(start_service: Any, appliance: Appliance) -> None:

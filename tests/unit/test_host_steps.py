@@ -9,6 +9,7 @@ import pytest
 
 from host_service import k3s_files, manifests
 from host_service.intent import SetupIntent
+from host_service.oci import RegistryTLSError
 from host_service.registry_access import bypasses_proxy, proxies_for
 from host_service.settings import Settings, settings_from_document
 from host_service.steps import apply, flux, preflight, reconcile, release, storage
@@ -86,6 +87,30 @@ def test_preflight_failures_name_cause_and_next_step(
     assert caught.value.next_step
     assert "FAIL" in caught.value.output
     assert "ok" in caught.value.output
+
+
+def assert_says_how_to_trust_the_site_ca(next_step: str, root: Path) -> None:
+    etc = root / "etc/alga-appliance"
+    build_config = (
+        "set appliance.registry.ca_bundle to its PEM file in the build config, rebuild the ISO "
+        "and reinstall"
+    )
+    on_appliance = (
+        f"put the PEM file at {etc}/registry-ca.pem, set appliance.registry.ca_bundle to "
+        f'"/etc/alga-appliance/registry-ca.pem" in {etc}/build-info.json and restart '
+        "appliance-setup.service; then retry"
+    )
+    assert build_config in next_step
+    assert on_appliance in next_step
+
+
+def test_an_untrusted_registry_certificate_says_where_the_site_ca_goes(tmp_path: Path) -> None:
+    ctx, _ = context(tmp_path, host=FakeHost(http_error="certificate verify failed"))
+    with pytest.raises(StepFailed) as caught:
+        preflight.run(ctx)
+    assert "CA the appliance does not trust" in caught.value.cause
+    assert caught.value.next_step.startswith("trust the site CA: ")
+    assert_says_how_to_trust_the_site_ca(caught.value.next_step, tmp_path)
 
 
 def test_preflight_reports_every_problem(tmp_path: Path) -> None:
@@ -269,6 +294,23 @@ def test_the_resolution_is_written_and_read_in_one_place(tmp_path: Path) -> None
     release.write_resolution(paths, stored)
     assert paths.resolution_file.stat().st_mode & 0o777 == 0o600
     assert release.read_resolution(paths) == stored
+
+
+def test_release_tls_failure_says_where_the_site_ca_goes(tmp_path: Path) -> None:
+    def untrusted() -> Any:
+        raise RegistryTLSError(
+            "TLS failed for ghcr.io: certificate verify failed", registry="ghcr.io"
+        )
+
+    ctx, _ = context(tmp_path)
+    ctx.registry = untrusted
+    with pytest.raises(StepFailed) as caught:
+        release.run(ctx)
+    assert caught.value.message.startswith("TLS to the registry failed: TLS failed for ghcr.io")
+    assert caught.value.next_step.startswith(
+        "exempt the registry from TLS inspection, or trust the site CA: "
+    )
+    assert_says_how_to_trust_the_site_ca(caught.value.next_step, tmp_path)
 
 
 @pytest.mark.parametrize(
