@@ -41,7 +41,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, mark))
 
 
-def _missing(message: str) -> NoReturn:
+def unavailable(message: str) -> NoReturn:
+    """Skip on a laptop, fail in CI (CI=true): for anything a test needs but cannot get."""
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
@@ -51,14 +52,14 @@ def require_tool(name: str, package: str | None = None) -> str:
     """Path of ``name``; a missing tool skips on a laptop but fails in CI (CI=true)."""
     path = shutil.which(name)
     if path is None:
-        _missing(f"{name} not installed (apt-get install {package or name})")
+        unavailable(f"{name} not installed (apt-get install {package or name})")
     return path
 
 
 def require_root(why: str) -> None:
     """Skip unless running as root (on a laptop); in CI (CI=true) not being root fails."""
     if os.geteuid() != 0:
-        _missing(f"needs root: {why}")
+        unavailable(f"needs root: {why}")
 
 
 def require_module(name: str, package: str) -> ModuleType:
@@ -66,7 +67,7 @@ def require_module(name: str, package: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError:
-        _missing(f"{name} not importable (pip install {package}; it is in the test extras)")
+        unavailable(f"{name} not importable (pip install {package}; it is in the test extras)")
 
 
 @pytest.fixture(scope="session")

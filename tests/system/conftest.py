@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ import testinfra.host
 
 from isobuild.config import load_config
 from isobuild.qemu import Accel
-from tests.conftest import PROJECT_ROOT, in_ci, require_tool
+from tests.conftest import PROJECT_ROOT, require_root, require_tool
 from tests.fixtures.appliance_iso import build_appliance
 from tests.system import evidence, installer, real_target, rootfs, standin_target
 from tests.system.bootstrap_flow import BootstrapRun, run_bootstrap
@@ -84,12 +83,8 @@ def login_key(system_workdir: Path) -> KeyPair:
 def _standin(
     request: pytest.FixtureRequest, settings: TargetSettings, workdir: Path, key: KeyPair
 ) -> BootedTarget:
-    if os.geteuid() != 0:
-        # debootstrap, chroot and root-owned files in the disk image need root.
-        message = "the stand-in target is built as root (debootstrap, chroot, file owners)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+    # debootstrap, chroot and root-owned files in the disk image need root.
+    require_root("the stand-in target is built as root (debootstrap, chroot, file owners)")
     for tool, package in (
         ("debootstrap", "debootstrap"),
         ("mkfs.ext4", "e2fsprogs"),

@@ -32,7 +32,7 @@ from isobuild.qemu import (
 )
 from isobuild.run import run
 from isobuild.xorriso import RealXorriso
-from tests.conftest import in_ci, require_tool
+from tests.conftest import require_tool, unavailable
 from tests.system import installer
 from tests.system.machine import Machine
 from tests.system.ssh_keys import KeyPair
@@ -40,13 +40,6 @@ from tests.system.target import BootedTarget, TargetKind, TargetSettings
 
 DISK_SIZE = "64G"
 DEFAULT_APP_URL = "https://alga.example.test"
-
-
-def _unavailable(reason: str) -> None:
-    message = f"real target: {reason}"
-    if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def test_config(base: BuildConfig, login_key: KeyPair, password_hash: str) -> BuildConfig:
@@ -111,9 +104,9 @@ def prepare(
 ) -> BootedTarget:
     """Build, install and return the (not yet booted) installed appliance."""
     if settings.base_iso is None:
-        _unavailable(
-            "no real Ubuntu ISO given (make test-real BASE_ISO=ubuntu-24.04.x-live-server-"
-            "amd64.iso ARTIFACTS=DIR|URL); it cannot be downloaded on these machines"
+        unavailable(
+            "real target: no real Ubuntu ISO given (make test-real BASE_ISO=ubuntu-24.04.x-"
+            "live-server-amd64.iso ARTIFACTS=DIR|URL); it cannot be downloaded on these machines"
         )
     assert settings.base_iso is not None
     require_tool("qemu-img", "qemu-utils")
@@ -121,9 +114,9 @@ def prepare(
     cache: Path = request.getfixturevalue("fixture_cache")
     accel = detect_accel(cache)
     if accel is not Accel.KVM:
-        _unavailable(
-            "KVM does not run guests on this machine (the probe boot hung or /dev/kvm is "
-            "missing); an unattended Ubuntu install under TCG takes hours"
+        unavailable(
+            "real target: KVM does not run guests on this machine (the probe boot hung or "
+            "/dev/kvm is missing); an unattended Ubuntu install under TCG takes hours"
         )
     password = secrets.token_urlsafe(18)
     hashed = run(
