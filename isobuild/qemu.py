@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import enum
 import functools
@@ -184,6 +185,48 @@ def kvm_probe_argv(serial_log: Path, ovmf: OvmfFiles) -> list[str]:
 _KVM_PROBE_DONE = re.compile(r"BdsDxe:")
 
 
+class SerialLog:
+    """A guest's serial console file, read on from where the previous read stopped.
+
+    ``read()`` returns everything so far, as ``read_text(errors="replace")`` would show it
+    (UTF-8, universal newlines) without reading the file again from the start. A file that
+    shrank (truncated for a new boot) is read again from its beginning.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._reset()
+
+    def _reset(self) -> None:
+        self._offset = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._cr_pending = False  # the text so far ends in a "\r" already shown as "\n"
+        self._text = ""
+
+    def read(self) -> str:
+        try:
+            with self.path.open("rb") as handle:
+                if os.fstat(handle.fileno()).st_size < self._offset:
+                    self._reset()
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return self._text
+        self._offset += len(data)
+        # An incomplete UTF-8 sequence at the end stays in the decoder until the rest arrives.
+        chunk = self._decoder.decode(data)
+        if not chunk:
+            return self._text
+        if self._cr_pending and chunk.startswith("\n"):
+            chunk = chunk[1:]  # the "\n" of a "\r\n" split between two reads
+        if chunk:
+            self._cr_pending = chunk.endswith("\r")
+            self._text += chunk.replace("\r\n", "\n").replace("\r", "\n")
+        else:
+            self._cr_pending = False
+        return self._text
+
+
 def kvm_works(timeout: float = 30.0) -> bool:
     """Whether a guest really runs under KVM here (a tiny OVMF boot, not just /dev/kvm)."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -197,12 +240,11 @@ def kvm_works(timeout: float = 30.0) -> bool:
         proc = spawn(
             kvm_probe_argv(serial_log, ovmf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        console = SerialLog(serial_log)
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and proc.poll() is None:
-                if serial_log.exists() and _KVM_PROBE_DONE.search(
-                    serial_log.read_text(errors="replace")
-                ):
+                if _KVM_PROBE_DONE.search(console.read()):
                     return True
                 time.sleep(POLL_SECONDS)
             return False
@@ -278,6 +320,7 @@ class Guest:
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0
         self.qemu_log = spec.serial_log.with_name(spec.serial_log.name + ".qemu.log")
+        self._console = SerialLog(spec.serial_log)
 
     def __enter__(self) -> Guest:
         self.start()
@@ -295,6 +338,7 @@ class Guest:
         find_program(QEMU)
         self.spec.serial_log.parent.mkdir(parents=True, exist_ok=True)
         self.spec.serial_log.write_bytes(b"")
+        self._console = SerialLog(self.spec.serial_log)
         with self.qemu_log.open("wb") as err:
             self.proc = spawn(qemu_argv(self.spec), stdout=err, stderr=subprocess.STDOUT)
         self.started = time.monotonic()
@@ -304,10 +348,8 @@ class Guest:
         return time.monotonic() - self.started
 
     def console(self) -> str:
-        try:
-            return self.spec.serial_log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        """The serial output so far (read on from the previous call, not from the start)."""
+        return self._console.read()
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
