@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from host_service.oci import OCI_MANIFEST
-from isobuild.digest import sha256_file
 from isobuild.errors import EnvironmentProblem, OutputExistsError
 from isobuild.image_archive import ARCHIVE_NAME, ImageContent, write_archive
 from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock
@@ -171,8 +170,8 @@ def make_image(name: str, *, architecture: str = "amd64") -> StandinImage:
     return StandinImage(config=config, layer=layer, manifest=manifest)
 
 
-def _image_archive(references: Sequence[str], dest: Path, work: Path) -> dict[str, str]:
-    """Write an archive of stand-in images; returns reference → manifest digest."""
+def _image_archive(references: Sequence[str], dest: Path, work: Path) -> tuple[dict[str, str], str]:
+    """Write an archive of stand-in images; returns (reference → manifest digest, its sha256)."""
     blob_dir = work / "blobs"
     blob_dir.mkdir(parents=True, exist_ok=True)
     contents = []
@@ -192,8 +191,7 @@ def _image_archive(references: Sequence[str], dest: Path, work: Path) -> dict[st
             )
         )
         digests[reference] = image.manifest_digest
-    write_archive(contents, blob_dir, dest)
-    return digests
+    return digests, write_archive(contents, blob_dir, dest)
 
 
 # --- the stand-in release files --------------------------------------------------------------
@@ -282,11 +280,23 @@ class StandinResult:
     files: Mapping[str, str]  # relative path → sha256
 
 
-def _write(path: Path, data: bytes, mode: int = 0o644) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(mode)
-    return hashlib.sha256(data).hexdigest()
+class _Tree:
+    """The files written under ``root``, each hashed once: from its bytes as it is written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sha256: dict[str, str] = {}  # path relative to root → sha256
+
+    def write(self, path: Path, data: bytes, mode: int = 0o644) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(mode)
+        return self.record(path, hashlib.sha256(data).hexdigest())
+
+    def record(self, path: Path, sha256: str) -> str:
+        """A file written elsewhere whose digest is already known."""
+        self.sha256[str(path.relative_to(self.root))] = sha256
+        return sha256
 
 
 def _populate(
@@ -301,19 +311,20 @@ def _populate(
     k3s_dir = root / "k3s" / k3s_version
     flux_dir = root / "flux" / flux_version
     work = root / ".work"
+    tree = _Tree(root)
     sums: dict[str, str] = {}
 
-    sums["k3s"] = _write(k3s_dir / "k3s", _k3s_binary(k3s_version, filler), 0o755)
+    sums["k3s"] = tree.write(k3s_dir / "k3s", _k3s_binary(k3s_version, filler), 0o755)
     inner = work / "k3s-airgap-images-amd64.tar"
     _image_archive(K3S_AIRGAP_IMAGES, inner, work / "airgap")
     airgap = zstd_frame(inner.read_bytes())
-    sums["k3s-airgap-images-amd64.tar.zst"] = _write(
+    sums["k3s-airgap-images-amd64.tar.zst"] = tree.write(
         k3s_dir / "k3s-airgap-images-amd64.tar.zst", airgap
     )
     images_txt = "".join(f"{ref}\n" for ref in K3S_AIRGAP_IMAGES).encode()
-    sums["k3s-images.txt"] = _write(k3s_dir / "k3s-images.txt", images_txt)
+    sums["k3s-images.txt"] = tree.write(k3s_dir / "k3s-images.txt", images_txt)
     k3s_checksums = "".join(checksum_line(sha, name) for name, sha in sorted(sums.items()))
-    _write(k3s_dir / "sha256sum-amd64.txt", k3s_checksums.encode())
+    tree.write(k3s_dir / "sha256sum-amd64.txt", k3s_checksums.encode())
 
     flux_refs = {
         name: f"ghcr.io/fluxcd/{name}:{FLUX_CONTROLLER_TAGS[name]}"
@@ -321,12 +332,13 @@ def _populate(
     }
     cli_name = f"flux_{flux_version}_linux_amd64.tar.gz"
     cli = _tar_bytes({"flux": (_flux_binary(flux_version), 0o755)}, gzip_it=True)
-    flux_sums = {cli_name: _write(flux_dir / cli_name, cli)}
+    flux_sums = {cli_name: tree.write(flux_dir / cli_name, cli)}
     flux_checksums = "".join(checksum_line(s, n) for n, s in sorted(flux_sums.items()))
-    _write(flux_dir / f"flux_{flux_version}_checksums.txt", flux_checksums.encode())
-    install_sha = _write(flux_dir / "install.yaml", install_yaml_text(flux_version, flux_refs))
-    image_digests = _image_archive(list(flux_refs.values()), flux_dir / ARCHIVE_NAME, work / "fx")
-    archive_sha = sha256_file(flux_dir / ARCHIVE_NAME)
+    tree.write(flux_dir / f"flux_{flux_version}_checksums.txt", flux_checksums.encode())
+    install_sha = tree.write(flux_dir / "install.yaml", install_yaml_text(flux_version, flux_refs))
+    archive = flux_dir / ARCHIVE_NAME
+    image_digests, archive_sha = _image_archive(list(flux_refs.values()), archive, work / "fx")
+    tree.record(archive, archive_sha)
     shutil.rmtree(work)
 
     readme = (
@@ -335,7 +347,7 @@ def _populate(
         "Build with: isobuild build --lock DIR/payload.lock.yaml --mirror DIR (DIR: here)\n"
         "The result installs and boots, but k3s and Flux cannot start from these files.\n"
     )
-    _write(root / "README-STANDIN.txt", readme.encode())
+    tree.write(root / "README-STANDIN.txt", readme.encode())
 
     document = {
         "schema": 1,
@@ -386,10 +398,8 @@ def _populate(
         "(downloading from them would be refused: the real files have other digests)."
     )
     lock_path = root / "payload.lock.yaml"
-    lock_path.write_text(format_lock(document, header=header, source=lock_path), "utf-8")
-    return {
-        str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    tree.write(lock_path, format_lock(document, header=header, source=lock_path).encode("utf-8"))
+    return dict(sorted(tree.sha256.items()))
 
 
 def write_standins(

@@ -197,6 +197,14 @@ def test_standins_are_labelled_deterministic_and_pinned(tmp_path: Path) -> None:
     second = write_standins(tmp_path / "b", filler=1000)
 
     assert first.files == second.files
+    # Each file is hashed once, as it is written: the digests are those of every file there.
+    on_disk = {
+        str(p.relative_to(first.directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(first.directory.rglob("*"))
+        if p.is_file()
+    }
+    assert first.files == on_disk
+    assert list(first.files) == sorted(on_disk)
     lock = load_lock(first.lock)
     assert lock.standin
     for pin in lock.files():
