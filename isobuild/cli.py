@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from isobuild.errors import ExitCode, IsobuildError
+from isobuild import interrupt
+from isobuild.errors import IsobuildError
 from isobuild.log import setup_logging
 
 log = logging.getLogger("isobuild")
@@ -28,9 +29,15 @@ class _Group(click.Group):
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             ctx.exit(int(exc.exit_code))
-        except KeyboardInterrupt:
-            click.echo("interrupted: nothing partial was left behind", err=True)
-            ctx.exit(int(ExitCode.INTERRUPTED))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Installed before click parses anything, so no Ctrl-C becomes click's "Aborted!".
+        with interrupt.handled():
+            try:
+                return super().main(*args, **kwargs)
+            except interrupt.Interrupted as exc:
+                click.echo(f"interrupted ({exc}): nothing partial was left behind", err=True)
+                sys.exit(exc.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,7 +13,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad command line or build config: fix the invocation
     INPUT = 3  # an input was refused: base ISO, checksum, signature, artifact
     ENVIRONMENT = 4  # the machine is not ready: missing tool, no space, not writable
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C); SIGTERM exits 143, both leave nothing behind
 
 
 class IsobuildError(Exception):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
+from isobuild import interrupt
 from isobuild.errors import ToolError
 from isobuild.run import find_program, run, spawn
 
@@ -170,22 +171,28 @@ class RealXorriso:
             target=_follow_stderr, args=(proc.stderr, tail, progress), daemon=True
         )
         reader.start()
-        hasher = StreamDigest()
         size = 0
-        try:
-            fd = proc.stdout.fileno()
-            while chunk := os.read(fd, CHUNK):
-                out.write(chunk)
-                hasher.feed(chunk)
-                size += len(chunk)
-            returncode = proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            sha256 = hasher.close()
-            reader.join(timeout=5)
-            proc.stdout.close()
+        # The hasher's queue takes a lock on every chunk: Ctrl-C waits for the checkpoint.
+        with interrupt.deferred() as checkpoint:
+            hasher = StreamDigest()
+            try:
+                fd = proc.stdout.fileno()
+                while chunk := os.read(fd, CHUNK):
+                    out.write(chunk)
+                    hasher.feed(chunk)
+                    size += len(chunk)
+                    checkpoint()
+                returncode = proc.wait()
+                # xorriso shares the terminal's process group: a Ctrl-C ends it too, and
+                # that is an interrupt, not a failed write.
+                checkpoint()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                sha256 = hasher.close()
+                reader.join(timeout=5)
+                proc.stdout.close()
         if returncode != 0:
             raise ToolError(
                 f"xorriso exited with {returncode} while writing the ISO: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -489,8 +490,23 @@ def bigger_base_iso(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Pat
     return out
 
 
-def test_ctrl_c_while_writing_leaves_nothing_and_exits_130(
-    bigger_base_iso: Path, standin_artifacts_dir: StandinArtifacts, tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "whole_group", "exit_code"),
+    [
+        # A terminal's Ctrl-C signals the whole foreground process group: isobuild and xorriso.
+        (signal.SIGINT, True, ExitCode.INTERRUPTED),
+        # A supervisor's SIGTERM reaches isobuild alone; xorriso must not outlive it.
+        (signal.SIGTERM, False, 128 + signal.SIGTERM),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stop_while_writing_leaves_nothing_and_exits_128_plus_signal(
+    bigger_base_iso: Path,
+    standin_artifacts_dir: StandinArtifacts,
+    tmp_path: Path,
+    signum: signal.Signals,
+    whole_group: bool,
+    exit_code: int,
 ) -> None:
     outdir = tmp_path / "out"
     argv = [
@@ -498,7 +514,6 @@ def test_ctrl_c_while_writing_leaves_nothing_and_exits_130(
         "--cache-dir", str(tmp_path / "cache"), "--lock", str(standin_artifacts_dir.lock_path),
         "--mirror", str(standin_artifacts_dir.directory),
     ]  # fmt: skip
-    # A terminal's Ctrl-C signals the whole foreground process group: isobuild and xorriso.
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 120
@@ -507,11 +522,21 @@ def test_ctrl_c_while_writing_leaves_nothing_and_exits_130(
         partial = [p for p in outdir.glob(".isobuild-*/*.iso") if p.stat().st_size > 16 << 20]
         time.sleep(0.02)
     assert partial, "the build never got to writing the ISO"
-    os.killpg(proc.pid, signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == ExitCode.INTERRUPTED, stderr
-    assert "interrupted" in stderr
+    if whole_group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == exit_code, stderr
+    assert f"interrupted ({signum.name})" in stderr
     assert _nothing_written(outdir)
+    # Nothing of the build keeps running: xorriso went with it.
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
 
 
 # --- boot-test ------------------------------------------------------------------------------
