@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isobuild import partition_table
+from isobuild import interrupt, partition_table
 from isobuild.errors import BootError, SourceIsoError
-from isobuild.qemu import Accel, Firmware, Guest, GuestSpec, MediaKind, Medium, ovmf_copy
+from isobuild.qemu import (
+    POLL_SECONDS,
+    Accel,
+    Firmware,
+    Guest,
+    GuestSpec,
+    MediaKind,
+    Medium,
+    ovmf_copy,
+)
 
 REPORT_PREFIX = "ISOBUILD-STANDIN"
 _REPORT_LINE = re.compile(rf"^{REPORT_PREFIX} ([a-z_0-9]+)=(.*?)\r?$", re.MULTILINE)
@@ -136,8 +146,12 @@ def run_cell(
     timeout: float = DEFAULT_TIMEOUT,
     extra_media: Sequence[Medium] = (),
     done: re.Pattern[str] = DONE,
+    cancel: threading.Event | None = None,
 ) -> CellResult:
-    """Boot ``iso`` in ``cell``; the console goes to ``workdir/<cell>/serial.log``."""
+    """Boot ``iso`` in ``cell``; the console goes to ``workdir/<cell>/serial.log``.
+
+    Setting ``cancel`` stops the guest within one poll (the cell then reports not booted).
+    """
     celldir = workdir / cell.name
     celldir.mkdir(parents=True, exist_ok=True)
     console = celldir / "serial.log"
@@ -156,7 +170,7 @@ def run_cell(
     booted = False
     with Guest(spec) as guest:
         try:
-            guest.wait_for(done, timeout)
+            guest.wait_for(done, timeout, cancel=cancel)
             booted = True
         except BootError as exc:
             problems.append(exc.message)
@@ -196,14 +210,32 @@ def run_matrix(
     timeout: float = DEFAULT_TIMEOUT,
     on_result: Callable[[CellResult], None] | None = None,
 ) -> list[CellResult]:
-    """Every cell, ``jobs`` at a time (one TCG guest keeps one core busy)."""
+    """Every cell, ``jobs`` at a time (one TCG guest keeps one core busy).
+
+    If the caller is interrupted (Ctrl-C, SIGTERM), cells not started never start and the
+    running guests are stopped within a poll, instead of booting on to their timeout.
+    """
     check_iso(iso)
+    cancel = threading.Event()
 
     def one(cell: Cell) -> CellResult:
-        result = run_cell(iso, cell, workdir, accel=accel, timeout=timeout)
-        if on_result is not None:
+        result = run_cell(iso, cell, workdir, accel=accel, timeout=timeout, cancel=cancel)
+        if on_result is not None and not cancel.is_set():
             on_result(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
-        return list(pool.map(one, cells))
+    pool = ThreadPoolExecutor(max_workers=jobs or default_jobs())
+    try:
+        futures = [pool.submit(one, cell) for cell in cells]
+        # Waiting takes the futures' locks, so a signal waits for the checkpoint (interrupt).
+        with interrupt.deferred() as checkpoint:
+            pending = set(futures)
+            while pending:
+                _, pending = wait(pending, timeout=POLL_SECONDS)
+                checkpoint()
+            return [future.result() for future in futures]
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

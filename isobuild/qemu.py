@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -354,14 +355,25 @@ class Guest:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_for(self, pattern: str | re.Pattern[str], timeout: float) -> re.Match[str]:
-        """The first match of ``pattern`` in the serial log; BootError on timeout or exit."""
+    def wait_for(
+        self,
+        pattern: str | re.Pattern[str],
+        timeout: float,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> re.Match[str]:
+        """The first match of ``pattern`` in the serial log; BootError on timeout or exit.
+
+        Setting ``cancel`` (from another thread) ends the wait within one poll.
+        """
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         deadline = time.monotonic() + timeout
         while True:
             match = regex.search(self.console())
             if match:
                 return match
+            if cancel is not None and cancel.is_set():
+                raise BootError(f"cancelled while waiting for {regex.pattern!r}")
             if not self.running():
                 raise BootError(
                     f"guest exited before {regex.pattern!r} appeared on the serial console "

@@ -5,17 +5,21 @@ The matrix runs through the `isobuild boot-test --json` command users and CI run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from isobuild.autoinstall import META_DATA, ROOT_FILE, USER_DATA, render_autoinstall
-from isobuild.boot_matrix import CELLS
+from isobuild.boot_matrix import CELLS, DONE
 from isobuild.qemu import Accel
 from tests.conftest import require_tool
 from tests.fixtures.appliance_iso import ApplianceBuild
@@ -99,3 +103,52 @@ def test_md5sum_txt_has_no_mismatch(cells: dict[str, dict[str, Any]], cell: str)
 def test_usb_cells_boot_from_a_usb_stick(cells: dict[str, dict[str, Any]], cell: str) -> None:
     assert cells[cell]["medium"] == "usb"
     assert cells[cell]["report"]["bus"] == "usb"
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid`` and their command names, from /proc."""
+    found: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        comm_end = text.rindex(")")
+        fields = text[comm_end + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(stat.parent.name)] = text[text.index("(") + 1 : comm_end]
+    return found
+
+
+def test_a_stopped_boot_test_stops_its_guests_at_once(
+    appliance_iso: ApplianceBuild, qemu_accel: Accel, tmp_path: Path
+) -> None:
+    """SIGTERM (a CI job cancelled, `timeout`) reaches isobuild alone, not its guests."""
+    require_tool("qemu-system-x86_64", "qemu-system-x86")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "isobuild.cli", "boot-test", str(appliance_iso.iso),
+         "--accel", str(qemu_accel), "--logs", str(tmp_path), "--jobs", "2",
+         "--cell", "bios-cd", "--cell", "uefi-cd", "--cell", "bios-usb"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        guests: dict[int, str] = {}
+        while time.monotonic() < deadline and proc.poll() is None and len(guests) < 2:
+            guests = {p: c for p, c in _children(proc.pid).items() if c.startswith("qemu")}
+            time.sleep(0.1)
+        assert len(guests) == 2, f"two guests never ran: {guests}"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "interrupted (SIGTERM)" in stderr
+    # Stopping did not wait for the boots: neither guest got to its final report.
+    for cell in ("bios-cd", "uefi-cd"):
+        console = (tmp_path / cell / "serial.log").read_text(errors="replace")
+        assert not DONE.search(console), f"{cell} booted to the end before it was stopped"
+    assert not [p for p in guests if Path(f"/proc/{p}").exists()], "a guest outlived isobuild"
+    # The third cell, still queued, never started.
+    assert not (tmp_path / "bios-usb" / "serial.log").exists()
