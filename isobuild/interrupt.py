@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -65,7 +66,14 @@ def checkpoint() -> None:
 
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` while the block runs (main thread)."""
+    """SIGINT and SIGTERM raise :class:`Interrupted` while the block runs.
+
+    Only the main thread can install handlers; elsewhere (the CLI run from a worker thread)
+    the block runs with the signals as they were.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
     _state.depth, _state.pending, _state.stopping = 0, None, False
     for sig in _SIGNALS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 
 import pytest
 
@@ -93,3 +94,17 @@ def test_the_previous_handlers_come_back_and_state_starts_fresh() -> None:
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
     with interrupt.handled(), pytest.raises(interrupt.Interrupted):
         signal.raise_signal(signal.SIGTERM)  # not ignored as if still stopping
+
+
+def test_off_the_main_thread_the_block_runs_with_the_signals_as_they_were() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    seen: list[object] = []
+
+    def body() -> None:
+        with interrupt.handled():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    worker = threading.Thread(target=body)
+    worker.start()
+    worker.join()
+    assert seen == [before]
