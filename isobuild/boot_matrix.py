@@ -212,8 +212,9 @@ def run_matrix(
 ) -> list[CellResult]:
     """Every cell, ``jobs`` at a time (one TCG guest keeps one core busy).
 
-    If the caller is interrupted (Ctrl-C, SIGTERM), cells not started never start and the
-    running guests are stopped within a poll, instead of booting on to their timeout.
+    If the caller is interrupted (Ctrl-C, SIGTERM) or a cell raises (no OVMF, QEMU missing),
+    cells not started never start and the running guests are stopped within a poll,
+    instead of booting on to their timeout.
     """
     check_iso(iso)
     cancel = threading.Event()
@@ -226,13 +227,18 @@ def run_matrix(
 
     pool = ThreadPoolExecutor(max_workers=jobs or default_jobs())
     try:
-        futures = [pool.submit(one, cell) for cell in cells]
-        # Waiting takes the futures' locks, so a signal waits for the checkpoint (interrupt).
+        # Submitting and waiting take the pool's and the futures' locks, so a signal waits
+        # for the checkpoint (see interrupt).
         with interrupt.deferred() as checkpoint:
+            futures = [pool.submit(one, cell) for cell in cells]
             pending = set(futures)
             while pending:
-                _, pending = wait(pending, timeout=POLL_SECONDS)
+                done, pending = wait(pending, timeout=POLL_SECONDS)
                 checkpoint()
+                # A cell that raised (not one that failed to boot) ends the run now, not
+                # after the other guests have booted to their timeout.
+                for future in done:
+                    future.result()
             return [future.result() for future in futures]
     except BaseException:
         cancel.set()

@@ -64,6 +64,10 @@ def checkpoint() -> None:
         raise Interrupted(signum)
 
 
+def _nothing() -> None:
+    """The checkpoint of a section off the main thread, which no signal reaches."""
+
+
 @contextlib.contextmanager
 def handled() -> Iterator[None]:
     """SIGINT and SIGTERM raise :class:`Interrupted` while the block runs.
@@ -90,7 +94,11 @@ def deferred() -> Iterator[Callable[[], None]]:
     """A section a signal must not tear: signals wait for the checkpoint it yields.
 
     A signal still pending when the section ends normally is raised on the way out.
+    Signals reach only the main thread: elsewhere the section defers nothing.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield _nothing
+        return
     _state.depth += 1
     try:
         yield checkpoint

@@ -156,26 +156,29 @@ class RealXorriso:
         """
         argv = remaster_argv(spec)
         argv[0] = self.program
-        proc = spawn(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={"SOURCE_DATE_EPOCH": str(spec.epoch)},
-        )
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, CHUNK)
         tail: deque[str] = deque(maxlen=30)
-        reader = threading.Thread(
-            target=_follow_stderr, args=(proc.stderr, tail, progress), daemon=True
-        )
-        reader.start()
         size = 0
-        # The hasher's queue takes a lock on every chunk: Ctrl-C waits for the checkpoint.
+        # From the spawn on, a signal waits for a checkpoint: the hasher's queue and the
+        # thread start-ups take locks, and xorriso must be reaped on every way out.
         with interrupt.deferred() as checkpoint:
-            hasher = StreamDigest()
+            proc = spawn(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={"SOURCE_DATE_EPOCH": str(spec.epoch)},
+            )
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            reader: threading.Thread | None = None
+            hasher: StreamDigest | None = None
             try:
+                with contextlib.suppress(OSError):
+                    fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, CHUNK)
+                reader = threading.Thread(
+                    target=drain_stderr, args=(proc.stderr, tail, progress), daemon=True
+                )
+                reader.start()
+                hasher = StreamDigest()
                 fd = proc.stdout.fileno()
                 while chunk := os.read(fd, CHUNK):
                     out.write(chunk)
@@ -190,8 +193,11 @@ class RealXorriso:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-                sha256 = hasher.close()
-                reader.join(timeout=5)
+                sha256 = hasher.close() if hasher is not None else ""
+                if reader is not None:
+                    reader.join(timeout=5)
+                else:
+                    proc.stderr.close()
                 proc.stdout.close()
         if returncode != 0:
             raise ToolError(
@@ -233,11 +239,20 @@ def progress_percent(line: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def _follow_stderr(stream: IO[bytes], tail: deque[str], progress: Callable[[float], None]) -> None:
+def drain_stderr(stream: IO[bytes], tail: deque[str], progress: Callable[[float], None]) -> None:
+    """Drain xorriso's stderr to the end, whatever happens to the progress display.
+
+    If nothing read it, xorriso would block on a full pipe and the writer with it; so a
+    progress callback that fails (a closed terminal) only ends the progress display.
+    """
+    show = True
     for raw in stream:
         line = raw.decode("utf-8", "replace").rstrip()
         tail.append(line)
         percent = progress_percent(line)
-        if percent is not None:
-            progress(percent)
+        if show and percent is not None:
+            try:
+                progress(percent)
+            except Exception:  # the display is optional, draining is not
+                show = False
     stream.close()

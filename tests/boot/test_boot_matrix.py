@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from isobuild import qemu
 from isobuild.autoinstall import META_DATA, ROOT_FILE, USER_DATA, render_autoinstall
-from isobuild.boot_matrix import CELLS, DONE
+from isobuild.boot_matrix import CELLS, DONE, run_matrix
+from isobuild.errors import EnvironmentProblem
 from isobuild.qemu import Accel
 from tests.conftest import require_tool
 from tests.fixtures.appliance_iso import ApplianceBuild
@@ -152,3 +154,29 @@ def test_a_stopped_boot_test_stops_its_guests_at_once(
     assert not [p for p in guests if Path(f"/proc/{p}").exists()], "a guest outlived isobuild"
     # The third cell, still queued, never started.
     assert not (tmp_path / "bios-usb" / "serial.log").exists()
+
+
+def test_a_cell_that_cannot_start_ends_the_run_and_stops_the_running_guest(
+    appliance_iso: ApplianceBuild, qemu_accel: Accel, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """No OVMF for the UEFI cell: the BIOS guest is stopped, not left to boot to its end."""
+    require_tool("qemu-system-x86_64", "qemu-system-x86")
+    monkeypatch.setattr(qemu, "OVMF_VARS", tmp_path / "no-such-OVMF_VARS.fd")
+    cells = [c for c in CELLS if c.name in ("bios-cd", "uefi-cd")]
+    with pytest.raises(EnvironmentProblem, match="OVMF firmware not found"):
+        run_matrix(appliance_iso.iso, tmp_path, accel=qemu_accel, cells=cells, jobs=2)
+    console = (tmp_path / "bios-cd" / "serial.log").read_text(errors="replace")
+    assert not DONE.search(console), "the BIOS guest booted to its end before the run stopped"
+    assert not [
+        cmdline
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline")
+        if str(tmp_path).encode() in _read(cmdline)
+    ], "a guest of this run is still running"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended while we looked
+        return b""

@@ -108,3 +108,23 @@ def test_off_the_main_thread_the_block_runs_with_the_signals_as_they_were() -> N
     worker.start()
     worker.join()
     assert seen == [before]
+
+
+def test_a_section_off_the_main_thread_does_not_hold_back_the_main_threads_signals() -> None:
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def worker() -> None:
+        with interrupt.deferred():
+            inside.set()
+            leave.wait(5)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    inside.wait(5)
+    try:
+        with interrupt.handled(), pytest.raises(interrupt.Interrupted):
+            signal.raise_signal(signal.SIGINT)  # raised at once, not deferred
+    finally:
+        leave.set()
+        thread.join()
