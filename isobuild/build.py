@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,15 +353,33 @@ def write_checksum_and_manifest(ctx: BuildContext) -> None:
 
 
 def publish(ctx: BuildContext) -> None:
-    """Rename the finished files into place; the ISO last, so it never lacks its checksum."""
+    """Rename the finished files into place (see :func:`place_outputs`)."""
+    place_outputs(ctx.outputs, aside=ctx.workdir / "replaced")
+
+
+def place_outputs(outputs: Mapping[Path, Path], *, aside: Path) -> None:
+    """Rename each temp file to its final path; the ISO last, so it never lacks its checksum.
+
+    Files being replaced (``--force``) are first moved into ``aside``, a directory on the
+    same filesystem: if placing stops half-way, the old set is put back whole, so the
+    output directory never mixes an old ISO with a new checksum or manifest.
+    """
+    aside.mkdir(exist_ok=True)
+    moved: list[Path] = []
     done: list[Path] = []
     try:
-        for temp, final in sorted(ctx.outputs.items(), key=lambda kv: kv[1].suffix == ".iso"):
+        for final in outputs.values():
+            if final.exists():
+                final.replace(aside / final.name)
+                moved.append(final)
+        for temp, final in sorted(outputs.items(), key=lambda kv: kv[1].suffix == ".iso"):
             temp.replace(final)
             done.append(final)
     except BaseException:
         for final in done:
             final.unlink(missing_ok=True)
+        for final in moved:
+            (aside / final.name).replace(final)
         raise
 
 

@@ -36,7 +36,8 @@ class _Group(click.Group):
             try:
                 return super().main(*args, **kwargs)
             except interrupt.Interrupted as exc:
-                click.echo(f"interrupted ({exc}): nothing partial was left behind", err=True)
+                # Each command's own cleanup ran on the way out (a build leaves nothing).
+                click.echo(f"interrupted ({exc}): stopped", err=True)
                 sys.exit(exc.exit_code)
 
 

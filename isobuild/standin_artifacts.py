@@ -438,10 +438,20 @@ def write_standins(
             filler=filler,
         )
         staging.chmod(0o755)
-        if directory.exists():
-            shutil.rmtree(directory)
-        staging.rename(directory)
+        # The old set is renamed aside, not deleted in place: a stop or an error leaves
+        # either the old set or the new one complete, never a half-deleted mirror.
+        old = staging.with_name(staging.name + ".old") if directory.exists() else None
+        if old is not None:
+            directory.rename(old)
+        try:
+            staging.rename(directory)
+        except BaseException:
+            if old is not None:
+                old.rename(directory)
+            raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return StandinResult(directory=directory, lock=directory / "payload.lock.yaml", files=files)

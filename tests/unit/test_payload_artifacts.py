@@ -230,6 +230,9 @@ def test_standins_refuse_to_overwrite_without_force(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "keep").read_text() == "mine"
     write_standins(tmp_path / "out", filler=10, force=True)
     assert not (tmp_path / "out" / "keep").exists()
+    assert (tmp_path / "out" / "payload.lock.yaml").is_file()
+    # The old set was renamed aside and then removed: nothing of it is left beside.
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 def test_install_yaml_images_must_all_be_pinned(tmp_path: Path) -> None:
