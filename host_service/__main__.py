@@ -98,6 +98,9 @@ def run_service(service: Service, host: str, port: int) -> int:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
+        # Both at once: the step's program is ended (so none outlives the service) while the
+        # HTTP server winds down; the run resumes at its step on the next start.
+        threading.Thread(target=service.stop_bootstrap, daemon=True).start()
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)

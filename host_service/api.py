@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from host_service.auth import Auth
 from host_service.intent import InputErrors, parse_setup
 from host_service.service import Conflict, Service
+from host_service.store import StateWriteFailed
 from host_service.wsgi import HttpError, Request, Response
 
 LONG_POLL_MAX = 60.0
@@ -104,6 +105,8 @@ class Api:
             self.service.submit_setup(intent)
         except Conflict as exc:
             raise HttpError(409, str(exc)) from exc
+        except StateWriteFailed as exc:
+            raise HttpError(503, f"{exc}; free space there, then submit again") from exc
         return Response.json(self.service.status(), 202)
 
     def retry(self, request: Request) -> Response:
@@ -111,6 +114,8 @@ class Api:
             self.service.retry()
         except Conflict as exc:
             raise HttpError(409, str(exc)) from exc
+        except StateWriteFailed as exc:
+            raise HttpError(503, f"{exc}; free space there, then retry again") from exc
         return Response.json(self.service.status(), 202)
 
 

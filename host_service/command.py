@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import shlex
 import subprocess
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,85 @@ class CommandFailed(CommandError):
         self.stderr = stderr
 
 
+class Child(Protocol):
+    """The part of ``subprocess.Popen`` a stop needs."""
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class Children:
+    """The programs one runner (the bootstrap worker) has running, so a stop can end them.
+
+    ``run`` and ``stream_lines`` register their program here while it runs, when the calling
+    thread is inside ``tracking(children)``. After ``stop`` no program may run: one that
+    starts anyway (it raced the stop) is terminated at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[Child] = []
+        self._stopped = False
+
+    def add(self, child: Child) -> None:
+        with self._lock:
+            self._running.append(child)
+            stopped = self._stopped
+        if stopped:
+            _signal(child, kill=False)
+
+    def discard(self, child: Child) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._running.remove(child)
+
+    def stop(self, grace: float) -> int:
+        """SIGTERM every running program, SIGKILL what still runs after ``grace`` seconds.
+
+        Returns how many programs had to be ended. Bounded: never waits longer than ``grace``
+        (plus one poll interval).
+        """
+        with self._lock:
+            self._stopped = True
+            children = list(self._running)
+        live = [c for c in children if c.poll() is None]
+        for child in live:
+            _signal(child, kill=False)
+        deadline = time.monotonic() + grace
+        while any(c.poll() is None for c in live) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for child in live:
+            if child.poll() is None:
+                log.warning("a program did not end %g s after SIGTERM; killing it", grace)
+                _signal(child, kill=True)
+        return len(live)
+
+
+def _signal(child: Child, *, kill: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
+        if kill:
+            child.kill()
+        else:
+            child.terminate()
+
+
+_children: contextvars.ContextVar[Children | None] = contextvars.ContextVar(
+    "host_service_children", default=None
+)
+
+
+@contextlib.contextmanager
+def tracking(children: Children) -> Iterator[None]:
+    """Programs this thread runs inside the block are registered in ``children``."""
+    token = _children.set(children)
+    try:
+        yield
+    finally:
+        _children.reset(token)
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -67,14 +151,12 @@ def run(
     args = list(argv)
     log.debug("+ %s", shlex.join(args))
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             args,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=True,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=None if env is None else {**os.environ, **env},
-            timeout=timeout,
-            check=False,
         )
     except FileNotFoundError as exc:
         raise CommandMissing(f"{args[0]}: program not found", argv=args) from exc
@@ -83,16 +165,30 @@ def run(
     except OSError as exc:
         # ENOEXEC and friends: a file that is there but is not a program for this machine.
         raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stderr or exc.stdout or b""
-        text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
-        raise CommandTimeout(
-            f"{Path(args[0]).name} timed out after {timeout:g} s: {shlex.join(args[1:])}",
-            argv=args,
-            output=tail(text),
-        ) from exc
-    stdout = proc.stdout.decode("utf-8", "replace")
-    stderr = proc.stderr.decode("utf-8", "replace")
+    children = _children.get()
+    if children is not None:
+        children.add(proc)
+    try:
+        with proc:
+            try:
+                out, err = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                text = (err or out or b"").decode("utf-8", "replace")
+                raise CommandTimeout(
+                    f"{Path(args[0]).name} timed out after {timeout:g} s: {shlex.join(args[1:])}",
+                    argv=args,
+                    output=tail(text),
+                ) from None
+            except BaseException:
+                proc.kill()
+                raise
+    finally:
+        if children is not None:
+            children.discard(proc)
+    stdout = out.decode("utf-8", "replace")
+    stderr = err.decode("utf-8", "replace")
     if check and proc.returncode != 0:
         first = tail(stderr, 1) or tail(stdout, 1)
         shown = shlex.join(args[1:])
@@ -129,6 +225,9 @@ def stream_lines(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
         raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
     assert proc.stdout is not None
     assert proc.stderr is not None
+    children = _children.get()
+    if children is not None:
+        children.add(proc)
     finished = False
     try:
         for line in proc.stdout:
@@ -145,6 +244,8 @@ def stream_lines(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
         stderr = proc.stderr.read()
         proc.stdout.close()
         proc.stderr.close()
+        if children is not None:
+            children.discard(proc)
     if finished and proc.returncode != 0:
         raise CommandFailed(
             f"{Path(args[0]).name} exited with {proc.returncode}: {tail(stderr, 1)}",

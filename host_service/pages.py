@@ -12,6 +12,7 @@ import jinja2
 from host_service.auth import CSRF_FIELD, PRELOGIN_COOKIE, Auth
 from host_service.intent import InputErrors, parse_setup
 from host_service.service import Conflict, Service
+from host_service.store import StateWriteFailed
 from host_service.wsgi import HttpError, Request, Response, new_nonce
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -127,6 +128,8 @@ class Pages:
             return self._setup_page(request, fields, errors=exc.errors, status=400)
         except Conflict as exc:
             return self._setup_page(request, fields, errors={"_": str(exc)}, status=409)
+        except StateWriteFailed as exc:
+            return self._setup_page(request, fields, errors={"_": str(exc)}, status=503)
         return Response.redirect("/status")
 
     def status(self, request: Request) -> Response:
@@ -138,7 +141,7 @@ class Pages:
         )
 
     def retry(self, request: Request) -> Response:
-        with contextlib.suppress(Conflict):
-            # Already running or nothing to retry: the status page shows which.
+        with contextlib.suppress(Conflict, StateWriteFailed):
+            # Already running, nothing to retry or a full disk: the status page shows which.
             self.service.retry()
         return Response.redirect("/status")

@@ -19,7 +19,7 @@ from host_service.settings import Settings
 from host_service.state import TITLES, BootstrapState, Phase, Resume, Step
 from host_service.steps import StepImplementation
 from host_service.steps.release import read_resolution
-from host_service.store import StateKeeper, load_state
+from host_service.store import StateKeeper, StateWriteFailed, load_state
 from host_service.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,13 @@ class Service:
             self.worker.kick()
         self.refresh_console()
 
-    def stop(self) -> None:
+    def stop_bootstrap(self) -> None:
+        """End the running step and its program; the run resumes on the next start."""
         if self.worker is not None:
             self.worker.stop()
+
+    def stop(self) -> None:
+        self.stop_bootstrap()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
@@ -141,7 +145,11 @@ class Service:
                     "the bootstrap is running; wait for it to finish or stop at a blocker"
                 )
             # Saved inside the state lock: the worker never sees a run without its inputs.
-            self.intents.save(intent)
+            try:
+                self.intents.save(intent)
+            except OSError as exc:
+                path = self.settings.paths.intent_file
+                raise StateWriteFailed(f"cannot write {path}: {exc.strerror or exc}") from exc
             new = sm.start_run(current, self.clock())
             with_lock.append(new)
             return new
@@ -226,6 +234,7 @@ class Service:
             "release": self._release_summary(),
             "app_url": intent.app_url if intent and state.phase is Phase.RECONCILED else None,
             "updated_at": state.updated_at,
+            "state_write_error": self.state_keeper.write_error,
             "build": dict(self.settings.build),
             "standin": self.settings.standin,
         }

@@ -358,6 +358,26 @@ def interrupted(state: BootstrapState, now: float) -> BootstrapState:
     )
 
 
+def suspend(state: BootstrapState, step: Step, now: float) -> BootstrapState:
+    """The service is stopping in the middle of ``step``: leave it to resume on the next start.
+
+    The phase stays ``running`` and the owner is cleared, so the next start (whose owner
+    check finds nobody driving the run) continues at this step, which probes first.
+    """
+    record = state.record(step)
+    if state.phase is not Phase.RUNNING or record.status is not StepStatus.RUNNING:
+        return state
+    record = replace(
+        record, status=StepStatus.PENDING, message="stopped with the service; resumes on start"
+    )
+    state = _with_step(state, record, now)
+    return replace(
+        state,
+        owner=None,
+        history=_log(state, now, f"run {state.run} stopped at {step.value}; resumes on start"),
+    )
+
+
 def abandon(state: BootstrapState, now: float, reason: str) -> BootstrapState:
     """Back to waiting for setup (the inputs a run needs are gone)."""
     steps = tuple(

@@ -51,6 +51,15 @@ def save_state(path: Path, state: BootstrapState) -> None:
 Transition = Callable[[BootstrapState], BootstrapState]
 
 
+class StateWriteFailed(Exception):
+    """The state could not be written (a full or read-only disk); nothing changed."""
+
+
+def _write_error(path: Path, exc: OSError) -> str:
+    # The OSError's own text names the temp file; the operator needs the state file and why.
+    return f"cannot write {path}: {exc.strerror or exc}"
+
+
 class StateKeeper:
     """Holds the current state; every change is persisted before anyone can observe it."""
 
@@ -58,6 +67,7 @@ class StateKeeper:
         self.path = path
         self._state = state
         self._version = 0
+        self._write_error: str | None = None
         self._changed = threading.Condition()
 
     @property
@@ -70,6 +80,12 @@ class StateKeeper:
         with self._changed:
             return self._version
 
+    @property
+    def write_error(self) -> str | None:
+        """Why the last write failed, until a write succeeds again (shown in the status)."""
+        with self._changed:
+            return self._write_error
+
     def snapshot(self) -> tuple[int, BootstrapState]:
         with self._changed:
             return self._version, self._state
@@ -79,11 +95,24 @@ class StateKeeper:
             save_state(self.path, self._state)
 
     def update(self, transition: Transition) -> BootstrapState:
-        """Apply ``transition``, write it to disk, then wake waiters. Raises what it raises."""
+        """Apply ``transition``, write it to disk, then wake waiters. Raises what it raises.
+
+        A failed write raises ``StateWriteFailed`` and changes nothing but ``write_error``
+        (waiters are woken so the status shows it).
+        """
         with self._changed:
             new = transition(self._state)
             if new is not self._state:
-                save_state(self.path, new)
+                try:
+                    save_state(self.path, new)
+                except OSError as exc:
+                    message = _write_error(self.path, exc)
+                    if message != self._write_error:
+                        self._write_error = message
+                        self._version += 1
+                        self._changed.notify_all()
+                    raise StateWriteFailed(message) from exc
+                self._write_error = None
                 self._state = new
                 self._version += 1
                 self._changed.notify_all()

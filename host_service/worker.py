@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import traceback
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
+from host_service import command
 from host_service import state as sm
-from host_service.command import CommandError
+from host_service.command import CommandError, CommandFailed
 from host_service.errors import ServiceError
 from host_service.intent import IntentStore, SetupIntent
 from host_service.runtime import Runtime
@@ -17,9 +19,17 @@ from host_service.settings import Settings
 from host_service.state import Blocker, Phase, Step
 from host_service.steps import IMPLEMENTATIONS, StepImplementation
 from host_service.steps.context import Cancelled, StepContext, StepFailed
-from host_service.store import StateKeeper
+from host_service.store import StateKeeper, StateWriteFailed
 
 log = logging.getLogger(__name__)
+
+# A stop SIGTERMs the program a step runs, then SIGKILLs it after this many seconds.
+CHILD_GRACE = 3.0
+# A program killed by SIGTERM/SIGINT before this process saw its own stop signal (a signal
+# to the whole process group): how long to wait for the stop before calling it a failure.
+SIGNAL_GRACE = 2.0
+# A failed state write is retried after 0.25 s, doubling up to this many seconds.
+WRITE_RETRY_MAX = 10.0
 
 
 class Superseded(Exception):
@@ -66,6 +76,7 @@ class Worker:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._busy = threading.Event()
+        self.children = command.Children()  # the programs the running step has started
 
     # -- control (from the service / request threads) ---------------------------------
 
@@ -79,8 +90,16 @@ class Worker:
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the run where it is: it resumes at its step on the next start.
+
+        The program the step runs (kubectl, systemctl, ...) is ended too, SIGTERM then
+        SIGKILL after ``CHILD_GRACE``, so none outlives the service or races its successor.
+        """
         self.stopping.set()
         self._wake.set()
+        ended = self.children.stop(CHILD_GRACE)
+        if ended:
+            log.info("stopping: ended %d running program(s) of the current step", ended)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -95,29 +114,54 @@ class Worker:
     # -- the loop ----------------------------------------------------------------------
 
     def _loop(self) -> None:
-        while not self.stopping.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self.stopping.is_set():
-                return
-            try:
-                self._busy.set()
-                self._drive()
-            except Superseded:
-                log.warning("a newer owner took over the bootstrap; this worker stops")
-                return
-            except Exception:  # the worker must outlive any bug in one run
-                log.exception("bootstrap worker failed")
-            finally:
-                self._busy.clear()
+        with command.tracking(self.children):
+            while not self.stopping.is_set():
+                self._wake.wait()
+                self._wake.clear()
+                if self.stopping.is_set():
+                    return
+                try:
+                    self._busy.set()
+                    self._drive()
+                except Superseded:
+                    log.warning("a newer owner took over the bootstrap; this worker stops")
+                    return
+                except Cancelled:
+                    return
+                except Exception:  # the worker must outlive any bug in one run
+                    log.exception("bootstrap worker failed")
+                finally:
+                    self._busy.clear()
 
     def _update(self, transition: Callable[[sm.BootstrapState], sm.BootstrapState]) -> None:
+        """Apply and persist ``transition``; a failed write is retried until it succeeds.
+
+        A full or read-only disk must neither lose the run nor leave it looking "running"
+        with nobody driving it: the worker waits here (0.25 s, doubling up to
+        ``WRITE_RETRY_MAX``) and the status shows why, until the write succeeds. A stop
+        while waiting raises ``Cancelled``; the state on disk then still resumes.
+        """
+
         def guarded(current: sm.BootstrapState) -> sm.BootstrapState:
             if current.generation != self.generation:
                 raise Superseded()
             return transition(current)
 
-        self.keeper.update(guarded)
+        delay = 0.25
+        failures = 0
+        while True:
+            try:
+                self.keeper.update(guarded)
+            except StateWriteFailed as exc:
+                failures += 1
+                log.error("%s; the bootstrap waits and retries in %g s", exc, delay)
+                if self.stopping.wait(delay):
+                    raise Cancelled() from exc
+                delay = min(delay * 2, WRITE_RETRY_MAX)
+                continue
+            if failures:
+                log.info("the bootstrap state was written after %d failed attempts", failures)
+            return
 
     def _drive(self) -> None:
         while not self.stopping.is_set():
@@ -169,9 +213,12 @@ class Worker:
                 return
             implementation.run(ctx)
         except Cancelled:
-            log.info("step %s: stopped by shutdown; it resumes on the next start", step.value)
-            raise Superseded() from None
+            self._suspend(step)
+            return
         except StepFailed as exc:
+            if self._stopped_during(exc):
+                self._suspend(step)
+                return
             blocker = Blocker(
                 step=step,
                 message=redact(exc.message),
@@ -180,6 +227,9 @@ class Worker:
                 output=redact(exc.output),
             )
         except (CommandError, ServiceError) as exc:
+            if self._stopped_during(exc):
+                self._suspend(step)
+                return
             output = exc.output if isinstance(exc, CommandError) else ""
             blocker = Blocker(
                 step=step,
@@ -189,6 +239,9 @@ class Worker:
                 output=redact(output),
             )
         except Exception as exc:
+            if self._stopped_during(exc):
+                self._suspend(step)
+                return
             log.exception("step %s crashed", step.value)
             blocker = Blocker(
                 step=step,
@@ -203,3 +256,39 @@ class Worker:
             return
         self._update(lambda s: sm.block(s, blocker, self.clock()))
         log.warning("step %s blocked: %s", step.value, blocker.message)
+
+    def _stopped_during(self, exc: BaseException) -> bool:
+        """Whether a step's failure is the service stopping (a cancellation, not a blocker).
+
+        A stop ends the step's program, so the step fails while ``stopping`` is set. A signal
+        to the whole process group (a terminal's Ctrl-C, ``systemctl kill``, a unit without
+        ``KillMode=mixed``) can kill the program before this process handles its own
+        signal: a program that died of SIGTERM/SIGINT gets ``SIGNAL_GRACE`` seconds for the
+        stop to show up.
+        """
+        if self.stopping.is_set():
+            return True
+        return _killed_by_stop_signal(exc) and self.stopping.wait(SIGNAL_GRACE)
+
+    def _suspend(self, step: Step) -> None:
+        log.info("step %s: stopped with the service; it resumes on the next start", step.value)
+        try:
+            self._update(lambda s: sm.suspend(s, step, self.clock()))
+        except Cancelled:
+            # Not written (a full disk): the state on disk says "running", which resumes too.
+            log.warning("the stop of step %s was not recorded; it resumes anyway", step.value)
+
+
+def _killed_by_stop_signal(exc: BaseException) -> bool:
+    """A program killed by SIGTERM or SIGINT anywhere in the exception's chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, CommandFailed) and current.returncode in (
+            -signal.SIGTERM,
+            -signal.SIGINT,
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

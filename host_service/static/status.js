@@ -12,6 +12,8 @@
     summary.dataset.version = view.version;
     text("phase", view.phase);
     document.getElementById("running").hidden = !view.running;
+    document.getElementById("write-error").hidden = !view.state_write_error;
+    text("write-error-text", view.state_write_error);
     var app = document.getElementById("app-url");
     app.hidden = !view.app_url;
     if (view.app_url) {

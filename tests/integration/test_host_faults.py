@@ -1,11 +1,17 @@
-"""Fault injection: the service is SIGKILLed in the middle of each step, restarted, and ends in
-the same state as an uninterrupted run, with no lost and no duplicated work."""
+"""Fault injection: the service is SIGKILLed in the middle of each step (or stopped while a
+step's program runs), restarted, and ends in the same state as an uninterrupted run, with no
+lost and no duplicated work; a full state disk makes the run wait, not hang."""
 
 from __future__ import annotations
 
 import copy
+import errno
 import json
+import os
+import shlex
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +23,7 @@ import requests
 from host_service.state import STEPS
 from host_service.values import SECRET_NAME
 from isobuild.qemu import free_port
+from tests.conftest import require_root, unavailable
 from tests.fixtures.host_service import (
     Appliance,
     Client,
@@ -188,3 +195,193 @@ def test_killed_during_step_resumes_to_the_same_end_state(
     assert run.kube.cluster.count("persistentvolumeclaims") == 0  # no smoke test left over
     with pytest.raises(requests.RequestException):
         requests.get(run.service.url + "/healthz", timeout=1)  # stopped cleanly
+
+
+# -- a stop while a step's program runs; a full state disk -----------------------------------
+
+
+@dataclass
+class HeldKubectl:
+    """kubectl behind a real wrapper program: the first call whose arguments contain the
+    pattern waits, a live child of the service, until ``release()``; then it runs kubectl."""
+
+    hold: Path
+    pid_file: Path
+
+    def wait_held(self, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while not self.pid_file.exists():
+            assert time.monotonic() < deadline, "no kubectl call was held"
+            time.sleep(0.05)
+        return int(self.pid_file.read_text())
+
+    def release(self) -> None:
+        self.hold.unlink(missing_ok=True)
+
+
+def hold_kubectl(appliance: Appliance, pattern: str) -> HeldKubectl:
+    hold = appliance.work / "kubectl.hold"
+    pid_file = appliance.work / "kubectl.held"
+    wrapper = appliance.work / "kubectl-held"
+    q = shlex.quote
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"if [ -e {q(str(hold))} ]; then\n"
+        f'  case " $* " in *{q(pattern)}*)\n'
+        f"    echo $$ > {q(str(pid_file))}.tmp && mv {q(str(pid_file))}.tmp {q(str(pid_file))}\n"
+        f"    while [ -e {q(str(hold))} ]; do sleep 0.05; done ;;\n"
+        "  esac\n"
+        "fi\n"
+        'exec "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    hold.write_text(pattern)
+
+    def wrap(document: dict[str, Any]) -> None:
+        service = document["appliance"]["host_service"]
+        service["kubectl"] = [str(wrapper), *service["kubectl"]]
+
+    appliance.edit_settings(wrap)
+    return HeldKubectl(hold, pid_file)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def assert_same_end_state(run: Scenario, reference: dict[str, Any]) -> None:
+    assert snapshot(run.kube) == reference["cluster"]
+    assert files(run.appliance) == reference["files"]
+    calls = [c[0] for c in run.record.calls()]
+    assert calls.count("enable-now") == 1
+    with run.kube.cluster.lock:
+        generations = {
+            o["metadata"].get("generation", 1) for o in run.kube.cluster.objects.values()
+        }
+    assert generations == {1}
+
+
+# The flux step's ``kubectl apply --server-side -f .../install.yaml``: its run, mid-way.
+HELD_CALL = "install.yaml"
+
+
+@pytest.mark.parametrize("signalled", ["service", "process-group"])
+def test_stopped_while_a_steps_program_runs_resumes_to_the_same_end_state(
+    signalled: str,
+    reference: dict[str, Any],
+    tmp_path: Path,
+    registry: Any,
+    registry_pki: Any,
+) -> None:
+    """SIGTERM to the service alone (systemd with KillMode=mixed) or to its whole process
+    group (the default control-group, a terminal's Ctrl-C): the program is gone when the
+    service has exited, the step is left to resume, and the restart finishes the run."""
+    run, stop = scenario(tmp_path, registry, registry_pki)
+    held = hold_kubectl(run.appliance, HELD_CALL)
+    try:
+        run.service.start(own_group=signalled == "process-group")
+        client = run.client()
+        assert client.post("/api/setup", setup_body()).status_code == 202
+        child = held.wait_held()
+        assert process_alive(child)
+        proc = run.service.proc
+        assert proc is not None
+        if signalled == "service":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+        assert run.service.wait_exit(30) == 0
+        assert not process_alive(child), "the step's program outlived the service"
+
+        state = json.loads((run.appliance.state_dir / "bootstrap-state.json").read_text())
+        flux = next(r for r in state["steps"] if r["step"] == "flux")
+        assert (state["phase"], state["blocker"], state["owner"]) == ("running", None, None)
+        assert flux["status"] == "pending"
+
+        held.release()
+        run.service.start()
+        status = run.client().wait_phase("reconciled", "blocked", timeout=120)
+        assert status["phase"] == "reconciled", status["blocker"]
+        assert_same_end_state(run, reference)
+    finally:
+        run.service.stop()
+        stop()
+    attempts = {s["name"]: s["attempts"] for s in status["steps"]}
+    assert attempts == {s.value: 2 if s.value == "flux" else 1 for s in STEPS}
+    state = json.loads((run.appliance.state_dir / "bootstrap-state.json").read_text())
+    history = "\n".join(state["history"])
+    assert "stopped at flux; resumes on start" in history
+    assert "interrupted at flux; resuming" in history
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until its file system has no space left."""
+    chunk = b"\0" * 65536
+    with path.open("wb", buffering=0) as out:
+        while True:
+            try:
+                out.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return
+
+
+def test_a_full_state_disk_mid_step_waits_and_the_run_continues(
+    reference: dict[str, Any],
+    tmp_path: Path,
+    registry: Any,
+    registry_pki: Any,
+) -> None:
+    """The state directory on a small tmpfs, filled while a step runs: the step's next
+    progress write fails with ENOSPC; the status says so while the worker retries; once
+    there is room the run continues to the same end state (not stuck at "running")."""
+    require_root("mounts a small tmpfs as the state directory to fill it")
+    run, stop = scenario(tmp_path, registry, registry_pki)
+    held = hold_kubectl(run.appliance, HELD_CALL)
+    state_dir = run.appliance.state_dir
+    state_dir.mkdir(parents=True, mode=0o700)
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(state_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mount.returncode != 0:
+        unavailable(f"cannot mount a tmpfs: {mount.stderr.strip()}")
+    try:
+        run.service.start()
+        client = run.client()
+        assert client.post("/api/setup", setup_body()).status_code == 202
+        held.wait_held()
+        filler = state_dir / "filler"
+        fill(filler)
+        held.release()
+
+        status = client.wait_for(lambda s: s["state_write_error"] is not None, timeout=60)
+        assert "bootstrap-state.json: No space left on device" in status["state_write_error"]
+        assert (status["phase"], status["running"], status["blocker"]) == ("running", True, None)
+        assert status["current_step"] == "flux"
+        answer = client.post("/api/setup", setup_body())
+        assert answer.status_code == 409  # a live worker drives the run: nothing to start
+        time.sleep(1.5)  # the outage the reviewer made; the worker keeps retrying
+
+        filler.unlink()
+        status = client.wait_phase("reconciled", "blocked", timeout=120)
+        assert status["phase"] == "reconciled", status["blocker"]
+        assert status["state_write_error"] is None
+        assert_same_end_state(run, reference)
+    finally:
+        run.service.stop()
+        stop()
+        subprocess.run(["umount", "--lazy", str(state_dir)], check=False)
+    attempts = {s["name"]: s["attempts"] for s in status["steps"]}
+    assert attempts == {s.value: 1 for s in STEPS}  # the step waited and went on
+    assert run.service.log is not None
+    log = run.service.log.read_text()
+    assert "bootstrap-state.json: No space left on device" in log
+    assert "the bootstrap state was written after" in log

@@ -24,6 +24,14 @@ def test_console_banner_ran(host: testinfra.host.Host) -> None:
     assert "ExecMainStatus=0" in result.stdout
 
 
+def test_setup_service_is_stopped_by_itself(host: testinfra.host.Host) -> None:
+    # mixed: SIGTERM to the service alone, which ends its step's program and leaves the step
+    # to resume; the rest of the unit gets SIGKILL only after the stop timeout.
+    result = host.run("systemctl show -p KillMode -p TimeoutStopUSec appliance-setup.service")
+    assert "KillMode=mixed" in result.stdout
+    assert "TimeoutStopUSec=20s" in result.stdout
+
+
 def test_nothing_failed(host: testinfra.host.Host) -> None:
     failed = host.run("systemctl --failed --no-legend --plain")
     assert failed.stdout.strip() == "", f"failed units:\n{failed.stdout}"
