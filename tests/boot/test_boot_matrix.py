@@ -142,6 +142,8 @@ def test_a_stopped_boot_test_stops_its_guests_at_once(
         assert len(guests) == 2, f"two guests never ran: {guests}"
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
+        # Looked at before the clean-up below, which would kill a survivor and hide it.
+        survivors = [p for p in guests if Path(f"/proc/{p}").exists()]
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
@@ -151,7 +153,7 @@ def test_a_stopped_boot_test_stops_its_guests_at_once(
     for cell in ("bios-cd", "uefi-cd"):
         console = (tmp_path / cell / "serial.log").read_text(errors="replace")
         assert not DONE.search(console), f"{cell} booted to the end before it was stopped"
-    assert not [p for p in guests if Path(f"/proc/{p}").exists()], "a guest outlived isobuild"
+    assert not survivors, "a guest outlived isobuild"
     # The third cell, still queued, never started.
     assert not (tmp_path / "bios-usb" / "serial.log").exists()
 

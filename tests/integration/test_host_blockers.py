@@ -82,7 +82,7 @@ def test_k3s_unit_fails(start_service: Any) -> None:
 
 
 def test_k3s_never_ready(start_service: Any, appliance: Appliance) -> None:
-    appliance.set_timeouts(k3s_ready=1)
+    appliance.set_timeouts(k3s_ready=3)  # k3s hangs for good
     blocker = blocked(start_service(k3s_start="hang"))
     assert blocker["step"] == "k3s"
     assert (
@@ -111,7 +111,7 @@ def test_two_storage_provisioners(start_service: Any, kube_api: KubeApi) -> None
 def test_flux_controller_never_available(
     start_service: Any, appliance: Appliance, kube_api: KubeApi
 ) -> None:
-    appliance.set_timeouts(flux_ready=2)
+    appliance.set_timeouts(flux_ready=5)  # helm-controller is stuck for good
     kube_api.cluster.stuck_deployments = {"helm-controller"}
     blocker = blocked(start_service())
     assert blocker["step"] == "flux"

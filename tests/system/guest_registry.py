@@ -115,26 +115,35 @@ class RegistryProcess:
         ca, cert, key = write_pki(self.work / "pki")
         storage = self.work / "storage"
         storage.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        config = {
-            "version": 0.1,
-            "log": {"level": "warn", "accesslog": {"disabled": True}},
-            "storage": {"filesystem": {"rootdirectory": str(storage)}},
-            "http": {
-                "addr": f"127.0.0.1:{port}",
-                "secret": secrets.token_hex(16),
-                "tls": {"certificate": str(cert), "key": str(key)},
-            },
-        }
-        config_path = self.work / "config.yml"
-        config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-        with self.log.open("ab") as log:
-            self.proc = spawn(
-                ["docker-registry", "serve", config_path], stdout=log, stderr=subprocess.STDOUT
-            )
-        registry = GuestRegistry(port=port, ca_pem=ca, storage=storage)
-        self._wait_ready(registry)
-        return registry
+        # The port is free when chosen and bound a moment later by the registry; if another
+        # program took it in between, the registry exits and a new port is tried.
+        for attempt in range(3):
+            port = free_port()
+            config = {
+                "version": 0.1,
+                "log": {"level": "warn", "accesslog": {"disabled": True}},
+                "storage": {"filesystem": {"rootdirectory": str(storage)}},
+                "http": {
+                    "addr": f"127.0.0.1:{port}",
+                    "secret": secrets.token_hex(16),
+                    "tls": {"certificate": str(cert), "key": str(key)},
+                },
+            }
+            config_path = self.work / "config.yml"
+            config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+            with self.log.open("ab") as log:
+                self.proc = spawn(
+                    ["docker-registry", "serve", config_path], stdout=log, stderr=subprocess.STDOUT
+                )
+            registry = GuestRegistry(port=port, ca_pem=ca, storage=storage)
+            try:
+                self._wait_ready(registry)
+            except RuntimeError:
+                if attempt == 2 or "address already in use" not in self.log.read_text():
+                    raise
+                continue
+            return registry
+        raise AssertionError("unreachable")
 
     def _wait_ready(self, registry: GuestRegistry) -> None:
         assert self.proc is not None
