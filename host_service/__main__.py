@@ -18,10 +18,15 @@ from host_service.runtime import real_runtime
 from host_service.server import make_server, parse_listen
 from host_service.service import Service
 from host_service.settings import Settings, load_settings
+from host_service.store import StateWriteFailed
 
 log = logging.getLogger("host_service")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 4
+_FULL_DISK_HINT = (
+    "free space on (or remount read-write) the disk holding the state directory; "
+    "the service starts again by itself (Restart=on-failure) and resumes where it was"
+)
 
 
 def _err(text: str) -> None:
@@ -87,6 +92,10 @@ def run_service(service: Service, host: str, port: int) -> int:
     except AlreadyRunning as exc:
         _err(f"error: {exc}\nhint: {exc.hint}")
         return EXIT_ENVIRONMENT
+    except StateWriteFailed as exc:
+        service.stop()
+        _err(f"error: {exc}\nhint: {_FULL_DISK_HINT}")
+        return EXIT_ENVIRONMENT
     try:
         server = make_server(host, port, App(service))
     except OSError as exc:
@@ -120,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    settings: Settings | None = None
     try:
         settings = load_settings(args.root, args.settings)
         if args.command == "reset-token":
@@ -135,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except PermissionError as exc:
         _err(f"error: {exc.filename}: permission denied (run as root, or pass --root DIR)")
+        return EXIT_ENVIRONMENT
+    except OSError as exc:  # a full or read-only disk under the state or config files
+        # A failed write() names no file; the state directory is where the service writes.
+        where = exc.filename or (settings.paths.state if settings else args.root)
+        _err(f"error: {where}: {exc.strerror or exc}")
+        _err(f"hint: {_FULL_DISK_HINT}")
         return EXIT_ENVIRONMENT
 
 

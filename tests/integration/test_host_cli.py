@@ -3,6 +3,7 @@ directory, console banner, clear errors and exit codes for bad settings and busy
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import requests
 
 from isobuild.qemu import free_port
+from tests.conftest import require_root
 from tests.fixtures.host_service import PROJECT
 
 
@@ -105,3 +107,25 @@ def test_busy_port_and_bad_listen(tmp_path: Path) -> None:
     bad = host_service("--root", str(tmp_path), "--listen", "nowhere")
     assert bad.returncode == 2
     assert "expected ADDR:PORT" in bad.stderr
+
+
+def test_a_full_state_disk_at_start_is_one_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    require_root("mounts a small tmpfs as the state directory to fill it")
+    state = tmp_path / "var/lib/alga-appliance"
+    state.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(state)], check=True)
+    try:
+        # Written until ENOSPC: the disk is full now.
+        with contextlib.suppress(OSError), (state / "filler").open("wb", buffering=0) as filler:
+            while True:
+                filler.write(b"\0" * 4096)
+        done = host_service("--root", str(tmp_path), "--listen", f"127.0.0.1:{free_port()}")
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
+    assert done.returncode == 4, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    assert str(state) in errors[0]
+    assert "No space left on device" in errors[0]
+    assert "hint: free space on" in done.stderr
