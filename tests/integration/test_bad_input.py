@@ -241,8 +241,11 @@ class SignedSums:
 
 
 @pytest.fixture
-def signed_sums(tmp_path: Path, standin_base_iso: Path) -> SignedSums:
-    """SHA256SUMS for the base ISO, signed by a throwaway key (real gpg, real gpgv)."""
+def signed_sums(tmp_path: Path, standin_base_iso: Path) -> Iterator[SignedSums]:
+    """SHA256SUMS for the base ISO, signed by a throwaway key (real gpg, real gpgv).
+
+    gpg starts a gpg-agent for the throwaway home; it is ended afterwards, not left running.
+    """
     require_tool("gpg", "gnupg")
     require_tool("gpgv")
     home = tmp_path / "gnupg"
@@ -264,8 +267,11 @@ def signed_sums(tmp_path: Path, standin_base_iso: Path) -> SignedSums:
         subprocess.run([*gpg, "--detach-sign", "-o", str(signature), str(sums)], env=env,
                        check=True, capture_output=True)  # fmt: skip
 
-    sign()
-    return SignedSums(sums=sums, signature=signature, keyring=keyring, sign=sign)
+    try:
+        sign()
+        yield SignedSums(sums=sums, signature=signature, keyring=keyring, sign=sign)
+    finally:
+        subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
 
 
 def _sums_args(signed: SignedSums) -> list[str]:
