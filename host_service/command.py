@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -139,6 +140,19 @@ def tracking(children: Children) -> Iterator[None]:
         _children.reset(token)
 
 
+@contextlib.contextmanager
+def _registered(child: Child) -> Iterator[None]:
+    """``child`` is in the calling thread's ``Children`` (if any) while the block runs."""
+    children = _children.get()
+    if children is not None:
+        children.add(child)
+    try:
+        yield
+    finally:
+        if children is not None:
+            children.discard(child)
+
+
 def run(
     argv: Sequence[str],
     *,
@@ -165,28 +179,21 @@ def run(
     except OSError as exc:
         # ENOEXEC and friends: a file that is there but is not a program for this machine.
         raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
-    children = _children.get()
-    if children is not None:
-        children.add(proc)
-    try:
-        with proc:
-            try:
-                out, err = proc.communicate(input, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-                text = (err or out or b"").decode("utf-8", "replace")
-                raise CommandTimeout(
-                    f"{Path(args[0]).name} timed out after {timeout:g} s: {shlex.join(args[1:])}",
-                    argv=args,
-                    output=tail(text),
-                ) from None
-            except BaseException:
-                proc.kill()
-                raise
-    finally:
-        if children is not None:
-            children.discard(proc)
+    with _registered(proc), proc:
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            text = (err or out or b"").decode("utf-8", "replace")
+            raise CommandTimeout(
+                f"{Path(args[0]).name} timed out after {timeout:g} s: {shlex.join(args[1:])}",
+                argv=args,
+                output=tail(text),
+            ) from None
+        except BaseException:
+            proc.kill()
+            raise
     stdout = out.decode("utf-8", "replace")
     stderr = err.decode("utf-8", "replace")
     if check and proc.returncode != 0:
@@ -207,45 +214,43 @@ def stream_lines(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
     """Run ``argv`` and yield its stdout line by line as it comes (log follow).
 
     Closing the generator (the reader went away) terminates the program; a non-zero exit
-    raises ``CommandFailed`` with its stderr once the output has ended.
+    raises ``CommandFailed`` with its stderr once the output has ended. stderr goes to a
+    temporary file, not a pipe: a program that writes much of it cannot block on a full
+    pipe while only stdout is read.
     """
     args = list(argv)
     log.debug("+ %s &", shlex.join(args))
-    try:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=None if env is None else {**os.environ, **env},
-            text=True,
-            errors="replace",
-        )
-    except OSError as exc:
-        raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    children = _children.get()
-    if children is not None:
-        children.add(proc)
-    finished = False
-    try:
-        for line in proc.stdout:
-            yield line.rstrip("\n")
-        finished = True
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
+    with tempfile.TemporaryFile() as errors:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        stderr = proc.stderr.read()
-        proc.stdout.close()
-        proc.stderr.close()
-        if children is not None:
-            children.discard(proc)
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=None if env is None else {**os.environ, **env},
+                text=True,
+                errors="replace",
+            )
+        except OSError as exc:
+            raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
+        assert proc.stdout is not None
+        finished = False
+        with _registered(proc):
+            try:
+                for line in proc.stdout:
+                    yield line.rstrip("\n")
+                finished = True
+            finally:
+                if proc.poll() is None:
+                    proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+                proc.stdout.close()
+        errors.seek(0)
+        stderr = errors.read().decode("utf-8", "replace")
     if finished and proc.returncode != 0:
         raise CommandFailed(
             f"{Path(args[0]).name} exited with {proc.returncode}: {tail(stderr, 1)}",

@@ -215,41 +215,11 @@ class Worker:
         except Cancelled:
             self._suspend(step)
             return
-        except StepFailed as exc:
-            if self._stopped_during(exc):
-                self._suspend(step)
-                return
-            blocker = Blocker(
-                step=step,
-                message=redact(exc.message),
-                cause=redact(exc.cause),
-                next_step=redact(exc.next_step),
-                output=redact(exc.output),
-            )
-        except (CommandError, ServiceError) as exc:
-            if self._stopped_during(exc):
-                self._suspend(step)
-                return
-            output = exc.output if isinstance(exc, CommandError) else ""
-            blocker = Blocker(
-                step=step,
-                message=redact(f"{step.value} failed: {exc}"),
-                cause="an unexpected error from a tool or the registry",
-                next_step="read the output, then retry; if it persists, collect a support bundle",
-                output=redact(output),
-            )
         except Exception as exc:
             if self._stopped_during(exc):
                 self._suspend(step)
                 return
-            log.exception("step %s crashed", step.value)
-            blocker = Blocker(
-                step=step,
-                message=redact(f"{step.value} failed with an internal error: {exc!r}"),
-                cause="a bug in the host service",
-                next_step="retry; if it persists, collect a support bundle and report it",
-                output=redact(traceback.format_exc()),
-            )
+            blocker = _blocker(step, exc, redact)
         else:
             self._update(lambda s: sm.finish_step(s, step, self.clock(), already_done=False))
             log.info("step %s: done", step.value)
@@ -277,6 +247,35 @@ class Worker:
         except Cancelled:
             # Not written (a full disk): the state on disk says "running", which resumes too.
             log.warning("the stop of step %s was not recorded; it resumes anyway", step.value)
+
+
+def _blocker(step: Step, exc: Exception, redact: Callable[[str], str]) -> Blocker:
+    """What the operator sees for a step that failed (called while ``exc`` is handled)."""
+    if isinstance(exc, StepFailed):
+        return Blocker(
+            step=step,
+            message=redact(exc.message),
+            cause=redact(exc.cause),
+            next_step=redact(exc.next_step),
+            output=redact(exc.output),
+        )
+    if isinstance(exc, CommandError | ServiceError):
+        output = exc.output if isinstance(exc, CommandError) else ""
+        return Blocker(
+            step=step,
+            message=redact(f"{step.value} failed: {exc}"),
+            cause="an unexpected error from a tool or the registry",
+            next_step="read the output, then retry; if it persists, collect a support bundle",
+            output=redact(output),
+        )
+    log.exception("step %s crashed", step.value)
+    return Blocker(
+        step=step,
+        message=redact(f"{step.value} failed with an internal error: {exc!r}"),
+        cause="a bug in the host service",
+        next_step="retry; if it persists, collect a support bundle and report it",
+        output=redact(traceback.format_exc()),
+    )
 
 
 def _killed_by_stop_signal(exc: BaseException) -> bool:
