@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,7 +194,7 @@ def _build(dest: Path, spec: RootfsSpec) -> None:
     seal(work, dest, record)
 
 
-def seal(work: Path, dest: Path, record: dict[str, object]) -> None:
+def seal(work: Path, dest: Path, record: Mapping[str, object]) -> None:
     """Mark the built tree in ``work`` complete and move it to ``dest``: only with nothing
     mounted under it (unmounted here, deepest first; a mount that stays fails the build)."""
     mounts.unmount_all(work)
