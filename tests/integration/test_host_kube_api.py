@@ -185,7 +185,7 @@ def test_follow_logs_through_the_typed_interface(kube: Kubectl, kube_api: KubeAp
     cluster.add_log("default", "worker", "old 1", "old 2", "old 3")
     lines = kube.follow_logs("default", "worker", tail=2)
     assert [next(lines), next(lines)] == ["old 2", "old 3"]
-    threading.Timer(0.3, lambda: cluster.add_log("default", "worker", "new 1")).start()
+    cluster.add_log("default", "worker", "new 1")  # kubectl is following: it sent the tail
     assert next(lines) == "new 1"
     lines.close()  # the reader scrolled away: kubectl is stopped, nothing leaks
     again = kube.follow_logs("default", "worker", tail=1)
