@@ -13,9 +13,9 @@ from pathlib import Path
 
 import requests
 
-from isobuild.qemu import free_port
 from tests.conftest import require_root
 from tests.fixtures.host_service import PROJECT
+from tests.ports import free_port
 from tests.waiting import wait_until
 
 

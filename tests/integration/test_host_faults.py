@@ -22,7 +22,6 @@ import requests
 
 from host_service.state import STEPS
 from host_service.values import SECRET_NAME
-from isobuild.qemu import free_port
 from tests.conftest import require_root, unavailable
 from tests.fixtures.host_service import (
     Appliance,
@@ -34,6 +33,7 @@ from tests.fixtures.host_service import (
     setup_body,
 )
 from tests.fixtures.kube_api import KubeApi, start_kube_api
+from tests.ports import free_port
 from tests.waiting import wait_until
 
 # The Nth progress report inside each step's run: after some of its side effects and

@@ -11,7 +11,8 @@ from pathlib import Path
 import paramiko
 
 from isobuild.errors import BootError
-from isobuild.qemu import Forward, Guest, GuestSpec, free_port
+from isobuild.qemu import Forward, Guest, GuestSpec
+from tests.ports import free_port
 from tests.system.ssh_keys import KeyPair, PinnedHostKey
 from tests.waiting import WaitTimedOut, wait_until
 
