@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_root
+from tests.conftest import require_root, unavailable
 from tests.fixtures import mounts
 from tests.fixtures.mounts import MountedTree
 from tests.system import rootfs
@@ -59,7 +59,10 @@ def scratch(tmp_path: Path) -> Iterator[Scratch]:
     (dest / "complete.json").write_text("{}\n")
     scratch = Scratch(cache=cache, dest=dest, copies=tmp_path / "copies", mounted=[])
     try:
-        scratch.mount(scratch.copies, "-t", "tmpfs", "-o", "size=16m", "tmpfs")
+        try:
+            scratch.mount(scratch.copies, "-t", "tmpfs", "-o", "size=16m", "tmpfs")
+        except subprocess.CalledProcessError as exc:
+            unavailable(f"cannot mount a tmpfs here: {exc.stderr.decode().strip()}")
         yield scratch
     finally:
         # Whatever a failed test left: lazily, so a busy mount cannot outlive the test.
