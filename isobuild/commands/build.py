@@ -11,8 +11,8 @@ from isobuild.build import build as run_build
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import load_config
 from isobuild.errors import ConfigError
-from isobuild.verify import normalize_sha256
-from isobuild.xorriso import RealXorriso
+from isobuild.iso.verify import normalize_sha256
+from isobuild.iso.xorriso import RealXorriso
 
 # Existence and permissions are checked by the build, which says what to do about them.
 _PATH = click.Path(path_type=Path, readable=False)

@@ -23,14 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from isobuild import standin_initrd, standin_iso
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
 from isobuild.digest import sha256_file
+from isobuild.iso.xorriso import CHUNK, RealXorriso, Remaster, WriteResult, remaster_argv
 from isobuild.run import spawn
-from isobuild.standin_artifacts import write_standins
-from isobuild.standin_iso import StandinOptions, build_standin
-from isobuild.xorriso import CHUNK, RealXorriso, Remaster, WriteResult, remaster_argv
+from isobuild.standin import initrd as standin_initrd
+from isobuild.standin import iso as standin_iso
+from isobuild.standin.artifacts import write_standins
+from isobuild.standin.iso import StandinOptions, build_standin
 
 FILLER = int(2.6 * (1 << 30))  # + ~35 MB of real files: about the 24.04.3 ISO's size
 SAMPLE_SECONDS = 0.25

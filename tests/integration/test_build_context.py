@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.build import SNAPSHOT_MAX, BuildContext, BuildOptions, Tools
+from isobuild.build import BuildContext, BuildOptions, Tools
+from isobuild.build.context import SNAPSHOT_MAX
 from isobuild.config import load_config
 from isobuild.errors import VerificationError
-from isobuild.source_iso import SourceIso
-from isobuild.xorriso import RealXorriso
+from isobuild.iso.source import SourceIso
+from isobuild.iso.xorriso import RealXorriso
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from isobuild.qemu import free_port
+from isobuild.boot.qemu import free_port
 from isobuild.run import spawn
 
 GUEST_HOST_ADDRESS = "10.0.2.2"  # the host's loopback, as the guest sees it

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.grub import (
+from isobuild.iso.grub import (
     AUTOINSTALL_ARGS,
     BEGIN,
     INSTALLED_ID,

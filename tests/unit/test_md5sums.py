@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from isobuild.md5sums import Md5SumsFormatError, parse, render, update
+from isobuild.iso.md5sums import Md5SumsFormatError, parse, render, update
 
 A, B, C, D = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)
 ORIGINAL = f"{A}  ./.disk/info\n{B}  ./boot/grub/grub.cfg\n{C}  ./casper/vmlinuz\n"
