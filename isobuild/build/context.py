@@ -12,6 +12,7 @@ from typing import Any
 from isobuild.config import BuildConfig
 from isobuild.digest import BackgroundDigest, sha256_and_md5
 from isobuild.errors import VerificationError
+from isobuild.iso.gpgv import Gpgv
 from isobuild.iso.source import BaseIsoFacts, SourceIso
 from isobuild.iso.xorriso import WriteResult, Xorriso
 
@@ -23,6 +24,7 @@ class Tools:
     """The external programs a build drives, chosen once at the edge (fakes in tests)."""
 
     xorriso: Xorriso
+    gpgv: Gpgv
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -60,7 +60,9 @@ def verify_base(ctx: BuildContext) -> None:
     expected: list[tuple[str, str]] = []  # (digest, where it was pinned): each must match
     if check.sha256sums is not None:
         if check.signature is not None:
-            check_signature(check.sha256sums, check.signature, check.keyring or Path())
+            check_signature(
+                ctx.tools.gpgv, check.sha256sums, check.signature, check.keyring or Path()
+            )
         text = _read_text(check.sha256sums, "SHA256SUMS")
         expected.append(
             (expected_from_sums(text, check.sha256sums, iso.name), str(check.sha256sums))

@@ -21,6 +21,7 @@ import pytest
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
 from isobuild.errors import ExitCode, ToolError
+from isobuild.iso.gpgv import RealGpgv
 from isobuild.iso.source import SourceIso
 from isobuild.iso.xorriso import RealXorriso, Remaster, WriteResult
 from tests.conftest import require_root, require_tool
@@ -481,7 +482,7 @@ def test_nothing_partial_remains_when_writing_stops(
         lock=standin_artifacts_dir.lock_path, mirror=str(standin_artifacts_dir.directory),
     )  # fmt: skip
     with pytest.raises(type(failure)):
-        build(load_config(None), Tools(xorriso=xorriso), options)
+        build(load_config(None), Tools(xorriso=xorriso, gpgv=RealGpgv()), options)
     assert xorriso.bytes_written > 0
     assert not outdir.exists()  # the build made it, and removed it again
 

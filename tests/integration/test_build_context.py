@@ -12,6 +12,7 @@ from isobuild.build import BuildContext, BuildOptions, Tools
 from isobuild.build.context import SNAPSHOT_MAX
 from isobuild.config import load_config
 from isobuild.errors import VerificationError
+from isobuild.iso.gpgv import RealGpgv
 from isobuild.iso.source import SourceIso
 from isobuild.iso.xorriso import RealXorriso
 
@@ -25,7 +26,7 @@ def ctx(standin_base_iso: Path, tmp_path: Path) -> Iterator[BuildContext]:
     try:
         yield BuildContext(
             config=load_config(None),
-            tools=Tools(xorriso=RealXorriso()),
+            tools=Tools(xorriso=RealXorriso(), gpgv=RealGpgv()),
             options=BuildOptions(
                 base_iso=standin_base_iso, output_dir=tmp_path / "out", cache_dir=tmp_path / "cache"
             ),

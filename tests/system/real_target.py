@@ -30,6 +30,7 @@ from isobuild.boot.qemu import (
 from isobuild.build import BaseIsoCheck, BuildOptions, BuildResult, Tools, build
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
+from isobuild.iso.gpgv import RealGpgv
 from isobuild.iso.xorriso import RealXorriso
 from isobuild.run import run
 from tests.conftest import require_tool, unavailable
@@ -71,7 +72,7 @@ def build_with_artifacts(
         lock = Path(artifacts, "payload.lock.yaml")
     return build(
         config,
-        Tools(xorriso=RealXorriso()),
+        Tools(xorriso=RealXorriso(), gpgv=RealGpgv()),
         BuildOptions(
             base_iso=base_iso,
             output_dir=out,
