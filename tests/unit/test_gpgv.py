@@ -33,9 +33,7 @@ class RecordingGpgv:
 
 
 def test_refusal_reason_is_the_line_that_says_why() -> None:
-    assert (
-        refusal_reason(BAD) == 'BAD signature from "Signer <t@example.invalid>" [unknown]'
-    )
+    assert refusal_reason(BAD) == 'BAD signature from "Signer <t@example.invalid>" [unknown]'
     assert refusal_reason(NO_KEY) == "Can't check signature: No public key"
     assert refusal_reason("gpgv: something else\n") == "something else"
     assert refusal_reason("") == "rejected"
