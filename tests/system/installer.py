@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from isobuild.iso.source import SourceIso
 from isobuild.run import run
-from isobuild.source_iso import SourceIso
 from tests.fixtures import mounts
 from tests.fixtures.curtin import CommandResult, LateCommands
 

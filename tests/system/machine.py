@@ -10,8 +10,8 @@ from pathlib import Path
 
 import paramiko
 
+from isobuild.boot.qemu import Forward, Guest, GuestSpec
 from isobuild.errors import BootError
-from isobuild.qemu import Forward, Guest, GuestSpec
 from tests.ports import free_port
 from tests.system.ssh_keys import KeyPair, PinnedHostKey
 from tests.waiting import WaitTimedOut, wait_until
