@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from isobuild.installer.autoinstall import ROOT_FILE, USER_DATA
 from isobuild.iso.grub import AUTOINSTALL_ARGS, installer_entries
+from isobuild.iso.seed import ROOT_FILE, USER_DATA
 from isobuild.iso.source import SourceIso
 from tests.conftest import PROJECT_ROOT, unavailable
 from tests.fixtures.appliance_iso import ApplianceBuild, build_appliance
