@@ -125,3 +125,9 @@ def test_each_missing_file_is_named_before_gpgv_runs(
         check_signature(gpgv, *paths)
     assert str(caught.value) == f"{paths[missing]}: {what} file not found"
     assert gpgv.asked == []
+
+
+def test_only_the_binary_mode_star_is_taken_off_the_name() -> None:
+    sums = f"{HEX_A} *X-edition.iso\n{HEX_B} **x.iso\n"
+    assert expected_from_sums(sums, Path("S"), "X-edition.iso") == HEX_A
+    assert expected_from_sums(sums, Path("S"), "x.iso") == HEX_B
