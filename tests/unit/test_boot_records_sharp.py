@@ -144,3 +144,9 @@ def test_plain_report_reads_every_column() -> None:
             path="/efi.img",
         ),
     ]
+
+
+def test_options_are_read_in_any_order() -> None:
+    records = parse_as_mkisofs("-c /cat\n-b /bios.img\n-V 'Vol'\n-partition_offset 16\n-e /efi\n")
+    assert (records.catalog, records.bios_image, records.volume_id) == ("/cat", "/bios.img", "Vol")
+    assert (records.partition_offset, records.efi_image) == (16, "/efi")
