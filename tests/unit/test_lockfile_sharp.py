@@ -142,6 +142,8 @@ def test_format_lock_writes_the_header_as_comments_and_keeps_key_order() -> None
     text = format_lock(data, header="First line.\n\nSecond line.  \n", source=SOURCE)
     assert text.startswith("# First line.\n#\n# Second line.\nschema: 1\nk3s:\n")
     assert yaml.safe_load(text) == data
+    # Block style all the way down, one pin a line: reviewable as a diff.
+    assert "  files:\n    binary:\n      name: k3s\n      sha256: " in text
     assert parse_lock(text, source=SOURCE).k3s.version == "v1.36.3+k3s1"
     long_url = "https://example.invalid/" + "x" * 90 + "/v1.36.3%2Bk3s1"
     data["k3s"]["base_url"] = long_url
