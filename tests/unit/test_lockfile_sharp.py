@@ -153,5 +153,8 @@ def test_format_lock_writes_the_header_as_comments_and_keeps_key_order() -> None
 def test_format_lock_refuses_an_invalid_document() -> None:
     data = document()
     data["flux"]["images"] = {}
-    with pytest.raises(ConfigError, match="must pin at least one controller image"):
-        format_lock(data, header="h", source=SOURCE)
+    with pytest.raises(ConfigError) as caught:
+        format_lock(data, header="h", source=Path("new.lock.yaml"))
+    assert caught.value.problems == [
+        "new.lock.yaml: flux.images: must pin at least one controller image"
+    ]
