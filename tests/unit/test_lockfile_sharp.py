@@ -158,3 +158,9 @@ def test_format_lock_refuses_an_invalid_document() -> None:
     assert caught.value.problems == [
         "new.lock.yaml: flux.images: must pin at least one controller image"
     ]
+
+
+def test_a_yaml_syntax_error_says_how_to_get_a_valid_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_lock("schema: 1\n  k3s: x\n", source=SOURCE)
+    assert caught.value.hint == LOCK_HINT
