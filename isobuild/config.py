@@ -118,8 +118,9 @@ class IdentityConfig:
     hostname: str = field(default="alga-appliance", metadata=_check(HOSTNAME))
     username: str = field(default="alga", metadata=_check(USERNAME))
     realname: str = "Appliance administrator"
-    # None locks the password; then log in with ssh.authorized_keys or on the console
-    # after a reset. Never a plaintext password.
+    # None: the account gets the password field "*" (no password matches it; see
+    # autoinstall.yaml.j2 for why not "!"); log in with ssh.authorized_keys. Never a
+    # plaintext password.
     password_hash: str | None = field(default=None, metadata=_check(CRYPT_HASH))
 
 

@@ -45,7 +45,7 @@ def test_default_config_renders_valid_files_that_agree() -> None:
     rendered = render_autoinstall(load_config(None))
     body = rendered.body
     assert body["version"] == 1
-    assert body["identity"]["password"] == "!"  # locked: no password in the default
+    assert body["identity"]["password"] == "*"  # no usable password (never a bare "!")
     assert body["storage"]["layout"] == {"name": "lvm", "match": {"size": "largest"}}
     assert body["apt"]["fallback"] == "offline-install"
     assert body["shutdown"] == "poweroff"
