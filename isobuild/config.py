@@ -84,6 +84,21 @@ class Shutdown(enum.StrEnum):
     REBOOT = "reboot"
 
 
+class AptMode(enum.StrEnum):
+    OFFLINE = "offline"
+    ONLINE = "online"
+
+
+class Updates(enum.StrEnum):
+    SECURITY = "security"
+    ALL = "all"
+
+
+class SizingPolicy(enum.StrEnum):
+    ALL = "all"
+    SCALED = "scaled"
+
+
 class AptFallback(enum.StrEnum):
     ABORT = "abort"
     CONTINUE_ANYWAY = "continue-anyway"
@@ -144,6 +159,9 @@ class DiskMatch:
 class StorageConfig:
     layout: StorageLayout = StorageLayout.LVM
     match: DiskMatch = DiskMatch()
+    # lvm only: "all" gives the root LV the whole volume group (k3s and the PVCs live on
+    # root); subiquity's own default, "scaled", leaves half of it unused above 20 GiB.
+    sizing_policy: SizingPolicy = SizingPolicy.ALL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +174,11 @@ class AutoinstallConfig:
     ssh: SshConfig = SshConfig()
     storage: StorageConfig = StorageConfig()
     shutdown: Shutdown = Shutdown.POWEROFF
+    # offline: install only from the ISO, whatever the network (no mirror, no updates);
+    # online: use the Ubuntu mirror and install `updates` during the install.
+    apt_mode: AptMode = AptMode.OFFLINE
+    updates: Updates = Updates.SECURITY
+    # online only: what subiquity does when no mirror answers.
     apt_fallback: AptFallback = AptFallback.OFFLINE_INSTALL
 
 
@@ -357,6 +380,27 @@ def _load_dataclass(cls: Any, data: Any, path: str, problems: _Problems) -> Any:
 
 
 def _cross_checks(config: BuildConfig, problems: _Problems) -> None:
+    ai = config.autoinstall
+    if ai.apt_mode is AptMode.OFFLINE:
+        if ai.apt_fallback is not AptFallback.OFFLINE_INSTALL:
+            problems.add(
+                "autoinstall.apt_fallback",
+                f"{ai.apt_fallback.value!r} applies only with apt_mode: online (an offline "
+                "install never asks a mirror); remove it or set apt_mode: online",
+            )
+        if ai.updates is not Updates.SECURITY:
+            problems.add(
+                "autoinstall.updates",
+                f"{ai.updates.value!r} needs apt_mode: online (an offline install downloads "
+                "no updates); remove it or set apt_mode: online",
+            )
+    if ai.storage.layout is not StorageLayout.LVM and ai.storage.sizing_policy is not (
+        SizingPolicy.ALL
+    ):
+        problems.add(
+            "autoinstall.storage.sizing_policy",
+            "applies only to layout: lvm (the direct layout always uses the whole disk)",
+        )
     identity = config.autoinstall.identity
     if config.autoinstall.ssh.allow_pw and identity.password_hash is None:
         problems.add(
