@@ -189,11 +189,27 @@ class AppliancePaths:
     state: str = field(default="/var/lib/alga-appliance", metadata=_check(_absolute_posix))
 
 
+def _fixed_namespace(name: str) -> Check:
+    """flux/ (the release bundle) and Flux's install.yaml name this namespace literally."""
+
+    def check(value: Any) -> str | None:
+        if value == name:
+            return None
+        return (
+            f"{value!r} is not supported: the release bundle (flux/) and Flux's install.yaml "
+            f"use {name!r}, so the appliance's objects would land where Flux never looks; "
+            f"remove the key or set {name!r}"
+        )
+
+    return check
+
+
 @dataclass(frozen=True, kw_only=True)
 class Namespaces:
-    flux: str = field(default="flux-system", metadata=_check(K8S_NAME))
-    system: str = field(default="alga-system", metadata=_check(K8S_NAME))
-    workloads: str = field(default="msp", metadata=_check(K8S_NAME))
+    # Fixed for now (docs/config.md): checked so a build never ships a split appliance.
+    flux: str = field(default="flux-system", metadata=_check(_fixed_namespace("flux-system")))
+    system: str = field(default="alga-system", metadata=_check(_fixed_namespace("alga-system")))
+    workloads: str = field(default="msp", metadata=_check(_fixed_namespace("msp")))
 
 
 @dataclass(frozen=True, kw_only=True)
