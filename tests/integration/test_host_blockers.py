@@ -209,6 +209,7 @@ def test_no_helm_release_is_never_ready(
     blocker = blocked(start_service())
     assert blocker["step"] == "reconcile"
     assert "HelmReleases did not become Ready" in blocker["message"]
-    assert "no HelmRelease of the Kustomization alga-appliance in namespace alga-system" in (
-        blocker["message"]
+    assert (
+        "no HelmRelease of the Kustomization alga-appliance in namespace alga-system"
+        in (blocker["message"])
     )
