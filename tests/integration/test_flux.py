@@ -35,8 +35,9 @@ def kustomizer() -> KubectlKustomize:
 
 
 @pytest.fixture(scope="module")
-def schemas() -> SchemaChecker:
-    return SchemaChecker()
+def schemas(flux_schemas: SchemaChecker) -> SchemaChecker:
+    """The CRD schemas of the payload's Flux install.yaml (tests/fixtures/flux_crds.py)."""
+    return flux_schemas
 
 
 @pytest.fixture
@@ -112,8 +113,10 @@ MISTAKES: list[tuple[str, Edit, str]] = [
         _edit(
             "base/releases/db.yaml", lambda d: d.update(apiVersion="helm.toolkit.fluxcd.io/v2beta3")
         ),
+        # What the pinned Flux's CRDs serve, named (v2 and the deprecated betas).
         "flux/base/releases/db.yaml: HelmRelease alga-system/db: apiVersion: expected "
-        "'helm.toolkit.fluxcd.io/v2', got 'helm.toolkit.fluxcd.io/v2beta3'",
+        "'helm.toolkit.fluxcd.io/v2' or 'helm.toolkit.fluxcd.io/v2beta1' or "
+        "'helm.toolkit.fluxcd.io/v2beta2', got 'helm.toolkit.fluxcd.io/v2beta3'",
     ),
     (
         "typo in a flux field",
@@ -196,8 +199,8 @@ MISTAKES: list[tuple[str, Edit, str]] = [
     (
         "bad duration",
         _edit("base/releases/db.yaml", lambda d: _spec(d).update(interval="10 minutes")),
-        "flux/base/releases/db.yaml: HelmRelease alga-system/db: spec.interval: expected a Go "
-        "duration",
+        "flux/base/releases/db.yaml: HelmRelease alga-system/db: spec.interval: expected a "
+        "string matching ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$, got '10 minutes'",
     ),
     (
         "dangling chart source",
@@ -245,8 +248,8 @@ MISTAKES: list[tuple[str, Edit, str]] = [
             "base/sources.yaml",
             lambda d: _spec(d).update(url="ghcr.io/nine-minds/alga-appliance-charts"),
         ),
-        "flux/base/sources.yaml: HelmRepository alga-system/alga-charts: spec.url: expected an "
-        "https:// or oci:// URL",
+        "flux/base/sources.yaml: HelmRepository alga-system/alga-charts: spec.url: expected a "
+        "string matching ^(http|https|oci)://.*$",
     ),
 ]
 
