@@ -81,14 +81,17 @@ def flux_schema_options(command: Any) -> Any:
     """Where the pinned Flux install.yaml (whose CRDs check the topology) comes from."""
     for option in reversed(
         [
-            click.option("--lock", type=_PATH, default=None,
-                         help="Payload lock pinning Flux [default: the config's payload.lock]."),
-            click.option("--mirror", default=None, metavar="URL|DIR",
-                         help="Fetch the pinned Flux install.yaml from this mirror."),
+            click.option("--lock", type=_PATH, default=None, envvar="ISOBUILD_LOCK",
+                         help="Payload lock pinning Flux [default: $ISOBUILD_LOCK, else the "
+                         "config's payload.lock]."),
+            click.option("--mirror", default=None, metavar="URL|DIR", envvar="ISOBUILD_MIRROR",
+                         help="Fetch the pinned Flux install.yaml from this mirror "
+                         "[default: $ISOBUILD_MIRROR]."),
             click.option("--offline", is_flag=True,
                          help="Use only the cached Flux install.yaml (`isobuild fetch` first)."),
-            click.option("--cache-dir", type=_PATH, default=None,
-                         help="Cache directory [default: $XDG_CACHE_HOME/isobuild]."),
+            click.option("--cache-dir", type=_PATH, default=None, envvar="ISOBUILD_CACHE_DIR",
+                         help="Cache directory [default: $ISOBUILD_CACHE_DIR, else "
+                         "$XDG_CACHE_HOME/isobuild]."),
         ]
     ):  # fmt: skip
         command = option(command)

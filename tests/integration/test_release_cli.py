@@ -15,8 +15,19 @@ from host_service.release import RELEASE_MEDIA_TYPE, load_release
 from isobuild.bundle import FLUX_CONFIG_MEDIA_TYPE, FLUX_CONTENT_MEDIA_TYPE
 from isobuild.cli import main
 from tests.fixtures.registry import RunningRegistry
+from tests.fixtures.standin_artifacts import StandinArtifacts
 
 ORG = "it"
+
+
+@pytest.fixture(autouse=True)
+def pinned_flux(
+    standin_artifacts_dir: StandinArtifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The topology is checked with the CRDs of the (stand-in) pinned Flux install.yaml."""
+    monkeypatch.setenv("ISOBUILD_LOCK", str(standin_artifacts_dir.lock_path))
+    monkeypatch.setenv("ISOBUILD_MIRROR", str(standin_artifacts_dir.directory))
+    monkeypatch.setenv("ISOBUILD_CACHE_DIR", str(tmp_path / "isobuild-cache"))
 
 
 @pytest.fixture
