@@ -30,15 +30,20 @@ from host_service.release import (
     fetch_release,
     load_release,
 )
-from isobuild.bundle import Artifact, build_bundle, read_layout, write_layout
+from isobuild.artifacts.lockfile import load_lock
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
 from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
-from isobuild.flux_check import KubectlKustomize, SchemaChecker, chart_versions, check_topology
-from isobuild.flux_crds import pinned_flux_schemas
-from isobuild.lockfile import load_lock
-from isobuild.publish import publish_release, split_repository
-from isobuild.release_render import (
+from isobuild.release.bundle import Artifact, build_bundle, read_layout, write_layout
+from isobuild.release.flux_check import (
+    KubectlKustomize,
+    SchemaChecker,
+    chart_versions,
+    check_topology,
+)
+from isobuild.release.flux_crds import pinned_flux_schemas
+from isobuild.release.publish import publish_release, split_repository
+from isobuild.release.render import (
     parse_image,
     parse_image_options,
     pin_digests,
