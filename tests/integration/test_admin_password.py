@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.autoinstall import render_autoinstall
 from isobuild.config import load_config
+from isobuild.installer.autoinstall import render_autoinstall
 from tests.conftest import require_root, require_tool
 from tests.fixtures.first_boot_users import Sequence, replay, scratch_root, shadow_password
 
