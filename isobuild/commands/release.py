@@ -46,6 +46,7 @@ from isobuild.release.publish import publish_release, split_repository
 from isobuild.release.render import (
     parse_image,
     parse_image_options,
+    pin_charts,
     pin_digests,
     profile_values,
     render_release,
@@ -232,6 +233,12 @@ def bundle(
 )
 @click.option("--config-tag", default=None, help="Tag for the bundle [default: the version].")
 @click.option(
+    "--charts-repository",
+    default=None,
+    help="Where the charts are, registry/org/name: chart C version V is <this>/C:V, resolved "
+    "to its digest [default: beside the release repo, -release replaced by -charts].",
+)
+@click.option(
     "--bundle",
     "bundle_file",
     type=_PATH,
@@ -254,6 +261,7 @@ def render(
     control_plane: str,
     config_repository: str | None,
     config_tag: str | None,
+    charts_repository: str | None,
     bundle_file: Path | None,
     pin: bool,
     flux_dir: Path,
@@ -279,6 +287,11 @@ def render(
             f"{registry.host}/{registry.release_repository}".removesuffix("-release") + "-config"
         )
     split_repository(config_repository, "--config-repository")
+    if charts_repository is None:
+        charts_repository = (
+            f"{registry.host}/{registry.release_repository}".removesuffix("-release") + "-charts"
+        )
+    split_repository(charts_repository, "--charts-repository")
     schemas = _schemas(config_path, lock, mirror, offline, cache_dir)
     overlays = check_topology(flux_dir, KubectlKustomize(), schemas=schemas)
     wanted = f"profiles/{profile}"
@@ -286,6 +299,11 @@ def render(
     if built is None:
         raise ConfigError(f"--profile {profile}: {flux_dir / wanted} has no kustomization")
     artifact = read_layout(bundle_file) if bundle_file else build_bundle(flux_dir)
+    with _registry_errors():
+        # Charts are always pinned: the appliance pulls them by digest only.
+        charts = pin_charts(
+            chart_versions(built), charts_repository, lambda ref: _resolve(ref, ca_file)
+        )
     if pin:
         with _registry_errors():
             image_refs = pin_digests(image_refs, lambda ref: _resolve(ref, ca_file))
@@ -298,7 +316,7 @@ def render(
         images=image_refs,
         control_plane=control,
         config=ConfigBundleRef(config_repository, artifact.digest, config_tag),
-        charts=chart_versions(built),
+        charts=charts,
         values=profile_values(flux_dir, profile),
     )
     _write_output(output, manifest.to_json(), force=force)

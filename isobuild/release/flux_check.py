@@ -13,7 +13,12 @@ from typing import Any, Protocol
 
 import yaml
 
-from host_service.release import SERVICES, VALUES_KEY, values_configmap_name
+from host_service.release import (
+    CHART_SOURCE_PREFIX,
+    SERVICES,
+    VALUES_KEY,
+    values_configmap_name,
+)
 from isobuild.errors import ConfigError, ToolError
 from isobuild.release.flux_crds import FluxSchemas
 from isobuild.run import find_program, run
@@ -48,6 +53,10 @@ TIERS: Mapping[str, int] = {
 # The ConfigMaps the host service writes (docs/release.md): valuesFrom may name them although
 # no file in the bundle defines them.
 EXTERNAL_CONFIGMAPS = frozenset(("alga-system", values_configmap_name(s)) for s in SERVICES)
+# The chart sources the host service applies from the release manifest (docs/release.md):
+# chartRef may name OCIRepository alga-system/alga-chart-<chart> although no file does.
+CHART_SOURCE_NAMESPACE = "alga-system"
+CHART_VERSION_ANNOTATION = "alga.appliance/chart-version"
 
 
 @dataclass(frozen=True)
@@ -335,6 +344,12 @@ def _ref_problem(
         return []
     if kind == "ConfigMap" and (namespace, name) in EXTERNAL_CONFIGMAPS:
         return []
+    if (
+        kind == "OCIRepository"
+        and namespace == CHART_SOURCE_NAMESPACE
+        and name.startswith(CHART_SOURCE_PREFIX)
+    ):
+        return []
     return [Problem(obj.origin, obj.label, path, f"{kind} {namespace}/{name} does not exist")]
 
 
@@ -502,6 +517,7 @@ def policy_problems(overlay: Overlay) -> list[Problem]:
                 problem(f"spec.{action}.disableWait", "turns off the release's health check")
         if "timeout" not in spec:
             problem("spec.timeout", "must be set: it bounds the Helm readiness wait")
+        problems.extend(_chart_policy(release))
         if release.name in SERVICES:
             wanted = values_configmap_name(release.name)
             found = [
@@ -514,6 +530,38 @@ def policy_problems(overlay: Overlay) -> list[Problem]:
             elif any(v.get("valuesKey", VALUES_KEY) != VALUES_KEY for v in found):
                 problem("spec.valuesFrom", f"{wanted} must be read with valuesKey {VALUES_KEY}")
     return problems
+
+
+_CHART_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?")
+
+
+def _chart_policy(release: BuiltObject) -> list[Problem]:
+    """Charts come only from the host service's digest-pinned sources (issue 12: a chart
+    template from a HelmRepository pulls by tag, without the site's proxy or CA)."""
+    spec = release.document.get("spec") or {}
+    source = f"OCIRepository {CHART_SOURCE_NAMESPACE}/{CHART_SOURCE_PREFIX}<chart>"
+    found: list[Problem] = []
+
+    def problem(path: str, message: str) -> None:
+        found.append(Problem(release.origin, release.label, path, message))
+
+    if "chart" in spec:
+        problem("spec.chart", f"charts come by digest: use chartRef to {source}")
+    ref = spec.get("chartRef")
+    if isinstance(ref, dict):
+        name = str(ref.get("name"))
+        namespace = str(ref.get("namespace") or release.namespace)
+        ours = name.startswith(CHART_SOURCE_PREFIX) and namespace == CHART_SOURCE_NAMESPACE
+        if ref.get("kind") != "OCIRepository" or not ours:
+            problem("spec.chartRef", f"must name {source} (the release pins it)")
+        annotations = _get(release.document, "metadata", "annotations") or {}
+        version = str(annotations.get(CHART_VERSION_ANNOTATION, ""))
+        if not _CHART_VERSION.fullmatch(version):
+            problem(
+                f"metadata.annotations.{CHART_VERSION_ANNOTATION}",
+                "must give the chart version `release render` pins, like 1.2.3",
+            )
+    return found
 
 
 def profile_values_problems(flux_dir: Path, overlay: Overlay) -> list[Problem]:
@@ -639,10 +687,12 @@ def check_topology(
 
 
 def chart_versions(overlay: Overlay) -> dict[str, str]:
-    """``{chart: version}`` of every HelmRelease built from a HelmRepository chart."""
+    """``{chart: version}`` of every HelmRelease's chartRef (the version annotation)."""
     charts: dict[str, str] = {}
     for release in overlay.of_kind("HelmRelease"):
-        spec = _get(release.document, "spec", "chart", "spec")
-        if isinstance(spec, dict) and spec.get("chart") and spec.get("version"):
-            charts[str(spec["chart"])] = str(spec["version"])
+        name = str(_get(release.document, "spec", "chartRef", "name") or "")
+        annotations = _get(release.document, "metadata", "annotations") or {}
+        version = annotations.get(CHART_VERSION_ANNOTATION)
+        if name.startswith(CHART_SOURCE_PREFIX) and version:
+            charts[name.removeprefix(CHART_SOURCE_PREFIX)] = str(version)
     return dict(sorted(charts.items()))

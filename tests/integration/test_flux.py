@@ -61,7 +61,17 @@ def test_shipped_topology_is_valid(kustomizer: KubectlKustomize, schemas: Schema
         assert release.document["spec"]["targetNamespace"] == "msp"
         assert release.origin == f"base/releases/{release.name}.yaml"
         assert release.document["metadata"]["labels"]["alga.appliance/profile"] == "single-node"
-        assert "annotations" not in release.document["metadata"], "origin annotation stripped"
+        # Only the chart version is left: kustomize's origin annotation is stripped.
+        assert release.document["metadata"]["annotations"] == {
+            "alga.appliance/chart-version": "0.1.0"
+        }
+        # Charts only through the host service's digest-pinned sources (issue 12).
+        assert release.document["spec"]["chartRef"] == {
+            "kind": "OCIRepository",
+            "name": f"alga-chart-{release.name}",
+            "namespace": "alga-system",
+        }
+        assert "chart" not in release.document["spec"]
     assert releases["db"].document["spec"]["timeout"] == "20m", "profile patch applied"
     assert {n.name for n in base.of_kind("Namespace")} == {"flux-system", "alga-system", "msp"}
     assert chart_versions(profile)["alga-core"] == "0.1.0"
@@ -122,10 +132,10 @@ MISTAKES: list[tuple[str, Edit, str]] = [
         "typo in a flux field",
         _edit(
             "base/releases/redis.yaml",
-            lambda d: _rename_key(_spec(d)["chart"]["spec"], "version", "verison"),
+            lambda d: _rename_key(_spec(d), "timeout", "timout"),
         ),
-        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chart.spec.verison: "
-        "unknown key (did you mean 'version'?)",
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.timout: "
+        "unknown key (did you mean 'timeout'?)",
     ),
     (
         "dangling valuesFrom",
@@ -206,10 +216,10 @@ MISTAKES: list[tuple[str, Edit, str]] = [
         "dangling chart source",
         _edit(
             "base/releases/redis.yaml",
-            lambda d: _spec(d)["chart"]["spec"]["sourceRef"].update(name="alga-chart"),
+            lambda d: _spec(d)["chartRef"].update(name="redis-chart"),
         ),
-        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chart.spec.sourceRef:"
-        " HelmRepository alga-system/alga-chart does not exist",
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chartRef: "
+        "OCIRepository alga-system/redis-chart does not exist",
     ),
     (
         "undefined target namespace",
@@ -243,13 +253,32 @@ MISTAKES: list[tuple[str, Edit, str]] = [
         "'redis' needs its values",
     ),
     (
-        "source URL without scheme",
+        "chart by tag from a HelmRepository",
         _edit(
-            "base/sources.yaml",
-            lambda d: _spec(d).update(url="ghcr.io/nine-minds/alga-appliance-charts"),
+            "base/releases/redis.yaml",
+            lambda d: _spec(d).update(
+                chart={
+                    "spec": {
+                        "chart": "redis",
+                        "version": "0.1.0",
+                        "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                    }
+                }
+            ),
         ),
-        "flux/base/sources.yaml: HelmRepository alga-system/alga-charts: spec.url: expected a "
-        "string matching ^(http|https|oci)://.*$",
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chart: charts come "
+        "by digest: use chartRef to OCIRepository alga-system/alga-chart-<chart>",
+    ),
+    (
+        "chart version missing",
+        _edit(
+            "base/releases/redis.yaml",
+            lambda d: d["metadata"]["annotations"].update(
+                {"alga.appliance/chart-version": "latest"}
+            ),
+        ),
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: "
+        "metadata.annotations.alga.appliance/chart-version: must give the chart version",
     ),
 ]
 
