@@ -97,7 +97,7 @@ def run_service(service: Service, host: str, port: int) -> int:
         _err(f"error: {exc}\nhint: {_FULL_DISK_HINT}")
         return EXIT_ENVIRONMENT
     try:
-        server = make_server(host, port, App(service))
+        server = make_server(host, port, App(service), service.settings.http)
     except OSError as exc:
         service.stop()
         _err(f"error: cannot listen on {host or '*'}:{port}: {exc.strerror}")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 import math
 
 from host_service import setup_token
 from host_service.service import Service
-from host_service.sessions import COOKIE, Session
+from host_service.sessions import COOKIE, Session, same_secret
 from host_service.wsgi import HttpError, Request, Response
 
 PRELOGIN_COOKIE = "appliance_login"
@@ -65,7 +64,7 @@ class Auth:
     @staticmethod
     def check_prelogin(request: Request, presented: str | None) -> None:
         expected = request.cookies.get(PRELOGIN_COOKIE)
-        if not expected or not presented or not hmac.compare_digest(expected, presented):
+        if not expected or not presented or not same_secret(expected, presented):
             raise HttpError(403, "the login form expired; reload the page and try again")
 
 

@@ -110,13 +110,21 @@ class SessionKeeper:
         return Session(session_id, expires, self._csrf(session_id))
 
     def csrf_ok(self, session: Session, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(session.csrf, str(presented))
+        return bool(presented) and same_secret(session.csrf, str(presented))
 
     def revoke(self, session: Session) -> None:
         now = self.clock()
         with self._lock:
             self._revoked = {k: v for k, v in self._revoked.items() if v > now}
             self._revoked[session.id] = session.expires
+
+
+def same_secret(expected: str, presented: str) -> bool:
+    """Constant-time comparison of any two texts (``hmac.compare_digest`` refuses ``str``
+    with non-ASCII characters, which a client can put in a header, cookie or form)."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), presented.encode("utf-8", "surrogatepass")
+    )
 
 
 def rotate_key(path: Path) -> None:
