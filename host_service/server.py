@@ -330,7 +330,7 @@ class _Handler(SimpleHandler):
     """wsgiref's handler without the process environment in every request, without a
     ``Server:`` header, and with the app's own 500 answer; a lost client is one log line."""
 
-    os_environ: dict[str, str] = {}
+    os_environ: dict[str, str] = {}  # noqa: RUF012 (wsgiref's own class attribute)
     server_software = None
 
     def __init__(self, app: Application, environ: Environ, out: Any) -> None:
