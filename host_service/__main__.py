@@ -62,6 +62,7 @@ def reset_token(settings: Settings) -> int:
     token = setup_token.rotate(settings.paths.token_file)
     sessions.rotate_key(settings.paths.session_key_file)
     _refresh_banner(settings, token)
+    log.warning("setup token reset: every session has ended; the new token is on the console")
     # The token itself is shown only on the console, never printed where logs may keep it.
     sys.stdout.write(
         "setup token rotated; every session has ended; the new token is shown on the "

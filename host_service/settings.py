@@ -148,6 +148,10 @@ class Paths:
         return self.state / "session-key"
 
     @property
+    def revoked_sessions_file(self) -> Path:
+        return self.state / "revoked-sessions.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.state / "host-service.lock"
 

@@ -14,7 +14,13 @@ import requests
 
 from host_service.app import PUBLIC, App
 from host_service.sessions import Lockout
-from tests.fixtures.host_service import PROJECT, Client, InProcessService, setup_body
+from tests.fixtures.host_service import (
+    PROJECT,
+    Client,
+    InProcessService,
+    ServiceProcess,
+    setup_body,
+)
 
 
 def test_every_endpoint_refuses_without_a_session(start_service: Any) -> None:
@@ -149,3 +155,71 @@ def test_long_poll_returns_on_change(start_service: Any) -> None:
     threading.Timer(0.3, lambda: client.post("/api/setup", setup_body(channel="nightly"))).start()
     changed = client.get(f"/api/status?wait={version}&timeout=20").json()
     assert changed["version"] > version
+
+
+def reset_token(appliance: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "host_service", "reset-token",
+         "--root", str(appliance.root), "--settings", str(appliance.settings_file)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_logout_and_reset_token_survive_a_restart(service_process: ServiceProcess) -> None:
+    service = service_process
+    service.start()
+    ended, kept = Client(service.url), Client(service.url)
+    for client in (ended, kept):
+        assert client.login(service.appliance.token()).status_code == 200
+    cookie = ended.http.cookies["appliance_session"]
+    assert ended.post("/api/logout").status_code == 200
+    service.stop()
+    service.start()
+    replayed = requests.Session()
+    replayed.cookies.set("appliance_session", cookie)
+    assert replayed.get(service.url + "/api/status", timeout=10).status_code == 401
+    assert kept.get("/api/status").status_code == 200  # only the ended session ended
+    revoked = service.appliance.state_dir / "revoked-sessions.json"
+    assert revoked.stat().st_mode & 0o777 == 0o600
+    assert cookie not in revoked.read_text()
+    # reset-token ends every session, also across a restart.
+    assert reset_token(service.appliance).returncode == 0
+    assert kept.get("/api/status").status_code == 401
+    service.stop()
+    service.start()
+    assert kept.get("/api/status").status_code == 401
+    fresh = Client(service.url)
+    assert fresh.login(service.appliance.token()).status_code == 200
+    assert fresh.get("/api/status").status_code == 200
+
+
+def test_failed_logins_lockouts_and_resets_are_logged(service_process: ServiceProcess) -> None:
+    service = service_process
+    service.start()
+    assert service.log is not None
+    session = Client(service.url)
+    assert session.login(service.appliance.token()).status_code == 200
+    canary = "CANA-RY00-TOKE-N7Q2-ZZ9X"
+    client = Client(service.url)
+    for _ in range(4):
+        assert client.login(canary).status_code == 401
+    assert client.login(canary).status_code == 429  # the fifth: locked out
+    assert client.login(canary).status_code == 429  # while locked: not checked, not logged
+    assert reset_token(service.appliance).returncode == 0
+    assert session.get("/api/status").status_code == 401  # the service notices the reset
+    service.stop()
+    text = service.log.read_text()
+    lines = text.splitlines()
+    refused = [line for line in lines if "wrong setup token (" in line]
+    assert [re.search(r"\((\d) in a row", line).group(1) for line in refused] == list("1234")
+    assert all("login from 127.0.0.1 refused" in line for line in refused)
+    (locked,) = [line for line in lines if " locked until " in line]
+    assert re.search(
+        r"login from 127\.0\.0\.1 locked until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 \(30 s\) "
+        r"after 5 wrong setup tokens in a row",
+        locked,
+    ), locked
+    assert "login from 127.0.0.1" in text
+    assert "the session key was replaced (reset-token): every session has ended" in text
+    for secret in (canary, canary.replace("-", ""), service.appliance.token()):
+        assert secret not in text

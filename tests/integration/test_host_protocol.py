@@ -148,7 +148,7 @@ def test_json_nested_5000_deep_is_a_400_not_a_crash(service: ServiceProcess) -> 
     assert "deep" in answer.json["error"]
 
 
-def test_a_non_ascii_csrf_token_is_refused(service: ServiceProcess) -> None:
+def test_non_ascii_secrets_are_refused_not_a_crash(service: ServiceProcess) -> None:
     client = logged_in(service)
     answer = exchange(
         service.port,
@@ -156,6 +156,12 @@ def test_a_non_ascii_csrf_token_is_refused(service: ServiceProcess) -> None:
         b"X-CSRF-Token: \xe9t\xe9\r\nContent-Length: 0\r\n\r\n",
     )
     assert_answer(answer, 403, api=True)
+    # So is a session cookie's signature.
+    answer = exchange(
+        service.port,
+        b"GET /api/session HTTP/1.1\r\nCookie: appliance_session=eyJ9.\xe9\xe9\r\n\r\n",
+    )
+    assert_answer(answer, 401, api=True)
     # The login form's nonce is compared the same way.
     form = b"nonce=%C3%A9t%C3%A9&token=x"
     answer = exchange(
