@@ -15,7 +15,7 @@ import requests
 
 from host_service.app import PUBLIC, App
 from host_service.sessions import Lockout
-from isobuild.qemu import free_port
+from isobuild.boot.qemu import free_port
 from tests.fixtures.host_service import (
     PROJECT,
     Client,

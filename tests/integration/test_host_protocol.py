@@ -107,7 +107,7 @@ def threads_of(service: ServiceProcess) -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """One service for the malformed requests; each test checks its log afterwards."""
-    from isobuild.qemu import free_port
+    from isobuild.boot.qemu import free_port
     from tests.fixtures.host_service import DoublesConfig, make_appliance
 
     base = tmp_path_factory.mktemp("protocol")
