@@ -110,7 +110,7 @@ class Server:
                         if key.data is None:
                             self._accept(selector)
                         else:
-                            self._receive(selector, key.data)
+                            self._receive_guarded(selector, key.data)
                     self._expire(selector)
                 for waiting in list(self._waiting.values()):
                     self._close(selector, waiting)
@@ -145,6 +145,13 @@ class Server:
             waiting = _Waiting(sock, address, deadline, RequestReader(max_body=MAX_BODY))
             self._waiting[sock] = waiting
             selector.register(sock, selectors.EVENT_READ, waiting)
+
+    def _receive_guarded(self, selector: selectors.BaseSelector, waiting: _Waiting) -> None:
+        try:
+            self._receive(selector, waiting)
+        except Exception:  # a bug: it ends this connection, not the server for everyone
+            log.exception("%s: reading the request failed", _client(waiting.address))
+            self._close(selector, waiting)
 
     def _receive(self, selector: selectors.BaseSelector, waiting: _Waiting) -> None:
         if self._waiting.get(waiting.sock) is not waiting:
@@ -262,8 +269,13 @@ class Server:
             thread = threading.Thread(
                 target=self._work, args=(incoming, sock, address), daemon=True
             )
-            thread.start()
-            return
+            try:
+                thread.start()
+                return
+            except RuntimeError as exc:  # the system's thread limit: as busy as it gets
+                log.warning("cannot start a request thread: %s", exc)
+                with counts.lock:
+                    counts.active -= 1
         path = unquote(incoming.target.partition("?")[0], "iso-8859-1")
         if incoming.method in ("GET", "HEAD") and path == "/healthz":
             # Cheap and never waits: answered here, so a monitor sees a live service.
