@@ -32,6 +32,9 @@ $(CACHE)/apt.stamp: Makefile
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# NodeSource's nodejs carries npm; Debian's own splits it into the npm package.
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
 	@touch $@
 
 venv: $(VENV)/.stamp
