@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from host_service.errors import ExternalError
+
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 40
@@ -33,12 +35,11 @@ class Completed:
     stderr: str
 
 
-class CommandError(Exception):
+class CommandError(ExternalError):
     """A program could not be run, timed out or failed; ``output`` is the tail to show."""
 
     def __init__(self, message: str, *, argv: Sequence[str], output: str = "") -> None:
         super().__init__(message)
-        self.message = message
         self.argv = tuple(argv)
         self.output = output
 

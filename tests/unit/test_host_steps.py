@@ -6,16 +6,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from requests.exceptions import ReadTimeout, SSLError
 
 from host_service import k3s_files, manifests
 from host_service.intent import SetupIntent
 from host_service.oci import RegistryTLSError
-from host_service.registry_access import bypasses_proxy, proxies_for
+from host_service.registry_access import bypasses_proxy, proxies_for, registry_access
 from host_service.settings import Settings, settings_from_document
 from host_service.steps import apply, flux, preflight, reconcile, release, storage
 from host_service.steps.context import StepContext, StepFailed
 from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
-from tests.fixtures.host_service import FakeHost, FakeKube, flux_install_yaml
+from tests.fixtures.host_service import (
+    FakeHost,
+    FakeKube,
+    FakeRegistryTransport,
+    flux_install_yaml,
+)
 
 INTENT = SetupIntent(app_url="https://psa.example.com", channel="stable")
 
@@ -32,26 +38,31 @@ def context(
     kube: FakeKube | None = None,
     intent: SetupIntent = INTENT,
     settings: Settings | None = None,
+    registry: FakeRegistryTransport | None = None,
 ) -> tuple[StepContext, list[tuple[str, str | None]]]:
     reports: list[tuple[str, str | None]] = []
+    host = host or FakeHost()
+    settings = settings or settings_from_document(
+        {"appliance": {"host_service": {"timeouts": {"poll_interval": 0.0, "storage": 0.0}}}},
+        root=tmp_path,
+    )
+    transport = registry or FakeRegistryTransport(date=host.clock)
     ctx = StepContext(
-        settings=settings
-        or settings_from_document(
-            {"appliance": {"host_service": {"timeouts": {"poll_interval": 0.0, "storage": 0.0}}}},
-            root=tmp_path,
-        ),
+        settings=settings,
         intent=intent,
         kube=kube or FakeKube(),
         systemd=NoSystemd(),
         k3s=NoSystemd(),
-        host=host or FakeHost(),
-        registry=lambda: None,  # type: ignore[arg-type,return-value]
+        host=host,
+        registry=registry_access(settings, intent, session=transport.session),
         reporter=lambda message, detail: reports.append((message, detail)),
     )
     return ctx, reports
 
 
 # -- preflight ---------------------------------------------------------------------------
+
+CLOCK = FakeHost().clock
 
 
 def test_preflight_passes_and_reports_each_check(tmp_path: Path) -> None:
@@ -64,22 +75,52 @@ def test_preflight_passes_and_reports_each_check(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("host", "message", "cause"),
+    ("host", "registry", "message", "cause"),
     [
-        (FakeHost(dns={}), "DNS lookup of the registry host ghcr.io failed", "DNS"),
-        (FakeHost(http_error="certificate verify failed"), "cannot reach the registry", "CA"),
-        (FakeHost(http_error="Read timed out"), "cannot reach the registry", "firewall"),
-        (FakeHost(http_status=503), "HTTP 503 instead of 200 or 401", "captive portal"),
-        (FakeHost(route=None), "no default route", "node address"),
-        (FakeHost(free=1024), "not enough free disk space", "disk"),
-        (FakeHost(memory=1024), "not enough memory", "RAM"),
-        (FakeHost(server_date_offset=-3600), "clock is 3600 s ahead", "time synchronisation"),
+        (FakeHost(dns={}), None, "DNS lookup of the registry host ghcr.io failed", "DNS"),
+        (
+            None,
+            FakeRegistryTransport(error=SSLError("certificate verify failed")),
+            "cannot reach the registry",
+            "CA",
+        ),
+        (
+            None,
+            FakeRegistryTransport(error=ReadTimeout("Read timed out")),
+            "cannot reach the registry",
+            "firewall",
+        ),
+        (
+            None,
+            FakeRegistryTransport(status=503),
+            "HTTP 503 instead of 200 or 401",
+            "captive portal",
+        ),
+        (FakeHost(route=None), None, "no default route", "node address"),
+        (FakeHost(free=1024), None, "not enough free disk space", "disk"),
+        (FakeHost(memory=1024), None, "not enough memory", "RAM"),
+        (
+            None,
+            FakeRegistryTransport(date=CLOCK + 3600),
+            "clock is 3600 s behind",
+            "time synchronisation",
+        ),
+        (
+            None,
+            FakeRegistryTransport(date=CLOCK - 3600),
+            "clock is 3600 s ahead",
+            "time synchronisation",
+        ),
     ],
 )
 def test_preflight_failures_name_cause_and_next_step(
-    tmp_path: Path, host: FakeHost, message: str, cause: str
+    tmp_path: Path,
+    host: FakeHost | None,
+    registry: FakeRegistryTransport | None,
+    message: str,
+    cause: str,
 ) -> None:
-    ctx, _ = context(tmp_path, host=host)
+    ctx, _ = context(tmp_path, host=host, registry=registry)
     with pytest.raises(StepFailed) as caught:
         preflight.run(ctx)
     assert message in caught.value.message
@@ -87,6 +128,26 @@ def test_preflight_failures_name_cause_and_next_step(
     assert caught.value.next_step
     assert "FAIL" in caught.value.output
     assert "ok" in caught.value.output
+
+
+def test_every_problem_has_its_wording_filled_in() -> None:
+    """The wording table is data: every placeholder of every entry is filled by the check
+    that uses it (a typo in a field name would raise KeyError on a real blocker)."""
+    fields = {
+        "dns-registry": {"name": "ghcr.io"},
+        "dns-proxy": {"name": "proxy"},
+        "registry-status": {"status": 503, "url": "https://ghcr.io/v2/"},
+        "proxy-login-missing": {"proxy": "proxy:3128"},
+        "proxy-login-refused": {"proxy": "proxy:3128"},
+        "no-route": {},
+        "disk": {"path": "/var", "free": 1.0, "need": 20.0},
+        "memory": {"memory": 1.0, "need": 4.0},
+        "clock": {"seconds": 400.0, "direction": "behind"},
+    }
+    assert set(fields) == set(preflight.PROBLEMS)
+    for key, wording in preflight.PROBLEMS.items():
+        failed = wording.failed(**fields[key])
+        assert "{" not in failed.message + failed.cause + failed.next_step, key
 
 
 def assert_says_how_to_trust_the_site_ca(next_step: str, root: Path) -> None:
@@ -105,7 +166,8 @@ def assert_says_how_to_trust_the_site_ca(next_step: str, root: Path) -> None:
 
 
 def test_an_untrusted_registry_certificate_says_where_the_site_ca_goes(tmp_path: Path) -> None:
-    ctx, _ = context(tmp_path, host=FakeHost(http_error="certificate verify failed"))
+    registry = FakeRegistryTransport(error=SSLError("certificate verify failed"))
+    ctx, _ = context(tmp_path, registry=registry)
     with pytest.raises(StepFailed) as caught:
         preflight.run(ctx)
     assert "CA the appliance does not trust" in caught.value.cause
@@ -123,26 +185,29 @@ def test_preflight_reports_every_problem(tmp_path: Path) -> None:
 
 def test_preflight_goes_through_the_proxy(tmp_path: Path) -> None:
     host = FakeHost(dns={"proxy.example.com": ["10.0.0.3"]})
+    registry = FakeRegistryTransport(date=host.clock)
     intent = SetupIntent(
         app_url="https://a.example.com", channel="stable", proxy="http://proxy.example.com:3128"
     )
-    ctx, _ = context(tmp_path, host=host, intent=intent)
+    ctx, reports = context(tmp_path, host=host, intent=intent, registry=registry)
     preflight.run(ctx)
     assert ("resolve", "proxy.example.com") in host.asked
-    assert ("https_get", "https://ghcr.io/v2/", "http://proxy.example.com:3128") in host.asked
+    assert registry.asked == [("GET", "https://ghcr.io/v2/", "http://proxy.example.com:3128")]
+    messages = [message for message, _ in reports]
+    assert "HTTPS: https://ghcr.io/v2/ answers 401 via the proxy proxy.example.com:3128" in messages
 
 
 def test_no_proxy_sends_the_registry_direct(tmp_path: Path) -> None:
-    host = FakeHost()
+    registry = FakeRegistryTransport(date=CLOCK)
     intent = SetupIntent(
         app_url="https://a.example.com",
         channel="stable",
         proxy="http://proxy.example.com:3128",
         no_proxy=(".ghcr.io",),
     )
-    ctx, _ = context(tmp_path, host=host, intent=intent)
+    ctx, _ = context(tmp_path, intent=intent, registry=registry)
     preflight.run(ctx)
-    assert ("https_get", "https://ghcr.io/v2/", "") in host.asked
+    assert registry.asked == [("GET", "https://ghcr.io/v2/", "")]
 
 
 @pytest.mark.parametrize(
