@@ -13,12 +13,12 @@ from host_service import console, owner, setup_token
 from host_service import state as sm
 from host_service.errors import AlreadyRunning, InvalidInput
 from host_service.intent import IntentStore, SetupIntent
+from host_service.resolution import read_resolution
 from host_service.runtime import Runtime
 from host_service.sessions import Lockout, SessionKeeper
 from host_service.settings import Settings
 from host_service.state import TITLES, BootstrapState, Phase, Resume, Step
 from host_service.steps import StepImplementation
-from host_service.steps.release import read_resolution
 from host_service.store import STATE_DISK_HINT, StateKeeper, StateWriteFailed, load_state
 from host_service.worker import Worker
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from host_service import manifests
 from host_service.kube import FIELD_MANAGER, KubeError, Object
+from host_service.steps import resolved
 from host_service.steps.context import StepContext, StepFailed
-from host_service.steps.release import require_resolved
-
-OCI_REPOSITORIES = "ocirepositories.source.toolkit.fluxcd.io"
-KUSTOMIZATIONS = "kustomizations.kustomize.toolkit.fluxcd.io"
 
 
 def _ca_pem(ctx: StepContext) -> str | None:
@@ -26,7 +23,7 @@ def _ca_pem(ctx: StepContext) -> str | None:
 
 
 def desired(ctx: StepContext) -> list[Object]:
-    _, release = require_resolved(ctx)
+    _, release = resolved.require(ctx)
     flux = ctx.settings.namespaces.flux
     objects: list[Object] = []
     if ctx.intent.proxy:
@@ -46,8 +43,8 @@ def desired(ctx: StepContext) -> list[Object]:
 def _resource(obj: Object) -> str:
     return {
         "Secret": "secrets",
-        "OCIRepository": OCI_REPOSITORIES,
-        "Kustomization": KUSTOMIZATIONS,
+        "OCIRepository": manifests.OCI_REPOSITORIES,
+        "Kustomization": manifests.KUSTOMIZATIONS,
     }[obj["kind"]]
 
 

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from requests.exceptions import ReadTimeout, SSLError
 
-from host_service import k3s_files, manifests
+from host_service import k3s_files, manifests, resolution, values_store
 from host_service.intent import SetupIntent
 from host_service.oci import RegistryTLSError
 from host_service.registry_access import bypasses_proxy, proxies_for, registry_access
+from host_service.release import SERVICES, canonical_json
 from host_service.settings import Settings, settings_from_document
 from host_service.steps import apply, flux, preflight, reconcile, release, storage
+from host_service.steps import values as values_step
 from host_service.steps.context import StepContext, StepFailed
 from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
+from host_service.values_store import RenderedFrom
 from tests.fixtures.host_service import (
     FakeHost,
     FakeKube,
     FakeRegistryTransport,
     flux_install_yaml,
+    release_document,
 )
 
 INTENT = SetupIntent(app_url="https://psa.example.com", channel="stable")
@@ -351,14 +356,14 @@ def test_bad_flux_install_yaml(tmp_path: Path, text: str | None, message: str) -
 def test_the_resolution_is_written_and_read_in_one_place(tmp_path: Path) -> None:
     paths = settings_from_document({}, root=tmp_path).paths
     assert paths.resolution_file == tmp_path / "var/lib/alga-appliance/release/resolution.json"
-    assert release.read_resolution(paths) is None
-    stored = release.Resolution(
+    assert resolution.read_resolution(paths) is None
+    stored = resolution.Resolution(
         ref="stable", repository="ghcr.io/o/r", manifest_digest="sha256:" + "a" * 64,
         config_digest="sha256:" + "b" * 64, version="1.4.0", sha256="c" * 64,
     )  # fmt: skip
-    release.write_resolution(paths, stored)
+    resolution.write_resolution(paths, stored)
     assert paths.resolution_file.stat().st_mode & 0o777 == 0o600
-    assert release.read_resolution(paths) == stored
+    assert resolution.read_resolution(paths) == stored
 
 
 def test_release_tls_failure_says_where_the_site_ca_goes(tmp_path: Path) -> None:
@@ -387,7 +392,75 @@ def test_a_damaged_resolution_reads_as_none(tmp_path: Path, damaged: str) -> Non
     paths = settings_from_document({}, root=tmp_path).paths
     paths.resolution_file.parent.mkdir(parents=True)
     paths.resolution_file.write_text(damaged)
-    assert release.read_resolution(paths) is None
+    assert resolution.read_resolution(paths) is None
+
+
+# -- values: rendered once, applied from the store -----------------------------------------
+
+
+def store_release(ctx: StepContext) -> resolution.Resolution:
+    """A resolved release on disk, as the release step leaves it."""
+    document = release_document(
+        "1.4.0", "stable", "ghcr.io/nine-minds/alga-appliance-config", "sha256:" + "d" * 64
+    )
+    data = canonical_json(document)
+    stored = resolution.Resolution(
+        ref=ctx.intent.release_ref,
+        repository=resolution.repository(ctx.settings),
+        manifest_digest="sha256:" + "e" * 64,
+        config_digest="sha256:" + "f" * 64,
+        version="1.4.0",
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    path = resolution.manifest_file(ctx.settings.paths, stored.manifest_digest)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    resolution.write_resolution(ctx.settings.paths, stored)
+    return stored
+
+
+def applied_values(ctx: StepContext) -> dict[str, str]:
+    return {
+        obj["metadata"]["name"]: obj["data"]["values.yaml"]
+        for obj in apply.desired(ctx)
+        if obj["metadata"]["name"].startswith("alga-values-")
+    }
+
+
+def test_values_are_rendered_once_and_applied_from_the_store(tmp_path: Path) -> None:
+    ctx, _ = context(tmp_path)
+    stored = store_release(ctx)
+    assert values_step.probe(ctx) is False
+    values_step.run(ctx)
+    assert values_step.probe(ctx) is True
+    directory = ctx.settings.paths.values_dir
+    on_disk = {p.stem: p.read_text() for p in directory.glob("*.yaml")}
+    assert sorted(on_disk) == sorted(SERVICES)
+    assert "appUrl: https://psa.example.com" in on_disk["alga-core"]
+    assert applied_values(ctx) == {f"alga-values-{s}": on_disk[s] for s in SERVICES}
+
+    # apply takes what the store holds; it does not render the values again.
+    source = RenderedFrom.of(stored, ctx.intent, ctx.settings)
+    values_store.write(directory, source, {s: f"kept: {s}\n" for s in SERVICES})
+    assert applied_values(ctx) == {f"alga-values-{s}": f"kept: {s}\n" for s in SERVICES}
+
+
+def test_stale_or_damaged_values_are_never_applied(tmp_path: Path) -> None:
+    ctx, _ = context(tmp_path)
+    store_release(ctx)
+    values_step.run(ctx)
+    (ctx.settings.paths.values_dir / "redis.yaml").write_text("tampered: true\n")
+    assert values_step.probe(ctx) is False
+    with pytest.raises(StepFailed, match=r"rendered values .* missing, damaged or not for this"):
+        apply.desired(ctx)
+    values_step.run(ctx)
+    other, _ = context(
+        tmp_path, intent=SetupIntent(app_url="https://new.example.com", channel="stable")
+    )
+    assert values_step.probe(other) is False  # another app URL: render again
+    with pytest.raises(StepFailed) as caught:
+        apply.desired(other)
+    assert caught.value.next_step.startswith("submit setup again")
 
 
 # -- apply: generated secrets are created once -------------------------------------------
@@ -429,3 +502,29 @@ DIGEST = "sha256:" + "c" * 64
 )
 def test_revision_matching(revision: str | None, matches: bool) -> None:
     assert reconcile.revision_matches(revision, DIGEST) is matches
+
+
+# -- structure ---------------------------------------------------------------------------
+
+
+def test_steps_never_import_each_other() -> None:
+    """Each step depends on shared modules only (context, blockers, resolved, and the rest
+    of host_service), never on another step."""
+    import ast
+
+    import host_service.steps as package
+    from host_service.state import STEPS
+
+    step_modules = {f"host_service.steps.{step.value}" for step in STEPS}
+    directory = Path(package.__file__).parent
+    found = []
+    for step in STEPS:
+        tree = ast.parse((directory / f"{step.value}.py").read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            found += [(step.value, n) for n in names if n in step_modules]
+    assert found == []
