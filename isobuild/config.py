@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from host_service import settings as host_settings
 from isobuild import ca_bundle
 from isobuild.errors import ConfigError
 from isobuild.resources import DEFAULT_CONFIG, DEFAULT_LOCK
@@ -165,11 +166,15 @@ class AppliancePaths:
     state: str = field(default="/var/lib/alga-appliance", metadata=_check(_absolute_posix))
 
 
+# The appliance's namespace defaults are the host service's (one place for each name).
+_SERVICE_NAMESPACES = host_settings.Namespaces()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Namespaces:
-    flux: str = field(default="flux-system", metadata=_check(K8S_NAME))
-    system: str = field(default="alga-system", metadata=_check(K8S_NAME))
-    workloads: str = field(default="msp", metadata=_check(K8S_NAME))
+    flux: str = field(default=_SERVICE_NAMESPACES.flux, metadata=_check(K8S_NAME))
+    system: str = field(default=_SERVICE_NAMESPACES.system, metadata=_check(K8S_NAME))
+    workloads: str = field(default=_SERVICE_NAMESPACES.workloads, metadata=_check(K8S_NAME))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from host_service.intent import SetupIntent
 from host_service.oci import RegistryTLSError
 from host_service.registry_access import bypasses_proxy, proxies_for, registry_access
 from host_service.release import SERVICES, canonical_json
-from host_service.settings import Settings, settings_from_document
+from host_service.settings import Settings, Timeouts, default_settings
 from host_service.steps import apply, flux, preflight, reconcile, release, storage
 from host_service.steps import values as values_step
 from host_service.steps.context import StepContext, StepFailed
@@ -47,9 +48,8 @@ def context(
 ) -> tuple[StepContext, list[tuple[str, str | None]]]:
     reports: list[tuple[str, str | None]] = []
     host = host or FakeHost()
-    settings = settings or settings_from_document(
-        {"appliance": {"host_service": {"timeouts": {"poll_interval": 0.0, "storage": 0.0}}}},
-        root=tmp_path,
+    settings = settings or dataclasses.replace(
+        default_settings(tmp_path), timeouts=Timeouts(poll_interval=0.0, storage=0.0)
     )
     transport = registry or FakeRegistryTransport(date=host.clock)
     ctx = StepContext(
@@ -242,7 +242,7 @@ def test_proxies_never_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
 
 
 def test_k3s_config_and_env(tmp_path: Path) -> None:
-    settings = settings_from_document({}, root=tmp_path)
+    settings = default_settings(tmp_path)
     assert k3s_files.render_config(settings).splitlines()[1:] == [
         'write-kubeconfig-mode: "0600"',
         "disable:",
@@ -354,7 +354,7 @@ def test_bad_flux_install_yaml(tmp_path: Path, text: str | None, message: str) -
 
 
 def test_the_resolution_is_written_and_read_in_one_place(tmp_path: Path) -> None:
-    paths = settings_from_document({}, root=tmp_path).paths
+    paths = default_settings(tmp_path).paths
     assert paths.resolution_file == tmp_path / "var/lib/alga-appliance/release/resolution.json"
     assert resolution.read_resolution(paths) is None
     stored = resolution.Resolution(
@@ -389,7 +389,7 @@ def test_release_tls_failure_says_where_the_site_ca_goes(tmp_path: Path) -> None
      '"config_digest": "c", "version": "v", "sha256": "s"}'],
 )  # fmt: skip
 def test_a_damaged_resolution_reads_as_none(tmp_path: Path, damaged: str) -> None:
-    paths = settings_from_document({}, root=tmp_path).paths
+    paths = default_settings(tmp_path).paths
     paths.resolution_file.parent.mkdir(parents=True)
     paths.resolution_file.write_text(damaged)
     assert resolution.read_resolution(paths) is None
