@@ -1,7 +1,7 @@
 """Settings: ``build-info.json`` under ``--root``, or the appliance defaults without one.
 
 The builder writes ``build-info.json`` into ``<etc>/build-info.json`` on the installed system
-(``isobuild/build_info.py``, docs/payload.md). Its schema ships here
+(``isobuild/installer/build_info.py``, docs/payload.md). Its schema ships here
 (``schemas/build-info-v1.json``): every load is validated against it, so a hand-edited typo
 is an error naming the key, never silently ignored; the builder checks what it writes
 against the same file. Every system path, the k3s ones included, is joined under ``root``

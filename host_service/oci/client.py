@@ -1,5 +1,5 @@
 """The project's one OCI registry client (reads): token flow, basic auth, proxies, custom CA,
-every digest recomputed. Pushing is the builder's (``isobuild/publish.py``, oras-py)."""
+every digest recomputed. Pushing is the builder's (``isobuild/release/publish.py``, oras-py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one push path (``isobuild.publish.Publisher``, oras-py) against the real registry with
+"""The one push path (``isobuild.release.publish.Publisher``, oras-py) against the real registry with
 its ghcr-like token service: refusals name who was refused, the pull token a push starts
 with is replaced, and the exact bytes land under their digest."""
 
@@ -11,7 +11,7 @@ import pytest
 
 from host_service.oci import OCI_INDEX, NotFoundError
 from isobuild.errors import PayloadError
-from isobuild.publish import Publisher
+from isobuild.release.publish import Publisher
 from tests.fixtures.registry import RunningRegistry
 
 

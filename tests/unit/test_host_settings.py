@@ -21,7 +21,7 @@ from host_service.settings import (
     rooted,
     settings_from_document,
 )
-from isobuild.build_info import render_build_info
+from isobuild.installer.build_info import render_build_info
 from tests.fixtures.host_service import builder_document
 
 

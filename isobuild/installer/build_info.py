@@ -21,9 +21,9 @@ from typing import Any
 from host_service.schema import Schema
 from host_service.settings import REGISTRY_CA_NAME, SCHEMA_FILE, SCHEMA_ID
 from isobuild import ca_bundle
+from isobuild.artifacts.lockfile import PayloadLock
 from isobuild.config import BuildConfig, to_mapping
 from isobuild.errors import ConfigError
-from isobuild.lockfile import PayloadLock
 
 # Fixed by k3s, not by the appliance config.
 K3S_BINARY = PurePosixPath("/usr/local/bin/k3s")
