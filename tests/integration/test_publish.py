@@ -1,6 +1,6 @@
-"""The one push path (``isobuild.release.publish.Publisher``, oras-py) against the real registry with
-its ghcr-like token service: refusals name who was refused, the pull token a push starts
-with is replaced, and the exact bytes land under their digest."""
+"""The one push path (``isobuild.release.publish.Publisher``, oras-py) against the real
+registry with its ghcr-like token service: refusals name who was refused, the pull token a
+push starts with is replaced, and the exact bytes land under their digest."""
 
 from __future__ import annotations
 
