@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -85,6 +85,26 @@ class Timeouts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HttpLimits:
+    """What one client may hold of the HTTP server (docs/host-service.md, "Limits")."""
+
+    # Requests answered at once, one thread each; past it /healthz is still answered and
+    # anything else gets 503.
+    max_connections: int = 64
+    # Connections still sending their request; they hold no thread. Past it the oldest
+    # is closed.
+    max_waiting: int = 256
+    # Seconds from connect to the end of the request (line, headers, body): slow clients
+    # are cut off with 408.
+    request_timeout: float = 20.0
+    # Seconds an answer may wait for a client that stopped reading.
+    send_timeout: float = 60.0
+
+
+_HTTP_TYPES = {f.name: type(getattr(HttpLimits(), f.name)) for f in fields(HttpLimits)}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Thresholds:
     min_free_disk_bytes: int = 20 * 1024**3
     min_memory_bytes: int = 4 * 1024**3
@@ -135,6 +155,10 @@ class Paths:
         return self.state / "session-key"
 
     @property
+    def revoked_sessions_file(self) -> Path:
+        return self.state / "revoked-sessions.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.state / "host-service.lock"
 
@@ -169,6 +193,7 @@ class Settings:
     kubectl: tuple[str, ...] = ()
     timeouts: Timeouts = Timeouts()
     thresholds: Thresholds = Thresholds()
+    http: HttpLimits = HttpLimits()
     standin: bool = False
     build: Mapping[str, str] = field(default_factory=dict)
     source: str = "<appliance defaults>"
@@ -334,6 +359,7 @@ def _settings(document: Mapping[str, Any], *, root: Path, source: str) -> Settin
                 hs.get("max_clock_skew_seconds", defaults.max_clock_skew_seconds)
             ),
         ),
+        http=HttpLimits(**{k: _HTTP_TYPES[k](v) for k, v in hs.get("http", {}).items()}),
         standin=document["standin"],
         build={key: str(document[key]) for key in ("name", "version", "build_id")},
         source=source,

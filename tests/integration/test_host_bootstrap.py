@@ -172,7 +172,8 @@ def test_proxy_credentials_reach_flux_but_nothing_else(
     assert client.post("/api/setup", body).status_code == 202
     status = client.wait_phase("reconciled", "blocked", timeout=120)
     assert status["phase"] == "reconciled", status["blocker"]
-    assert status["setup"]["proxy"] == "http://***@proxy.invalid:3128"
+    assert status["setup"]["proxy"] == "http://ops@proxy.invalid:3128"
+    assert status["setup"]["proxy_password_set"] is True
     proxy = kube_api.cluster.find("secrets", "flux-system", "alga-appliance-proxy")
     assert proxy is not None
     assert base64.b64decode(proxy["data"]["password"]).decode() == "pw-Zq81"

@@ -14,6 +14,7 @@ from host_service.errors import SettingsError
 from host_service.schema import Schema
 from host_service.settings import (
     SCHEMA_FILE,
+    HttpLimits,
     Namespaces,
     Timeouts,
     default_settings,
@@ -197,3 +198,37 @@ def test_default_settings_file_is_found_under_root_and_validated(tmp_path: Path)
     path.write_text(json.dumps(broken))
     with pytest.raises(SettingsError, match=rf"{path}: appliance.host_service.prot: unknown key"):
         load_settings(tmp_path)
+
+
+def test_http_limits_default_and_override(tmp_path: Path) -> None:
+    assert default_settings(tmp_path).http.max_connections == 64
+    assert settings_from_document(builder_document(), root=tmp_path).http == HttpLimits()
+    document = builder_document()
+    document["appliance"]["host_service"]["http"] = {
+        "max_connections": 4,
+        "max_waiting": 10,
+        "request_timeout": 0.5,
+        "send_timeout": 2,
+    }
+    limits = settings_from_document(document, root=tmp_path).http
+    assert (limits.max_connections, limits.max_waiting) == (4, 10)
+    assert (limits.request_timeout, limits.send_timeout) == (0.5, 2.0)
+    assert isinstance(limits.send_timeout, float)
+
+
+def test_a_bad_http_limit_is_named(tmp_path: Path) -> None:
+    document = builder_document()
+    document["appliance"]["host_service"]["http"] = {
+        "max_connections": 0,
+        "max_waiting": 1.5,
+        "request_timeout": -1,
+        "max_conections": 3,
+    }
+    with pytest.raises(SettingsError) as caught:
+        settings_from_document(document, root=tmp_path, source="b.json")
+    message = str(caught.value)
+    prefix = "b.json: appliance.host_service.http"
+    assert f"{prefix}.max_connections: must be >= 1, got 0" in message
+    assert f"{prefix}.max_waiting: expected integer, got float" in message
+    assert f"{prefix}.request_timeout: must be > 0, got -1" in message
+    assert f"{prefix}.max_conections: unknown key (did you mean 'max_connections'?)" in message
