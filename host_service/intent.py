@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from host_service import atomic
+from host_service.errors import InvalidInput
 
 CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([.+~-][0-9A-Za-z.+~-]{1,60})?")
@@ -31,7 +32,7 @@ FIELDS = (
 )
 
 
-class InputErrors(Exception):
+class InputErrors(InvalidInput):
     """Field name -> what is wrong with it; the HTTP layer turns this into a 400."""
 
     def __init__(self, errors: Mapping[str, str]) -> None:

@@ -27,6 +27,10 @@ SOURCE_NAME = "alga-appliance"
 PROXY_SECRET = "alga-appliance-proxy"
 CA_SECRET = "alga-appliance-registry-ca"
 INTERVAL = "10m"
+# The Flux resources the appliance creates and watches, as kubectl names them.
+OCI_REPOSITORIES = "ocirepositories.source.toolkit.fluxcd.io"
+KUSTOMIZATIONS = "kustomizations.kustomize.toolkit.fluxcd.io"
+HELMRELEASES = "helmreleases.helm.toolkit.fluxcd.io"
 
 
 def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:

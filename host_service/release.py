@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from host_service.errors import ServiceError
+from host_service.errors import ExternalError
 from host_service.oci import DIGEST_RE, RegistryClient
 from host_service.schema import Schema
 
@@ -67,7 +67,7 @@ def profile_values_file(service: str, profile: str) -> str:
     return f"{service}.{profile}.yaml"
 
 
-class ReleaseError(ServiceError):
+class ReleaseError(ExternalError):
     """A release manifest is malformed, of an unknown schema, or inconsistent."""
 
     def __init__(self, problems: list[str] | str, *, hint: str | None = None) -> None:

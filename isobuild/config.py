@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from host_service import settings as host_settings
 from isobuild import ca_bundle
 from isobuild.errors import ConfigError
 from isobuild.resources import DEFAULT_CONFIG, DEFAULT_LOCK
@@ -204,12 +205,25 @@ def _fixed_namespace(name: str) -> Check:
     return check
 
 
+# The appliance's namespace defaults are the host service's (one place for each name).
+_SERVICE_NAMESPACES = host_settings.Namespaces()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Namespaces:
     # Fixed for now (docs/config.md): checked so a build never ships a split appliance.
-    flux: str = field(default="flux-system", metadata=_check(_fixed_namespace("flux-system")))
-    system: str = field(default="alga-system", metadata=_check(_fixed_namespace("alga-system")))
-    workloads: str = field(default="msp", metadata=_check(_fixed_namespace("msp")))
+    flux: str = field(
+        default=_SERVICE_NAMESPACES.flux,
+        metadata=_check(_fixed_namespace(_SERVICE_NAMESPACES.flux)),
+    )
+    system: str = field(
+        default=_SERVICE_NAMESPACES.system,
+        metadata=_check(_fixed_namespace(_SERVICE_NAMESPACES.system)),
+    )
+    workloads: str = field(
+        default=_SERVICE_NAMESPACES.workloads,
+        metadata=_check(_fixed_namespace(_SERVICE_NAMESPACES.workloads)),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,11 +11,10 @@ from typing import Any
 
 from host_service import atomic, console, manifests, setup_token
 from host_service.kube import KubeError, Object, condition, is_true
+from host_service.manifests import HELMRELEASES, KUSTOMIZATIONS, OCI_REPOSITORIES
+from host_service.steps import resolved
 from host_service.steps.context import StepContext, StepFailed
-from host_service.steps.release import require_resolved
-from host_service.steps.source import KUSTOMIZATIONS, OCI_REPOSITORIES
 
-HELMRELEASES = "helmreleases.helm.toolkit.fluxcd.io"
 # Reasons that will not heal by waiting: the bundle itself is wrong.
 KUSTOMIZATION_FATAL = frozenset({"BuildFailed", "ArtifactFailed"})
 
@@ -103,7 +102,7 @@ def _selection_recorded(ctx: StepContext, manifest_digest: str) -> bool:
 
 
 def probe(ctx: StepContext) -> bool:
-    resolution, release = require_resolved(ctx)
+    resolution, release = resolved.require(ctx)
     if not _selection_recorded(ctx, resolution.manifest_digest):
         return False
     try:
@@ -116,7 +115,7 @@ def probe(ctx: StepContext) -> bool:
 
 
 def run(ctx: StepContext) -> None:
-    resolution, release = require_resolved(ctx)
+    resolution, release = resolved.require(ctx)
     digest = release.config.digest
     timeout = ctx.settings.timeouts.reconcile
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from host_service import manifests
 from host_service.kube import FIELD_MANAGER, KubeError, Object
+from host_service.steps import resolved
 from host_service.steps.context import StepContext, StepFailed
-from host_service.steps.release import require_resolved
-
-OCI_REPOSITORIES = "ocirepositories.source.toolkit.fluxcd.io"
-KUSTOMIZATIONS = "kustomizations.kustomize.toolkit.fluxcd.io"
 
 
 def _ca_pem(ctx: StepContext) -> str | None:
@@ -33,7 +30,7 @@ def _source_namespaces(ctx: StepContext) -> tuple[str, str]:
 
 def desired(ctx: StepContext) -> list[Object]:
     """Secrets, then the chart sources, then the bundle's source and its Kustomization."""
-    _, release = require_resolved(ctx)
+    _, release = resolved.require(ctx)
     proxy, ca = bool(ctx.intent.proxy), _ca_pem(ctx)
     objects: list[Object] = []
     for namespace in _source_namespaces(ctx):
@@ -56,8 +53,8 @@ def desired(ctx: StepContext) -> list[Object]:
 def _resource(obj: Object) -> str:
     return {
         "Secret": "secrets",
-        "OCIRepository": OCI_REPOSITORIES,
-        "Kustomization": KUSTOMIZATIONS,
+        "OCIRepository": manifests.OCI_REPOSITORIES,
+        "Kustomization": manifests.KUSTOMIZATIONS,
     }[obj["kind"]]
 
 
