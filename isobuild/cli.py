@@ -57,6 +57,7 @@ def _register() -> None:
     from isobuild.commands import (
         boot_test,
         build,
+        flash,
         inspect,
         payload,
         release,
@@ -69,6 +70,7 @@ def _register() -> None:
     main.add_command(standin_iso.standin_iso)
     main.add_command(standin_artifacts.standin_artifacts)
     main.add_command(boot_test.boot_test)
+    main.add_command(flash.flash)
     main.add_command(payload.fetch)
     main.add_command(payload.lock)
     main.add_command(release.release)

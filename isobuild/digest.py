@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host_service import atomic
+from isobuild import interrupt
+from isobuild.overlap import Stage
 
 log = logging.getLogger(__name__)
 
@@ -18,14 +20,22 @@ CACHE_FILE = "base-iso-digests.json"
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    """One read of ``path``; the next chunk is read while a thread hashes the last one."""
     digest = hashlib.sha256()
-    done = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
+    with (
+        path.open("rb", buffering=0) as handle,
+        interrupt.deferred() as checkpoint,
+        Stage(lambda view, _offset: digest.update(view), name="sha256") as stage,
+    ):
+        while True:
+            buffer = stage.take()
+            length = handle.readinto(buffer)
+            stage.give(buffer, length or 0)
+            if not length:
+                break
             if progress is not None:
-                progress(done)
+                progress(stage.consumed)
+            checkpoint()
     return digest.hexdigest()
 
 

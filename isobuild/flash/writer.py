@@ -1,0 +1,242 @@
+"""The image onto the device with large aligned direct I/O, and back off it for verifying.
+
+Each copy is two stages (isobuild.overlap): the main thread reads (the ISO, or the device
+back) and a thread consumes (writes the device, or hashes), so the device never waits on
+the page cache or on SHA-256. Chunks are 8 MiB (dd's usual 4M halves the requests a stick's
+queue sees); the main thread checks for Ctrl-C between chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import mmap
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from isobuild import interrupt
+from isobuild.errors import DeviceRefused, FlashError
+from isobuild.overlap import CHUNK, Stage
+
+WIPE_TAIL = 1 << 20  # an old backup GPT lives in a disk's last sectors
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Device:
+    """An open target: its descriptor, and what O_DIRECT needs of offsets and lengths."""
+
+    path: Path
+    fd: int
+    direct: bool  # opened with O_DIRECT (tmpfs and some filesystems cannot)
+    align: int  # logical block size: direct I/O offsets and lengths are multiples of it
+    size: int  # bytes; for an image file its size when opened
+    is_block: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timing:
+    bytes: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.bytes / self.seconds if self.seconds > 0 else 0.0
+
+
+def _open(path: Path, flags: int) -> tuple[int, bool]:
+    """Open with O_DIRECT when the filesystem allows it, else through the page cache."""
+    try:
+        return os.open(path, flags | os.O_DIRECT | os.O_CLOEXEC), True
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+    return os.open(path, flags | os.O_CLOEXEC), False
+
+
+@contextlib.contextmanager
+def open_target(path: Path, *, block: bool, align: int, size: int) -> Iterator[Device]:
+    """The target opened for writing; a block device exclusively.
+
+    O_EXCL on a block device makes the kernel refuse it while anything has it mounted or
+    claimed, and keeps mounts (an automounter) away until it is closed: the checks made
+    before cannot go stale in between.
+    """
+    flags = os.O_WRONLY | (os.O_EXCL if block else 0)
+    try:
+        fd, direct = _open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise DeviceRefused(
+                f"{path}: is busy: the kernel refused exclusive access (mounted or in use)",
+                hint="unmount it, or pass --unmount",
+            ) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise DeviceRefused(f"{path}: permission denied", hint="run as root (sudo)") from None
+        if exc.errno == errno.EROFS:
+            raise DeviceRefused(f"{path}: is read-only") from None
+        raise DeviceRefused(f"{path}: cannot open it for writing ({exc.strerror})") from None
+    try:
+        yield Device(
+            path=path,
+            fd=fd,
+            direct=direct,
+            align=align if direct else 1,
+            size=size if block else os.fstat(fd).st_size,
+            is_block=block,
+        )
+    finally:
+        os.close(fd)
+
+
+def _round_up(n: int, align: int) -> int:
+    return -(-n // align) * align
+
+
+def _set_direct(fd: int, on: bool) -> None:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+
+
+def _pwrite(device: Device, data: memoryview, offset: int) -> None:
+    """Write all of ``data``; a length O_DIRECT cannot take goes through the page cache."""
+    buffered = device.direct and len(data) % device.align != 0
+    if buffered:
+        _set_direct(device.fd, False)  # the image's unaligned end; an fsync follows
+    try:
+        while data:
+            written = os.pwrite(device.fd, data, offset)
+            data, offset = data[written:], offset + written
+    except OSError as exc:
+        raise FlashError(
+            f"{device.path}: write failed at byte {offset}: {exc.strerror}",
+            hint="the stick may be failing or was pulled out: try another one",
+        ) from None
+    finally:
+        if buffered:
+            _set_direct(device.fd, True)
+
+
+def _fsync(device: Device) -> None:
+    try:
+        os.fsync(device.fd)
+    except OSError as exc:
+        raise FlashError(
+            f"{device.path}: flushing the writes failed: {exc.strerror}",
+            hint="the stick may be failing or was pulled out: try another one",
+        ) from None
+
+
+def _pieces(start: int, end: int) -> Iterator[tuple[int, int]]:
+    for offset in range(start, end, CHUNK):
+        yield offset, min(CHUNK, end - offset)
+
+
+def _copy(
+    source_fd: int, iso: Path, device: Device, start: int, end: int, progress: Progress, base: int
+) -> None:
+    """ISO bytes [start, end) to the same offsets of the device (main thread reads)."""
+    with (
+        interrupt.deferred() as checkpoint,
+        Stage(lambda data, offset: _pwrite(device, data, offset), name="flash-write") as stage,
+    ):
+        for offset, length in _pieces(start, end):
+            buffer = stage.take()
+            got = _pread(source_fd, iso, memoryview(buffer)[:length], offset)
+            if got != length:
+                raise FlashError(f"{iso}: ended at byte {offset + got}: it changed since")
+            stage.give(buffer, length, offset)
+            progress(base + stage.consumed)
+            checkpoint()
+    progress(base + end - start)
+
+
+def _zero(device: Device, offset: int, length: int) -> None:
+    zeros = mmap.mmap(-1, _round_up(length, device.align))  # page-aligned, as O_DIRECT needs
+    _pwrite(device, memoryview(zeros)[:length], offset)
+
+
+def write_image(iso: Path, size: int, device: Device, progress: Progress) -> Timing:
+    """Write the ISO so that a stick is either complete or carries no boot signature.
+
+    The first chunk (MBR, GPT, ISO volume descriptors) is zeroed first and written last,
+    after everything else is flushed; a block device's last MiB (an old backup GPT that
+    tools would offer to "restore") is zeroed too. An interrupted write leaves a stick that
+    nothing mistakes for a bootable or partitioned one.
+    """
+    started = time.monotonic()
+    head = min(CHUNK, size)
+    with _open_iso(iso) as source:
+        _zero(device, 0, head)
+        tail = device.size - WIPE_TAIL
+        if device.is_block and tail >= _round_up(size, device.align):
+            _zero(device, tail, WIPE_TAIL)
+        _fsync(device)
+        _copy(source, iso, device, head, size, progress, base=0)
+        _fsync(device)
+        _copy(source, iso, device, 0, head, progress, base=size - head)
+        _fsync(device)
+    return Timing(bytes=size, seconds=time.monotonic() - started)
+
+
+@contextlib.contextmanager
+def _open_iso(iso: Path) -> Iterator[int]:
+    fd = os.open(iso, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def read_back(path: Path, size: int, align: int, progress: Progress) -> tuple[str, Timing, bool]:
+    """sha256 of the target's first ``size`` bytes as read from the medium.
+
+    Returns the digest, the timing, and whether the page cache was bypassed (O_DIRECT; on
+    filesystems without it the cached pages are dropped first, which a tmpfs cannot do).
+    """
+    started = time.monotonic()
+    digest = hashlib.sha256()
+    fd, direct = _open(path, os.O_RDONLY)
+    try:
+        if not direct:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        with (
+            interrupt.deferred() as checkpoint,
+            Stage(lambda data, _offset: digest.update(data), name="flash-verify") as stage,
+        ):
+            for offset, length in _pieces(0, size):
+                buffer = stage.take()
+                want = _round_up(length, align) if direct else length
+                got = _pread(fd, path, memoryview(buffer)[:want], offset)
+                stage.give(buffer, min(got, length), offset)
+                progress(stage.consumed)
+                checkpoint()
+                if got < length:  # the target is shorter than the ISO
+                    break
+        progress(stage.consumed)
+    finally:
+        os.close(fd)
+    return digest.hexdigest(), Timing(bytes=size, seconds=time.monotonic() - started), direct
+
+
+def _pread(fd: int, path: Path, view: memoryview, offset: int) -> int:
+    done = 0
+    try:
+        while done < len(view):
+            got = os.preadv(fd, [view[done:]], offset + done)
+            if got == 0:
+                break
+            done += got
+    except OSError as exc:
+        raise FlashError(
+            f"{path}: read failed at byte {offset + done}: {exc.strerror}",
+            hint="the disk or stick may be failing",
+        ) from None
+    return done
