@@ -76,6 +76,7 @@ class Disk:
     model: str | None = None
     serial: str | None = None
     backing_file: str | None = None  # loop devices
+    dm_name: str | None = None  # device-mapper volumes
     partitions: tuple[Partition, ...] = ()
     uses: tuple[Use, ...] = ()
     fstype: str | None = None  # a filesystem on the whole disk (no partition table)
@@ -98,9 +99,13 @@ class Disk:
     def description(self) -> str:
         """``SanDisk Cruzer Blade`` or the transport when the device names nothing."""
         words = " ".join(w for w in (self.vendor, self.model) if w)
-        return words or {Transport.LOOP: f"loop device on {self.backing_file or '?'}"}.get(
-            self.transport, f"{self.transport} disk"
-        )
+        if words:
+            return words
+        if self.transport is Transport.LOOP:
+            return f"loop device on {self.backing_file or 'nothing'}"
+        if self.transport is Transport.DM:
+            return f"device-mapper volume {self.dm_name or '?'}"
+        return f"{self.transport} disk"
 
 
 @dataclass
@@ -277,9 +282,6 @@ class _Stack:
                 found.add(current)
         return found
 
-    def holders_of(self, names: Iterable[str]) -> list[str]:
-        return sorted({h for n in names for h in self.nodes[n].holders})
-
 
 def scan(root: Path = Path("/")) -> list[Disk]:
     """Every whole block device under ``root`` with its partitions and what uses it."""
@@ -322,9 +324,10 @@ def scan(root: Path = Path("/")) -> list[Disk]:
         own = uses.get(node.name, [])
         busy = {u.device.split()[0] for u in own}
         held = [
-            Use(device=stack.label(h), what=f"held by {stack.label(h)}")
-            for h in stack.holders_of([node.name, *(p.name for p in parts)])
-            if h not in busy
+            Use(device=name, what=f"held by {stack.label(holder)}")
+            for name in (node.name, *(p.name for p in parts))
+            for holder in nodes[name].holders
+            if holder not in busy
         ]
         disks.append(_disk(root, node, tuple(parts), (*own, *held)))
     return sorted(disks, key=lambda d: d.name)
@@ -346,6 +349,7 @@ def _disk(root: Path, node: _Node, parts: tuple[Partition, ...], uses: tuple[Use
         model=model,
         serial=serial,
         backing_file=_read(node.directory / "loop/backing_file"),
+        dm_name=_read(node.directory / "dm/name"),
         partitions=parts,
         uses=uses,
         fstype=props.get("ID_FS_TYPE"),

@@ -65,17 +65,23 @@ def resolve(path: Path, iso: Path, *, root: Path = Path("/")) -> Target:
         ) from None
     except OSError as exc:
         raise DeviceRefused(f"{path}: cannot look at it ({exc.strerror})") from None
-    if stat.S_ISREG(info.st_mode):
-        if iso.exists() and path.samefile(iso):
+    same = stat.S_ISREG(info.st_mode) and iso.exists() and path.samefile(iso)
+    return target_for(path, info.st_mode, info.st_rdev, same_as_iso=same, root=root)
+
+
+def target_for(path: Path, mode: int, rdev: int, *, same_as_iso: bool, root: Path) -> Target:
+    """The target a path of this file type and device number is, per sysfs under ``root``."""
+    if stat.S_ISREG(mode):
+        if same_as_iso:
             raise DeviceRefused(f"{path}: is the ISO itself", hint="name the stick or image")
         return Target(path=path, disk=None)
-    if not stat.S_ISBLK(info.st_mode):
-        kind = next((what for test, what in _FILE_KINDS if test(info.st_mode)), "not a file")
+    if not stat.S_ISBLK(mode):
+        kind = next((what for test, what in _FILE_KINDS if test(mode)), "not a file")
         raise DeviceRefused(
             f"{path}: is {kind}, not a block device or a regular image file",
             hint="`isobuild flash --list` shows the sticks",
         )
-    devno = f"{os.major(info.st_rdev)}:{os.minor(info.st_rdev)}"
+    devno = f"{os.major(rdev)}:{os.minor(rdev)}"
     names = sysfs_name(root, devno)
     if names is None:
         raise DeviceRefused(f"{path}: block device {devno} is not in sysfs")
