@@ -29,6 +29,8 @@ _PATH = click.Path(path_type=Path, readable=False)
               help="Unmount the device's filesystems first (never the system's).")  # fmt: skip
 @click.option("--allow-fixed", is_flag=True,
               help="Allow a disk that is not removable, USB or an SD card.")  # fmt: skip
+@click.option("--verify", "verify_only", is_flag=True,
+              help="Only read DEVICE back and compare it with ISO; write nothing.")  # fmt: skip
 @click.option("--list", "list_devices", is_flag=True, help="List the sticks and cards.")
 @click.option("--all", "list_all", is_flag=True, help="With --list: every disk, and why not.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: a JSON document.")
@@ -41,6 +43,7 @@ def flash(
     assume_yes: bool,
     unmount: bool,
     allow_fixed: bool,
+    verify_only: bool,
     list_devices: bool,
     list_all: bool,
     as_json: bool,
@@ -60,7 +63,6 @@ def flash(
                           hint="isobuild flash out/NAME.iso /dev/sdX")  # fmt: skip
     if list_all or as_json:
         raise ConfigError("--all and --json go with --list")
-    require_terminal(assume_yes, sys.stdin.isatty(), device)
     quiet = bool(ctx.find_root().obj and ctx.find_root().obj.get("quiet"))
     job = Flash(
         FlashRequest(
@@ -68,6 +70,12 @@ def flash(
             options=Options(allow_fixed=allow_fixed, unmount=unmount),
         )
     )  # fmt: skip
+    if verify_only:
+        timing = job.verify()
+        click.echo(f"{device}: read back {human(timing.bytes)} in {timing.seconds:.1f} s: "
+                   f"matches {iso.name}")  # fmt: skip
+        return
+    require_terminal(assume_yes, sys.stdin.isatty(), device)
     try:
         result = job.run(None if assume_yes else _confirm)
     except BaseException:

@@ -87,6 +87,19 @@ class Flash:
                 allow_fixed=req.options.allow_fixed))  # fmt: skip
         return self._write(target, iso)
 
+    def verify(self) -> writer.Timing:
+        """Only read the target back and compare it with the ISO: nothing is written."""
+        req = self.request
+        iso = image.open_image(req.iso, req.sha256)
+        target = safety.resolve(req.target, req.iso, root=req.root)
+        self.phase = Phase.VERIFYING
+        align = target.disk.logical_block_size if target.disk is not None else FILE_ALIGN
+        with self._progress(f"verifying {target.path}", iso.size) as bar:
+            digest, timing, _ = writer.read_back(target.path, iso.size, align, bar.update)
+        self.phase = Phase.DONE
+        _compare(target.path, iso, digest)
+        return timing
+
     def _write(self, target: safety.Target, iso: image.Image) -> FlashResult:
         disk = target.disk
         align = disk.logical_block_size if disk is not None else FILE_ALIGN
@@ -103,14 +116,18 @@ class Flash:
                     target.path, iso.size, align, bar.update
                 )
         self.phase = Phase.DONE  # read back completely: a mismatch below is the stick's verdict
-        if digest != iso.sha256:
-            raise FlashError(
-                f"{target.path}: verify failed: the first {iso.size} bytes read back have "
-                f"sha256 {digest}, the ISO's is {iso.sha256}",
-                hint="the stick is faulty or smaller than it claims: use another one",
-            )
+        _compare(target.path, iso, digest)
         return FlashResult(target=target.path, image=iso, write=wrote, verify=verified,
                            direct_read=direct)  # fmt: skip
+
+
+def _compare(path: Path, iso: image.Image, digest: str) -> None:
+    if digest != iso.sha256:
+        raise FlashError(
+            f"{path}: verify failed: the first {iso.size} bytes read back have sha256 "
+            f"{digest}, the ISO's is {iso.sha256}",
+            hint="the stick is faulty or smaller than it claims: flash it again or use another",
+        )
 
 
 def require_terminal(assume_yes: bool, stdin_is_tty: bool, target: Path) -> None:
