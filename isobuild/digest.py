@@ -28,9 +28,8 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> st
         Stage(lambda view, _offset: digest.update(view), name="sha256") as stage,
     ):
         while True:
-            buffer = stage.take()
-            length = handle.readinto(buffer)
-            stage.give(buffer, length or 0)
+            length = handle.readinto(stage.take()) or 0
+            stage.give(length)
             if not length:
                 break
             if progress is not None:

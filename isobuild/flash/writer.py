@@ -147,11 +147,10 @@ def _copy(
         Stage(lambda data, offset: _pwrite(device, data, offset), name="flash-write") as stage,
     ):
         for offset, length in _pieces(start, end):
-            buffer = stage.take()
-            got = _pread(source_fd, iso, memoryview(buffer)[:length], offset)
+            got = _pread(source_fd, iso, stage.take()[:length], offset)
             if got != length:
                 raise FlashError(f"{iso}: ended at byte {offset + got}: it changed since")
-            stage.give(buffer, length, offset)
+            stage.give(length, offset)
             progress(base + stage.consumed)
             checkpoint()
     progress(base + end - start)
@@ -212,10 +211,9 @@ def read_back(path: Path, size: int, align: int, progress: Progress) -> tuple[st
             Stage(lambda data, _offset: digest.update(data), name="flash-verify") as stage,
         ):
             for offset, length in _pieces(0, size):
-                buffer = stage.take()
                 want = _round_up(length, align) if direct else length
-                got = _pread(fd, path, memoryview(buffer)[:want], offset)
-                stage.give(buffer, min(got, length), offset)
+                got = _pread(fd, path, stage.take()[:want], offset)
+                stage.give(min(got, length), offset)
                 progress(stage.consumed)
                 checkpoint()
                 if got < length:  # the target is shorter than the ISO
