@@ -47,9 +47,11 @@ def test_a_consumer_error_is_raised_in_the_caller_and_stops_consuming() -> None:
             raise OSError(5, "Input/output error")
         consumed.append(offset)
 
-    with pytest.raises(OSError, match="Input/output error"):  # noqa: PT012
-        with Stage(fails_on_the_third, name="t", chunk=16, depth=2) as stage:
-            _feed(stage, [b"x" * 16] * 50)
+    with (
+        pytest.raises(OSError, match="Input/output error"),
+        Stage(fails_on_the_third, name="t", chunk=16, depth=2) as stage,
+    ):
+        _feed(stage, [b"x" * 16] * 50)
     assert consumed == [0, 16]
 
 
@@ -61,15 +63,20 @@ def test_leaving_on_an_exception_stops_the_consumers_without_waiting_for_the_res
         release.wait(10)
         consumed.append(offset)
 
-    with pytest.raises(KeyboardInterrupt):  # noqa: PT012
+    def stopped_half_way() -> None:
         with Stage(slow, name="t", chunk=16, depth=4) as stage:
             _feed(stage, [b"y" * 16] * 3)
             release.set()
             raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stopped_half_way()
     assert len(consumed) <= 3
 
 
 def test_a_give_needs_a_take() -> None:
-    with Stage(lambda view, offset: None, name="t", chunk=16, depth=1) as stage:
-        with pytest.raises(AssertionError, match="give\\(\\) without take\\(\\)"):
-            stage.give(1)
+    with (
+        Stage(lambda view, offset: None, name="t", chunk=16, depth=1) as stage,
+        pytest.raises(AssertionError, match="give\\(\\) without take\\(\\)"),
+    ):
+        stage.give(1)
