@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
 from isobuild import interrupt
+from isobuild.direct_io import writer_for
 from isobuild.errors import ToolError
 from isobuild.overlap import Stage
 from isobuild.run import find_program, run, spawn
@@ -152,8 +153,9 @@ class RealXorriso:
         Through a pipe, not ``-outdev FILE``: into a file xorriso writes the first 64 KiB
         (system area, emulated TOC) last, so hashing the file while it grows gives a wrong
         digest (measured); the pipe carries the same bytes strictly in order. This thread
-        only moves the pipe into buffers: one thread writes them to ``out`` and one hashes
-        them, so xorriso never waits for the disk or for SHA-256 (see isobuild.overlap).
+        only moves the pipe into buffers: one thread writes them to ``out`` (past the page
+        cache when it is a file, see isobuild.direct_io) and one hashes them, so xorriso
+        never waits for the disk or for SHA-256 (see isobuild.overlap).
         """
         argv = remaster_argv(spec)
         argv[0] = self.program
@@ -180,9 +182,13 @@ class RealXorriso:
                 )
                 reader.start()
                 fd = proc.stdout.fileno()
+                direct = writer_for(out)
 
-                def save(view: memoryview, _offset: int) -> None:
-                    out.write(view)
+                def save(view: memoryview, offset: int) -> None:
+                    if direct is not None:
+                        direct.write(view, offset)
+                    else:
+                        out.write(view)
 
                 def hash_(view: memoryview, _offset: int) -> None:
                     digest.update(view)

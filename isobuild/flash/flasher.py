@@ -10,16 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from isobuild.digest import sha256_file
+from isobuild.direct_io import FILE_ALIGN
 from isobuild.errors import ConfigError, FlashError
 from isobuild.flash import image, safety, writer
 from isobuild.flash.mounts import unmount
 from isobuild.progress import Progress
 
 log = logging.getLogger(__name__)
-
-# O_DIRECT on a file needs offsets and lengths aligned to its filesystem's block device:
-# 4096 covers 512-byte and 4Kn disks alike.
-FILE_ALIGN = 4096
 
 
 class Phase(enum.Enum):

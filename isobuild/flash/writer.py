@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import mmap
 import os
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobuild import interrupt
+from isobuild.direct_io import DirectWriter
 from isobuild.errors import DeviceRefused, FlashError
 from isobuild.overlap import CHUNK, Stage
 
@@ -30,12 +30,10 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True, kw_only=True)
 class Device:
-    """An open target: its descriptor, and what O_DIRECT needs of offsets and lengths."""
+    """An open target and the writer that knows what O_DIRECT needs of it."""
 
     path: Path
-    fd: int
-    direct: bool  # opened with O_DIRECT (tmpfs and some filesystems cannot)
-    align: int  # logical block size: direct I/O offsets and lengths are multiples of it
+    out: DirectWriter
     size: int  # bytes; for an image file its size when opened
     is_block: bool
 
@@ -85,9 +83,7 @@ def open_target(path: Path, *, block: bool, align: int, size: int) -> Iterator[D
     try:
         yield Device(
             path=path,
-            fd=fd,
-            direct=direct,
-            align=align if direct else 1,
+            out=DirectWriter(fd, align=align, direct=direct),
             size=size if block else os.fstat(fd).st_size,
             is_block=block,
         )
@@ -99,33 +95,19 @@ def _round_up(n: int, align: int) -> int:
     return -(-n // align) * align
 
 
-def _set_direct(fd: int, on: bool) -> None:
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
-
-
 def _pwrite(device: Device, data: memoryview, offset: int) -> None:
-    """Write all of ``data``; a length O_DIRECT cannot take goes through the page cache."""
-    buffered = device.direct and len(data) % device.align != 0
-    if buffered:
-        _set_direct(device.fd, False)  # the image's unaligned end; an fsync follows
     try:
-        while data:
-            written = os.pwrite(device.fd, data, offset)
-            data, offset = data[written:], offset + written
+        device.out.write(data, offset)
     except OSError as exc:
         raise FlashError(
             f"{device.path}: write failed at byte {offset}: {exc.strerror}",
             hint="the stick may be failing or was pulled out: try another one",
         ) from None
-    finally:
-        if buffered:
-            _set_direct(device.fd, True)
 
 
 def _fsync(device: Device) -> None:
     try:
-        os.fsync(device.fd)
+        os.fsync(device.out.fd)
     except OSError as exc:
         raise FlashError(
             f"{device.path}: flushing the writes failed: {exc.strerror}",
@@ -157,7 +139,7 @@ def _copy(
 
 
 def _zero(device: Device, offset: int, length: int) -> None:
-    zeros = mmap.mmap(-1, _round_up(length, device.align))  # page-aligned, as O_DIRECT needs
+    zeros = mmap.mmap(-1, _round_up(length, device.out.align))  # page-aligned for O_DIRECT
     _pwrite(device, memoryview(zeros)[:length], offset)
 
 
@@ -174,7 +156,7 @@ def write_image(iso: Path, size: int, device: Device, progress: Progress) -> Tim
     with _open_iso(iso) as source:
         _zero(device, 0, head)
         tail = device.size - WIPE_TAIL
-        if device.is_block and tail >= _round_up(size, device.align):
+        if device.is_block and tail >= _round_up(size, device.out.align):
             _zero(device, tail, WIPE_TAIL)
         _fsync(device)
         _copy(source, iso, device, head, size, progress, base=0)
