@@ -16,25 +16,36 @@ from isobuild.overlap import Stage
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+SMALL = 8 << 20  # files up to this size are hashed in one read, without a thread
 CACHE_FILE = "base-iso-digests.json"
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
     """One read of ``path``; the next chunk is read while a thread hashes the last one."""
     digest = hashlib.sha256()
+    if path.stat().st_size <= SMALL:  # one chunk: a thread would only cost
+        data = path.read_bytes()
+        digest.update(data)
+        if progress is not None:
+            progress(len(data))
+        return digest.hexdigest()
     with (
         path.open("rb", buffering=0) as handle,
         interrupt.deferred() as checkpoint,
         Stage(lambda view, _offset: digest.update(view), name="sha256") as stage,
     ):
+        done = 0
         while True:
             length = handle.readinto(stage.take()) or 0
             stage.give(length)
+            done += length
             if not length:
                 break
             if progress is not None:
                 progress(stage.consumed)
             checkpoint()
+    if progress is not None:
+        progress(done)
     return digest.hexdigest()
 
 
