@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobuild.errors import SourceIsoError, VerificationError
-from isobuild.verify import check_digest, expected_from_sums, normalize_sha256
+from isobuild.iso.verify import check_digest, expected_from_sums, normalize_sha256
 
 ISO9660_MAGIC = b"CD001"
 MAGIC_OFFSET = 16 * 2048 + 1  # the primary volume descriptor's "CD001"

@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from isobuild import standin_initrd, standin_iso
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
-from isobuild.run import spawn
-from isobuild.standin_artifacts import write_standins
-from isobuild.standin_iso import StandinOptions, build_standin
-from isobuild.xorriso import RealXorriso, Remaster, WriteResult, remaster_argv
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.xorriso import RealXorriso, Remaster, WriteResult, remaster_argv
+from isobuild.standin import initrd as standin_initrd
+from isobuild.standin import iso as standin_iso
+from isobuild.standin.artifacts import write_standins
+from isobuild.standin.iso import StandinOptions, build_standin
 
 FILLER = int(2.6 * (1 << 30))  # + ~35 MB of real files: about the 24.04.3 ISO's size
 SAMPLE_SECONDS = 0.25
@@ -121,10 +122,11 @@ class DevNullXorriso(RealXorriso):
     ) -> WriteResult:
         argv = remaster_argv(spec)
         argv[0] = self.program
-        env = {"SOURCE_DATE_EPOCH": str(spec.epoch)}
+        env = {**os.environ, "SOURCE_DATE_EPOCH": str(spec.epoch)}
         started = time.perf_counter()
-        proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        _, status, usage = os.wait4(proc.pid, 0)  # its own CPU time, not the session's
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -235,7 +237,7 @@ def run(cache: Path) -> int:
     )  # fmt: skip
     xorriso = DevNullXorriso()
     for _ in range(REPEATS):
-        build(config, Tools(xorriso=xorriso), BuildOptions(
+        build(config, Tools(xorriso=xorriso, gpgv=RealGpgv()), BuildOptions(
             base_iso=base, output_dir=work / "devnull", cache_dir=digests, quiet=True,
             force=True, lock=artifacts / "payload.lock.yaml", mirror=str(artifacts),
         ))  # fmt: skip

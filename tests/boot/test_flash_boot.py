@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from isobuild.qemu import Accel
+from isobuild.boot.qemu import Accel
 from tests.conftest import require_tool
 from tests.fixtures.appliance_iso import ApplianceBuild
 from tests.fixtures.loop_device import attached

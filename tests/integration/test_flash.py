@@ -3,6 +3,7 @@ untouched (its sha256 unchanged), the confirmation prompt on a terminal, Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
@@ -29,6 +30,7 @@ from tests.fixtures.loop_device import (
     throttled,
     write_mbr,
 )
+from tests.waiting import wait_until
 
 ISOBUILD = [sys.executable, "-m", "isobuild.cli"]
 MIB = 1 << 20
@@ -48,6 +50,7 @@ def iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_iso(tmp_path_factory.mktemp("iso"), "flash-test.iso", 20 * MIB)
 
 
+@contextlib.contextmanager
 def _stick(tmp_path: Path, size: int, name: str = "stick.img", **options: bool) -> Iterator[Stick]:
     image = tmp_path / name
     before = os.urandom(size)  # so what was written, zeroed or left alone shows
@@ -58,7 +61,8 @@ def _stick(tmp_path: Path, size: int, name: str = "stick.img", **options: bool) 
 
 @pytest.fixture
 def stick(tmp_path: Path) -> Iterator[Stick]:
-    yield from _stick(tmp_path, STICK_SIZE, partscan=False)
+    with _stick(tmp_path, STICK_SIZE, partscan=False) as made:
+        yield made
 
 
 def flash(*args: str | Path, setup: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -174,7 +178,7 @@ def test_the_device_holding_root_is_refused(iso: Path, stick: Stick) -> None:
 
 
 def test_a_device_smaller_than_the_iso_is_refused(iso: Path, tmp_path: Path) -> None:
-    for small in _stick(tmp_path, 16 * MIB, partscan=False):
+    with _stick(tmp_path, 16 * MIB, partscan=False) as small:
         before = device_sha256(small.device)
         message = _refused(flash(iso, small.device, "--yes"), small, before)
         assert message == (
@@ -313,7 +317,7 @@ def test_yes_at_the_prompt_flashes(iso: Path, stick: Stick) -> None:
 
 def test_ctrl_c_while_writing_exits_130_and_leaves_no_boot_signature(tmp_path: Path) -> None:
     big = make_iso(tmp_path, "big.iso", 64 * MIB)
-    for stick in _stick(tmp_path, 96 * MIB, partscan=False):
+    with _stick(tmp_path, 96 * MIB, partscan=False) as stick:
         # 16 MB/s, like a slow stick: about four seconds of writing to interrupt.
         with throttled(stick.device, 16 * 10**6) as procs:
             argv = [*ISOBUILD, "flash", str(big), str(stick.device), "--yes"]
@@ -323,12 +327,12 @@ def test_ctrl_c_while_writing_exits_130_and_leaves_no_boot_signature(tmp_path: P
                                     start_new_session=True)  # fmt: skip
             try:
                 start = sectors_written(stick.device)
-                deadline = time.monotonic() + 120
-                # Past the zeroed head and well into the body.
-                while sectors_written(stick.device) - start < (HEAD + 16 * MIB) // 512:
+
+                def well_into_the_body() -> bool:  # past the zeroed head, 16 MiB more
                     assert proc.poll() is None, proc.communicate()
-                    assert time.monotonic() < deadline, "the flash never got to writing"
-                    time.sleep(0.02)
+                    return sectors_written(stick.device) - start >= (HEAD + 16 * MIB) // 512
+
+                wait_until(well_into_the_body, 120, "the flash to write 24 MiB")
                 os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
                 _, stderr = proc.communicate(timeout=120)
             finally:
