@@ -202,46 +202,54 @@ def run(cache: Path) -> int:
         shutil.rmtree(out, ignore_errors=True)
         _sync()
 
-    def measured(action: Callable[[], Pass]) -> tuple[Pass, float]:
-        """Best of REPEATS from a clean output dir: the pass, and that run's time + sync."""
-        runs = []
-        for _ in range(REPEATS):
-            clean()
-            done = action()
-            runs.append((done, done.seconds + _sync()))
-        best = _best([r[0] for r in runs])
-        return best, min(r[1] for r in runs)
-
-    # Every operation starts from the same warm page cache: the base is read once first.
-    _read_all(base)
-    load_before = os.getloadavg()
-    cp, cp_sync = measured(lambda: _child_pass(["cp", str(base), str(work / "cp.iso")]))
-    shutil.rmtree(digests, ignore_errors=True)
-    subprocess.run(cli, check=True, capture_output=True)  # caches the base digest
-    rebuild, rebuild_sync = measured(lambda: _child_pass(cli, capture_output=True))
+    def timed(action: Callable[[], Pass]) -> tuple[Pass, float]:
+        """From a clean output dir: the pass, and its time including a sync."""
+        clean()
+        done = action()
+        return done, done.seconds + _sync()
 
     def cold_build() -> Pass:
         shutil.rmtree(digests, ignore_errors=True)
         return _child_pass(cli, capture_output=True)
 
-    cold, cold_sync = measured(cold_build)
-    # The output of the last build stays for the hash floors (warm, like the build's hash).
-    subprocess.run(cli, check=True, capture_output=True)
-    _read_all(output)
-    size = output.stat().st_size
-    hash_out = _best([hashlib_pass(output) for _ in range(REPEATS)])
-    hash_base = _best([hashlib_pass(base) for _ in range(REPEATS)])
-    openssl = _best(
-        [_child_pass(["openssl", "dgst", "-sha256", str(output)], capture_output=True)
-         for _ in range(REPEATS)]
-    )  # fmt: skip
     xorriso = DevNullXorriso()
-    for _ in range(REPEATS):
+
+    def xorriso_alone() -> Pass:
         build(config, Tools(xorriso=xorriso, gpgv=RealGpgv()), BuildOptions(
             base_iso=base, output_dir=work / "devnull", cache_dir=digests, quiet=True,
             force=True, lock=artifacts / "payload.lock.yaml", mirror=str(artifacts),
         ))  # fmt: skip
-    xorriso_pass = _best(xorriso.runs)
+        return xorriso.runs[-1]
+
+    # Every operation starts from the same warm page cache: the base is read once first.
+    # The operations take turns, round after round, so a change in the machine's load
+    # falls on all of them alike; the best of the rounds counts.
+    _read_all(base)
+    load_before = os.getloadavg()
+    runs: dict[str, list[tuple[Pass, float]]] = {}
+    for _ in range(REPEATS):
+        runs.setdefault("cp", []).append(
+            timed(lambda: _child_pass(["cp", str(base), str(work / "cp.iso")]))
+        )
+        runs.setdefault("cold", []).append(timed(cold_build))  # leaves the digest cached
+        runs.setdefault("rebuild", []).append(timed(lambda: _child_pass(cli, capture_output=True)))
+        # Its output stays for the hash floors, read into the page cache first: the
+        # build hashes bytes in memory too.
+        _read_all(output)
+        runs.setdefault("hash_out", []).append((hashlib_pass(output), 0.0))
+        runs.setdefault("openssl", []).append(
+            (_child_pass(["openssl", "dgst", "-sha256", str(output)], capture_output=True), 0.0)
+        )
+        runs.setdefault("hash_base", []).append((hashlib_pass(base), 0.0))
+        runs.setdefault("xorriso", []).append((xorriso_alone(), 0.0))
+    size = output.stat().st_size
+    best = {name: _best([r[0] for r in done]) for name, done in runs.items()}
+    synced = {name: min(r[1] for r in done) for name, done in runs.items()}
+    cp, cp_sync = best["cp"], synced["cp"]
+    rebuild, rebuild_sync = best["rebuild"], synced["rebuild"]
+    cold, cold_sync = best["cold"], synced["cold"]
+    hash_out, hash_base, openssl = best["hash_out"], best["hash_base"], best["openssl"]
+    xorriso_pass = best["xorriso"]
     clean()
     with PeakDisk(out.parent) as disk:
         cold_build()
