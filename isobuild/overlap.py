@@ -17,7 +17,9 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-CHUNK = 8 << 20
+# Each buffer handed over wakes a thread, and on a loaded machine every wake-up waits for a
+# core: 32 MiB chunks wrote the 2.6 GiB ISO 15-30 % faster than 8 MiB ones at load 21-24.
+CHUNK = 32 << 20
 DEPTH = 4
 
 Consume = Callable[[memoryview, int], None]

@@ -1,9 +1,9 @@
 """The image onto the device with large aligned direct I/O, and back off it for verifying.
 
-Each copy is two stages (isobuild.overlap): the main thread reads (the ISO, or the device
-back) and a thread consumes (writes the device, or hashes), so the device never waits on
-the page cache or on SHA-256. Chunks are 8 MiB (dd's usual 4M halves the requests a stick's
-queue sees); the main thread checks for Ctrl-C between chunks.
+The write sends the ISO's mapped pages to the device with direct I/O, one 16 MiB request
+after another (dd's usual 4M is a quarter of that), with no copy. The read-back reads the
+device directly into buffers that a thread hashes (isobuild.overlap), so the device does not
+wait on SHA-256. Ctrl-C is checked between chunks.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from pathlib import Path
 from isobuild import interrupt
 from isobuild.direct_io import DirectWriter
 from isobuild.errors import DeviceRefused, FlashError
-from isobuild.overlap import CHUNK, Stage
+from isobuild.overlap import Stage
 
+CHUNK = 16 << 20  # per write and per read-back request; a Ctrl-C waits for one
+READ_DEPTH = 8  # read-back chunks in flight to the hasher (128 MiB)
 WIPE_TAIL = 1 << 20  # an old backup GPT lives in a disk's last sectors
 
 Progress = Callable[[int], None]
@@ -121,21 +123,14 @@ def _pieces(start: int, end: int) -> Iterator[tuple[int, int]]:
 
 
 def _copy(
-    source_fd: int, iso: Path, device: Device, start: int, end: int, progress: Progress, base: int
+    source: memoryview, device: Device, start: int, end: int, progress: Progress, base: int
 ) -> None:
-    """ISO bytes [start, end) to the same offsets of the device (main thread reads)."""
-    with (
-        interrupt.deferred() as checkpoint,
-        Stage(lambda data, offset: _pwrite(device, data, offset), name="flash-write") as stage,
-    ):
+    """ISO bytes [start, end) to the same offsets of the device, straight from its pages."""
+    with interrupt.deferred() as checkpoint:
         for offset, length in _pieces(start, end):
-            got = _pread(source_fd, iso, stage.take()[:length], offset)
-            if got != length:
-                raise FlashError(f"{iso}: ended at byte {offset + got}: it changed since")
-            stage.give(length, offset)
-            progress(base + stage.consumed)
+            _pwrite(device, source[offset : offset + length], offset)
+            progress(base + offset + length - start)
             checkpoint()
-    progress(base + end - start)
 
 
 def _zero(device: Device, offset: int, length: int) -> None:
@@ -153,25 +148,38 @@ def write_image(iso: Path, size: int, device: Device, progress: Progress) -> Tim
     """
     started = time.monotonic()
     head = min(CHUNK, size)
-    with _open_iso(iso) as source:
+    with _mapped(iso, size) as source:
         _zero(device, 0, head)
         tail = device.size - WIPE_TAIL
         if device.is_block and tail >= _round_up(size, device.out.align):
             _zero(device, tail, WIPE_TAIL)
         _fsync(device)
-        _copy(source, iso, device, head, size, progress, base=0)
+        _copy(source, device, head, size, progress, base=0)
         _fsync(device)
-        _copy(source, iso, device, 0, head, progress, base=size - head)
+        _copy(source, device, 0, head, progress, base=size - head)
         _fsync(device)
     return Timing(bytes=size, seconds=time.monotonic() - started)
 
 
 @contextlib.contextmanager
-def _open_iso(iso: Path) -> Iterator[int]:
+def _mapped(iso: Path, size: int) -> Iterator[memoryview]:
+    """The ISO's pages, mapped: a direct write sends them to the device without a copy.
+
+    One thread, no read into a buffer and no hand-over between threads: under a loaded
+    machine every hand-over waited for a core (measured: 8 MiB chunks through a reader
+    thread reached 36 % of dd at load 30; mapped, the write beat dd).
+    """
     fd = os.open(iso, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        yield fd
+        with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as mapping:
+            if mapping.size() < size:
+                raise FlashError(f"{iso}: shorter than {size} bytes: it changed since")
+            mapping.madvise(mmap.MADV_SEQUENTIAL)
+            view = memoryview(mapping)
+            try:
+                yield view
+            finally:
+                view.release()
     finally:
         os.close(fd)
 
@@ -190,7 +198,12 @@ def read_back(path: Path, size: int, align: int, progress: Progress) -> tuple[st
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         with (
             interrupt.deferred() as checkpoint,
-            Stage(lambda data, _offset: digest.update(data), name="flash-verify") as stage,
+            Stage(
+                lambda data, _offset: digest.update(data),
+                name="flash-verify",
+                chunk=CHUNK,
+                depth=READ_DEPTH,
+            ) as stage,  # fmt: skip
         ):
             for offset, length in _pieces(0, size):
                 want = _round_up(length, align) if direct else length

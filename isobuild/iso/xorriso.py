@@ -153,7 +153,7 @@ class RealXorriso:
         Through a pipe, not ``-outdev FILE``: into a file xorriso writes the first 64 KiB
         (system area, emulated TOC) last, so hashing the file while it grows gives a wrong
         digest (measured); the pipe carries the same bytes strictly in order. This thread
-        only moves the pipe into buffers: one thread writes them to ``out`` (past the page
+        only moves the pipe into 32 MiB buffers: one thread writes them to ``out`` (past the page
         cache when it is a file, see isobuild.direct_io) and one hashes them, so xorriso
         never waits for the disk or for SHA-256 (see isobuild.overlap).
         """

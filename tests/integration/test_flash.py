@@ -35,7 +35,7 @@ from tests.waiting import wait_until
 ISOBUILD = [sys.executable, "-m", "isobuild.cli"]
 MIB = 1 << 20
 STICK_SIZE = 48 * MIB
-HEAD = 8 * MIB  # isobuild.overlap.CHUNK: zeroed first, written last
+HEAD = 16 * MIB  # isobuild.flash.writer.CHUNK: zeroed first, written last
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pytest
 from isobuild import interrupt
 from isobuild.errors import DeviceRefused
 from isobuild.flash import writer
-from isobuild.overlap import CHUNK
+from isobuild.flash.writer import CHUNK
 
 # Not a multiple of 4096: the end goes through the page cache, the rest direct.
 SIZE = 2 * CHUNK + 3 * 2048 + 1000
