@@ -291,6 +291,11 @@ def run(cache: Path) -> int:
         "rebuild_on_disk": rebuild_sync / disk_floor,
         "cold_overlapped": cold.seconds / overlapped,
     }
+    # Under load every process gets a share of the cores: wall times stretch by the load,
+    # the CPU seconds a piece of work needs do not. So beside the wall ratios, the work
+    # each build does against the work of its mandated passes (all three in CPU seconds).
+    ratios["rebuild_cpu"] = rebuild.cpu / (xorriso_pass.cpu + hash_out.cpu)
+    ratios["cold_cpu"] = cold.cpu / (xorriso_pass.cpu + hash_out.cpu + hash_base.cpu)
     print("ratios (target <= 1.25)")
     print(f"  rebuild / slowest floor, page cache  {ratios['rebuild_page_cache']:5.2f}  "
           f"(floor: {slowest}, {page_floor:.2f} s)")  # fmt: skip
@@ -300,8 +305,11 @@ def run(cache: Path) -> int:
         f"  cold / overlapped two-core floor     {ratios['cold_overlapped']:5.2f}  "
         f"(floor {overlapped:.2f} s = max(slowest pass, (xorriso + 2 SHA-256 CPU) / 2))"
     )
+    print(f"  rebuild CPU / (xorriso + SHA-256 CPU)  {ratios['rebuild_cpu']:5.2f}  "
+          "(the work beyond the mandated passes, whatever the load)")  # fmt: skip
+    print(f"  cold CPU / (xorriso + 2 SHA-256 CPU)   {ratios['cold_cpu']:5.2f}")
     for name, ratio in ratios.items():
-        if ratio > TARGET:
+        if ratio > TARGET and not name.endswith("_cpu"):
             print(f"  {name}: {ratio:.2f} is above the {TARGET} target")
     print(f"peak extra disk {peak / gib:.2f} GiB = {peak / size:.2f}x the output")
     print(f"machine load {load_before[0]:.2f} before, {load_after[0]:.2f} after (1-minute "

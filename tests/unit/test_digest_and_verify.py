@@ -84,8 +84,8 @@ def test_pinned_digest_format() -> None:
         normalize_sha256("abc", "--sha256")
 
 
-@pytest.mark.parametrize("size", [0, 5000, (8 << 20) + 1, 3 * (8 << 20) + 12345])
-def test_sha256_file_small_in_one_read_large_overlapped(tmp_path: Path, size: int) -> None:
+@pytest.mark.parametrize("size", [0, 5000, (32 << 20) + 1, 3 * (32 << 20) + 12345])
+def test_sha256_file_matches_hashlib_and_reports_its_progress(tmp_path: Path, size: int) -> None:
     path = tmp_path / "f"
     data = os.urandom(size)
     path.write_bytes(data)
