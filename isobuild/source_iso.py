@@ -203,6 +203,23 @@ class SourceIso:
             )
         return platforms
 
+    def eltorito_extents(self) -> list[tuple[str, int, int]]:
+        """(platform, byte offset, byte size) of each El Torito image, initial entry first.
+
+        The size is the entry's load size (512-byte sectors), which for a UEFI image in
+        the 24.04 layout is the whole ESP it points into.
+        """
+        catalog = getattr(self.iso, "eltorito_boot_catalog", None)
+        if catalog is None:
+            return []
+        entries = [(catalog.validation_entry.platform_id, catalog.initial_entry)]
+        for section in catalog.sections:
+            entries += [(section.platform_id, entry) for entry in section.section_entries]
+        return [
+            (PLATFORMS.get(platform, "other"), entry.load_rba * 2048, entry.sector_count * 512)
+            for platform, entry in entries
+        ]
+
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
