@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isobuild import autoinstall, grub, manifest, md5sums
+from isobuild import autoinstall, efi_chain, grub, manifest, md5sums
 from isobuild.config import BuildConfig
 from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
+from isobuild.efi_inventory import EfiInventory
 from isobuild.errors import (
     ConfigError,
     EnvironmentProblem,
@@ -83,6 +84,7 @@ class BuildResult:
     sha256: str
     size: int
     standin_artifacts: bool  # the payload is the labelled stand-in k3s/Flux files
+    warnings: tuple[str, ...] = ()  # said on the build's output (e.g. an unsigned boot chain)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +121,9 @@ class BuildContext:
     standin_artifacts: bool = False  # set by the payload step
     write: WriteResult | None = None
     outputs: dict[Path, Path] = field(default_factory=dict)  # temp file → final path
+    base_efi: EfiInventory | None = None  # the base's UEFI boot chain (efi_chain)
+    output_efi: EfiInventory | None = None  # the same, read back from the written ISO
+    warnings: list[str] = field(default_factory=list)
 
     def add_file(
         self,
@@ -346,6 +351,7 @@ def write_checksum_and_manifest(ctx: BuildContext) -> None:
         tools={"xorriso": ctx.tools.xorriso.version(), "isobuild": _isobuild_version()},
         source_date_epoch=ctx.epoch,
         extra=ctx.manifest_extra,
+        efi_binaries=ctx.output_efi.as_json() if ctx.output_efi is not None else [],
     )
     path = ctx.workdir / "build-manifest.json"
     path.write_text(text)
@@ -389,6 +395,7 @@ def steps() -> list[Step]:
         check_output,
         open_base,
         verify_base,
+        efi_chain.inventory_base,
         add_autoinstall,
         edit_grub,
         set_disk_info,
@@ -396,6 +403,7 @@ def steps() -> list[Step]:
         write_md5sums,
         check_space,
         write_iso,
+        efi_chain.check_chain_kept,
         write_checksum_and_manifest,
         publish,
     ]
@@ -425,6 +433,7 @@ def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResu
             sha256=ctx.write.sha256,
             size=ctx.write.size,
             standin_artifacts=ctx.standin_artifacts,
+            warnings=tuple(ctx.warnings),
         )
 
 

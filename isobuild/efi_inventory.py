@@ -137,3 +137,16 @@ def describe(entries: Sequence[EfiEntry]) -> list[str]:
             line += f"  ({bad[0]})"
         lines.append(line)
     return lines
+
+
+def chain_warning(inventory: EfiInventory) -> str | None:
+    """What to tell the user when the base's chain would not boot under Secure Boot (pure)."""
+    unsigned = [e.key for e in inventory.unsigned()]
+    if not inventory.boot_loaders:
+        return "the base ISO has no /EFI/boot/bootx64.efi: it cannot boot from UEFI"
+    if unsigned:
+        return (
+            f"the base ISO's UEFI boot chain is not signed ({', '.join(unsigned)}): the ISO "
+            "will not boot on machines with Secure Boot enforced"
+        )
+    return None

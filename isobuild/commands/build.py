@@ -126,5 +126,7 @@ def build(
     )
     result = run_build(config, Tools(xorriso=RealXorriso()), options)
     click.echo(f"{result.iso}  sha256 {result.sha256}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if result.standin_artifacts:
         click.echo("note: built with STAND-IN k3s/Flux artifacts: k3s cannot run on this ISO")
