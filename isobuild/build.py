@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isobuild import autoinstall, efi_chain, grub, manifest, md5sums
+from isobuild import autoinstall, efi_chain, grub, manifest, md5sums, sbom, signing, trust_outputs
 from isobuild.config import BuildConfig
 from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
 from isobuild.efi_inventory import EfiInventory
@@ -74,6 +74,8 @@ class BuildOptions:
     lock: Path | None = None
     mirror: str | None = None  # an http(s) URL or a directory with the mirror layout
     offline: bool = False
+    # Sign SHA256SUMS with this key (fingerprint or key file); None: the config's signing.key.
+    sign_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +87,10 @@ class BuildResult:
     size: int
     standin_artifacts: bool  # the payload is the labelled stand-in k3s/Flux files
     warnings: tuple[str, ...] = ()  # said on the build's output (e.g. an unsigned boot chain)
+    sbom: Path | None = None
+    sha256sums: Path | None = None
+    signature: Path | None = None  # SHA256SUMS.gpg when signed
+    signed_by: str | None = None  # the signing key's fingerprint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +130,8 @@ class BuildContext:
     base_efi: EfiInventory | None = None  # the base's UEFI boot chain (efi_chain)
     output_efi: EfiInventory | None = None  # the same, read back from the written ISO
     warnings: list[str] = field(default_factory=list)
+    signing_fingerprint: str | None = None
+    tool_version: str = field(default_factory=lambda: _isobuild_version())
 
     def add_file(
         self,
@@ -348,7 +356,7 @@ def write_checksum_and_manifest(ctx: BuildContext) -> None:
             manifest.FileRecord(path=f.iso_path, sha256=f.sha256, size=f.size, action=f.action)
             for f in ctx.files.values()
         ],
-        tools={"xorriso": ctx.tools.xorriso.version(), "isobuild": _isobuild_version()},
+        tools={"xorriso": ctx.tools.xorriso.version(), "isobuild": ctx.tool_version},
         source_date_epoch=ctx.epoch,
         extra=ctx.manifest_extra,
         efi_binaries=ctx.output_efi.as_json() if ctx.output_efi is not None else [],
@@ -361,6 +369,9 @@ def write_checksum_and_manifest(ctx: BuildContext) -> None:
 def publish(ctx: BuildContext) -> None:
     """Rename the finished files into place (see :func:`place_outputs`)."""
     place_outputs(ctx.outputs, aside=ctx.workdir / "replaced")
+    if ctx.signing_fingerprint is None:
+        # A signature left by an earlier (--force) build would not match the new SHA256SUMS.
+        (ctx.options.output_dir / signing.SIGNATURE).unlink(missing_ok=True)
 
 
 def place_outputs(outputs: Mapping[Path, Path], *, aside: Path) -> None:
@@ -393,6 +404,7 @@ def steps() -> list[Step]:
     """The build, top to bottom."""
     return [
         check_output,
+        trust_outputs.check_signing_key,
         open_base,
         verify_base,
         efi_chain.inventory_base,
@@ -405,6 +417,8 @@ def steps() -> list[Step]:
         write_iso,
         efi_chain.check_chain_kept,
         write_checksum_and_manifest,
+        trust_outputs.write_sbom,
+        trust_outputs.write_sums,
         publish,
     ]
 
@@ -434,6 +448,10 @@ def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResu
             size=ctx.write.size,
             standin_artifacts=ctx.standin_artifacts,
             warnings=tuple(ctx.warnings),
+            sbom=options.output_dir / sbom.FILE_NAME,
+            sha256sums=options.output_dir / signing.SUMS,
+            signature=options.output_dir / signing.SIGNATURE if ctx.signing_fingerprint else None,
+            signed_by=ctx.signing_fingerprint,
         )
 
 
@@ -443,7 +461,10 @@ def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResu
 def _final_paths(ctx: BuildContext) -> list[Path]:
     out = ctx.options.output_dir
     iso = out / ctx.config.iso_filename
-    return [iso, iso.with_name(iso.name + ".sha256"), out / "build-manifest.json"]
+    return [
+        iso, iso.with_name(iso.name + ".sha256"), out / "build-manifest.json",
+        out / sbom.FILE_NAME, out / signing.SUMS, out / signing.SIGNATURE,
+    ]  # fmt: skip
 
 
 @contextmanager

@@ -62,6 +62,7 @@ def _register() -> None:
         release,
         standin_artifacts,
         standin_iso,
+        verify,
     )
 
     main.add_command(build.build)
@@ -72,6 +73,7 @@ def _register() -> None:
     main.add_command(payload.fetch)
     main.add_command(payload.lock)
     main.add_command(release.release)
+    main.add_command(verify.verify)
 
 
 _register()

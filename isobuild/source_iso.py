@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import io
 import re
 import stat
@@ -162,6 +163,21 @@ class SourceIso:
         except PyCdlibException as exc:
             raise self._fail(f"cannot read {iso_path}: {_short(exc)}") from exc
         return out.getvalue()
+
+    def sha256(self, iso_path: str) -> str:
+        """The sha256 of a file on the ISO, streamed (no copy in memory or on disk)."""
+        digest = hashlib.sha256()
+
+        class _Sink:
+            def write(self, data: bytes) -> int:
+                digest.update(data)
+                return len(data)
+
+        try:
+            self.iso.get_file_from_iso_fp(_Sink(), rr_path=iso_path)
+        except PyCdlibException as exc:
+            raise self._fail(f"cannot read {iso_path}: {_short(exc)}") from exc
+        return digest.hexdigest()
 
     def read_text(self, iso_path: str) -> str:
         return self.read_bytes(iso_path).decode("utf-8", "replace")
