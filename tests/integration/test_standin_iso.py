@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from isobuild import md5sums
+from isobuild import md5sums, standin_debs
 from isobuild.boot_records import parse_as_mkisofs
 from isobuild.efi_inventory import ELTORITO, ESP, ISO9660, read_inventory
 from isobuild.source_iso import SourceIso
 from isobuild.standin_iso import LAYERS, Release
-from tests.conftest import TESTS_DIR
+from tests.conftest import TESTS_DIR, require_tool
 from tests.integration import iso_checks
 
 DATA = TESTS_DIR / "data" / "ubuntu-24.04"
@@ -139,3 +139,14 @@ def test_an_unsigned_grub_variant_keeps_shim_and_swaps_grub(
         "esp:/EFI/boot/grubx64.efi",
     ]  # fmt: skip
     assert all(e.binary.signed for e in inventory.boot_loaders)
+
+
+def test_update_pins_rewrites_a_pins_file_from_apt_cache(tmp_path: Path) -> None:
+    require_tool("apt-cache", "apt")
+    pins = tmp_path / "debian-pins.yaml"
+    pins.write_text(standin_debs.PINS_FILE.read_text())
+    updated = standin_debs.update_pins(pins)
+    assert sorted(updated) == sorted(standin_debs.ROLES)
+    assert standin_debs.load_pins(pins) == updated
+    assert pins.read_text().startswith("# Debian 12 packages")  # the comment block is kept
+    assert updated["kernel"].package.startswith("linux-image-")
