@@ -18,7 +18,7 @@ APT_PACKAGES := python3 python3-venv python3-dev make xorriso qemu-system-x86 qe
 	chromium-driver skopeo
 
 .PHONY: setup apt venv iso test test-unit test-integration test-boot test-system test-real \
-	lint bench clean
+	lint bench mutate clean
 
 setup: apt venv
 
@@ -78,11 +78,13 @@ test-system: setup
 
 # The same suite against the real Ubuntu ISO installed unattended under QEMU/KVM (see
 # docs/testing.md): BASE_ISO is the live-server ISO, ARTIFACTS a mirror directory or URL with
-# the real pinned k3s/Flux files (empty: fetch from the publishers). Skips without KVM.
+# the real pinned k3s/Flux files (empty: fetch from the publishers), plus the ISO checks on a
+# build from BASE_ISO (tests/integration/test_build_real.py). Skips without KVM.
 ARTIFACTS ?=
 test-real: setup
 	ISOBUILD_SYSTEM_TARGET=real ISOBUILD_BASE_ISO="$(BASE_ISO)" ISOBUILD_ARTIFACTS="$(ARTIFACTS)" \
-	ISOBUILD_APPLIANCE_CONFIG="$(CONFIG)" $(PY) -m pytest tests/system $(PYTEST_ARGS)
+	ISOBUILD_APPLIANCE_CONFIG="$(CONFIG)" $(PY) -m pytest tests/system \
+		tests/integration/test_build_real.py $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -91,6 +93,14 @@ lint: setup
 
 bench: setup
 	$(PY) -m tests.bench --cache $(CACHE)
+
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml): not part of
+# `make test` (about half an hour); writes mutants/report.md with the score per module.
+mutate: setup
+	$(VENV)/bin/pip install -q -e '.[mutate]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $$(nproc)
+	$(PY) -m tests.mutation.report --mutmut $(VENV)/bin/mutmut
 
 clean:
 	rm -rf $(OUT) build *.egg-info

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from isobuild import standin_debs
 from isobuild.cache_dir import default_cache_dir
 from isobuild.errors import ConfigError, OutputExistsError
-from isobuild.standin_iso import BootChain, Release, StandinOptions, build_standin
+from isobuild.standin import debs as standin_debs
+from isobuild.standin.iso import BootChain, Release, StandinOptions, build_standin
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 

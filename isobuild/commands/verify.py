@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from isobuild.errors import VerificationError
-from isobuild.verify_iso import Status, verify_iso
+from isobuild.release.verify_iso import Status, verify_iso
 
 
 @click.command("verify")

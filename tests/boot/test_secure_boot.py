@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isobuild.boot_matrix import CELLS_BY_NAME, run_matrix
-from isobuild.qemu import Accel
+from isobuild.boot.matrix import CELLS_BY_NAME, run_matrix
+from isobuild.boot.qemu import Accel
 from tests.conftest import require_tool
 
 

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,11 @@ import pytest
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
 from isobuild.errors import ExitCode, ToolError
-from isobuild.source_iso import SourceIso
-from isobuild.xorriso import RealXorriso, Remaster, WriteResult
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.source import SourceIso
+from isobuild.iso.xorriso import RealXorriso, Remaster, WriteResult
 from tests.conftest import require_root, require_tool
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.fixtures.standin_artifacts import StandinArtifacts
@@ -481,7 +482,7 @@ def test_nothing_partial_remains_when_writing_stops(
         lock=standin_artifacts_dir.lock_path, mirror=str(standin_artifacts_dir.directory),
     )  # fmt: skip
     with pytest.raises(type(failure)):
-        build(load_config(None), Tools(xorriso=xorriso), options)
+        build(load_config(None), Tools(xorriso=xorriso, gpgv=RealGpgv()), options)
     assert xorriso.bytes_written > 0
     assert not outdir.exists()  # the build made it, and removed it again
 
@@ -489,7 +490,7 @@ def test_nothing_partial_remains_when_writing_stops(
 @pytest.fixture(scope="module")
 def bigger_base_iso(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
     """A stand-in with 400 MB of filler: writing it takes long enough to interrupt."""
-    from isobuild.standin_iso import StandinOptions, build_standin
+    from isobuild.standin.iso import StandinOptions, build_standin
 
     out = tmp_path_factory.mktemp("bigger") / "standin-400M.iso"
     build_standin(StandinOptions(out=out, cache=fixture_cache / "standin", filler_size=400 << 20))
@@ -522,12 +523,12 @@ def test_a_stop_while_writing_leaves_nothing_and_exits_128_plus_signal(
     ]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    partial: list[Path] = []
-    while time.monotonic() < deadline and proc.poll() is None and not partial:
-        partial = [p for p in outdir.glob(".isobuild-*/*.iso") if p.stat().st_size > 16 << 20]
-        time.sleep(0.02)
-    assert partial, "the build never got to writing the ISO"
+
+    def writing() -> bool:
+        assert proc.poll() is None, "the build ended before it wrote the ISO"
+        return any(p.stat().st_size > 16 << 20 for p in outdir.glob(".isobuild-*/*.iso"))
+
+    wait_until(writing, 120, "the build to be writing the ISO")
     if whole_group:
         os.killpg(proc.pid, signum)
     else:

@@ -14,9 +14,10 @@ import pytest
 
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
-from isobuild.efi_inventory import changed_binaries, read_inventory
 from isobuild.errors import VerificationError
-from isobuild.xorriso import IsoEdit, RealXorriso, Remaster, WriteResult
+from isobuild.iso.efi_inventory import changed_binaries, read_inventory
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.xorriso import IsoEdit, RealXorriso, Remaster, WriteResult
 from tests.fixtures.appliance_iso import ApplianceBuild
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def test_a_build_that_changes_an_efi_binary_fails_naming_it(
     )  # fmt: skip
     xorriso = ChainTouchingXorriso(iso_path, replacement)
     with pytest.raises(VerificationError) as exc:
-        build(load_config(None), Tools(xorriso=xorriso), options)
+        build(load_config(None), Tools(xorriso=xorriso, gpgv=RealGpgv()), options)
     assert f"iso9660:{iso_path}: sha256 " in exc.value.message
     assert "in the base" in exc.value.message
     assert not (tmp_path / "out").exists()  # nothing partial

@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from typing import Any
 
 import requests
@@ -138,14 +137,35 @@ def test_server_sent_events_follow_progress(start_service: Any, published_releas
     assert events[-1][1] == "reconciled"
 
 
-def test_long_poll_returns_on_change(start_service: Any) -> None:
+def test_long_poll_returns_on_change(start_service: Any, monkeypatch: Any) -> None:
     running: InProcessService = start_service()
     client: Client = running.logged_in()
+    # The state keeper, telling the test when a request waits on it and for how long.
+    keeper = running.service.state_keeper
+    waits: list[float] = []
+    waiting = threading.Event()
+    wait_for_change = keeper.wait_for_change
+
+    def recording(version: int, timeout: float) -> tuple[int, Any]:
+        waits.append(timeout)
+        waiting.set()
+        return wait_for_change(version, timeout)
+
+    monkeypatch.setattr(keeper, "wait_for_change", recording)
     version = client.status()["version"]
-    started = time.monotonic()
     unchanged = client.get(f"/api/status?wait={version}&timeout=0.5").json()
     assert unchanged["version"] == version
-    assert time.monotonic() - started >= 0.4
-    threading.Timer(0.3, lambda: client.post("/api/setup", setup_body(channel="nightly"))).start()
-    changed = client.get(f"/api/status?wait={version}&timeout=20").json()
-    assert changed["version"] > version
+    assert waits == [0.5]  # it waited for a change, as long as asked, and none came
+
+    waiting.clear()
+    answers: list[dict[str, Any]] = []
+    poller = running.logged_in()
+    poll = threading.Thread(
+        target=lambda: answers.append(poller.get(f"/api/status?wait={version}&timeout=20").json())
+    )
+    poll.start()
+    assert waiting.wait(20), "the long-poll never waited"
+    assert client.post("/api/setup", setup_body(channel="nightly")).status_code == 202
+    poll.join(30)
+    assert answers, "the long-poll did not return on the change"
+    assert answers[0]["version"] > version

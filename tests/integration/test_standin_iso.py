@@ -6,11 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from isobuild import md5sums, standin_debs
-from isobuild.boot_records import parse_as_mkisofs
-from isobuild.efi_inventory import ELTORITO, ESP, ISO9660, read_inventory
-from isobuild.source_iso import SourceIso
-from isobuild.standin_iso import LAYERS, Release
+from isobuild.iso import md5sums
+from isobuild.iso.boot_records import parse_as_mkisofs
+from isobuild.iso.efi_inventory import ELTORITO, ESP, ISO9660, read_inventory
+from isobuild.iso.source import SourceIso
+from isobuild.standin import debs as standin_debs
+from isobuild.standin.iso import LAYERS, Release
 from tests.conftest import TESTS_DIR, require_tool
 from tests.integration import iso_checks
 

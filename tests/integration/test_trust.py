@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from isobuild import sbom
 from isobuild.errors import ExitCode
-from isobuild.signing import SIGNATURE, SUMS, sign_file
-from isobuild.verify_iso import verify_iso
+from isobuild.release import sbom
+from isobuild.release.signing import SIGNATURE, SUMS, sign_file
+from isobuild.release.verify_iso import verify_iso
 from tests.conftest import TESTS_DIR, require_tool
 from tests.fixtures.appliance_iso import build_appliance
 

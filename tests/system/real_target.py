@@ -17,10 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.build import BaseIsoCheck, BuildOptions, BuildResult, Tools, build
-from isobuild.cache_dir import default_cache_dir
-from isobuild.config import BuildConfig, load_config
-from isobuild.qemu import (
+from isobuild.boot.qemu import (
     Accel,
     Firmware,
     Guest,
@@ -30,8 +27,12 @@ from isobuild.qemu import (
     detect_accel,
     ovmf_copy,
 )
+from isobuild.build import BaseIsoCheck, BuildOptions, BuildResult, Tools, build
+from isobuild.cache_dir import default_cache_dir
+from isobuild.config import BuildConfig, load_config
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.xorriso import RealXorriso
 from isobuild.run import run
-from isobuild.xorriso import RealXorriso
 from tests.conftest import require_tool, unavailable
 from tests.system import installer
 from tests.system.machine import Machine
@@ -71,7 +72,7 @@ def build_with_artifacts(
         lock = Path(artifacts, "payload.lock.yaml")
     return build(
         config,
-        Tools(xorriso=RealXorriso()),
+        Tools(xorriso=RealXorriso(), gpgv=RealGpgv()),
         BuildOptions(
             base_iso=base_iso,
             output_dir=out,
@@ -84,7 +85,7 @@ def build_with_artifacts(
     )
 
 
-def _base_iso_check() -> BaseIsoCheck:
+def base_iso_check() -> BaseIsoCheck:
     """The real ISO is verified before use when the runner says how (see the workflow)."""
 
     def path(name: str) -> Path | None:
@@ -124,7 +125,7 @@ def prepare(
     ).stdout.strip()
     config = test_config(load_config(settings.config), key, hashed)
     built = build_with_artifacts(
-        config, settings.base_iso, workdir / "out", settings.artifacts, check=_base_iso_check()
+        config, settings.base_iso, workdir / "out", settings.artifacts, check=base_iso_check()
     )
     disk = workdir / "installed.qcow2"
     run(["qemu-img", "create", "-q", "-f", "qcow2", disk, DISK_SIZE], capture=True)

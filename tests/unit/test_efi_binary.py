@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from isobuild.efi_binary import authenticode_digest, read_efi_binary
+from isobuild.iso.efi_binary import authenticode_digest, read_efi_binary
 from tests.conftest import TESTS_DIR
 
 EFI = TESTS_DIR / "data" / "efi"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from isobuild.efi_binary import EfiBinary, Signature
-from isobuild.efi_inventory import EfiEntry, EfiInventory, chain_warning, changed_binaries
+from isobuild.iso.efi_binary import EfiBinary, Signature
+from isobuild.iso.efi_inventory import EfiEntry, EfiInventory, chain_warning, changed_binaries
 
 SIGNED = Signature(signer="S", issuer="CA", digest_algorithm="sha256", valid=True)
 

@@ -6,7 +6,7 @@ import gzip
 
 import pytest
 
-from isobuild.fat import FatError, FatImage
+from isobuild.iso.fat import FatError, FatImage
 from tests.conftest import TESTS_DIR
 
 EFI = TESTS_DIR / "data" / "efi"

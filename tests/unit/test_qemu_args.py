@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.qemu import (
+from isobuild.boot.qemu import (
     OVMF_CODE,
     OVMF_MS_VARS,
     OVMF_SECBOOT_CODE,

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from isobuild import sbom
-from isobuild.efi_binary import read_efi_binary
-from isobuild.efi_inventory import EfiEntry
-from isobuild.lockfile import load_lock
+from isobuild.artifacts.lockfile import load_lock
+from isobuild.iso.efi_binary import read_efi_binary
+from isobuild.iso.efi_inventory import EfiEntry
+from isobuild.release import sbom
 from tests.conftest import PROJECT_ROOT, TESTS_DIR
 
 EFI = TESTS_DIR / "data" / "efi"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from isobuild.signing import KeyState, key_problem, parse_key_listing, render_sums
-from isobuild.verify_iso import parse_sums
+from isobuild.release.signing import KeyState, key_problem, parse_key_listing, render_sums
+from isobuild.release.verify_iso import parse_sums
 
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
 LISTING = f"""tru::1:1754438047:0:3:1:5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from isobuild.errors import ConfigError, EnvironmentProblem
-from isobuild.standin_debs import (
+from isobuild.standin.debs import (
     PINS_FILE,
     ROLES,
     load_pins,

@@ -1,0 +1,259 @@
+"""Publish OCI artifacts with oras-py, its known traps disarmed, and verify what landed."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import oras.auth
+import oras.container
+import oras.provider
+import requests
+
+from host_service.oci import (
+    Credentials,
+    NotFoundError,
+    RegistryClient,
+    RegistryError,
+    parse_reference,
+)
+from host_service.release import EMPTY_BLOB, EMPTY_MEDIA_TYPE, RELEASE_MEDIA_TYPE, Release
+from isobuild.errors import ConfigError, PayloadError, VerificationError
+from isobuild.release.bundle import Artifact, Blob
+
+log = logging.getLogger(__name__)
+
+
+class _FreshTokenAuth(oras.auth.TokenAuth):  # type: ignore[misc]
+    """oras-py keeps the first bearer token it gets (often pull-only, from a HEAD) and resends
+    it after every later 401, so a push against a strict token service never succeeds. A 401
+    means the held token does not cover this request: drop it and ask for the challenge's
+    scope."""
+
+    def authenticate_request(
+        self, original: requests.Response, headers: dict[str, str], refresh: bool = False
+    ) -> Any:
+        if original.status_code == 401:
+            refresh = True
+        return super().authenticate_request(original, headers, refresh=refresh)
+
+
+def oras_registry(
+    registry: str, *, credentials: Credentials | None, ca_bundle: Path | None
+) -> oras.provider.Registry:
+    """An oras-py client that never reads or writes ``~/.docker/config.json`` or ``~/.netrc``.
+
+    Credentials go onto the auth backend as basic auth (``login()`` would write them to
+    ``~/.docker/config.json``, where every later client silently finds them).
+    """
+    verify: bool | str = str(ca_bundle) if ca_bundle is not None else True
+    client = oras.provider.Registry(hostname=registry, tls_verify=verify, auth_backend="token")
+    # A netrc entry for the registry would replace our bearer header with Basic; proxies from
+    # the environment are still honoured, resolved here once.
+    client.session.trust_env = False
+    client.session.proxies.update(requests.utils.get_environ_proxies(f"https://{registry}/v2/"))
+    auth = _FreshTokenAuth()
+    auth.session = client.session
+    auth.prefix = "https"
+    auth._tls_verify = verify
+    # Non-empty, so load_configs() never reads the docker config (push/pull call it).
+    auth._auth_config = {"auths": {}, "credsStore": None, "credHelpers": {}}
+    if credentials is not None:
+        auth.set_basic_auth(credentials.username, credentials.password)
+    client.auth = auth
+    return client
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """Where an artifact landed: ``registry/repository``, its digest, the tags set to it."""
+
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+class Publisher:
+    """Pushes artifacts to one registry with oras-py and checks them with our own client."""
+
+    def __init__(
+        self, registry: str, *, credentials: Credentials | None, ca_bundle: Path | None
+    ) -> None:
+        self.registry = registry
+        self.anonymous = credentials is None
+        self._oras = oras_registry(registry, credentials=credentials, ca_bundle=ca_bundle)
+        self.client = RegistryClient(registry, credentials=credentials, ca_bundle=ca_bundle)
+
+    def close(self) -> None:
+        self.client.close()
+        self._oras.session.close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def push(self, repository: str, artifact: Artifact, tags: Sequence[str]) -> Pushed:
+        """Upload the blobs, then put the exact manifest bytes under each tag in order."""
+        # oras-py retries any transport error five times with sleeps of up to 83 s: find an
+        # unreachable registry or refused credentials with our client first, in one try.
+        self._preflight(repository)
+        with tempfile.TemporaryDirectory(prefix="isobuild-push-") as tmp:
+            for blob in artifact.blobs:
+                path = Path(tmp) / blob.digest.removeprefix("sha256:")
+                path.write_bytes(blob.data)
+                container = oras.container.Container(repository, registry=self.registry)
+                response = self._oras.upload_blob(str(path), container, blob.descriptor())
+                self._check(response, (200, 201, 202), f"blob {blob.digest}", repository)
+        for tag in tags:
+            container = oras.container.Container(f"{repository}:{tag}", registry=self.registry)
+            response = self._oras.upload_manifest(artifact.manifest_document, container)
+            self._check(response, (201,), f"manifest for tag {tag}", repository)
+            announced = response.headers.get("Docker-Content-Digest")
+            if announced and announced != artifact.digest:
+                raise PayloadError(
+                    f"{self.registry}/{repository}:{tag}: registry stored manifest {announced},"
+                    f" expected {artifact.digest}"
+                )
+            resolved = self._resolve(repository, tag)
+            if resolved != artifact.digest:
+                raise PayloadError(
+                    f"{self.registry}/{repository}:{tag}: tag points at {resolved} after the "
+                    f"push, expected {artifact.digest}"
+                )
+            log.info("pushed %s/%s:%s -> %s", self.registry, repository, tag, artifact.digest)
+        return Pushed(f"{self.registry}/{repository}", artifact.digest, tuple(tags))
+
+    def existing(self, repository: str, tag: str) -> str | None:
+        """The digest ``tag`` points at, or None when it does not exist yet."""
+        try:
+            return self.client.resolve(repository, tag)
+        except RegistryError as exc:
+            if isinstance(exc, NotFoundError):
+                return None
+            raise PayloadError(str(exc), hint=exc.hint) from exc
+
+    def _preflight(self, repository: str) -> None:
+        try:
+            self.client.blob_exists(repository, "sha256:" + "0" * 64)
+        except RegistryError as exc:
+            raise PayloadError(str(exc), hint=exc.hint) from exc
+
+    def _resolve(self, repository: str, tag: str) -> str:
+        try:
+            return self.client.resolve(repository, tag)
+        except RegistryError as exc:
+            raise PayloadError(str(exc), hint=exc.hint) from exc
+
+    def _check(
+        self, response: requests.Response, ok: Sequence[int], what: str, repository: str
+    ) -> None:
+        if response.status_code in ok:
+            return
+        detail = ""
+        try:
+            errors = response.json().get("errors") or []
+            detail = "; ".join(f"{e.get('code')} {e.get('message', '')}".strip() for e in errors)
+        except (ValueError, AttributeError):
+            pass
+        denied = response.status_code in (401, 403)
+        who = " (anonymous: no credentials were given)" if denied and self.anonymous else ""
+        raise PayloadError(
+            f"{self.registry}/{repository}: {what} refused with HTTP {response.status_code}"
+            + (f": {detail}" if detail else "")
+            + who,
+            hint="set ISOBUILD_REGISTRY_USERNAME and ISOBUILD_REGISTRY_PASSWORD (push rights)"
+            if denied
+            else None,
+        )
+
+
+def release_artifact(release: Release) -> Artifact:
+    """The release artifact: the manifest JSON as config blob, the OCI empty layer."""
+    return Artifact(
+        config=Blob(RELEASE_MEDIA_TYPE, release.to_json()),
+        layers=(Blob(EMPTY_MEDIA_TYPE, EMPTY_BLOB),),
+    )
+
+
+def split_repository(text: str, what: str) -> tuple[str, str]:
+    """``registry/repository`` (no tag) into its two parts."""
+    try:
+        ref = parse_reference(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from exc
+    if ref.tag or ref.digest:
+        raise ConfigError(f"{what}: {text!r}: give the repository without a tag or digest")
+    return ref.registry, ref.repository
+
+
+@dataclass(frozen=True)
+class Published:
+    bundle: Pushed
+    release: Pushed
+    version: str
+    channel: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "channel": self.channel,
+            "bundle": {
+                "repository": self.bundle.repository,
+                "digest": self.bundle.digest,
+                "tags": list(self.bundle.tags),
+            },
+            "release": {
+                "repository": self.release.repository,
+                "digest": self.release.digest,
+                "tags": list(self.release.tags),
+            },
+        }
+
+
+def publish_release(
+    release: Release,
+    bundle: Artifact,
+    *,
+    release_repository: str,
+    credentials: Credentials | None,
+    ca_bundle: Path | None,
+) -> Published:
+    """Push the config bundle, then the release under its version, then move its channel.
+
+    A version is immutable: if its tag already names a different release, nothing is pushed.
+    """
+    if bundle.digest != release.config.digest:
+        raise ConfigError(
+            f"release {release.version}: config.digest is {release.config.digest} but the "
+            f"bundle is {bundle.digest}",
+            hint="render the release from this bundle (isobuild release render --bundle FILE)",
+        )
+    bundle_registry, bundle_repo = split_repository(release.config.repository, "config.repository")
+    registry, repository = split_repository(release_repository, "--to")
+    artifact = release_artifact(release)
+    with Publisher(registry, credentials=credentials, ca_bundle=ca_bundle) as publisher:
+        existing = publisher.existing(repository, release.version)
+        if existing is not None and existing != artifact.digest:
+            raise VerificationError(
+                f"{registry}/{repository}:{release.version} already names another release "
+                f"({existing}); versions are immutable",
+                hint="publish under a new version",
+            )
+        with Publisher(
+            bundle_registry, credentials=credentials, ca_bundle=ca_bundle
+        ) as bundle_publisher:
+            pushed_bundle = bundle_publisher.push(
+                bundle_repo, bundle, [release.config.tag or release.version]
+            )
+        pushed_release = publisher.push(repository, artifact, [release.version, release.channel])
+    return Published(pushed_bundle, pushed_release, release.version, release.channel)
