@@ -266,6 +266,15 @@ class PayloadConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SigningConfig:
+    # A key in gpg-agent (its fingerprint) or an OpenPGP secret key file; relative paths
+    # are resolved against the config file's directory. None: SHA256SUMS is not signed.
+    key: str | None = field(
+        default=None, metadata=_check(_matches(r"\S+", "a fingerprint or path"))
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class BuildConfig:
     """Everything a build needs to know besides the base ISO and the tools."""
 
@@ -275,6 +284,7 @@ class BuildConfig:
     autoinstall: AutoinstallConfig = AutoinstallConfig()
     appliance: ApplianceConfig = ApplianceConfig()
     payload: PayloadConfig = PayloadConfig()
+    signing: SigningConfig = SigningConfig()
     # Where the config came from and its bytes' sha256, for messages and the manifest.
     source: Path = field(default=Path("<embedded default>"), metadata={"internal": True})
     sha256: str = field(default="", metadata={"internal": True})
@@ -482,11 +492,19 @@ def _with_local_files(
         if message:
             problems.add("appliance.registry.ca_bundle", message)
         registry = dataclasses.replace(registry, ca_bundle=ca)
+    signing = config.signing
+    if signing.key is not None and not _looks_like_fingerprint(signing.key):
+        signing = SigningConfig(key=str(_resolve(Path(signing.key), base_dir)))
     return dataclasses.replace(
         config,
         appliance=dataclasses.replace(config.appliance, registry=registry),
         payload=PayloadConfig(lock=_resolve(config.payload.lock, base_dir)),
+        signing=signing,
     )
+
+
+def _looks_like_fingerprint(text: str) -> bool:
+    return re.fullmatch(r"(0x)?[0-9A-Fa-f]{16}([0-9A-Fa-f]{24})?", text) is not None
 
 
 def _resolve(path: Path, base_dir: Path | None) -> Path:

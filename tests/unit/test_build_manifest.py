@@ -23,6 +23,10 @@ def _render() -> str:
         tools={"xorriso": "1.5.6"},
         source_date_epoch=1700000000,
         extra={"channel": "stable"},
+        efi_binaries=[
+            {"path": "/EFI/boot/bootx64.efi", "sha256": "e" * 64,
+             "signers": ["Microsoft Windows UEFI Driver Publisher"], "sbat": "shim,4"},
+        ],  # fmt: skip
     )
 
 
