@@ -24,9 +24,13 @@ def _render() -> str:
         source_date_epoch=1700000000,
         extra={"channel": "stable"},
         efi_binaries=[
-            {"path": "/EFI/boot/bootx64.efi", "sha256": "e" * 64,
-             "signers": ["Microsoft Windows UEFI Driver Publisher"], "sbat": "shim,4"},
-        ],  # fmt: skip
+            {
+                "path": "/EFI/boot/bootx64.efi",
+                "sha256": "e" * 64,
+                "signers": ["Microsoft Windows UEFI Driver Publisher"],
+                "sbat": "shim,4",
+            },
+        ],
     )
 
 
