@@ -9,6 +9,7 @@ from host_service.api import Api
 from host_service.auth import Auth
 from host_service.pages import Pages
 from host_service.service import Service
+from host_service.support.http import SupportHttp
 from host_service.wsgi import (
     Environ,
     HttpError,
@@ -27,7 +28,7 @@ PUBLIC = frozenset({"healthz", "login-form", "login", "api-login"})
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-def routes(api: Api, pages: Pages) -> list[Route]:
+def routes(api: Api, pages: Pages, support: SupportHttp) -> list[Route]:
     return [
         Route("GET", "/healthz", api.healthz, "healthz"),
         Route("GET", "/login", pages.login_form, "login-form"),
@@ -46,6 +47,10 @@ def routes(api: Api, pages: Pages) -> list[Route]:
         Route("GET", "/api/setup", api.get_setup, "api-setup-get"),
         Route("POST", "/api/setup", api.post_setup, "api-setup"),
         Route("POST", "/api/retry", api.retry, "api-retry"),
+        Route("POST", "/support-bundle", support.page_create, "support-bundle-create"),
+        Route("GET", "/support-bundle", support.page_download, "support-bundle"),
+        Route("POST", "/api/support-bundle", support.api_create, "api-support-bundle-create"),
+        Route("GET", "/api/support-bundles", support.api_list, "api-support-bundles"),
     ]
 
 
@@ -55,7 +60,8 @@ class App:
         self.auth = Auth(service)
         self.api = Api(service, self.auth)
         self.pages = Pages(service, self.auth)
-        self.router = Router(routes(self.api, self.pages))
+        self.support = SupportHttp(service.support)
+        self.router = Router(routes(self.api, self.pages, self.support))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)

@@ -20,6 +20,7 @@ from host_service.state import TITLES, BootstrapState, Phase, Resume, Step
 from host_service.steps import StepImplementation
 from host_service.steps.release import read_resolution
 from host_service.store import StateKeeper, StateWriteFailed, load_state
+from host_service.support.service import SupportBundles
 from host_service.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Service:
         self.intents = IntentStore(settings.paths.intent_file)
         self.sessions = SessionKeeper(settings.paths.session_key_file)
         self.lockout = lockout or Lockout()
+        self.support = SupportBundles(settings, runtime, clock=clock)
         self.keeper: StateKeeper | None = None
         self.worker: Worker | None = None
         self.resume: Resume | None = None
