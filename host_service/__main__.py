@@ -24,7 +24,8 @@ from host_service.support import commands as support
 log = logging.getLogger("host_service")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 4
-SUPPORT_COMMANDS = ("support-bundle", "collect-support-bundle")
+BUNDLE_COMMANDS = ("support-bundle", "collect-support-bundle")
+SUPPORT_COMMANDS = (*BUNDLE_COMMANDS, "reset-data", "repair-release")
 _FULL_DISK_HINT = (
     "free space on (or remount read-write) the disk holding the state directory; "
     "the service starts again by itself (Restart=on-failure) and resumes where it was"
@@ -47,13 +48,15 @@ def _parser() -> argparse.ArgumentParser:
         choices=("serve", "reset-token", "console-banner", *SUPPORT_COMMANDS),
         help="serve (default): run the service; reset-token: new token, ends all sessions; "
         "console-banner: refresh the /etc/issue block; support-bundle (or "
-        "collect-support-bundle): one .tar.gz for support",
+        "collect-support-bundle): one .tar.gz for support; reset-data: back to freshly "
+        "installed (asks first); repair-release: apply the recorded release again",
     )
     parser.add_argument("--root", type=Path, default=Path("/"), help="prefix for system paths")
     parser.add_argument("--settings", type=Path, help="build-info.json (default: under --root)")
     parser.add_argument("--listen", help="ADDR:PORT, [IPv6]:PORT or :PORT (default :<port>)")
     parser.add_argument("--debug", action="store_true", help="log every command and request")
     support.add_bundle_arguments(parser)
+    support.add_command_arguments(parser)
     return parser
 
 
@@ -141,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "console-banner":
             return console_banner(settings)
         if args.command in SUPPORT_COMMANDS:
-            support.log_to_journal(args.command)
+            support.log_to_journal(args.command, args.journal_socket)
+            if args.command == "reset-data":
+                return support.reset_data(settings, args)
+            if args.command == "repair-release":
+                return support.repair(settings, args)
             return support.support_bundle(settings, args)
         return serve(settings, args.listen)
     except SettingsError as exc:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from host_service import console, owner, setup_token
+from host_service import console, lock, owner, setup_token
 from host_service import state as sm
-from host_service.errors import AlreadyRunning
 from host_service.intent import IntentStore, SetupIntent
 from host_service.runtime import Runtime
 from host_service.sessions import Lockout, SessionKeeper
@@ -107,21 +104,7 @@ class Service:
             self._lock_handle = None
 
     def _take_lock(self) -> None:
-        path = self.settings.paths.lock_file
-        handle = path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.close()
-            raise AlreadyRunning(
-                f"{path}: another host service process is running with this state directory",
-                hint="stop it first (systemctl stop appliance-setup)",
-            ) from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._lock_handle = handle
+        self._lock_handle = lock.hold(self.settings.paths.lock_file)
 
     # -- operator actions --------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from host_service import atomic
+from host_service.intent import DIGEST, VERSION
 from host_service.oci import (
     AuthenticationError,
     DigestMismatch,
@@ -21,7 +22,13 @@ from host_service.oci import (
     RegistryUnreachable,
 )
 from host_service.registry_access import trust_site_ca
-from host_service.release import Release, ReleaseError, fetch_release, parse_release
+from host_service.release import (
+    FetchedRelease,
+    Release,
+    ReleaseError,
+    fetch_release,
+    parse_release,
+)
 from host_service.settings import Paths
 from host_service.steps.context import StepContext, StepFailed
 
@@ -91,15 +98,26 @@ def probe(ctx: StepContext) -> bool:
 
 
 def run(ctx: StepContext) -> None:
-    settings = ctx.settings
     ref = ctx.intent.release_ref
+    fetched = fetch(ctx, ref)
+    store(ctx, ref, fetched)
+    ctx.report(
+        f"release {fetched.release.version} ({fetched.manifest_digest[:19]}…)",
+        detail=f"release {fetched.release.version} = {fetched.manifest_digest}",
+    )
+
+
+def fetch(ctx: StepContext, ref: str) -> FetchedRelease:
+    """Resolve ``ref`` (channel, version or manifest digest) and read the validated release
+    manifest for this appliance's profile; stores nothing. Raises StepFailed."""
+    settings = ctx.settings
     where = f"{_repository(ctx)}{'@' if ref.startswith('sha256:') else ':'}{ref}"
     ctx.report(f"resolving {where}")
     try:
         with ctx.registry() as client:
             fetched = fetch_release(client, settings.registry.release_repository, ref)
     except NotFoundError as exc:
-        what = "channel" if ctx.intent.channel else "release"
+        what = "release" if VERSION.fullmatch(ref) or DIGEST.fullmatch(ref) else "channel"
         raise StepFailed(
             f"no release found for {what} {ref!r} ({exc.detail})",
             cause=f"the {what} does not exist in {_repository(ctx)}, or nothing was "
@@ -161,21 +179,24 @@ def run(ctx: StepContext) -> None:
             cause="the channel carries releases for another kind of appliance",
             next_step="pick a channel or release for this profile",
         )
-    data = release.to_json()
-    atomic.write_bytes(_manifest_file(settings.paths, fetched.manifest_digest), data, mode=0o600)
+    return fetched
+
+
+def store(ctx: StepContext, ref: str, fetched: FetchedRelease) -> Resolution:
+    """Keep ``fetched`` as the resolution of ``ref`` (what the later steps apply)."""
+    data = fetched.release.to_json()
+    paths = ctx.settings.paths
+    atomic.write_bytes(_manifest_file(paths, fetched.manifest_digest), data, mode=0o600)
     resolution = Resolution(
         ref=ref,
         repository=_repository(ctx),
         manifest_digest=fetched.manifest_digest,
         config_digest=fetched.config_digest,
-        version=release.version,
+        version=fetched.release.version,
         sha256=hashlib.sha256(data).hexdigest(),
     )
-    write_resolution(settings.paths, resolution)
-    ctx.report(
-        f"release {release.version} ({fetched.manifest_digest[:19]}…)",
-        detail=f"release {release.version} = {fetched.manifest_digest}",
-    )
+    write_resolution(paths, resolution)
+    return resolution
 
 
 def require_resolved(ctx: StepContext) -> tuple[Resolution, Release]:

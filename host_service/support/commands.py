@@ -6,14 +6,25 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import os
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
+from host_service import lock
+from host_service.command import CommandError
+from host_service.errors import AlreadyRunning, ServiceError
+from host_service.intent import IntentStore
+from host_service.kube import KubeError
 from host_service.runtime import real_runtime
 from host_service.settings import Settings
+from host_service.steps.context import StepFailed
 from host_service.support.bundle import Limits, build_bundle, new_bundle_path, prune
 from host_service.support.cluster import LogLimits
+from host_service.support.repair import NothingToRepair, repair_release
+from host_service.support.reset import CONFIRMATION, ResetRefused, execute, make_plan
+from host_service.worker import redactor
 
 MiB = 1024 * 1024
 JOURNAL_SOCKET = Path("/dev/log")
@@ -40,18 +51,28 @@ def add_bundle_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Syslog(logging.handlers.SysLogHandler):
+    def handleError(self, record: logging.LogRecord) -> None:
+        # The journal is a record of what was done, never a reason for the command to fail.
+        pass
+
+
 def log_to_journal(command: str, socket: Path = JOURNAL_SOCKET) -> None:
     """Send what the command does to syslog (journald keeps it as ``host_service``)."""
     if journal_log.handlers:
         return
+    if not socket.is_socket():
+        sys.stderr.write(f"note: no syslog socket at {socket}; not logging to the journal\n")
+        return
     try:
-        handler = logging.handlers.SysLogHandler(address=str(socket))
+        handler = _Syslog(address=str(socket))
     except OSError as exc:
         sys.stderr.write(f"note: {socket}: {exc.strerror or exc}; not logging to the journal\n")
         return
     handler.setFormatter(logging.Formatter(f"host_service[{command}]: %(message)s"))
     journal_log.addHandler(handler)
     journal_log.setLevel(logging.INFO)
+    journal_log.propagate = False  # the commands print their progress themselves
 
 
 def support_bundle(settings: Settings, args: argparse.Namespace) -> int:
@@ -91,4 +112,112 @@ def support_bundle(settings: Settings, args: argparse.Namespace) -> int:
         say(f"cut: {line}")
     say(f"wrote {result.path} ({result.size} bytes, mode 0600)")
     journal_log.info("support bundle written to %s (%d bytes)", result.path, result.size)
+    return 0
+
+
+def add_command_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("reset-data and repair-release")
+    group.add_argument("--yes", action="store_true", help="reset-data: do not ask to confirm")
+    group.add_argument(
+        "--dry-run", action="store_true", help="reset-data: list what would go, delete nothing"
+    )
+    group.add_argument(
+        "--journal-socket",
+        type=Path,
+        default=JOURNAL_SOCKET,
+        help="syslog socket the commands log to (default /dev/log, kept by journald)",
+    )
+
+
+def _fail(text: str, hint: str | None = None) -> None:
+    sys.stderr.write(f"error: {text}\n" + (f"hint: {hint}\n" if hint else ""))
+    journal_log.error("failed: %s", text)
+
+
+def _locked(settings: Settings) -> IO[str] | None:
+    settings.paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        return lock.hold(settings.paths.lock_file)
+    except AlreadyRunning as exc:
+        _fail(str(exc), exc.hint)
+        return None
+
+
+def _confirmed(args: argparse.Namespace) -> bool:
+    if args.yes:
+        return True
+    sys.stdout.write(f"Type {CONFIRMATION} to delete all of the above (anything else cancels): ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline()
+    return answer.strip() == CONFIRMATION
+
+
+def reset_data(settings: Settings, args: argparse.Namespace) -> int:
+    handle = _locked(settings)
+    if handle is None:
+        return 4
+    with handle:
+        runtime = real_runtime(settings)
+        try:
+            plan = make_plan(settings, runtime.kube)
+        except ResetRefused as exc:
+            _fail(str(exc), exc.hint)
+            return 4
+        for line in plan.lines():
+            say(line)
+        if args.dry_run:
+            say("dry run: nothing was deleted")
+            return 0
+        if not _confirmed(args):
+            _fail("not confirmed; nothing was deleted", f"type {CONFIRMATION}, or pass --yes")
+            return 3
+        journal_log.info("reset-data: started (uid %d)", os.getuid())
+        try:
+            execute(plan, settings, runtime, say=_logged, sleep=time.sleep)
+        except ResetRefused as exc:
+            _fail(str(exc), exc.hint)
+            return 1
+        except KubeError as exc:
+            _fail(f"{exc.message}\n{exc.output}", "run reset-data again")
+            return 1
+    say(
+        "done: the appliance is back to freshly installed; the new setup token is on the "
+        f"console ({settings.paths.issue})"
+    )
+    journal_log.info("reset-data: done; the setup token was rotated")
+    return 0
+
+
+def _logged(text: str) -> None:
+    say(text)
+    journal_log.info("%s", text)
+
+
+def repair(settings: Settings, args: argparse.Namespace) -> int:
+    handle = _locked(settings)
+    if handle is None:
+        return 4
+    intent = IntentStore(settings.paths.intent_file).load()
+    redact = redactor(intent) if intent else (lambda text: text)
+
+    def progress(text: str) -> None:
+        _logged(redact(text))
+
+    with handle:
+        journal_log.info("repair-release: started (uid %d)", os.getuid())
+        try:
+            version = repair_release(settings, real_runtime(settings), say=progress)
+        except NothingToRepair as exc:
+            _fail(str(exc), exc.hint)
+            return 4
+        except StepFailed as exc:
+            _fail(redact(exc.message), redact(exc.next_step))
+            sys.stderr.write(f"cause: {redact(exc.cause)}\n")
+            if exc.output:
+                sys.stderr.write(redact(exc.output).rstrip("\n") + "\n")
+            return 1
+        except (CommandError, ServiceError) as exc:
+            _fail(redact(str(exc)), "read the error, fix the cause, run repair-release again")
+            return 1
+    _logged(f"done: release {version} is applied again and reconciled")
     return 0
