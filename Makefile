@@ -18,7 +18,7 @@ APT_PACKAGES := python3 python3-venv python3-dev make xorriso qemu-system-x86 qe
 	chromium-driver skopeo
 
 .PHONY: setup apt venv iso test test-unit test-integration test-boot test-system test-real \
-	lint bench clean
+	lint bench mutate clean
 
 setup: apt venv
 
@@ -91,6 +91,14 @@ lint: setup
 
 bench: setup
 	$(PY) -m tests.bench --cache $(CACHE)
+
+# Mutation testing of the core modules ([tool.mutmut] in pyproject.toml): not part of
+# `make test` (about half an hour); writes mutants/report.md with the score per module.
+mutate: setup
+	$(VENV)/bin/pip install -q -e '.[mutate]'
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $$(nproc)
+	$(PY) -m tests.mutation.report --mutmut $(VENV)/bin/mutmut
 
 clean:
 	rm -rf $(OUT) build *.egg-info

@@ -5,32 +5,31 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import os
 import shlex
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from host_service.process import REAP_GRACE_SECONDS, Completed, spawn, tail
+
 log = logging.getLogger(__name__)
 
-TAIL_LINES = 40
-
-
-def tail(text: str, lines: int = TAIL_LINES) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-@dataclass(frozen=True, kw_only=True)
-class Completed:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
+__all__ = [
+    "Children",
+    "CommandError",
+    "CommandFailed",
+    "CommandMissing",
+    "CommandTimeout",
+    "Completed",
+    "run",
+    "stream_lines",
+    "tail",
+    "tracking",
+]
 
 
 class CommandError(Exception):
@@ -164,36 +163,37 @@ def run(
     """Run ``argv`` to completion and keep all of its output (nothing is truncated here)."""
     args = list(argv)
     log.debug("+ %s", shlex.join(args))
-    try:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=None if env is None else {**os.environ, **env},
-        )
-    except FileNotFoundError as exc:
-        raise CommandMissing(f"{args[0]}: program not found", argv=args) from exc
-    except PermissionError as exc:
-        raise CommandMissing(f"{args[0]}: not executable", argv=args) from exc
-    except OSError as exc:
-        # ENOEXEC and friends: a file that is there but is not a program for this machine.
-        raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
-    with _registered(proc), proc:
+    with contextlib.ExitStack() as running:
         try:
-            out, err = proc.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            text = (err or out or b"").decode("utf-8", "replace")
-            raise CommandTimeout(
-                f"{Path(args[0]).name} timed out after {timeout:g} s: {shlex.join(args[1:])}",
-                argv=args,
-                output=tail(text),
-            ) from None
-        except BaseException:
-            proc.kill()
-            raise
+            proc = running.enter_context(
+                spawn(
+                    args,
+                    stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    grace=0,  # a timed-out or abandoned program is killed at once
+                )
+            )
+        except FileNotFoundError as exc:
+            raise CommandMissing(f"{args[0]}: program not found", argv=args) from exc
+        except PermissionError as exc:
+            raise CommandMissing(f"{args[0]}: not executable", argv=args) from exc
+        except OSError as exc:
+            # ENOEXEC and friends: a file that is there but is not a program for this machine.
+            raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
+        with _registered(proc):
+            try:
+                out, err = proc.communicate(input, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                text = (err or out or b"").decode("utf-8", "replace")
+                raise CommandTimeout(
+                    f"{Path(args[0]).name} timed out after {timeout:g} s: {shlex.join(args[1:])}",
+                    argv=args,
+                    output=tail(text),
+                ) from None
     stdout = out.decode("utf-8", "replace")
     stderr = err.decode("utf-8", "replace")
     if check and proc.returncode != 0:
@@ -220,35 +220,24 @@ def stream_lines(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -
     """
     args = list(argv)
     log.debug("+ %s &", shlex.join(args))
-    with tempfile.TemporaryFile() as errors:
+    with tempfile.TemporaryFile() as errors, contextlib.ExitStack() as running:
         try:
-            proc = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                env=None if env is None else {**os.environ, **env},
-                text=True,
-                errors="replace",
+            proc = running.enter_context(
+                spawn(args, stdout=subprocess.PIPE, stderr=errors, env=env, text=True)
             )
         except OSError as exc:
             raise CommandMissing(f"{args[0]}: cannot be run: {exc.strerror}", argv=args) from exc
-        assert proc.stdout is not None
         finished = False
         with _registered(proc):
-            try:
-                for line in proc.stdout:
-                    yield line.rstrip("\n")
-                finished = True
-            finally:
-                if proc.poll() is None:
-                    proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
-                proc.stdout.close()
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                yield line.rstrip("\n")
+            finished = True
+            # The output ended, so the program is exiting: wait for its status (a program
+            # that closed stdout and goes on is ended when the spawn block closes).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(REAP_GRACE_SECONDS)
+        running.close()
         errors.seek(0)
         stderr = errors.read().decode("utf-8", "replace")
     if finished and proc.returncode != 0:

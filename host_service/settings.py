@@ -1,7 +1,7 @@
 """Settings: the appliance defaults, overridden by ``build-info.json``, under ``--root``.
 
 The builder writes ``build-info.json`` into ``<etc>/build-info.json`` on the installed system
-(see ``isobuild/build_info.py`` and docs/payload.md); the host service reads the parts it
+(see ``isobuild/installer/build_info.py`` and docs/payload.md); the host service reads the parts it
 needs and ignores the rest, so a newer builder can add fields. Every system path, the k3s
 ones included, is joined under ``root`` so tests and developers run unprivileged.
 """

@@ -7,14 +7,18 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from host_service import process
+from host_service.process import REAP_GRACE_SECONDS, Completed, tail
 from isobuild.errors import EnvironmentProblem, ToolError
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Completed", "find_program", "run", "spawn"]
 
 # Debian/Ubuntu package that provides each program we call, for the "install" hint.
 INSTALL_HINTS: Mapping[str, str] = {
@@ -37,18 +41,6 @@ INSTALL_HINTS: Mapping[str, str] = {
     "depmod": "kmod",
 }
 
-TAIL_LINES = 20
-
-
-@dataclass(frozen=True, kw_only=True)
-class Completed:
-    """What a finished program left behind."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
 
 def find_program(name: str) -> str:
     """Return the absolute path of ``name`` or raise with the package that provides it."""
@@ -67,11 +59,6 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
         if secret:
             text = text.replace(secret, "<redacted>")
     return text
-
-
-def _tail(text: str) -> str:
-    lines = text.strip().splitlines()
-    return "\n".join(lines[-TAIL_LINES:])
 
 
 def run(
@@ -118,11 +105,12 @@ def run(
     if check and proc.returncode != 0:
         raise ToolError(
             f"{Path(args[0]).name} exited with {proc.returncode}: "
-            f"{_redact(shlex.join(args), redact)}\n{_redact(_tail(stderr), redact)}"
+            f"{_redact(shlex.join(args), redact)}\n{_redact(tail(stderr), redact)}"
         )
     return result
 
 
+@contextmanager
 def spawn(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -130,16 +118,16 @@ def spawn(
     stderr: int | IO[bytes] | None = None,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in the background (no shell, stdin closed) for long-running work.
+    grace: float = REAP_GRACE_SECONDS,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``argv`` in the background for the block (no shell, stdin closed).
 
-    For guests and writers whose output is followed while they run; the caller owns the
-    process and must reap it (``wait``/``kill``) on every path.
+    For guests and writers whose output is followed while they run. However the block
+    ends, the program is stopped if it still runs (SIGTERM, SIGKILL after ``grace`` s;
+    0 kills at once) and reaped: see :func:`host_service.process.spawn`.
     """
     args = [os.fspath(a) for a in argv]
     args[0] = find_program(args[0]) if "/" not in args[0] else args[0]
     log.debug("+ %s &", shlex.join(args))
-    full_env = None if env is None else {**os.environ, **env}
-    return subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=full_env, cwd=cwd
-    )
+    with process.spawn(args, stdout=stdout, stderr=stderr, env=env, cwd=cwd, grace=grace) as proc:
+        yield proc

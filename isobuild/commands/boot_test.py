@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from isobuild.boot_matrix import (
+from isobuild.boot.matrix import (
     CELLS,
     CELLS_BY_NAME,
     DEFAULT_TIMEOUT,
@@ -16,9 +16,9 @@ from isobuild.boot_matrix import (
     check_iso,
     run_matrix,
 )
+from isobuild.boot.qemu import Accel, detect_accel
 from isobuild.cache_dir import default_cache_dir
 from isobuild.errors import BootError
-from isobuild.qemu import Accel, detect_accel
 
 
 def _line(result: CellResult) -> str:

@@ -11,8 +11,9 @@ from isobuild.build import build as run_build
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import load_config
 from isobuild.errors import ConfigError
-from isobuild.verify import normalize_sha256
-from isobuild.xorriso import RealXorriso
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.verify import normalize_sha256
+from isobuild.iso.xorriso import RealXorriso
 
 # Existence and permissions are checked by the build, which says what to do about them.
 _PATH = click.Path(path_type=Path, readable=False)
@@ -124,7 +125,7 @@ def build(
         mirror=mirror,
         offline=offline,
     )
-    result = run_build(config, Tools(xorriso=RealXorriso()), options)
+    result = run_build(config, Tools(xorriso=RealXorriso(), gpgv=RealGpgv()), options)
     click.echo(f"{result.iso}  sha256 {result.sha256}")
     if result.standin_artifacts:
         click.echo("note: built with STAND-IN k3s/Flux artifacts: k3s cannot run on this ISO")

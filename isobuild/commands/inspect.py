@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from isobuild.iso_report import inspect_iso, to_json, to_text
-from isobuild.xorriso import RealXorriso
+from isobuild.iso.report import inspect_iso, to_json, to_text
+from isobuild.iso.xorriso import RealXorriso
 
 
 @click.command("inspect")

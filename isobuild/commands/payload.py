@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
+from isobuild.artifacts.lock_update import update_lock
+from isobuild.artifacts.lockfile import load_lock
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import load_config
 from isobuild.errors import ConfigError
-from isobuild.lock_update import update_lock
-from isobuild.lockfile import load_lock
-from isobuild.payload_stage import fetch_payload
+from isobuild.installer.payload import fetch_payload
 
 _PATH = click.Path(path_type=Path)
 

@@ -30,12 +30,12 @@ from host_service.release import (
     fetch_release,
     load_release,
 )
-from isobuild.bundle import Artifact, build_bundle, read_layout, write_layout
 from isobuild.config import BuildConfig, load_config
 from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
-from isobuild.flux_check import KubectlKustomize, chart_versions, check_topology
-from isobuild.publish import publish_release, split_repository
-from isobuild.release_render import (
+from isobuild.release.bundle import Artifact, build_bundle, read_layout, write_layout
+from isobuild.release.flux_check import KubectlKustomize, chart_versions, check_topology
+from isobuild.release.publish import publish_release, split_repository
+from isobuild.release.render import (
     parse_image,
     parse_image_options,
     pin_digests,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from isobuild.standin_artifacts import DEFAULT_FILLER, write_standins
+from isobuild.standin.artifacts import DEFAULT_FILLER, write_standins
 
 
 @click.command("standin-artifacts")

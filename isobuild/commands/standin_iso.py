@@ -8,7 +8,7 @@ import click
 
 from isobuild.cache_dir import default_cache_dir
 from isobuild.errors import ConfigError, OutputExistsError
-from isobuild.standin_iso import Release, StandinOptions, build_standin
+from isobuild.standin.iso import Release, StandinOptions, build_standin
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 

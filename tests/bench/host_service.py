@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from isobuild.qemu import free_port
+from isobuild.boot.qemu import free_port
 from tests.fixtures.host_service import PROJECT
 
 CLIENTS = 20

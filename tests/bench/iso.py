@@ -23,14 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from isobuild import standin_initrd, standin_iso
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
 from isobuild.digest import sha256_file
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.xorriso import CHUNK, RealXorriso, Remaster, WriteResult, remaster_argv
 from isobuild.run import spawn
-from isobuild.standin_artifacts import write_standins
-from isobuild.standin_iso import StandinOptions, build_standin
-from isobuild.xorriso import CHUNK, RealXorriso, Remaster, WriteResult, remaster_argv
+from isobuild.standin import initrd as standin_initrd
+from isobuild.standin import iso as standin_iso
+from isobuild.standin.artifacts import write_standins
+from isobuild.standin.iso import StandinOptions, build_standin
 
 FILLER = int(2.6 * (1 << 30))  # + ~35 MB of real files: about the 24.04.3 ISO's size
 SAMPLE_SECONDS = 0.25
@@ -87,14 +89,13 @@ class DiscardingXorriso(RealXorriso):
         argv = remaster_argv(spec)
         argv[0] = self.program
         env = {"SOURCE_DATE_EPOCH": str(spec.epoch)}
-        proc = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-        assert proc.stdout is not None
         size = 0
-        while chunk := os.read(proc.stdout.fileno(), CHUNK):
-            size += len(chunk)
-        proc.stdout.close()
-        if proc.wait() != 0:
-            raise RuntimeError(f"xorriso exited with {proc.returncode}")
+        with spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env) as proc:
+            assert proc.stdout is not None
+            while chunk := os.read(proc.stdout.fileno(), CHUNK):
+                size += len(chunk)
+            if proc.wait() != 0:
+                raise RuntimeError(f"xorriso exited with {proc.returncode}")
         return WriteResult(size=size, sha256="0" * 64)
 
 
@@ -139,7 +140,7 @@ def run(cache: Path) -> int:
     def remaster(xorriso: RealXorriso | None = None) -> None:
         build(
             config,
-            Tools(xorriso=xorriso or RealXorriso()),
+            Tools(xorriso=xorriso or RealXorriso(), gpgv=RealGpgv()),
             BuildOptions(
                 base_iso=base, output_dir=out, cache_dir=digests, quiet=True, force=True,
                 lock=artifacts / "payload.lock.yaml", mirror=str(artifacts),

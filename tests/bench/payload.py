@@ -19,10 +19,10 @@ from pathlib import Path
 
 import requests
 
-from isobuild.artifact_cache import ArtifactCache
-from isobuild.fetch import Fetcher, make_source
-from isobuild.lockfile import load_lock
-from isobuild.standin_artifacts import write_standins
+from isobuild.artifacts.cache import ArtifactCache
+from isobuild.artifacts.fetch import Fetcher, make_source
+from isobuild.artifacts.lockfile import load_lock
+from isobuild.standin.artifacts import write_standins
 from tests.fixtures.artifact_server import Served, _Handler
 
 SIZE = 192 * 1024 * 1024  # about a real k3s binary plus a share of the airgap images

@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from isobuild import qemu
-from isobuild.autoinstall import META_DATA, ROOT_FILE, USER_DATA, render_autoinstall
-from isobuild.boot_matrix import CELLS, DONE, run_matrix
+from isobuild.boot import qemu
+from isobuild.boot.matrix import CELLS, DONE, run_matrix
+from isobuild.boot.qemu import Accel
 from isobuild.errors import EnvironmentProblem
-from isobuild.qemu import Accel
+from isobuild.installer.autoinstall import render_autoinstall
+from isobuild.iso.seed import META_DATA, ROOT_FILE, USER_DATA
 from tests.conftest import require_tool
 from tests.fixtures.appliance_iso import ApplianceBuild
 

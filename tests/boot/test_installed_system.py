@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.autoinstall import installed_marker
-from isobuild.boot_matrix import Cell, run_cell
-from isobuild.qemu import Accel, Firmware, MediaKind, Medium
+from isobuild.boot.matrix import Cell, run_cell
+from isobuild.boot.qemu import Accel, Firmware, MediaKind, Medium
+from isobuild.installer.autoinstall import installed_marker
 from tests.conftest import require_tool
 from tests.fixtures.appliance_iso import ApplianceBuild
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from isobuild import md5sums, partition_table
-from isobuild.boot_records import BootRecords, ElToritoImage, parse_as_mkisofs, parse_plain
-from isobuild.source_iso import BaseIsoFacts, SourceIso, check_live_server
-from isobuild.xorriso import RealXorriso, split_report
+from isobuild.iso import md5sums, partition_table
+from isobuild.iso.boot_records import BootRecords, ElToritoImage, parse_as_mkisofs, parse_plain
+from isobuild.iso.source import BaseIsoFacts, SourceIso, check_live_server
+from isobuild.iso.xorriso import RealXorriso, split_report
 
 
 def reopen(iso: Path) -> BaseIsoFacts:

@@ -21,8 +21,9 @@ import pytest
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
 from isobuild.errors import ExitCode, ToolError
-from isobuild.source_iso import SourceIso
-from isobuild.xorriso import RealXorriso, Remaster, WriteResult
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.source import SourceIso
+from isobuild.iso.xorriso import RealXorriso, Remaster, WriteResult
 from tests.conftest import require_root, require_tool
 
 if TYPE_CHECKING:
@@ -481,7 +482,7 @@ def test_nothing_partial_remains_when_writing_stops(
         lock=standin_artifacts_dir.lock_path, mirror=str(standin_artifacts_dir.directory),
     )  # fmt: skip
     with pytest.raises(type(failure)):
-        build(load_config(None), Tools(xorriso=xorriso), options)
+        build(load_config(None), Tools(xorriso=xorriso, gpgv=RealGpgv()), options)
     assert xorriso.bytes_written > 0
     assert not outdir.exists()  # the build made it, and removed it again
 
@@ -489,7 +490,7 @@ def test_nothing_partial_remains_when_writing_stops(
 @pytest.fixture(scope="module")
 def bigger_base_iso(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Path) -> Path:
     """A stand-in with 400 MB of filler: writing it takes long enough to interrupt."""
-    from isobuild.standin_iso import StandinOptions, build_standin
+    from isobuild.standin.iso import StandinOptions, build_standin
 
     out = tmp_path_factory.mktemp("bigger") / "standin-400M.iso"
     build_standin(StandinOptions(out=out, cache=fixture_cache / "standin", filler_size=400 << 20))

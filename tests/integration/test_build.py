@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
-from isobuild.autoinstall import META_DATA, ROOT_FILE, USER_DATA, render_autoinstall
-from isobuild.grub import AUTOINSTALL_ARGS, installer_entries
-from isobuild.source_iso import SourceIso
+from isobuild.installer.autoinstall import META_DATA, ROOT_FILE, USER_DATA, render_autoinstall
+from isobuild.iso.grub import AUTOINSTALL_ARGS, installer_entries
+from isobuild.iso.source import SourceIso
 from tests.fixtures.appliance_iso import ApplianceBuild, build_appliance
 from tests.integration import iso_checks
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.build import SNAPSHOT_MAX, BuildContext, BuildOptions, Tools
+from isobuild.build import BuildContext, BuildOptions, Tools
+from isobuild.build.context import SNAPSHOT_MAX
 from isobuild.config import load_config
 from isobuild.errors import VerificationError
-from isobuild.source_iso import SourceIso
-from isobuild.xorriso import RealXorriso
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.source import SourceIso
+from isobuild.iso.xorriso import RealXorriso
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def ctx(standin_base_iso: Path, tmp_path: Path) -> Iterator[BuildContext]:
     try:
         yield BuildContext(
             config=load_config(None),
-            tools=Tools(xorriso=RealXorriso()),
+            tools=Tools(xorriso=RealXorriso(), gpgv=RealGpgv()),
             options=BuildOptions(
                 base_iso=standin_base_iso, output_dir=tmp_path / "out", cache_dir=tmp_path / "cache"
             ),

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from isobuild.autoinstall import ROOT_FILE, USER_DATA
 from isobuild.build import BaseIsoCheck
-from isobuild.grub import AUTOINSTALL_ARGS, installer_entries
-from isobuild.source_iso import SourceIso
+from isobuild.installer.autoinstall import ROOT_FILE, USER_DATA
+from isobuild.iso.grub import AUTOINSTALL_ARGS, installer_entries
+from isobuild.iso.source import SourceIso
 from tests.fixtures.appliance_iso import ApplianceBuild, build_appliance
 from tests.integration import iso_checks
 

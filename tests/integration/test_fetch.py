@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.artifact_cache import ArtifactCache
+from isobuild.artifacts.cache import ArtifactCache
+from isobuild.artifacts.fetch import CHUNK, Fetcher, make_source
+from isobuild.artifacts.lockfile import PayloadLock, load_lock
 from isobuild.errors import PayloadError, VerificationError
-from isobuild.fetch import CHUNK, Fetcher, make_source
-from isobuild.lockfile import PayloadLock, load_lock
 from tests.fixtures.artifact_server import ArtifactServer, ForwardProxy
 from tests.fixtures.standin_artifacts import StandinArtifacts
 

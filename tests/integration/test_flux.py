@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from isobuild.errors import ConfigError
-from isobuild.flux_check import (
+from isobuild.release.flux_check import (
     KubectlKustomize,
     SchemaChecker,
     build_overlay,

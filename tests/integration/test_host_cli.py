@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from isobuild.qemu import free_port
+from isobuild.boot.qemu import free_port
 from tests.conftest import require_root
 from tests.fixtures.host_service import PROJECT
 

@@ -22,7 +22,7 @@ import requests
 
 from host_service.state import STEPS
 from host_service.values import SECRET_NAME
-from isobuild.qemu import free_port
+from isobuild.boot.qemu import free_port
 from tests.conftest import require_root, unavailable
 from tests.fixtures.host_service import (
     Appliance,

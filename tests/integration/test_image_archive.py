@@ -14,15 +14,15 @@ import pytest
 import yaml
 
 from host_service.oci import OCI_MANIFEST, RegistryClient
-from isobuild.artifact_cache import ArtifactCache
-from isobuild.errors import PayloadError, VerificationError
-from isobuild.image_archive import (
+from isobuild.artifacts.cache import ArtifactCache
+from isobuild.artifacts.image_archive import (
     IMAGE_NAME_ANNOTATION,
     inspect_archive,
     obtain_image_archive,
 )
-from isobuild.lockfile import PayloadLock, parse_lock
-from isobuild.standin_artifacts import StandinImage, make_image
+from isobuild.artifacts.lockfile import PayloadLock, parse_lock
+from isobuild.errors import PayloadError, VerificationError
+from isobuild.standin.artifacts import StandinImage, make_image
 from tests.conftest import require_tool
 from tests.fixtures.registry import RunningRegistry
 from tests.fixtures.standin_artifacts import StandinArtifacts

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from host_service.settings import settings_from_document
-from isobuild import autoinstall
 from isobuild.config import BuildConfig, load_config
-from isobuild.overlay import APPLIANCE_TARGET
-from isobuild.payload_stage import PayloadPlan, fetch_payload, materialize, plan_payload
+from isobuild.installer import autoinstall
+from isobuild.installer.overlay import APPLIANCE_TARGET
+from isobuild.installer.payload import PayloadPlan, fetch_payload, materialize, plan_payload
 from isobuild.resources import DEFAULT_CONFIG, OVERLAYS_DIR
 from tests.conftest import require_root, require_tool
 from tests.fixtures.curtin import InTarget, LateCommandFailed, LateCommands

@@ -14,12 +14,12 @@ import yaml
 from click.testing import CliRunner
 
 from host_service.oci import OCI_MANIFEST, RegistryClient
+from isobuild.artifacts.fetch import HttpDownloader
+from isobuild.artifacts.lock_update import Upstream, update_lock
+from isobuild.artifacts.lockfile import DEFAULT_FLUX_CONTROLLERS, load_lock
 from isobuild.errors import VerificationError
-from isobuild.fetch import HttpDownloader
-from isobuild.lock_update import Upstream, update_lock
-from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, load_lock
 from isobuild.resources import DEFAULT_LOCK
-from isobuild.standin_artifacts import (
+from isobuild.standin.artifacts import (
     FLUX_CONTROLLER_TAGS,
     checksum_line,
     install_yaml_text,

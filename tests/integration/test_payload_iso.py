@@ -16,10 +16,10 @@ import yaml
 from click.testing import CliRunner
 
 from isobuild.cli import main
-from isobuild.install_payload import MANIFEST
-from isobuild.payload_stage import ISO_DIR, MEDIUM
+from isobuild.installer.install_payload import MANIFEST
+from isobuild.installer.payload import ISO_DIR, MEDIUM
+from isobuild.iso.source import SourceIso
 from isobuild.resources import DEFAULT_CONFIG
-from isobuild.source_iso import SourceIso
 from tests.fixtures.registry import RegistryPki
 from tests.fixtures.standin_artifacts import StandinArtifacts
 

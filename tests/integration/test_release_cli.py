@@ -12,8 +12,8 @@ from click.testing import CliRunner, Result
 
 from host_service.oci import OCI_MANIFEST
 from host_service.release import RELEASE_MEDIA_TYPE, load_release
-from isobuild.bundle import FLUX_CONFIG_MEDIA_TYPE, FLUX_CONTENT_MEDIA_TYPE
 from isobuild.cli import main
+from isobuild.release.bundle import FLUX_CONFIG_MEDIA_TYPE, FLUX_CONTENT_MEDIA_TYPE
 from tests.fixtures.registry import RunningRegistry
 
 ORG = "it"

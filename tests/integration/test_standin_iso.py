@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from isobuild import md5sums
-from isobuild.boot_records import parse_as_mkisofs
-from isobuild.source_iso import SourceIso
-from isobuild.standin_iso import LAYERS, Release
+from isobuild.iso import md5sums
+from isobuild.iso.boot_records import parse_as_mkisofs
+from isobuild.iso.source import SourceIso
+from isobuild.standin.iso import LAYERS, Release
 from tests.conftest import TESTS_DIR
 from tests.integration import iso_checks
 

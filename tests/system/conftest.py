@@ -21,8 +21,8 @@ import pytest
 import testinfra
 import testinfra.host
 
+from isobuild.boot.qemu import Accel
 from isobuild.config import load_config
-from isobuild.qemu import Accel
 from tests.conftest import PROJECT_ROOT, require_root, require_tool
 from tests.fixtures.appliance_iso import build_appliance
 from tests.system import evidence, installer, real_target, rootfs, standin_target

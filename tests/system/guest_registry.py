@@ -7,6 +7,7 @@ binds loopback only, and its certificate names 10.0.2.2 (the address the guest d
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from isobuild.qemu import free_port
+from isobuild.boot.qemu import free_port
 from isobuild.run import spawn
 
 GUEST_HOST_ADDRESS = "10.0.2.2"  # the host's loopback, as the guest sees it
@@ -109,6 +110,7 @@ class RegistryProcess:
     def __init__(self, work: Path) -> None:
         self.work = work
         self.proc: subprocess.Popen[bytes] | None = None
+        self._running = contextlib.ExitStack()  # every registry started, reaped by stop()
         self.log = work / "registry.log"
 
     def start(self) -> GuestRegistry:
@@ -132,8 +134,12 @@ class RegistryProcess:
             config_path = self.work / "config.yml"
             config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
             with self.log.open("ab") as log:
-                self.proc = spawn(
-                    ["docker-registry", "serve", config_path], stdout=log, stderr=subprocess.STDOUT
+                self.proc = self._running.enter_context(
+                    spawn(
+                        ["docker-registry", "serve", config_path],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
                 )
             registry = GuestRegistry(port=port, ca_pem=ca, storage=storage)
             try:
@@ -163,10 +169,4 @@ class RegistryProcess:
         raise RuntimeError(f"docker-registry not ready: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self._running.close()

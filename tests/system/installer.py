@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
+from isobuild.iso.source import SourceIso
 from isobuild.run import run
-from isobuild.source_iso import SourceIso
 from tests.fixtures.curtin import CommandResult, LateCommands
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import paramiko
 
+from isobuild.boot.qemu import Forward, Guest, GuestSpec, free_port
 from isobuild.errors import BootError
-from isobuild.qemu import Forward, Guest, GuestSpec, free_port
 from tests.system.ssh_keys import KeyPair, PinnedHostKey
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.build import BaseIsoCheck, BuildOptions, BuildResult, Tools, build
-from isobuild.cache_dir import default_cache_dir
-from isobuild.config import BuildConfig, load_config
-from isobuild.qemu import (
+from isobuild.boot.qemu import (
     Accel,
     Firmware,
     Guest,
@@ -30,8 +27,12 @@ from isobuild.qemu import (
     detect_accel,
     ovmf_copy,
 )
+from isobuild.build import BaseIsoCheck, BuildOptions, BuildResult, Tools, build
+from isobuild.cache_dir import default_cache_dir
+from isobuild.config import BuildConfig, load_config
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.xorriso import RealXorriso
 from isobuild.run import run
-from isobuild.xorriso import RealXorriso
 from tests.conftest import require_tool, unavailable
 from tests.system import installer
 from tests.system.machine import Machine
@@ -71,7 +72,7 @@ def build_with_artifacts(
         lock = Path(artifacts, "payload.lock.yaml")
     return build(
         config,
-        Tools(xorriso=RealXorriso()),
+        Tools(xorriso=RealXorriso(), gpgv=RealGpgv()),
         BuildOptions(
             base_iso=base_iso,
             output_dir=out,

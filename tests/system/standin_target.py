@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from isobuild.boot.qemu import Accel, GuestSpec, MediaKind, Medium
 from isobuild.config import BuildConfig, load_config
-from isobuild.qemu import Accel, GuestSpec, MediaKind, Medium
 from isobuild.resources import DEFAULT_CONFIG
 from tests.system import installer, rootfs
 from tests.system.machine import Machine

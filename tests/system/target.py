@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from isobuild.boot.qemu import Accel
 from isobuild.config import BuildConfig
-from isobuild.qemu import Accel
 from tests.system.machine import Machine
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import testinfra.host
 
-from isobuild.source_iso import SourceIso
+from isobuild.iso.source import SourceIso
 from tests.system.target import BootedTarget
 
 K3S_BINARY = "/usr/local/bin/k3s"

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from isobuild.autoinstall import (
+from isobuild.config import load_config, parse_config
+from isobuild.errors import ConfigError
+from isobuild.installer.autoinstall import (
     META_DATA,
     ROOT_FILE,
     USER_DATA,
@@ -18,8 +20,6 @@ from isobuild.autoinstall import (
     render_autoinstall,
     validate,
 )
-from isobuild.config import load_config, parse_config
-from isobuild.errors import ConfigError
 from isobuild.resources import AUTOINSTALL_DIR
 
 CONFIG = """

@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from isobuild.autoinstall import ROOT_FILE, USER_DATA, render, render_autoinstall, validate
 from isobuild.config import BuildConfig, load_config, parse_config
 from isobuild.errors import ConfigError
+from isobuild.installer.autoinstall import (
+    ROOT_FILE,
+    USER_DATA,
+    render,
+    render_autoinstall,
+    validate,
+)
 
 VARIANTS = {
     "defaults": None,

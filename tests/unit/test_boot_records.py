@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.boot_records import (
+from isobuild.iso.boot_records import (
     BootRecordsError,
     parse_as_mkisofs,
     parse_plain,

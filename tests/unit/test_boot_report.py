@@ -5,9 +5,9 @@ from __future__ import annotations
 import struct
 import uuid
 
-from isobuild.boot_matrix import CELLS, Cell, parse_report, report_problems
-from isobuild.partition_table import ESP_TYPE, parse
-from isobuild.qemu import Firmware, MediaKind
+from isobuild.boot.matrix import CELLS, Cell, parse_report, report_problems
+from isobuild.boot.qemu import Firmware, MediaKind
+from isobuild.iso.partition_table import ESP_TYPE, parse
 
 CONSOLE = """\
 BdsDxe: loading Boot0001 "UEFI QEMU DVD-ROM QM00003 " from PciRoot(0x0)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.bundle import (
+from isobuild.errors import ConfigError, OutputExistsError, VerificationError
+from isobuild.release.bundle import (
     FLUX_CONFIG_MEDIA_TYPE,
     FLUX_CONTENT_MEDIA_TYPE,
     build_bundle,
@@ -19,7 +20,6 @@ from isobuild.bundle import (
     read_layout,
     write_layout,
 )
-from isobuild.errors import ConfigError, OutputExistsError, VerificationError
 from isobuild.resources import FLUX_DIR
 
 

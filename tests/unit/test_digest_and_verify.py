@@ -10,7 +10,7 @@ import pytest
 
 from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
 from isobuild.errors import ConfigError, VerificationError
-from isobuild.verify import check_digest, expected_from_sums, normalize_sha256
+from isobuild.iso.verify import check_digest, expected_from_sums, normalize_sha256
 
 
 def test_digest_is_cached_by_path_size_and_mtime(tmp_path: Path) -> None:

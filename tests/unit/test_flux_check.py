@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from isobuild.flux_check import (
+from isobuild.release.flux_check import (
     BuiltObject,
     Overlay,
     SchemaChecker,

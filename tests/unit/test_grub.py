@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.grub import (
+from isobuild.iso.grub import (
     AUTOINSTALL_ARGS,
     BEGIN,
     INSTALLED_ID,
@@ -136,3 +136,47 @@ def test_a_menu_without_casper_entries_is_refused() -> None:
     with pytest.raises(GrubEditError, match="no menu entry that boots /casper/vmlinuz"):
         configure_menu('menuentry "x" {\n linux /vmlinuz\n}\n', timeout=1, default=0,
                        installed_marker="m", name="n")  # fmt: skip
+
+
+GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden" / "grub-configured.cfg"
+
+
+def test_configured_menu_is_the_golden_one_byte_for_byte() -> None:
+    # The whole edited grub.cfg, the GRUB script of the installed-system check included:
+    # the boot suite proves this text boots (installed disk found, reinstall loop guarded),
+    # so any change to it must be deliberate. After one, review the diff and regenerate:
+    #   python -c 'from tests.unit.test_grub import write_golden; write_golden()'
+    assert _configured(default=1) == GOLDEN.read_text()
+
+
+def write_golden() -> None:
+    GOLDEN.write_text(_configured(default=1))
+
+
+def test_menu_entries_track_nesting_depth_across_submenus() -> None:
+    cfg = (
+        'menuentry "a" {\n\tlinux /casper/vmlinuz x\n}\n'
+        'submenu "more" {\n'
+        "\tmenuentry 'b' --class x {\n\t\tlinux /casper/vmlinuz y\n\t}\n"
+        '\tmenuentry "c" {\n\t\tif [ x ]; then { true; } fi\n\t\tlinux /casper/vmlinuz z\n\t}\n'
+        "}\n"
+        'menuentry "d" {\n\tlinux /casper/vmlinuz w\n}\n'
+    )
+    entries = menu_entries(cfg)
+    assert [(e.title, e.args) for e in entries] == [
+        ("a", "x"), ("b", "y"), ("c", "z"), ("d", "w"),
+    ]  # fmt: skip
+
+
+def test_a_title_with_quotes_is_escaped_in_the_default() -> None:
+    cfg = "menuentry 'Say \"hi\"' {\n\tlinux /casper/vmlinuz ---\n}\n"
+    out = configure_menu(cfg, timeout=1, default=0, installed_marker="m", name="n")
+    assert 'set default="Say \\"hi\\""' in out.splitlines()
+
+
+def test_crlf_lines_keep_their_endings_when_arguments_are_added() -> None:
+    cfg = 'menuentry "x" {\r\n\tlinux\t/casper/vmlinuz quiet ---\r\n}\r\n'
+    assert add_kernel_args(cfg, AUTOINSTALL_ARGS) == (
+        f'menuentry "x" {{\r\n\tlinux\t/casper/vmlinuz quiet {" ".join(AUTOINSTALL_ARGS)} ---'
+        "\r\n}\r\n"
+    )

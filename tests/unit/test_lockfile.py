@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from isobuild.artifacts.lockfile import DEFAULT_FLUX_CONTROLLERS, load_lock, parse_lock
 from isobuild.errors import ConfigError, ExitCode
-from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, load_lock, parse_lock
 from isobuild.resources import DEFAULT_LOCK
 
 SOURCE = Path("payload.lock.yaml")

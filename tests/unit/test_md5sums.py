@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
-from isobuild.md5sums import Md5SumsFormatError, parse, render, update
+from isobuild.iso.md5sums import CHUNK, Md5SumsFormatError, md5_file, parse, render, update
 
 A, B, C, D = ("a" * 32, "b" * 32, "c" * 32, "d" * 32)
 ORIGINAL = f"{A}  ./.disk/info\n{B}  ./boot/grub/grub.cfg\n{C}  ./casper/vmlinuz\n"
@@ -54,3 +57,40 @@ def test_malformed_lines_name_the_line(line: str) -> None:
 def test_entries_for_patched_files_in_the_base_are_dropped() -> None:
     base = ORIGINAL + f"{D}  ./boot/grub/i386-pc/eltorito.img\n{D}  ./boot.catalog\n"
     assert update(base, {}) == ORIGINAL
+
+
+def test_blank_lines_are_skipped_not_the_end_of_the_list() -> None:
+    assert parse(f"{A}  ./a\n\n   \n{B}  ./b\n") == {"/a": A, "/b": B}
+
+
+@pytest.mark.parametrize(
+    ("listed", "path"),
+    [("./casper/vmlinuz", "/casper/vmlinuz"), ("/casper/vmlinuz", "/casper/vmlinuz"),
+     ("casper/vmlinuz", "/casper/vmlinuz"), (".//casper/x", "/casper/x"),
+     ("./a  b", "/a  b"), (" x", "/ x"), ("casper/", "/casper/"), ("Xorg/x", "/Xorg/x"),
+     ("./Xorg/x", "/Xorg/x")],
+)  # fmt: skip
+def test_listed_paths_become_iso_paths(listed: str, path: str) -> None:
+    assert parse(f"{A}  {listed}\n") == {path: A}
+
+
+@pytest.mark.parametrize("digest", ["A" * 32, "g" * 32, "X" * 32, "a" * 31 + "-", "a" * 33])
+def test_a_digest_must_be_32_lowercase_hex(digest: str) -> None:
+    with pytest.raises(Md5SumsFormatError, match="line 1"):
+        parse(f"{digest}  ./x\n")
+
+
+def test_a_changed_excluded_file_is_skipped_and_the_rest_still_applied() -> None:
+    text = update(ORIGINAL, {"/boot.catalog": D, "/casper/vmlinuz": D, "/zz": A})
+    assert parse(text) == {"/.disk/info": A, "/boot/grub/grub.cfg": B, "/casper/vmlinuz": D,
+                           "/zz": A}  # fmt: skip
+
+
+def test_md5_file_hashes_every_chunk(tmp_path: Path) -> None:
+    data = bytes(range(256)) * ((CHUNK * 2 + 300) // 256)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    assert md5_file(path) == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    empty = tmp_path / "e"
+    empty.write_bytes(b"")
+    assert md5_file(empty) == "d41d8cd98f00b204e9800998ecf8427e"

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from host_service.oci import OCI_MANIFEST
-from isobuild.artifact_cache import ArtifactCache
+from isobuild.artifacts.cache import ArtifactCache
+from isobuild.artifacts.fetch import parse_checksums
+from isobuild.artifacts.image_archive import ImageContent, inspect_archive, write_archive
+from isobuild.artifacts.lockfile import load_lock
 from isobuild.errors import OutputExistsError, PayloadError, VerificationError
-from isobuild.fetch import parse_checksums
-from isobuild.image_archive import ImageContent, inspect_archive, write_archive
-from isobuild.lockfile import load_lock
-from isobuild.standin_artifacts import make_image, write_standins, zstd_frame
+from isobuild.standin.artifacts import make_image, write_standins, zstd_frame
 
 K3S_SUMS = """\
 2f98a9f8fe5782479ee2d54e70a1b10a7f6fd4cae8d38ed3098452dc6eed76b5  k3s
@@ -236,8 +236,8 @@ def test_standins_refuse_to_overwrite_without_force(tmp_path: Path) -> None:
 
 
 def test_install_yaml_images_must_all_be_pinned(tmp_path: Path) -> None:
-    from isobuild.flux_install import check_images_pinned, referenced_images
-    from isobuild.standin_artifacts import install_yaml_text
+    from isobuild.artifacts.flux_install import check_images_pinned, referenced_images
+    from isobuild.standin.artifacts import install_yaml_text
 
     result = write_standins(tmp_path / "s", filler=10)
     lock = load_lock(result.lock)

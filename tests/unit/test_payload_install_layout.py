@@ -9,8 +9,11 @@ import pytest
 
 from host_service.schema import Schema
 from host_service.settings import settings_from_document
-from isobuild import install_payload
-from isobuild.build_info import (
+from isobuild.artifacts.lockfile import load_lock
+from isobuild.config import load_config, parse_config
+from isobuild.errors import ConfigError
+from isobuild.installer import install_payload
+from isobuild.installer.build_info import (
     SCHEMA_FILE,
     ImageArchive,
     build_id,
@@ -18,10 +21,7 @@ from isobuild.build_info import (
     render_build_info,
     site_ca,
 )
-from isobuild.config import load_config, parse_config
-from isobuild.errors import ConfigError
-from isobuild.lockfile import load_lock
-from isobuild.overlay import (
+from isobuild.installer.overlay import (
     add_appliance_target,
     appliance_target_text,
     has_install_section,

@@ -1,4 +1,4 @@
-"""isobuild.build.place_outputs: the finished files move into place whole, or not at all."""
+"""isobuild.build.steps.place_outputs: the finished files move into place whole, or not at all."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.build import place_outputs
+from isobuild.build.steps import place_outputs
 
 NAMES = ("appliance.iso", "appliance.iso.sha256", "build-manifest.json")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.qemu import (
+from isobuild.boot.qemu import (
     Accel,
     Firmware,
     Forward,

@@ -152,13 +152,13 @@ def test_load_release_names_the_file(tmp_path: Path) -> None:
     assert load_release(path).channel == "stable"
 
 
-# -- rendering (isobuild.release_render) and the published artifact (isobuild.publish) -------
+# -- rendering (isobuild.release.render) and the published artifact (release.publish) -----------
 
 
 def test_render_from_the_shipped_profile() -> None:
     from host_service.release import RELEASE_MEDIA_TYPE, ConfigBundleRef, ImageRef
-    from isobuild.publish import release_artifact
-    from isobuild.release_render import parse_image_options, profile_values, render_release
+    from isobuild.release.publish import release_artifact
+    from isobuild.release.render import parse_image_options, profile_values, render_release
     from isobuild.resources import FLUX_DIR
 
     images = parse_image_options(
@@ -191,7 +191,7 @@ def test_render_from_the_shipped_profile() -> None:
 
 def test_image_options_report_every_problem() -> None:
     from isobuild.errors import ConfigError
-    from isobuild.release_render import parse_image_options
+    from isobuild.release.render import parse_image_options
 
     with pytest.raises(ConfigError) as caught:
         parse_image_options(
@@ -210,7 +210,7 @@ def test_image_options_report_every_problem() -> None:
 
 def test_pin_digests_only_resolves_tag_only_images() -> None:
     from host_service.release import ImageRef
-    from isobuild.release_render import pin_digests
+    from isobuild.release.render import pin_digests
 
     asked: list[str] = []
 
@@ -228,7 +228,7 @@ def test_pin_digests_only_resolves_tag_only_images() -> None:
 
 def test_unknown_profile_is_named(tmp_path: Path) -> None:
     from isobuild.errors import ConfigError
-    from isobuild.release_render import profile_values
+    from isobuild.release.render import profile_values
     from isobuild.resources import FLUX_DIR
 
     with pytest.raises(ConfigError, match=r"profiles/ha/values: no such values profile") as caught:

@@ -1,4 +1,4 @@
-"""isobuild.qemu.SerialLog: the serial console read on from the last offset, on a real file."""
+"""isobuild.boot.qemu.SerialLog: the serial console read on from the last offset, on a real file."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.qemu import SerialLog
+from isobuild.boot.qemu import SerialLog
 
 
 def append(path: Path, data: bytes) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from isobuild.source_iso import DISK_INFO
+from isobuild.iso.source import DISK_INFO
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from isobuild.xorriso import (
+from isobuild.iso.xorriso import (
     IsoEdit,
     Remaster,
     parent_dirs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections import deque
 
-from isobuild.xorriso import drain_stderr
+from isobuild.iso.xorriso import drain_stderr
 
 PACIFIER = "xorriso : UPDATE : Writing:       3168s   {:.1f}%   fifo 100%  buf  50%\n"
 

@@ -238,19 +238,19 @@ def kvm_works(timeout: float = 30.0) -> bool:
         except EnvironmentProblem:
             return False
         serial_log = Path(tmp) / "serial.log"
-        proc = spawn(
-            kvm_probe_argv(serial_log, ovmf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        console = SerialLog(serial_log)
-        try:
+        with spawn(
+            kvm_probe_argv(serial_log, ovmf),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            grace=STOP_GRACE_SECONDS,
+        ) as proc:
+            console = SerialLog(serial_log)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and proc.poll() is None:
                 if _KVM_PROBE_DONE.search(console.read()):
                     return True
                 time.sleep(POLL_SECONDS)
             return False
-        finally:
-            _reap(proc)
 
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -299,16 +299,6 @@ def ovmf_copy(workdir: Path) -> OvmfFiles:
     return OvmfFiles(code=OVMF_CODE, vars=vars_copy)
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 class Guest:
     """One running QEMU guest; a context manager that always reaps the process.
 
@@ -319,6 +309,7 @@ class Guest:
     def __init__(self, spec: GuestSpec) -> None:
         self.spec = spec
         self.proc: subprocess.Popen[bytes] | None = None
+        self._running = contextlib.ExitStack()
         self.started = 0.0
         self.qemu_log = spec.serial_log.with_name(spec.serial_log.name + ".qemu.log")
         self._console = SerialLog(spec.serial_log)
@@ -341,7 +332,14 @@ class Guest:
         self.spec.serial_log.write_bytes(b"")
         self._console = SerialLog(self.spec.serial_log)
         with self.qemu_log.open("wb") as err:
-            self.proc = spawn(qemu_argv(self.spec), stdout=err, stderr=subprocess.STDOUT)
+            self.proc = self._running.enter_context(
+                spawn(
+                    qemu_argv(self.spec),
+                    stdout=err,
+                    stderr=subprocess.STDOUT,
+                    grace=STOP_GRACE_SECONDS,
+                )
+            )
         self.started = time.monotonic()
 
     @property
@@ -397,8 +395,8 @@ class Guest:
             ) from exc
 
     def stop(self) -> None:
-        if self.proc is not None:
-            _reap(self.proc)
+        """End the guest if it still runs (SIGTERM, then SIGKILL) and reap it."""
+        self._running.close()
 
     def _qemu_error(self) -> str:
         try:

@@ -25,11 +25,11 @@ import yaml
 
 from host_service import atomic
 from host_service.oci import RegistryClient, RegistryError
+from isobuild.artifacts.fetch import USER_AGENT, HttpDownloader, parse_checksums
+from isobuild.artifacts.flux_install import referenced_images
+from isobuild.artifacts.image_archive import default_client_factory
+from isobuild.artifacts.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock, load_lock
 from isobuild.errors import PayloadError, VerificationError
-from isobuild.fetch import USER_AGENT, HttpDownloader, parse_checksums
-from isobuild.flux_install import referenced_images
-from isobuild.image_archive import default_client_factory
-from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock, load_lock
 
 K3S_BINARY = "k3s"
 K3S_AIRGAP = "k3s-airgap-images-amd64.tar.zst"

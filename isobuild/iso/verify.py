@@ -1,4 +1,4 @@
-"""Checks on the base ISO before anything is written: pinned sha256, SHA256SUMS + gpgv."""
+"""Checks on the base ISO before anything is written: pinned sha256, signed SHA256SUMS."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from isobuild.errors import ConfigError, VerificationError
-from isobuild.run import run
+from isobuild.iso.gpgv import Gpgv
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -38,20 +38,14 @@ def expected_from_sums(sums_text: str, sums_path: Path, iso_name: str) -> str:
     )
 
 
-def check_signature(sums: Path, signature: Path, keyring: Path) -> None:
+def check_signature(gpgv: Gpgv, sums: Path, signature: Path, keyring: Path) -> None:
     """gpgv must accept ``signature`` over ``sums`` with a key from ``keyring``."""
     for path, what in ((sums, "SHA256SUMS"), (signature, "signature"), (keyring, "keyring")):
         if not path.is_file():
             raise ConfigError(f"{path}: {what} file not found")
-    result = run(
-        ["gpgv", "--keyring", keyring.resolve(), signature, sums], capture=True, check=False
-    )
-    if result.returncode != 0:
-        reason = next(
-            (line for line in result.stderr.splitlines() if "BAD" in line or "Can't" in line),
-            result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "rejected",
-        )
+    check = gpgv.verify(signature, sums, keyring)
+    if not check.good:
         raise VerificationError(
-            f"{signature}: bad signature on {sums} (gpgv: {reason.removeprefix('gpgv: ')})",
+            f"{signature}: bad signature on {sums} (gpgv: {check.reason})",
             hint="get SHA256SUMS and SHA256SUMS.gpg again and name the keyring that signed them",
         )

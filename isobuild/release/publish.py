@@ -22,8 +22,8 @@ from host_service.oci import (
     parse_reference,
 )
 from host_service.release import EMPTY_BLOB, EMPTY_MEDIA_TYPE, RELEASE_MEDIA_TYPE, Release
-from isobuild.bundle import Artifact, Blob
 from isobuild.errors import ConfigError, PayloadError, VerificationError
+from isobuild.release.bundle import Artifact, Blob
 
 log = logging.getLogger(__name__)
 

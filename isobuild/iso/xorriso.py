@@ -160,13 +160,16 @@ class RealXorriso:
         size = 0
         # From the spawn on, a signal waits for a checkpoint: the hasher's queue and the
         # thread start-ups take locks, and xorriso must be reaped on every way out.
-        with interrupt.deferred() as checkpoint:
-            proc = spawn(
+        with (
+            interrupt.deferred() as checkpoint,
+            spawn(
                 argv,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env={"SOURCE_DATE_EPOCH": str(spec.epoch)},
-            )
+                grace=0,  # an abandoned write is killed at once; the spawn reaps it
+            ) as proc,
+        ):
             assert proc.stdout is not None
             assert proc.stderr is not None
             reader: threading.Thread | None = None
@@ -191,14 +194,12 @@ class RealXorriso:
                 checkpoint()
             finally:
                 if proc.poll() is None:
+                    # Stop it before joining the stderr reader, which waits for its end.
                     proc.kill()
                     proc.wait()
                 sha256 = hasher.close() if hasher is not None else ""
                 if reader is not None:
                     reader.join(timeout=5)
-                else:
-                    proc.stderr.close()
-                proc.stdout.close()
         if returncode != 0:
             raise ToolError(
                 f"xorriso exited with {returncode} while writing the ISO: "

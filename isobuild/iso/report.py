@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isobuild import boot_records, grub, partition_table
-from isobuild.autoinstall import META_DATA, ROOT_FILE, USER_DATA
-from isobuild.boot_records import BootRecords, ElToritoImage
-from isobuild.partition_table import PartitionTable
-from isobuild.source_iso import SourceIso
-from isobuild.xorriso import Xorriso, split_report
+from isobuild.iso import boot_records, grub, partition_table
+from isobuild.iso.boot_records import BootRecords, ElToritoImage
+from isobuild.iso.partition_table import PartitionTable
+from isobuild.iso.seed import META_DATA, ROOT_FILE, USER_DATA
+from isobuild.iso.source import SourceIso
+from isobuild.iso.xorriso import Xorriso, split_report
 
 MENUS = ("/boot/grub/grub.cfg", "/boot/grub/loopback.cfg")
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
+from isobuild.artifacts.lockfile import PayloadLock
 from isobuild.config import yaml_error
 from isobuild.errors import PayloadError, VerificationError
-from isobuild.lockfile import PayloadLock
 
 
 def _containers(document: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:

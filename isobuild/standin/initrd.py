@@ -16,7 +16,7 @@ from isobuild.run import run
 
 log = logging.getLogger(__name__)
 
-STANDIN_DIR = Path(__file__).resolve().parent / "standin"
+STANDIN_DIR = Path(__file__).resolve().parent / "files"
 BUSYBOX = Path("/bin/busybox")
 KERNEL_PACKAGE = "linux-image-amd64"
 # What the init needs to find an ISO on an IDE/AHCI CD, a USB stick or a virtio disk.

@@ -15,8 +15,8 @@ from typing import Any
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
-from isobuild import partition_table
 from isobuild.errors import SourceIsoError
+from isobuild.iso import partition_table
 
 ISO_HEADER_BYTES = 32768 + 2048  # system area + primary volume descriptor
 DISK_INFO = re.compile(r"Ubuntu-Server 24\.04(\.\d+)? LTS .*\bamd64\b")

@@ -12,12 +12,10 @@ import yaml
 from host_service.schema import Schema
 from isobuild.config import BuildConfig, to_mapping
 from isobuild.errors import ConfigError
+from isobuild.iso.seed import META_DATA, ROOT_FILE, USER_DATA
 from isobuild.resources import AUTOINSTALL_DIR, SCHEMAS_DIR
 from isobuild.templates import Templates
 
-ROOT_FILE = "/autoinstall.yaml"
-USER_DATA = "/nocloud/user-data"
-META_DATA = "/nocloud/meta-data"
 _TEMPLATES = {
     ROOT_FILE: "autoinstall.yaml.j2",
     USER_DATA: "user-data.j2",

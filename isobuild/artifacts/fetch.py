@@ -20,9 +20,9 @@ from typing import Protocol
 import requests
 import urllib3
 
-from isobuild.artifact_cache import ArtifactCache
+from isobuild.artifacts.cache import ArtifactCache
+from isobuild.artifacts.lockfile import PinnedFile
 from isobuild.errors import ConfigError, PayloadError, VerificationError
-from isobuild.lockfile import PinnedFile
 from isobuild.progress import Progress
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,8 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isobuild import interrupt, partition_table
-from isobuild.errors import BootError, SourceIsoError
-from isobuild.qemu import (
+from isobuild import interrupt
+from isobuild.boot.qemu import (
     POLL_SECONDS,
     Accel,
     Firmware,
@@ -23,6 +22,8 @@ from isobuild.qemu import (
     Medium,
     ovmf_copy,
 )
+from isobuild.errors import BootError, SourceIsoError
+from isobuild.iso import partition_table
 
 REPORT_PREFIX = "ISOBUILD-STANDIN"
 _REPORT_LINE = re.compile(rf"^{REPORT_PREFIX} ([a-z_0-9]+)=(.*?)\r?$", re.MULTILINE)

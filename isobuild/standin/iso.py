@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from isobuild import md5sums
-from isobuild.boot_records import ESP_TYPE_GUID
 from isobuild.errors import EnvironmentProblem
+from isobuild.iso import md5sums
+from isobuild.iso.boot_records import ESP_TYPE_GUID
 from isobuild.run import run
-from isobuild.standin_initrd import STANDIN_DIR, build_initrd, fetch_kernel
+from isobuild.standin.initrd import STANDIN_DIR, build_initrd, fetch_kernel
 
 log = logging.getLogger(__name__)
 

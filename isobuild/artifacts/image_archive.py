@@ -30,10 +30,10 @@ from host_service.oci import (
     RegistryClient,
     RegistryError,
 )
-from isobuild.artifact_cache import ArtifactCache
+from isobuild.artifacts.cache import ArtifactCache
+from isobuild.artifacts.lockfile import PayloadLock, PinnedImage
 from isobuild.digest import sha256_file
 from isobuild.errors import PayloadError, VerificationError
-from isobuild.lockfile import PayloadLock, PinnedImage
 
 log = logging.getLogger(__name__)
 

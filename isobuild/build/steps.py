@@ -1,36 +1,33 @@
-"""`build(config, tools, options)`: the base ISO in, the appliance ISO out, as named steps."""
+"""The build's steps, each ``step(ctx) -> None`` over one :class:`BuildContext`, in order."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import logging
 import os
 import shutil
-import stat
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from isobuild import autoinstall, grub, manifest, md5sums
-from isobuild.config import BuildConfig
-from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
+from isobuild.artifacts.lockfile import load_lock
+from isobuild.build import manifest
+from isobuild.build.context import BuildContext
+from isobuild.digest import BackgroundDigest, DigestCache
 from isobuild.errors import (
     ConfigError,
     EnvironmentProblem,
     OutputExistsError,
     SourceIsoError,
-    VerificationError,
 )
-from isobuild.grub import GrubEditError
-from isobuild.payload_stage import stage_payload
+from isobuild.installer import autoinstall, build_info
+from isobuild.installer.payload import ISO_DIR, MANIFEST, fetch_payload, plan_payload
+from isobuild.iso import grub, md5sums
+from isobuild.iso.grub import GrubEditError
+from isobuild.iso.source import check_live_server
+from isobuild.iso.verify import check_digest, check_signature, expected_from_sums
+from isobuild.iso.xorriso import IsoEdit, Remaster, parent_dirs
 from isobuild.progress import Progress
-from isobuild.source_iso import BaseIsoFacts, SourceIso, check_live_server
-from isobuild.verify import check_digest, check_signature, expected_from_sums
-from isobuild.xorriso import IsoEdit, Remaster, WriteResult, Xorriso, parent_dirs
 
 log = logging.getLogger(__name__)
 
@@ -38,160 +35,6 @@ GRUB_CFG = "/boot/grub/grub.cfg"
 LOOPBACK_CFG = "/boot/grub/loopback.cfg"
 DISK_INFO = "/.disk/info"
 SPACE_MARGIN = 64 << 20  # directory records, padding, the manifest
-TEMP_PREFIX = ".isobuild-"
-SNAPSHOT_MAX = 8 << 20  # files up to this size are copied when added (see _snapshot)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Tools:
-    """The external programs a build drives, chosen once at the edge (fakes in tests)."""
-
-    xorriso: Xorriso
-
-
-@dataclass(frozen=True, kw_only=True)
-class BaseIsoCheck:
-    """What the base ISO must match before anything is written (all optional)."""
-
-    sha256: str | None = None
-    sha256sums: Path | None = None
-    signature: Path | None = None
-    keyring: Path | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class BuildOptions:
-    base_iso: Path
-    output_dir: Path
-    cache_dir: Path
-    force: bool = False
-    quiet: bool = False
-    check: BaseIsoCheck = BaseIsoCheck()
-    # None: $SOURCE_DATE_EPOCH, else the base ISO's volume modification date.
-    source_date_epoch: int | None = None
-    # Payload (isobuild/payload_stage.py): None is the config's payload.lock.
-    lock: Path | None = None
-    mirror: str | None = None  # an http(s) URL or a directory with the mirror layout
-    offline: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class BuildResult:
-    iso: Path
-    sha256_file: Path
-    manifest: Path
-    sha256: str
-    size: int
-    standin_artifacts: bool  # the payload is the labelled stand-in k3s/Flux files
-
-
-@dataclass(frozen=True, kw_only=True)
-class AddedFile:
-    iso_path: str
-    local_path: Path
-    sha256: str
-    md5: str
-    size: int
-    mode: int
-    action: str  # "added" | "changed"
-
-
-@dataclass(kw_only=True)
-class BuildContext:
-    """The state steps share. Steps add files with ``add_file``/``add_bytes``/``add_tree``.
-
-    Every added or replaced file is recorded with its sha256 (manifest) and md5
-    (md5sum.txt); ``manifest_extra`` is copied into build-manifest.json under ``extra``.
-    ``staging`` is a private directory for files steps generate; it is removed at the end.
-    """
-
-    config: BuildConfig
-    tools: Tools
-    options: BuildOptions
-    workdir: Path
-    staging: Path
-    source: SourceIso
-    base: BaseIsoFacts | None = None
-    epoch: int = 0
-    base_digest: BackgroundDigest | None = None
-    files: dict[str, AddedFile] = field(default_factory=dict)
-    manifest_extra: dict[str, Any] = field(default_factory=dict)
-    standin_artifacts: bool = False  # set by the payload step
-    write: WriteResult | None = None
-    outputs: dict[Path, Path] = field(default_factory=dict)  # temp file → final path
-
-    def add_file(
-        self,
-        iso_path: str,
-        local_path: Path,
-        *,
-        mode: int | None = None,
-        sha256: str | None = None,
-    ) -> AddedFile:
-        """Put ``local_path`` on the ISO at ``iso_path`` (adding or replacing a file).
-
-        ``sha256``, when the caller already verified the file, is checked in the same read
-        that takes the md5: a file that changed since is refused, not recorded.
-        """
-        if not iso_path.startswith("/") or ".." in iso_path.split("/"):
-            raise ValueError(f"ISO path must be absolute without '..': {iso_path!r}")
-        local_path = self._snapshot(iso_path, local_path)
-        sha, md5, size = sha256_and_md5(local_path)
-        if sha256 is not None and sha != sha256:
-            raise VerificationError(
-                f"{local_path}: sha256 {sha}, but {iso_path} was planned as {sha256}: the "
-                "file changed after it was verified",
-                hint="something modified the cache or the source tree during the build; "
-                "run the build again",
-            )
-        if mode is None:
-            executable = local_path.stat().st_mode & stat.S_IXUSR
-            mode = 0o555 if executable else 0o444
-        action = "changed" if self.source.exists(iso_path) else "added"
-        record = AddedFile(
-            iso_path=iso_path, local_path=local_path, sha256=sha, md5=md5, size=size,
-            mode=mode, action=action,
-        )  # fmt: skip
-        self.files[iso_path] = record
-        return record
-
-    def _snapshot(self, iso_path: str, local_path: Path) -> Path:
-        """A private copy of a small file from outside ``staging``.
-
-        xorriso reads mapped files only when it writes, long after their digests were
-        taken: a file edited in between (a source tree under work) would make the ISO
-        disagree with md5sum.txt. Big files come from the verified artifact cache, which
-        nothing edits; copying them would cost gigabytes.
-        """
-        if local_path.is_relative_to(self.staging) or local_path.stat().st_size > SNAPSHOT_MAX:
-            return local_path
-        copy = self.staging / "snapshots" / iso_path.lstrip("/")
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local_path, copy)
-        shutil.copymode(local_path, copy)
-        return copy
-
-    def add_bytes(self, iso_path: str, data: bytes | str, *, mode: int = 0o444) -> AddedFile:
-        """Write ``data`` under ``staging`` and put it on the ISO at ``iso_path``."""
-        local = self.staging / iso_path.lstrip("/")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(data.encode() if isinstance(data, str) else data)
-        return self.add_file(iso_path, local, mode=mode)
-
-    def add_tree(self, iso_dir: str, local_dir: Path) -> list[AddedFile]:
-        """Every regular file under ``local_dir`` at the same relative path under ``iso_dir``."""
-        added = []
-        for path in sorted(local_dir.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                rel = path.relative_to(local_dir).as_posix()
-                added.append(self.add_file(f"{iso_dir.rstrip('/')}/{rel}", path))
-        return added
-
-
-Step = Callable[[BuildContext], None]
-
-
-# --- steps ---------------------------------------------------------------------------------
 
 
 def check_output(ctx: BuildContext) -> None:
@@ -217,7 +60,9 @@ def verify_base(ctx: BuildContext) -> None:
     expected: list[tuple[str, str]] = []  # (digest, where it was pinned): each must match
     if check.sha256sums is not None:
         if check.signature is not None:
-            check_signature(check.sha256sums, check.signature, check.keyring or Path())
+            check_signature(
+                ctx.tools.gpgv, check.sha256sums, check.signature, check.keyring or Path()
+            )
         text = _read_text(check.sha256sums, "SHA256SUMS")
         expected.append(
             (expected_from_sums(text, check.sha256sums, iso.name), str(check.sha256sums))
@@ -383,48 +228,50 @@ def place_outputs(outputs: Mapping[Path, Path], *, aside: Path) -> None:
         raise
 
 
-def steps() -> list[Step]:
-    """The build, top to bottom."""
-    return [
-        check_output,
-        open_base,
-        verify_base,
-        add_autoinstall,
-        edit_grub,
-        set_disk_info,
-        stage_payload,
-        write_md5sums,
-        check_space,
-        write_iso,
-        write_checksum_and_manifest,
-        publish,
-    ]
+# --- the payload step (isobuild/installer/payload.py plans it) ------------------------------
 
 
-def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResult:
-    """Run every step; on any error or interrupt nothing is left in the output directory."""
-    with _workdir(options.output_dir) as workdir:
-        staging = workdir / "staging"
-        staging.mkdir()
-        ctx = BuildContext(
-            config=config, tools=tools, options=options, workdir=workdir, staging=staging,
-            source=SourceIso(options.base_iso),
-        )  # fmt: skip
-        try:
-            for step in steps():
-                log.debug("step: %s", step.__name__)
-                step(ctx)
-        finally:
-            ctx.source.close()
-        assert ctx.write is not None
-        final = options.output_dir / config.iso_filename
-        return BuildResult(
-            iso=final,
-            sha256_file=final.with_name(final.name + ".sha256"),
-            manifest=options.output_dir / "build-manifest.json",
-            sha256=ctx.write.sha256,
-            size=ctx.write.size,
-            standin_artifacts=ctx.standin_artifacts,
+def _base_identity(ctx: BuildContext) -> Mapping[str, Any]:
+    assert ctx.base is not None
+    return {
+        "volume_id": ctx.base.volume_id,
+        "disk_info": ctx.base.disk_info,
+        "size": ctx.options.base_iso.stat().st_size,
+    }
+
+
+def stage_payload(ctx: BuildContext) -> None:
+    """Put the payload directory on the ISO and its manifest into build-manifest.json."""
+    options = ctx.options
+    lock = load_lock(options.lock or ctx.config.payload.lock)
+    fetched = fetch_payload(
+        lock,
+        cache_dir=options.cache_dir,
+        mirror=options.mirror,
+        offline=options.offline,
+        progress=not options.quiet,
+    )
+    build = build_info.build_id(ctx.config, lock, _base_identity(ctx), ctx.epoch)
+    plan = plan_payload(ctx.config, fetched, ctx.staging / "payload", build=build)
+    for item in plan.files:
+        mode = 0o555 if item.mode & 0o111 else 0o444
+        # The planned digest is re-checked while the md5 is taken: the ISO gets the bytes
+        # the payload manifest (and, for cached artifacts, the lock file) names.
+        ctx.add_file(f"{ISO_DIR}/{item.path}", item.source, mode=mode, sha256=item.sha256)
+    assert plan.manifest_file is not None
+    ctx.add_file(f"{ISO_DIR}/{MANIFEST}", plan.manifest_file, mode=0o444)
+    ctx.manifest_extra["payload"] = {
+        "lock": {"file": lock.source.name, "sha256": lock.sha256},
+        "standin": lock.standin,
+        "build_id": build,
+        "manifest": plan.manifest,
+    }
+    if lock.standin:
+        ctx.standin_artifacts = True
+        ctx.manifest_extra["standin_artifacts"] = True
+        log.warning(
+            "STAND-IN k3s/Flux artifacts (%s): the ISO installs and boots, but k3s cannot run",
+            lock.source,
         )
 
 
@@ -435,32 +282,6 @@ def _final_paths(ctx: BuildContext) -> list[Path]:
     out = ctx.options.output_dir
     iso = out / ctx.config.iso_filename
     return [iso, iso.with_name(iso.name + ".sha256"), out / "build-manifest.json"]
-
-
-@contextmanager
-def _workdir(output_dir: Path) -> Iterator[Path]:
-    """A private directory inside the output directory (same filesystem: renames are atomic)."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise EnvironmentProblem(f"{output_dir}: exists and is not a directory")
-    created = not output_dir.exists()
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=output_dir))
-    except OSError as exc:
-        raise EnvironmentProblem(
-            f"{output_dir}: output directory is not writable ({exc.strerror})",
-            hint="choose a writable --output-dir",
-        ) from exc
-    try:
-        yield workdir
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if created:
-            # Only the directory this build made, and only while it is empty.
-            with contextlib.suppress(OSError):
-                output_dir.rmdir()
-        raise
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _source_date_epoch(ctx: BuildContext) -> int:

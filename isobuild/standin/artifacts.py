@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from host_service.oci import OCI_MANIFEST
+from isobuild.artifacts.image_archive import ARCHIVE_NAME, ImageContent, write_archive
+from isobuild.artifacts.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock
 from isobuild.errors import EnvironmentProblem, OutputExistsError
-from isobuild.image_archive import ARCHIVE_NAME, ImageContent, write_archive
-from isobuild.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock
 
 STANDIN_MARK = "STAND-IN"
 LABEL = (

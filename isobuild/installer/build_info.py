@@ -20,9 +20,9 @@ from typing import Any
 from host_service.schema import Schema
 from host_service.settings import REGISTRY_CA_NAME
 from isobuild import ca_bundle
+from isobuild.artifacts.lockfile import PayloadLock
 from isobuild.config import BuildConfig, to_mapping
 from isobuild.errors import ConfigError
-from isobuild.lockfile import PayloadLock
 from isobuild.resources import SCHEMAS_DIR
 
 SCHEMA_ID = "alga.appliance.build-info/v1"

@@ -30,25 +30,25 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from host_service.settings import REGISTRY_CA_NAME
-from isobuild import build_info, install_payload, overlay
-from isobuild.artifact_cache import ArtifactCache
-from isobuild.config import BuildConfig
-from isobuild.digest import sha256_file
-from isobuild.errors import ConfigError, PayloadError, VerificationError
-from isobuild.fetch import Fetcher, make_source
-from isobuild.flux_install import check_images_pinned
-from isobuild.image_archive import (
+from isobuild.artifacts.cache import ArtifactCache
+from isobuild.artifacts.fetch import Fetcher, make_source
+from isobuild.artifacts.flux_install import check_images_pinned
+from isobuild.artifacts.image_archive import (
     ARCHIVE_NAME,
     ClientFactory,
     default_client_factory,
     inspect_archive,
     obtain_image_archive,
 )
-from isobuild.lockfile import PayloadLock, load_lock
+from isobuild.artifacts.lockfile import PayloadLock
+from isobuild.config import BuildConfig
+from isobuild.digest import sha256_file
+from isobuild.errors import ConfigError, PayloadError, VerificationError
+from isobuild.installer import build_info, install_payload, overlay
 from isobuild.resources import FLUX_DIR, HOST_SERVICE_DIR, OVERLAYS_DIR
 
 if TYPE_CHECKING:
-    from isobuild.build import BuildContext
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -347,50 +347,3 @@ def materialize(plan: PayloadPlan, dest: Path) -> Path:
     assert plan.manifest_file is not None
     shutil.copyfile(plan.manifest_file, dest / MANIFEST)
     return dest
-
-
-# --- the build step --------------------------------------------------------------------------
-
-
-def _base_identity(ctx: BuildContext) -> Mapping[str, Any]:
-    assert ctx.base is not None
-    return {
-        "volume_id": ctx.base.volume_id,
-        "disk_info": ctx.base.disk_info,
-        "size": ctx.options.base_iso.stat().st_size,
-    }
-
-
-def stage_payload(ctx: BuildContext) -> None:
-    """Put the payload directory on the ISO and its manifest into build-manifest.json."""
-    options = ctx.options
-    lock = load_lock(options.lock or ctx.config.payload.lock)
-    fetched = fetch_payload(
-        lock,
-        cache_dir=options.cache_dir,
-        mirror=options.mirror,
-        offline=options.offline,
-        progress=not options.quiet,
-    )
-    build = build_info.build_id(ctx.config, lock, _base_identity(ctx), ctx.epoch)
-    plan = plan_payload(ctx.config, fetched, ctx.staging / "payload", build=build)
-    for item in plan.files:
-        mode = 0o555 if item.mode & 0o111 else 0o444
-        # The planned digest is re-checked while the md5 is taken: the ISO gets the bytes
-        # the payload manifest (and, for cached artifacts, the lock file) names.
-        ctx.add_file(f"{ISO_DIR}/{item.path}", item.source, mode=mode, sha256=item.sha256)
-    assert plan.manifest_file is not None
-    ctx.add_file(f"{ISO_DIR}/{MANIFEST}", plan.manifest_file, mode=0o444)
-    ctx.manifest_extra["payload"] = {
-        "lock": {"file": lock.source.name, "sha256": lock.sha256},
-        "standin": lock.standin,
-        "build_id": build,
-        "manifest": plan.manifest,
-    }
-    if lock.standin:
-        ctx.standin_artifacts = True
-        ctx.manifest_extra["standin_artifacts"] = True
-        log.warning(
-            "STAND-IN k3s/Flux artifacts (%s): the ISO installs and boots, but k3s cannot run",
-            lock.source,
-        )

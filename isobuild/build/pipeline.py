@@ -1,0 +1,105 @@
+"""`build(config, tools, options)`: the base ISO in, the appliance ISO out, as named steps."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from isobuild.build.context import BuildContext, BuildOptions, BuildResult, Step, Tools
+from isobuild.build.steps import (
+    add_autoinstall,
+    check_output,
+    check_space,
+    edit_grub,
+    open_base,
+    publish,
+    set_disk_info,
+    stage_payload,
+    verify_base,
+    write_checksum_and_manifest,
+    write_iso,
+    write_md5sums,
+)
+from isobuild.config import BuildConfig
+from isobuild.errors import EnvironmentProblem
+from isobuild.iso.source import SourceIso
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".isobuild-"
+
+
+def steps() -> list[Step]:
+    """The build, top to bottom."""
+    return [
+        check_output,
+        open_base,
+        verify_base,
+        add_autoinstall,
+        edit_grub,
+        set_disk_info,
+        stage_payload,
+        write_md5sums,
+        check_space,
+        write_iso,
+        write_checksum_and_manifest,
+        publish,
+    ]
+
+
+def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResult:
+    """Run every step; on any error or interrupt nothing is left in the output directory."""
+    with _workdir(options.output_dir) as workdir:
+        staging = workdir / "staging"
+        staging.mkdir()
+        ctx = BuildContext(
+            config=config, tools=tools, options=options, workdir=workdir, staging=staging,
+            source=SourceIso(options.base_iso),
+        )  # fmt: skip
+        try:
+            for step in steps():
+                log.debug("step: %s", step.__name__)
+                step(ctx)
+        finally:
+            ctx.source.close()
+        assert ctx.write is not None
+        final = options.output_dir / config.iso_filename
+        return BuildResult(
+            iso=final,
+            sha256_file=final.with_name(final.name + ".sha256"),
+            manifest=options.output_dir / "build-manifest.json",
+            sha256=ctx.write.sha256,
+            size=ctx.write.size,
+            standin_artifacts=ctx.standin_artifacts,
+        )
+
+
+@contextmanager
+def _workdir(output_dir: Path) -> Iterator[Path]:
+    """A private directory inside the output directory (same filesystem: renames are atomic)."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EnvironmentProblem(f"{output_dir}: exists and is not a directory")
+    created = not output_dir.exists()
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=output_dir))
+    except OSError as exc:
+        raise EnvironmentProblem(
+            f"{output_dir}: output directory is not writable ({exc.strerror})",
+            hint="choose a writable --output-dir",
+        ) from exc
+    try:
+        yield workdir
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if created:
+            # Only the directory this build made, and only while it is empty.
+            with contextlib.suppress(OSError):
+                output_dir.rmdir()
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
