@@ -188,6 +188,12 @@ def reset_data(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_user() -> str:
+    """Who runs the command: the login behind sudo when there is one."""
+    user = os.environ.get("SUDO_USER") or os.environ.get("USER") or "?"
+    return f"cli ({user}, uid {os.getuid()})"
+
+
 def _logged(text: str) -> None:
     say(text)
     journal_log.info("%s", text)
@@ -206,7 +212,9 @@ def repair(settings: Settings, args: argparse.Namespace) -> int:
     with handle:
         journal_log.info("repair-release: started (uid %d)", os.getuid())
         try:
-            version = repair_release(settings, real_runtime(settings), say=progress)
+            version = repair_release(
+                settings, real_runtime(settings), say=progress, requested_by=_cli_user()
+            )
         except NothingToRepair as exc:
             _fail(str(exc), exc.hint)
             return 4

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from host_service.errors import ServiceError
 from host_service.intent import IntentStore
+from host_service.release import Release
 from host_service.runtime import Runtime
 from host_service.settings import Settings
 from host_service.steps import apply, reconcile, source, values
 from host_service.steps import release as release_step
-from host_service.steps.context import StepContext
+from host_service.steps.context import StepContext, StepFailed
 from host_service.update import flux
+from host_service.update.store import History, UpdatePaths
+from host_service.worker import redactor
 
 STEPS = ("release", "values", "apply", "source", "flux", "helm", "record")
 
@@ -32,10 +36,12 @@ def repair_release(
     runtime: Runtime,
     *,
     say: Callable[[str], None],
+    requested_by: str,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """Re-apply the recorded selection; returns its version. Raises NothingToRepair, or
-    StepFailed (what failed, cause, next step, output) from the step that failed."""
+    StepFailed (what failed, cause, next step, output) from the step that failed. The repair
+    and its outcome go into the update history."""
     intent = IntentStore(settings.paths.intent_file).load()
     if intent is None:
         raise NothingToRepair(
@@ -79,6 +85,43 @@ def repair_release(
         release_step.store(ctx, resolution.ref, fetched)
         found = release_step.require_resolved(ctx)
     _, release = found
+    selection = {
+        "ref": resolution.ref,
+        "version": resolution.version,
+        "manifest_digest": resolution.manifest_digest,
+        "config_digest": release.config.digest,
+    }
+    history = History(UpdatePaths.of(settings.paths).history)
+    entry: dict[str, Any] = {
+        "id": f"repair-{int(clock())}",
+        "kind": "repair",
+        "requested_by": requested_by,
+        "requested_at": clock(),
+        "finished_at": None,
+        "from": selection,
+        "to": selection,
+        "force": False,
+        "outcome": "running",
+        "blocked_at": None,
+        "message": "",
+    }
+    history.upsert(entry)
+    redact = redactor(intent)
+    try:
+        _reapply(ctx, release, clock=clock, say=say)
+    except StepFailed as exc:
+        history.upsert(
+            {**entry, "outcome": "blocked", "finished_at": clock(), "message": redact(exc.message)}
+        )
+        raise
+    history.upsert({**entry, "outcome": "succeeded", "finished_at": clock()})
+    return release.version
+
+
+def _reapply(
+    ctx: StepContext, release: Release, *, clock: Callable[[], float], say: Callable[[str], None]
+) -> None:
+    total = len(STEPS)
     for number, (name, step) in enumerate(
         (("values", values), ("apply", apply), ("source", source)), start=2
     ):
@@ -91,4 +134,3 @@ def repair_release(
     flux.wait_helm_releases(ctx, token)
     say(f"[7/{total}] recording the selection")
     reconcile.run(ctx)
-    return release.version

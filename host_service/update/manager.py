@@ -105,7 +105,7 @@ class UpdateManager:
 
     def _adopt_install(self) -> None:
         """The first selection (the bootstrap's) opens the history."""
-        if self.keeper.history.entries():
+        if any(e.get("kind") == "install" for e in self.keeper.history.entries()):
             return
         try:
             recorded = json.loads(self.settings.paths.selection_file.read_text(encoding="utf-8"))

@@ -338,6 +338,11 @@ def test_repair_release_reapplies_the_recorded_selection_not_the_channel(
     assert selection["manifest_digest"] == first.manifest_digest
     core = yaml.safe_load(values["data"]["values.yaml"])
     assert core["image"]["tag"] == "2.0.0"
+    history = json.loads((appliance.state_dir / "update/history.json").read_text())
+    repair = history[-1]
+    assert (repair["kind"], repair["outcome"]) == ("repair", "succeeded")
+    assert repair["requested_by"].startswith("cli (")
+    assert repair["to"]["manifest_digest"] == first.manifest_digest
 
 
 @pytest.mark.usefixtures("published_release")
