@@ -78,11 +78,13 @@ test-system: setup
 
 # The same suite against the real Ubuntu ISO installed unattended under QEMU/KVM (see
 # docs/testing.md): BASE_ISO is the live-server ISO, ARTIFACTS a mirror directory or URL with
-# the real pinned k3s/Flux files (empty: fetch from the publishers). Skips without KVM.
+# the real pinned k3s/Flux files (empty: fetch from the publishers), plus the ISO checks on a
+# build from BASE_ISO (tests/integration/test_build_real.py). Skips without KVM.
 ARTIFACTS ?=
 test-real: setup
 	ISOBUILD_SYSTEM_TARGET=real ISOBUILD_BASE_ISO="$(BASE_ISO)" ISOBUILD_ARTIFACTS="$(ARTIFACTS)" \
-	ISOBUILD_APPLIANCE_CONFIG="$(CONFIG)" $(PY) -m pytest tests/system $(PYTEST_ARGS)
+	ISOBUILD_APPLIANCE_CONFIG="$(CONFIG)" $(PY) -m pytest tests/system \
+		tests/integration/test_build_real.py $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -69,6 +69,7 @@ def reset_token(settings: Settings) -> int:
     token = setup_token.rotate(settings.paths.token_file)
     sessions.rotate_key(settings.paths.session_key_file)
     _refresh_banner(settings, token)
+    log.warning("setup token reset: every session has ended; the new token is on the console")
     # The token itself is shown only on the console, never printed where logs may keep it.
     sys.stdout.write(
         "setup token rotated; every session has ended; the new token is shown on the "
@@ -104,7 +105,7 @@ def run_service(service: Service, host: str, port: int) -> int:
         _err(f"error: {exc}\nhint: {_FULL_DISK_HINT}")
         return EXIT_ENVIRONMENT
     try:
-        server = make_server(host, port, App(service))
+        server = make_server(host, port, App(service), service.settings.http)
     except OSError as exc:
         service.stop()
         _err(f"error: cannot listen on {host or '*'}:{port}: {exc.strerror}")

@@ -46,7 +46,9 @@ class Service:
         self.runtime = runtime
         self.clock = clock
         self.intents = IntentStore(settings.paths.intent_file)
-        self.sessions = SessionKeeper(settings.paths.session_key_file)
+        self.sessions = SessionKeeper(
+            settings.paths.session_key_file, revoked_file=settings.paths.revoked_sessions_file
+        )
         self.lockout = lockout or Lockout()
         self.support = SupportBundles(settings, runtime, clock=clock)
         self.updates = UpdateManager(

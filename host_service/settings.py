@@ -81,6 +81,23 @@ class Timeouts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HttpLimits:
+    """What one client may hold of the HTTP server (docs/host-service.md, "Limits")."""
+
+    # Requests answered at once, one thread each; past it /healthz is still answered and
+    # anything else gets 503.
+    max_connections: int = 64
+    # Connections still sending their request; they hold no thread. Past it the oldest
+    # is closed.
+    max_waiting: int = 256
+    # Seconds from connect to the end of the request (line, headers, body): slow clients
+    # are cut off with 408.
+    request_timeout: float = 20.0
+    # Seconds an answer may wait for a client that stopped reading.
+    send_timeout: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Thresholds:
     min_free_disk_bytes: int = 20 * 1024**3
     min_memory_bytes: int = 4 * 1024**3
@@ -131,6 +148,10 @@ class Paths:
         return self.state / "session-key"
 
     @property
+    def revoked_sessions_file(self) -> Path:
+        return self.state / "revoked-sessions.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.state / "host-service.lock"
 
@@ -165,6 +186,7 @@ class Settings:
     kubectl: tuple[str, ...] = ()
     timeouts: Timeouts = Timeouts()
     thresholds: Thresholds = Thresholds()
+    http: HttpLimits = HttpLimits()
     standin: bool = False
     build: Mapping[str, str] = field(default_factory=dict)
     source: str = "<appliance defaults>"
@@ -329,6 +351,7 @@ def settings_from_document(
             r.get(f"{hs}.max_clock_skew_seconds", float, Thresholds.max_clock_skew_seconds)
         ),
     )
+    http = _http_limits(r, f"{hs}.http")
     build = {
         key: str(document[key])
         for key in ("name", "version", "build_id")
@@ -363,6 +386,7 @@ def settings_from_document(
         kubectl=r.strings(f"{hs}.kubectl", ()),
         timeouts=timeouts,
         thresholds=thresholds,
+        http=http,
         standin=bool(r.get("standin", bool, False)),
         build=build,
         source=source,
@@ -373,3 +397,18 @@ def settings_from_document(
             hint="build-info.json is written by isobuild; rebuild or restore it",
         )
     return settings
+
+
+def _http_limits(r: _Reader, prefix: str) -> HttpLimits:
+    default = HttpLimits()
+    values: dict[str, Any] = {}
+    for name in HttpLimits.__dataclass_fields__:
+        fallback = getattr(default, name)
+        value = r.get(f"{prefix}.{name}", type(fallback), fallback)
+        if value <= 0:
+            r.problems.append(
+                f"{r.source}: {prefix}.{name}: expected a positive number, got {value}"
+            )
+            value = fallback
+        values[name] = type(fallback)(value)
+    return HttpLimits(**values)

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from host_service.host import LinuxHost
-from host_service.intent import IntentStore, redact_url
+from host_service.intent import IntentStore, with_password
 from host_service.settings import Settings, rooted
 from host_service.support.archive import Item
 from host_service.support.journal import Journal, JournalError
@@ -177,7 +177,7 @@ def _env_file(path: Path, name: str) -> Item:
     out = []
     for line in lines:
         key, sep, value = line.partition("=")
-        out.append(f"{key}{sep}{redact_url(value) if '://' in value else value}")
+        out.append(f"{key}{sep}{with_password(value, None) if '://' in value else value}")
     return Item(name, how, data=("\n".join(out) + "\n").encode())
 
 

@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -404,11 +403,3 @@ class Guest:
         except FileNotFoundError:
             return ""
         return f": {text.splitlines()[-1]}" if text else ""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now (for hostfwd)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -5,7 +5,6 @@ from isobuild.installer.payload import (
     FetchedPayload,
     PayloadPlan,
     fetch_payload,
-    materialize,
     plan_payload,
 )
 
@@ -14,7 +13,6 @@ __all__ = [
     "FetchedPayload",
     "PayloadPlan",
     "fetch_payload",
-    "materialize",
     "plan_payload",
     "render_autoinstall",
 ]

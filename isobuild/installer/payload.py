@@ -335,15 +335,3 @@ def _readme(config: BuildConfig, lock: PayloadLock, build: str) -> str:
         f"against {MANIFEST}, installs it, and writes /boot/{config.name}-installed.\n"
         "See docs/payload.md in the isobuild sources.\n"
     )
-
-
-def materialize(plan: PayloadPlan, dest: Path) -> Path:
-    """Write the planned payload directory to ``dest`` (tests and the installed-system suite)."""
-    for item in plan.files:
-        target = dest / item.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(item.source, target)
-        target.chmod(item.mode)
-    assert plan.manifest_file is not None
-    shutil.copyfile(plan.manifest_file, dest / MANIFEST)
-    return dest

@@ -8,7 +8,7 @@ import json
 import os
 import stat
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,12 +215,3 @@ def _blob_name(digest: str) -> str:
 
 def _blob(files: Mapping[str, bytes], descriptor: Mapping[str, Any]) -> Blob:
     return Blob(str(descriptor["mediaType"]), files[_blob_name(str(descriptor["digest"]))])
-
-
-def content_names(artifact: Artifact) -> Sequence[str]:
-    """The file names inside the bundle's content layer, in archive order.
-
-    No command prints them; the tests read back what a bundle carries with it.
-    """
-    with tarfile.open(fileobj=io.BytesIO(artifact.layers[0].data), mode="r:gz") as tar:
-        return [m.name for m in tar.getmembers()]

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import requests
 
-from isobuild.boot.qemu import free_port
 from tests.fixtures.host_service import PROJECT
+from tests.ports import free_port
 
 CLIENTS = 20
 REQUESTS_PER_CLIENT = 50

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from isobuild.installer.autoinstall import render_autoinstall
 from isobuild.iso.seed import META_DATA, ROOT_FILE, USER_DATA
 from tests.conftest import require_tool
 from tests.fixtures.appliance_iso import ApplianceBuild
+from tests.waiting import wait_until
 
 CELL_NAMES = [c.name for c in CELLS]
 
@@ -135,12 +135,16 @@ def test_a_stopped_boot_test_stops_its_guests_at_once(
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
         guests: dict[int, str] = {}
-        while time.monotonic() < deadline and proc.poll() is None and len(guests) < 2:
+
+        def two_guests() -> bool:
+            nonlocal guests
+            assert proc.poll() is None, "boot-test ended before two guests ran"
             guests = {p: c for p, c in _children(proc.pid).items() if c.startswith("qemu")}
-            time.sleep(0.1)
-        assert len(guests) == 2, f"two guests never ran: {guests}"
+            return len(guests) >= 2
+
+        wait_until(two_guests, 60, lambda: f"two guests to run: {guests}", interval=0.1)
+        assert len(guests) == 2, f"more guests than --jobs 2: {guests}"
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
         # Looked at before the clean-up below, which would kill a survivor and hide it.

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from isobuild.iso.gpgv import RealGpgv
 from isobuild.iso.source import SourceIso
 from isobuild.iso.xorriso import RealXorriso, Remaster, WriteResult
 from tests.conftest import require_root, require_tool
+from tests.waiting import wait_until
 
 if TYPE_CHECKING:
     from tests.fixtures.standin_artifacts import StandinArtifacts
@@ -523,12 +523,12 @@ def test_a_stop_while_writing_leaves_nothing_and_exits_128_plus_signal(
     ]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    partial: list[Path] = []
-    while time.monotonic() < deadline and proc.poll() is None and not partial:
-        partial = [p for p in outdir.glob(".isobuild-*/*.iso") if p.stat().st_size > 16 << 20]
-        time.sleep(0.02)
-    assert partial, "the build never got to writing the ISO"
+
+    def writing() -> bool:
+        assert proc.poll() is None, "the build ended before it wrote the ISO"
+        return any(p.stat().st_size > 16 << 20 for p in outdir.glob(".isobuild-*/*.iso"))
+
+    wait_until(writing, 120, "the build to be writing the ISO")
     if whole_group:
         os.killpg(proc.pid, signum)
     else:

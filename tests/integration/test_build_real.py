@@ -1,23 +1,28 @@
 """The same checks on a build from the real Ubuntu ISO, where one is available.
 
-Set ISOBUILD_REAL_ISO=/path/to/ubuntu-24.04.x-live-server-amd64.iso (and optionally
-ISOBUILD_REAL_SHA256) to run them; these machines cannot download it.
+They take the real target's inputs: ``make test-real BASE_ISO=ubuntu-24.04.x-live-server-
+amd64.iso`` (or ``--base-iso`` / ``ISOBUILD_BASE_ISO``; the ISO is verified first when
+``ISOBUILD_BASE_ISO_SHA256`` or the signed SHA256SUMS variables are set). Without the ISO
+they skip; when the real target is asked for (``--system-target real`` /
+``ISOBUILD_SYSTEM_TARGET=real``) a missing ISO skips here and fails in CI (``CI=true``), like
+every real-target check. These machines cannot download it.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from isobuild.build import BaseIsoCheck
-from isobuild.installer.autoinstall import ROOT_FILE, USER_DATA
 from isobuild.iso.grub import AUTOINSTALL_ARGS, installer_entries
+from isobuild.iso.seed import ROOT_FILE, USER_DATA
 from isobuild.iso.source import SourceIso
+from tests.conftest import PROJECT_ROOT, unavailable
 from tests.fixtures.appliance_iso import ApplianceBuild, build_appliance
 from tests.integration import iso_checks
+from tests.system.real_target import base_iso_check
+from tests.system.target import TargetKind, TargetSettings
 
 if TYPE_CHECKING:
     from tests.fixtures.standin_artifacts import StandinArtifacts
@@ -26,11 +31,19 @@ pytestmark = pytest.mark.real
 
 
 @pytest.fixture(scope="module")
-def real_iso() -> Path:
-    path = os.environ.get("ISOBUILD_REAL_ISO")
-    if not path:
-        pytest.skip("ISOBUILD_REAL_ISO is not set (the real Ubuntu ISO is not available here)")
-    return Path(path)
+def real_iso(request: pytest.FixtureRequest) -> Path:
+    settings = TargetSettings.from_pytest(request.config, PROJECT_ROOT)
+    if settings.base_iso is None:
+        message = (
+            "the real Ubuntu ISO is not given (make test-real BASE_ISO=ubuntu-24.04.x-live-"
+            "server-amd64.iso, or --base-iso); it cannot be downloaded on these machines"
+        )
+        if settings.kind is TargetKind.REAL:
+            unavailable(message)  # asked for the real target: a missing ISO fails in CI
+        pytest.skip(message)
+    if not settings.base_iso.is_file():
+        unavailable(f"{settings.base_iso}: the real Ubuntu ISO given is not a file")
+    return settings.base_iso
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +53,9 @@ def real_build(
     isobuild_cache: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ApplianceBuild:
-    sha256 = os.environ.get("ISOBUILD_REAL_SHA256")
     return build_appliance(
         real_iso, tmp_path_factory.mktemp("real-out"), standin_artifacts_dir, isobuild_cache,
-        check=BaseIsoCheck(sha256=sha256),
+        check=base_iso_check(),
     )  # fmt: skip
 
 

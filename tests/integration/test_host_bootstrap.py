@@ -104,6 +104,32 @@ def test_full_bootstrap_reaches_reconciled(
     assert cluster.find("pods", "kube-system", "appliance-storage-smoke") is None
 
 
+def test_a_foreign_failing_helm_release_beside_ours_does_not_block_the_run(
+    start_service: Any, kube_api: KubeApi, published_release: PublishedRelease
+) -> None:
+    """Reconcile waits for the HelmReleases of our Kustomization only (its label selector):
+    one another tool keeps in the same namespace, failed for good, is none of its business."""
+    cluster = kube_api.cluster
+    cluster.helm_releases = ("db", "alga-core")
+    cluster.foreign_helm_releases = ("someone-elses-app",)
+    cluster.failing_helm_releases = {"someone-elses-app": "Helm install failed: image pull"}
+    running: InProcessService = start_service()
+    client = running.logged_in()
+    assert client.post("/api/setup", setup_body()).status_code == 202
+    status = client.wait_phase("reconciled", "blocked", timeout=120)
+    assert status["phase"] == "reconciled", status["blocker"]
+    foreign = cluster.find(
+        "helmreleases", "alga-system", "someone-elses-app", group="helm.toolkit.fluxcd.io"
+    )
+    assert foreign is not None  # it was there, and failed, while reconcile ran
+    stalled = [c for c in foreign["status"]["conditions"] if c["type"] == "Stalled"]
+    assert [c["status"] for c in stalled] == ["True"]
+    details = "\n".join(status["steps"][-1]["details"])
+    assert "HelmRelease db Ready" in details
+    assert "HelmRelease alga-core Ready" in details
+    assert "someone-elses-app" not in details
+
+
 def test_new_inputs_rerender_and_keep_generated_secrets(
     start_service: Any, kube_api: KubeApi, published_release: PublishedRelease
 ) -> None:
@@ -146,7 +172,8 @@ def test_proxy_credentials_reach_flux_but_nothing_else(
     assert client.post("/api/setup", body).status_code == 202
     status = client.wait_phase("reconciled", "blocked", timeout=120)
     assert status["phase"] == "reconciled", status["blocker"]
-    assert status["setup"]["proxy"] == "http://***@proxy.invalid:3128"
+    assert status["setup"]["proxy"] == "http://ops@proxy.invalid:3128"
+    assert status["setup"]["proxy_password_set"] is True
     proxy = kube_api.cluster.find("secrets", "flux-system", "alga-appliance-proxy")
     assert proxy is not None
     assert base64.b64decode(proxy["data"]["password"]).decode() == "pw-Zq81"

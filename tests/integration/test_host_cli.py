@@ -9,14 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
-from isobuild.boot.qemu import free_port
 from tests.conftest import require_root
 from tests.fixtures.host_service import PROJECT
+from tests.ports import free_port
+from tests.waiting import wait_until
 
 
 def host_service(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -27,15 +27,14 @@ def host_service(*args: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         assert proc.poll() is None, proc.communicate()
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                return
+            return requests.get(url + "/healthz", timeout=1).status_code == 200
         except requests.RequestException:
-            time.sleep(0.05)
-    raise AssertionError("service did not answer /healthz")
+            return False
+
+    wait_until(healthy, 30, f"{url}/healthz to answer")
 
 
 def test_serve_under_a_root_then_stop(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ import copy
 import errno
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,6 @@ import requests
 
 from host_service.state import STEPS
 from host_service.values import SECRET_NAME
-from isobuild.boot.qemu import free_port
 from tests.conftest import require_root, unavailable
 from tests.fixtures.host_service import (
     Appliance,
@@ -34,6 +33,8 @@ from tests.fixtures.host_service import (
     setup_body,
 )
 from tests.fixtures.kube_api import KubeApi, start_kube_api
+from tests.ports import free_port
+from tests.waiting import wait_until
 
 # The Nth progress report inside each step's run: after some of its side effects and
 # before others (e.g. k3s: after the unit was started; apply: after the Secret was created).
@@ -209,10 +210,7 @@ class HeldKubectl:
     pid_file: Path
 
     def wait_held(self, timeout: float = 60.0) -> int:
-        deadline = time.monotonic() + timeout
-        while not self.pid_file.exists():
-            assert time.monotonic() < deadline, "no kubectl call was held"
-            time.sleep(0.05)
+        wait_until(self.pid_file.exists, timeout, "a held kubectl call", interval=0.05)
         return int(self.pid_file.read_text())
 
     def release(self) -> None:
@@ -267,6 +265,8 @@ def assert_same_end_state(run: Scenario, reference: dict[str, Any]) -> None:
 
 # The flux step's ``kubectl apply --server-side -f .../install.yaml``: its run, mid-way.
 HELD_CALL = "install.yaml"
+# What the worker logs at each failed state write before it waits and tries again.
+RETRYING = "the bootstrap waits and retries"
 
 
 @pytest.mark.parametrize("signalled", ["service", "process-group"])
@@ -368,7 +368,12 @@ def test_a_full_state_disk_mid_step_waits_and_the_run_continues(
         assert status["current_step"] == "flux"
         answer = client.post("/api/setup", setup_body())
         assert answer.status_code == 409  # a live worker drives the run: nothing to start
-        time.sleep(1.5)  # the outage the reviewer made; the worker keeps retrying
+        # The outage lasts until the worker has retried (and failed) a few times.
+        service_log = run.service.log
+        assert service_log is not None
+        wait_until(
+            lambda: service_log.read_text().count(RETRYING) >= 3, 60, "three failed state writes"
+        )
 
         filler.unlink()
         status = client.wait_phase("reconciled", "blocked", timeout=120)
@@ -384,4 +389,6 @@ def test_a_full_state_disk_mid_step_waits_and_the_run_continues(
     assert run.service.log is not None
     log = run.service.log.read_text()
     assert "bootstrap-state.json: No space left on device" in log
-    assert "the bootstrap state was written after" in log
+    written = re.search(r"the bootstrap state was written after (\d+) failed attempts", log)
+    assert written is not None
+    assert int(written.group(1)) >= 3  # it retried, and the retries are what got it written

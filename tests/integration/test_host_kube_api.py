@@ -13,7 +13,8 @@ import yaml
 
 from host_service.kube import FIELD_MANAGER, Kubectl, KubeError
 from tests.fixtures.host_service import KUBECTL, flux_install_yaml
-from tests.fixtures.kube_api import KubeApi, wait_until
+from tests.fixtures.kube_api import KubeApi
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -164,9 +165,9 @@ def test_logs_tail_and_follow(
     reader = threading.Thread(target=lambda: lines.extend(follow.stdout or []), daemon=True)
     reader.start()
     # The live lines go in once kubectl is following, or --tail=1 would show only the last.
-    wait_until(lambda: len(lines) >= 1, timeout=10, what="the tail line")
+    wait_until(lambda: len(lines) >= 1, 10, "the tail line")
     cluster.add_log("default", "app", "live 1", "live 2")
-    wait_until(lambda: len(lines) >= 3, timeout=10, what="followed lines")
+    wait_until(lambda: len(lines) >= 3, 10, "followed lines")
     cluster.set_status("pods", "default", "app", {"phase": "Succeeded"})
     assert follow.wait(20) == 0
     reader.join(5)
@@ -184,7 +185,7 @@ def test_follow_logs_through_the_typed_interface(kube: Kubectl, kube_api: KubeAp
     cluster.add_log("default", "worker", "old 1", "old 2", "old 3")
     lines = kube.follow_logs("default", "worker", tail=2)
     assert [next(lines), next(lines)] == ["old 2", "old 3"]
-    threading.Timer(0.3, lambda: cluster.add_log("default", "worker", "new 1")).start()
+    cluster.add_log("default", "worker", "new 1")  # kubectl is following: it sent the tail
     assert next(lines) == "new 1"
     lines.close()  # the reader scrolled away: kubectl is stopped, nothing leaks
     again = kube.follow_logs("default", "worker", tail=1)

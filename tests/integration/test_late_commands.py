@@ -18,7 +18,7 @@ from host_service.settings import settings_from_document
 from isobuild.config import BuildConfig, load_config
 from isobuild.installer import autoinstall
 from isobuild.installer.overlay import APPLIANCE_TARGET
-from isobuild.installer.payload import PayloadPlan, fetch_payload, materialize, plan_payload
+from isobuild.installer.payload import MANIFEST, PayloadPlan, fetch_payload, plan_payload
 from isobuild.resources import DEFAULT_CONFIG, OVERLAYS_DIR
 from tests.conftest import require_root, require_tool
 from tests.fixtures.curtin import InTarget, LateCommandFailed, LateCommands
@@ -37,6 +37,18 @@ def new_target(root: Path) -> Path:
     (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
     (root / "etc/gshadow").write_text("root:*::\n")
     return root
+
+
+def materialize(plan: PayloadPlan, dest: Path) -> Path:
+    """The planned payload directory written to ``dest``, as the ISO's /appliance holds it."""
+    for item in plan.files:
+        target = dest / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.source, target)
+        target.chmod(item.mode)
+    assert plan.manifest_file is not None
+    shutil.copyfile(plan.manifest_file, dest / MANIFEST)
+    return dest
 
 
 def payload(

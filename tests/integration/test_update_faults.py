@@ -15,7 +15,6 @@ import pytest
 from host_service.release import SERVICES, values_configmap_name
 from host_service.update.state import UPDATE_STEPS
 from host_service.values import SECRET_NAME
-from isobuild.boot.qemu import free_port
 from tests.fixtures.host_service import (
     Client,
     DoublesConfig,
@@ -38,6 +37,7 @@ from tests.fixtures.updates import (
     update_view,
     update_writes,
 )
+from tests.ports import free_port
 
 # The Nth progress report inside each update step's run: after some of its side effects and
 # before others (resolve: the manifest fetched and cached; commit: the selection and the

@@ -13,7 +13,6 @@ import ipaddress
 import json
 import secrets
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from isobuild.boot.qemu import free_port
 from isobuild.run import spawn
+from tests.ports import free_port
+from tests.waiting import wait_until
 
 GUEST_HOST_ADDRESS = "10.0.2.2"  # the host's loopback, as the guest sees it
 START_TIMEOUT = 30.0
@@ -152,21 +152,26 @@ class RegistryProcess:
         raise AssertionError("unreachable")
 
     def _wait_ready(self, registry: GuestRegistry) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+        assert proc is not None
+
+        def answers() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"docker-registry exited: {self.log.read_text()[-2000:]}")
             try:
                 answer = requests.get(
                     f"{registry.local_url}/v2/", verify=str(registry.ca_pem), timeout=2
                 )
-                if answer.status_code == 200:
-                    return
             except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"docker-registry not ready: {self.log.read_text()[-2000:]}")
+                return False
+            return answer.status_code == 200
+
+        wait_until(
+            answers,
+            START_TIMEOUT,
+            lambda: f"docker-registry: {self.log.read_text()[-2000:]}",
+            interval=0.2,
+        )
 
     def stop(self) -> None:
         self._running.close()

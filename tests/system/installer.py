@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import yaml
 
 from isobuild.iso.source import SourceIso
 from isobuild.run import run
+from tests.fixtures import mounts
 from tests.fixtures.curtin import CommandResult, LateCommands
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,7 @@ class Medium:
 
 def read_medium(iso: Path, cdrom: Path) -> Medium:
     """Copy /autoinstall.yaml and the /appliance tree from ``iso`` into ``cdrom``."""
-    if cdrom.exists():
-        shutil.rmtree(cdrom)
+    mounts.remove_tree(cdrom)
     cdrom.mkdir(parents=True)
     with SourceIso(iso) as source:
         text = source.read_text(AUTOINSTALL)

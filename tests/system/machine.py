@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
-from isobuild.boot.qemu import Forward, Guest, GuestSpec, free_port
+from isobuild.boot.qemu import Forward, Guest, GuestSpec
 from isobuild.errors import BootError
+from tests.ports import free_port
 from tests.system.ssh_keys import KeyPair, PinnedHostKey
+from tests.waiting import WaitTimedOut, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,10 @@ class Machine:
         return record
 
     def _connect(self, guest: Guest) -> paramiko.SSHClient:
-        deadline = time.monotonic() + self.boot_timeout
         last: Exception | None = None
-        while time.monotonic() < deadline:
+
+        def connected() -> paramiko.SSHClient | None:
+            nonlocal last
             if not guest.running():
                 raise BootError(
                     f"the guest stopped before SSH answered (console: {guest.spec.serial_log})"
@@ -126,15 +128,23 @@ class Machine:
                     allow_agent=False,
                     look_for_keys=False,
                 )
-                return client
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 last = exc
                 client.close()
-                time.sleep(CONNECT_RETRY_SECONDS)
-        raise BootError(
-            f"SSH on 127.0.0.1:{self.ssh_port} did not answer within {self.boot_timeout:g} s "
-            f"(last error: {last}; console: {guest.spec.serial_log})"
-        )
+                return None
+            return client
+
+        try:
+            return wait_until(
+                connected,
+                self.boot_timeout,
+                f"SSH on 127.0.0.1:{self.ssh_port}",
+                interval=CONNECT_RETRY_SECONDS,
+            )
+        except WaitTimedOut as exc:
+            raise BootError(
+                f"{exc} (last error: {last}; console: {guest.spec.serial_log})"
+            ) from exc
 
     def _become_root(self) -> None:
         """A disk the real installer made has no root login: sudo our key into root's."""

@@ -85,7 +85,7 @@ def build_with_artifacts(
     )
 
 
-def _base_iso_check() -> BaseIsoCheck:
+def base_iso_check() -> BaseIsoCheck:
     """The real ISO is verified before use when the runner says how (see the workflow)."""
 
     def path(name: str) -> Path | None:
@@ -125,7 +125,7 @@ def prepare(
     ).stdout.strip()
     config = test_config(load_config(settings.config), key, hashed)
     built = build_with_artifacts(
-        config, settings.base_iso, workdir / "out", settings.artifacts, check=_base_iso_check()
+        config, settings.base_iso, workdir / "out", settings.artifacts, check=base_iso_check()
     )
     disk = workdir / "installed.qcow2"
     run(["qemu-img", "create", "-q", "-f", "qcow2", disk, DISK_SIZE], capture=True)

@@ -9,11 +9,12 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from isobuild.run import run
+from tests.fixtures import mounts
 from tests.system.ssh_keys import HostKey
 
 # Bump when the steps in _configure() change: it is part of the cache key.
@@ -121,7 +122,10 @@ def ensure_base_rootfs(cache: Path, spec: RootfsSpec) -> BaseRootfs:
     dest = root / spec.key()
     with _locked(root / f"{spec.key()}.lock"):
         built: float | None = None
-        if not (dest / "complete.json").is_file():
+        if (dest / "complete.json").is_file():
+            # A mount in the cache (someone chrooted into it) would be copied into every disk.
+            mounts.refuse_mounts(dest, "use it as the cached rootfs")
+        else:
             started = time.monotonic()
             _build(dest, spec)
             built = time.monotonic() - started
@@ -146,48 +150,55 @@ def _prune(root: Path, *, keep: str) -> None:
             except BlockingIOError:
                 continue
             for stale in (root / key, root / f"{key}.partial"):
-                shutil.rmtree(stale, ignore_errors=True)
+                mounts.remove_tree(stale)
         lock.unlink(missing_ok=True)
 
 
 def _build(dest: Path, spec: RootfsSpec) -> None:
     work = dest.with_name(dest.name + ".partial")
     if work.exists():
-        shutil.rmtree(work)
-    if dest.exists():
-        shutil.rmtree(dest)
+        # Ours, from a build that died (the lock is held): what it left mounted goes first.
+        mounts.unmount_all(work)
+        mounts.remove_tree(work)
+    mounts.remove_tree(dest)
     tree = work / "tree"
     tree.mkdir(parents=True)
-    run(
-        [
-            "debootstrap",
-            "--variant=minbase",
-            "--components=main",
-            "--include=" + ",".join(spec.packages),
-            spec.suite,
-            tree,
-            spec.mirror,
-        ],
-        capture=True,
-        timeout=1800,
-    )
-    _configure(tree)
+    try:
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--components=main",
+                "--include=" + ",".join(spec.packages),
+                spec.suite,
+                tree,
+                spec.mirror,
+            ],
+            capture=True,
+            timeout=1800,
+        )
+        _configure(tree)
+    finally:
+        # debootstrap ignores a failed unmount of the /proc it mounted (`umount || true`).
+        mounts.unmount_all(work)
     kernel, initrd = _boot_files(tree)
     shutil.copy2(kernel, work / "vmlinuz")
     shutil.copy2(initrd, work / "initrd.img")
-    (work / "complete.json").write_text(
-        json.dumps(
-            {
-                "suite": spec.suite,
-                "mirror": spec.mirror,
-                "packages": list(spec.packages),
-                "script_version": spec.script_version,
-                "kernel": kernel.name,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    record = {
+        "suite": spec.suite,
+        "mirror": spec.mirror,
+        "packages": list(spec.packages),
+        "script_version": spec.script_version,
+        "kernel": kernel.name,
+    }
+    seal(work, dest, record)
+
+
+def seal(work: Path, dest: Path, record: Mapping[str, object]) -> None:
+    """Mark the built tree in ``work`` complete and move it to ``dest``: only with nothing
+    mounted under it (unmounted here, deepest first; a mount that stays fails the build)."""
+    mounts.unmount_all(work)
+    (work / "complete.json").write_text(json.dumps(record, indent=2) + "\n")
     work.rename(dest)
 
 
@@ -217,7 +228,7 @@ def _configure(tree: Path) -> None:
     (tree / "var/log/journal").mkdir(parents=True, exist_ok=True)
     # An empty machine-id would make systemd treat every boot as a first boot.
     (tree / "etc/machine-id").write_text("")
-    shutil.rmtree(tree / "var/cache/apt/archives", ignore_errors=True)
+    mounts.remove_tree(tree / "var/cache/apt/archives")
     (tree / "var/cache/apt/archives/partial").mkdir(parents=True)
     for cached in (tree / "var/lib/apt/lists").glob("*_Packages"):
         cached.unlink()
@@ -236,8 +247,7 @@ def _boot_files(tree: Path) -> tuple[Path, Path]:
 
 def copy_tree(base: BaseRootfs, target: Path) -> None:
     """A private, writable copy of the cached tree (owners, modes, links, xattrs kept)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    run(["cp", "-a", "--reflink=auto", base.tree, target], capture=True)
+    mounts.copy_tree(base.tree, target)
 
 
 def prepare_for_boot(
@@ -262,6 +272,7 @@ def prepare_for_boot(
 
 def make_disk(tree: Path, disk: Path, *, extra_bytes: int = 2 * 1024**3) -> int:
     """Write ``tree`` into a new sparse raw ext4 image at ``disk`` (no mounts); return its size."""
+    mounts.refuse_mounts(tree, f"write it into {disk}")  # mkfs.ext4 -d descends into mounts
     used = _tree_bytes(tree)
     size = ((used + extra_bytes) // (1024**2) + 1) * 1024**2
     disk.unlink(missing_ok=True)
@@ -277,8 +288,7 @@ def make_disk(tree: Path, disk: Path, *, extra_bytes: int = 2 * 1024**3) -> int:
 
 def _tree_bytes(tree: Path) -> int:
     total = 0
-    for dirpath, _dirnames, filenames in os.walk(tree):
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                total += (Path(dirpath) / name).lstat().st_size
+    for path in mounts.walk_files(tree):
+        with contextlib.suppress(OSError):
+            total += path.lstat().st_size
     return total

@@ -6,12 +6,14 @@ Speaks the documented JSON API: ``POST /api/login`` (token → session cookie + 
 
 from __future__ import annotations
 
-import time
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from tests.waiting import WaitTimedOut, wait_until
 
 CSRF_HEADER = "X-CSRF-Token"
 LONG_POLL_SECONDS = 25
@@ -36,16 +38,18 @@ class SetupClient:
 
     def wait_healthy(self, *, timeout: float) -> int:
         """Poll /healthz until it answers 200 (the service binds after systemd started it)."""
-        deadline = time.monotonic() + timeout
         code = 0
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
+            nonlocal code
             try:
                 code = self.healthz().status_code
             except requests.RequestException:
                 code = 0
-            if code == 200:
-                break
-            time.sleep(1)
+            return code == 200
+
+        with contextlib.suppress(WaitTimedOut):  # the caller reports the last answer
+            wait_until(healthy, timeout, "/healthz", interval=1)
         return code
 
     def login(self, token: str) -> None:
@@ -81,18 +85,23 @@ class SetupClient:
 
     def watch(self, until: Callable[[dict[str, Any]], bool], *, timeout: float) -> dict[str, Any]:
         """Follow the status by long-poll until ``until(status)``; every version is kept."""
-        deadline = time.monotonic() + timeout
         status = self.status()
         self.seen.append(status)
-        while not until(status):
-            if time.monotonic() >= deadline:
-                raise SetupApiError(
-                    f"status did not reach the expected state within {timeout:g} s: "
-                    f"phase={status.get('phase')} current={status.get('current_step')} "
-                    f"blocker={status.get('blocker')}"
-                )
+
+        def next_version(_left: float) -> None:
+            nonlocal status
             status = self.status(wait_after=int(status["version"]))
             self.seen.append(status)
+
+        wait_until(
+            lambda: until(status),
+            timeout,
+            lambda: (
+                f"the expected status; last: phase={status.get('phase')} "
+                f"current={status.get('current_step')} blocker={status.get('blocker')}"
+            ),
+            pause=next_version,
+        )
         return status
 
 

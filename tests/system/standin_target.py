@@ -21,6 +21,7 @@ import yaml
 from isobuild.boot.qemu import Accel, GuestSpec, MediaKind, Medium
 from isobuild.config import BuildConfig, load_config
 from isobuild.resources import DEFAULT_CONFIG
+from tests.fixtures import mounts
 from tests.system import installer, rootfs
 from tests.system.machine import Machine
 from tests.system.ssh_keys import HostKey, KeyPair
@@ -76,8 +77,7 @@ def install(
     medium = installer.read_medium(iso, workdir / "cdrom")
     started = lap("read_medium", started)
     target = workdir / "target"
-    if target.exists():
-        shutil.rmtree(target)
+    mounts.remove_tree(target)
     rootfs.copy_tree(base, target)
     started = lap("copy_rootfs", started)
     installer.apply_identity(medium, target)
@@ -90,8 +90,8 @@ def install(
     disk = workdir / "disk.raw"
     rootfs.make_disk(target, disk, extra_bytes=24 * 1024**3)
     lap("make_disk", started)
-    shutil.rmtree(target)
-    shutil.rmtree(medium.cdrom)
+    mounts.remove_tree(target)
+    mounts.remove_tree(medium.cdrom)
     return StandinDisk(
         disk=disk, kernel=base.kernel, initrd=base.initrd, host_key=host_key, timings=timings
     )

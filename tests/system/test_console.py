@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import paramiko
 import testinfra.host
 
 from tests.system.target import BootedTarget
+from tests.waiting import wait_until
 
 GUEST_ADDRESS = "10.0.2.15"  # QEMU user networking's DHCP lease for the first guest NIC
 # The banner timer rewrites the block when addresses change (OnBootSec=15s, then every 30 s):
@@ -17,12 +16,15 @@ LOGIN_WAIT_SECONDS = 60.0  # the loop ends at the prompt; TCG on a busy machine 
 
 
 def _wait_for_text(host: testinfra.host.Host, command: str, wanted: list[str]) -> str:
-    deadline = time.monotonic() + BANNER_REFRESH_WAIT
-    while True:
+    text = ""
+
+    def shown() -> bool:
+        nonlocal text
         text = str(host.check_output(command))
-        if all(w in text for w in wanted) or time.monotonic() > deadline:
-            return text
-        time.sleep(3)
+        return all(w in text for w in wanted)
+
+    wait_until(shown, BANNER_REFRESH_WAIT, lambda: f"{wanted} in `{command}`: {text!r}", interval=3)
+    return text
 
 
 def test_token_file_is_root_only(host: testinfra.host.Host, appliance_target: BootedTarget) -> None:
@@ -81,14 +83,20 @@ def _interactive_login_text(target: BootedTarget) -> str:
         banner = transport.get_banner() or b""
         shell = client.invoke_shell()
         # Read until the shell prompt (root's "# ") follows the motd, or the wait runs out.
-        deadline = time.monotonic() + LOGIN_WAIT_SECONDS
         seen = b""
-        while time.monotonic() < deadline and not seen.rstrip(b" ").endswith(b"#"):
-            if shell.recv_ready():
+
+        def at_prompt() -> bool:
+            nonlocal seen
+            while shell.recv_ready():
                 seen += shell.recv(65536)
-            else:
-                time.sleep(0.1)
-        assert seen.rstrip(b" ").endswith(b"#"), f"no shell prompt after login: {seen[-200:]!r}"
+            return seen.rstrip(b" ").endswith(b"#")
+
+        wait_until(
+            at_prompt,
+            LOGIN_WAIT_SECONDS,
+            lambda: f"a shell prompt after login: {seen[-200:]!r}",
+            interval=0.1,
+        )
         shell.close()
         text = (banner + seen).decode(errors="replace")
         assert text.strip(), "an interactive SSH login showed nothing at all"

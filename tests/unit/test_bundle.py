@@ -15,12 +15,18 @@ from isobuild.errors import ConfigError, OutputExistsError, VerificationError
 from isobuild.release.bundle import (
     FLUX_CONFIG_MEDIA_TYPE,
     FLUX_CONTENT_MEDIA_TYPE,
+    Artifact,
     build_bundle,
-    content_names,
     read_layout,
     write_layout,
 )
 from isobuild.resources import FLUX_DIR
+
+
+def content_names(artifact: Artifact) -> list[str]:
+    """The file names inside the bundle's content layer, in archive order."""
+    with tarfile.open(fileobj=io.BytesIO(artifact.layers[0].data), mode="r:gz") as tar:
+        return [m.name for m in tar.getmembers()]
 
 
 @pytest.fixture

@@ -109,3 +109,38 @@ def test_default_settings_file_is_found_under_root(tmp_path: Path) -> None:
     settings = load_settings(tmp_path)
     assert settings.port == 8181
     assert settings.source == str(path)
+
+
+def test_http_limits_default_and_override(tmp_path: Path) -> None:
+    assert settings_from_document({}, root=tmp_path).http.max_connections == 64
+    document = {
+        "appliance": {
+            "host_service": {
+                "http": {
+                    "max_connections": 4,
+                    "max_waiting": 10,
+                    "request_timeout": 0.5,
+                    "send_timeout": 2,
+                }
+            }
+        }
+    }
+    limits = settings_from_document(document, root=tmp_path).http
+    assert (limits.max_connections, limits.max_waiting) == (4, 10)
+    assert (limits.request_timeout, limits.send_timeout) == (0.5, 2.0)
+
+
+def test_a_bad_http_limit_is_named(tmp_path: Path) -> None:
+    document = {
+        "appliance": {
+            "host_service": {
+                "http": {"max_connections": 0, "max_waiting": 1.5, "request_timeout": -1}
+            }
+        }
+    }
+    with pytest.raises(SettingsError) as caught:
+        settings_from_document(document, root=tmp_path, source="b.json")
+    message = str(caught.value)
+    assert "b.json: appliance.host_service.http.max_connections: expected a positive" in message
+    assert "appliance.host_service.http.max_waiting: expected int" in message
+    assert "appliance.host_service.http.request_timeout: expected a positive" in message

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,9 +14,11 @@ from host_service.state import (
     STEPS,
     Blocker,
     BootstrapState,
+    Owner,
     Phase,
     Resume,
     Step,
+    StepRecord,
     StepStatus,
     TransitionError,
 )
@@ -149,10 +153,7 @@ def test_resume_from_every_persisted_state(
     path = tmp_path / "state.json"
     save_state(path, sm.claim(saved, pid=1, started_at=1.0, boot_id="dead", now=3.0))
     loaded = load_state(path)
-    assert (
-        loaded.to_json()
-        == sm.claim(saved, pid=1, started_at=1.0, boot_id="dead", now=3.0).to_json()
-    )
+    assert_same_fields(loaded, sm.claim(saved, pid=1, started_at=1.0, boot_id="dead", now=3.0))
 
     decision = sm.resume_decision(loaded, owner_alive=False, has_intent=True)
     expected = {
@@ -177,6 +178,88 @@ def test_resume_from_every_persisted_state(
         assert sm.resume_decision(loaded, owner_alive=False, has_intent=False) is Resume.ABANDON
         abandoned = sm.abandon(loaded, 5.0, "inputs gone")
         assert abandoned.phase is Phase.AWAITING_SETUP
+
+
+def assert_same_fields(actual: Any, expected: Any, where: str = "state") -> None:
+    """Field by field (not through ``to_json``, which a lost field would leave equal on both
+    sides), naming the first field that differs."""
+    if dataclasses.is_dataclass(expected) and not isinstance(expected, type):
+        assert type(actual) is type(expected), f"{where}: {type(actual).__name__}"
+        for f in dataclasses.fields(expected):
+            assert_same_fields(
+                getattr(actual, f.name), getattr(expected, f.name), f"{where}.{f.name}"
+            )
+    elif isinstance(expected, tuple):
+        assert isinstance(actual, tuple), f"{where}: {actual!r}"
+        assert len(actual) == len(expected), f"{where}: {len(actual)} items, not {len(expected)}"
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same_fields(a, e, f"{where}[{i}]")
+    else:
+        assert actual == expected, f"{where}: {actual!r}, expected {expected!r}"
+        assert type(actual) is type(expected), f"{where}: {type(actual).__name__}"
+
+
+def _defaults(cls: Any) -> dict[str, Any]:
+    found = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            found[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            found[f.name] = f.default_factory()
+    return found
+
+
+# Every field of every record holds a value other than its default, so a field the file
+# loses (or never writes) comes back different.
+BLOCKER = Blocker(
+    step=Step.VALUES, message="values not written", cause="disk full",
+    next_step="free space, then retry", output="ENOSPC writing values.yaml", at=12.5,
+)  # fmt: skip
+OWNER = Owner(pid=4242, generation=3, started_at=11.25, boot_id="boot-7")
+VALUES_RECORD = StepRecord(
+    step=Step.VALUES, status=StepStatus.BLOCKED, started_at=10.0, finished_at=12.5,
+    attempts=2, message="values not written", already_done=True,
+    details=("rendered 3 services", "secret kept"),
+)  # fmt: skip
+FULL = BootstrapState(
+    phase=Phase.BLOCKED,
+    steps=tuple(
+        VALUES_RECORD if s is Step.VALUES else StepRecord(step=s, status=StepStatus.DONE)
+        for s in STEPS
+    ),
+    blocker=BLOCKER,
+    run=2,
+    generation=3,
+    owner=OWNER,
+    updated_at=12.5,
+    history=("1.000 run 1 started", "12.500 values blocked: values not written"),
+)
+
+
+def test_the_round_trip_keeps_every_field(tmp_path: Path) -> None:
+    for record in (BLOCKER, OWNER, VALUES_RECORD, FULL):
+        same = [n for n, d in _defaults(type(record)).items() if getattr(record, n) == d]
+        assert same == [], f"{type(record).__name__}: give {same} a non-default value here"
+    path = tmp_path / "state.json"
+    save_state(path, FULL)
+    loaded = load_state(path)
+    assert_same_fields(loaded, FULL)
+    assert loaded.blocker == Blocker(
+        step=Step.VALUES, message="values not written", cause="disk full",
+        next_step="free space, then retry", output="ENOSPC writing values.yaml", at=12.5,
+    )  # fmt: skip
+    assert loaded.owner == Owner(pid=4242, generation=3, started_at=11.25, boot_id="boot-7")
+    values = loaded.record(Step.VALUES)
+    assert (values.status, values.started_at, values.finished_at, values.attempts) == (
+        StepStatus.BLOCKED, 10.0, 12.5, 2,
+    )  # fmt: skip
+    assert (values.message, values.already_done, values.details) == (
+        "values not written", True, ("rendered 3 services", "secret kept"),
+    )  # fmt: skip
+    assert (loaded.phase, loaded.run, loaded.generation, loaded.updated_at) == (
+        Phase.BLOCKED, 2, 3, 12.5,
+    )  # fmt: skip
+    assert loaded.history == ("1.000 run 1 started", "12.500 values blocked: values not written")
 
 
 def test_corrupt_state_is_moved_aside_not_trusted(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from host_service.state import STEPS, BootstrapState, Phase, Step, StepStatus
 from host_service.steps.context import StepContext, StepFailed
 from host_service.store import load_state
 from tests.unit.test_host_worker import INTENT, Script, make_service, wait_phase
+from tests.waiting import wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -69,11 +70,14 @@ def test_a_program_that_ignores_sigterm_is_killed_after_the_grace() -> None:
     children = Children()
     stubborn = FakeChild(ignores_term=True)
     children.add(stubborn)
-    started = time.monotonic()
-    children.stop(grace=0.2)
+    # Bounded by the grace, not by the program: a stop that waited for this one to end on
+    # its own would never return (the thread is the guard against hanging the suite).
+    stopper = threading.Thread(target=children.stop, kwargs={"grace": 0.2}, daemon=True)
+    stopper.start()
+    stopper.join(60)
+    assert not stopper.is_alive(), "the stop waits for a program that ignores SIGTERM"
     assert stubborn.signals == ["TERM", "KILL"]
     assert stubborn.returncode == -9
-    assert time.monotonic() - started < 5.0  # bounded by the grace, not by the program
 
 
 def test_finished_programs_are_left_alone_and_late_ones_ended_at_once() -> None:
@@ -109,12 +113,24 @@ def test_a_suspended_step_resumes_on_the_next_start() -> None:
 # -- the worker: a stop is a cancellation, never a blocker ----------------------------------
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+class WaitRecordingEvent(threading.Event):
+    """The worker's ``stopping`` event, telling the test when the worker waits on it for a
+    while (the grace for a late stop, a retry delay). ``unbounded``: such a wait lasts until
+    the event is set, as if the delay were longer than anything the test waits for."""
+
+    def __init__(self, *, unbounded: bool = False) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+        self.unbounded = unbounded
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is None or timeout > 0:
+            self.waiting.set()
+        return super().wait(None if self.unbounded else timeout)
+
+
+def _write_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in list(caplog.records) if r.levelno >= logging.ERROR]
 
 
 def _running_program(
@@ -189,7 +205,7 @@ def test_a_program_killed_by_a_group_sigterm_before_the_stop_is_not_a_blocker(
 ) -> None:
     """SIGTERM to the whole process group: the program dies before this process handles its
     own signal. The worker gives the stop ``SIGNAL_GRACE`` to show up."""
-    monkeypatch.setattr(worker_module, "SIGNAL_GRACE", 5.0)
+    monkeypatch.setattr(worker_module, "SIGNAL_GRACE", 30.0)
     script = Script()
     service = make_service(tmp_path, script)
     attempted = threading.Event()
@@ -205,9 +221,12 @@ def test_a_program_killed_by_a_group_sigterm_before_the_stop_is_not_a_blocker(
 
     script.actions[Step.FLUX] = killed_first
     service.start()
+    assert service.worker is not None
+    # The stop comes late: only once the worker, having seen no stop yet, waits for one.
+    stopping = service.worker.stopping = WaitRecordingEvent()
     service.submit_setup(INTENT)
     assert attempted.wait(10)
-    time.sleep(0.3)  # the signal handler runs late
+    assert stopping.waiting.wait(10), "the worker did not wait for a late stop"
     service.stop()
     on_disk = load_state(service.settings.paths.state_file)
     assert (on_disk.phase, on_disk.blocker) == (Phase.RUNNING, None)
@@ -267,8 +286,8 @@ def test_a_failed_state_write_waits_and_the_run_continues(
             service.submit_setup(
                 SetupIntent(app_url="https://psa.example.com", channel="stable", proxy=proxy)
             )
-            _wait(lambda: service.state_keeper.write_error is not None, "the write error")
-            time.sleep(0.6)  # a few retries
+            # The first write and a retry of it failed: the worker retries, it did not give up.
+            wait_until(lambda: len(_write_errors(caplog)) >= 2, 10, "a failed retry")
             status = service.status()
             assert status["phase"] == "running"
             assert status["running"] is True
@@ -283,11 +302,13 @@ def test_a_failed_state_write_waits_and_the_run_continues(
     assert state.record(Step.STORAGE).attempts == 1  # continued, not re-run
     assert script.runs[Step.STORAGE] == 1
     assert load_state(state_file).phase is Phase.RECONCILED
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors
+    errors = _write_errors(caplog)
+    assert len(errors) >= 2
     assert all(f"cannot write {state_file}" in e for e in errors)
     assert "pw-in-proxy-9" not in caplog.text
-    assert "written after" in caplog.text
+    written = re.search(r"written after (\d+) failed attempts", caplog.text)
+    assert written is not None
+    assert int(written.group(1)) == len(errors)  # each failure was retried until one worked
 
 
 def test_a_step_failure_during_a_failed_write_shows_its_blocker_once_written(
@@ -306,7 +327,7 @@ def test_a_step_failure_during_a_failed_write_shows_its_blocker_once_written(
     service.start()
     try:
         service.submit_setup(INTENT)
-        _wait(lambda: service.state_keeper.write_error is not None, "the write error")
+        wait_until(lambda: service.state_keeper.write_error is not None, 10, "the write error")
         assert service.status()["phase"] == "running"
         shutil.rmtree(state_file)
         state = wait_phase(service, Phase.BLOCKED)
@@ -324,13 +345,15 @@ def test_a_stop_while_writes_fail_ends_the_worker_promptly(tmp_path: Path) -> No
     state_file = service.settings.paths.state_file
     script.actions[Step.K3S] = lambda ctx: (_break_writes(state_file), ctx.report("x"))[-1]
     service.start()
-    service.submit_setup(INTENT)
-    _wait(lambda: service.state_keeper.write_error is not None, "the write error")
-    started = time.monotonic()
-    service.stop()
     assert service.worker is not None
+    # Each retry wait lasts until the stop: longer than the stop waits for the worker (it
+    # joins for 10 s), so a wait the stop did not end would leave the worker alive.
+    stopping = service.worker.stopping = WaitRecordingEvent(unbounded=True)
+    service.submit_setup(INTENT)
+    assert stopping.waiting.wait(10), "the worker never waited to retry"
+    assert service.state_keeper.write_error is not None
+    service.stop()
     assert not service.worker.alive
-    assert time.monotonic() - started < 8.0  # bounded: the retry wait ends at the stop
 
 
 # -- the unit ------------------------------------------------------------------------------

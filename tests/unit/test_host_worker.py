@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from host_service.steps import StepImplementation
 from host_service.steps.context import StepContext, StepFailed
 from host_service.store import load_state, save_state
 from tests.fixtures.host_service import FakeHost, FakeKube
+from tests.waiting import wait_until
 
 Action = Callable[[StepContext], None]
 
@@ -95,15 +95,32 @@ def services(tmp_path: Path) -> Iterator[Callable[[Script], Service]]:
 
 def wait_phase(service: Service, *phases: Phase, timeout: float = 10.0) -> BootstrapState:
     keeper = service.state_keeper
-    deadline = time.monotonic() + timeout
-    while True:
+    version, state = keeper.snapshot()
+
+    def settled() -> BootstrapState | None:
+        nonlocal version, state
         version, state = keeper.snapshot()
         worker = service.worker
-        if state.phase in phases and worker is not None and not worker.busy:
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still {state.phase} at {state.current}")
-        keeper.wait_for_change(version, 0.05)
+        # The worker clears "busy" after its last state change: no version wakes us for it.
+        done = state.phase in phases and worker is not None and not worker.busy
+        return state if done else None
+
+    return wait_until(
+        settled,
+        timeout,
+        lambda: (
+            f"phase {', '.join(p.value for p in phases)}; still {state.phase} at {state.current}"
+        ),
+        pause=lambda left: keeper.wait_for_change(version, min(left, 0.05)),
+    )
+
+
+def wait_step_running(service: Service, step: Step) -> None:
+    wait_until(
+        lambda: service.state_keeper.state.record(step).status is StepStatus.RUNNING,
+        5,
+        f"step {step.value} to run",
+    )
 
 
 def test_a_run_reaches_reconciled(services: Callable[[Script], Service]) -> None:
@@ -170,10 +187,7 @@ def test_retry_and_setup_conflicts(services: Callable[[Script], Service]) -> Non
     with pytest.raises(Conflict, match="nothing to retry"):
         service.retry()
     service.submit_setup(INTENT)
-    deadline = time.monotonic() + 5
-    while service.state_keeper.state.record(Step.FLUX).status is not StepStatus.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_step_running(service, Step.FLUX)
     assert service.status()["running"] is True
     with pytest.raises(Conflict, match="running"):
         service.submit_setup(INTENT)
@@ -241,10 +255,7 @@ def test_restart_resumes_an_interrupted_run(tmp_path: Path) -> None:
     service = make_service(tmp_path, first)
     service.start()
     service.submit_setup(INTENT)
-    deadline = time.monotonic() + 5
-    while service.state_keeper.state.record(Step.SOURCE).status is not StepStatus.RUNNING:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_step_running(service, Step.SOURCE)
     # Crash: the state on disk says "running source", owned by a process of another boot.
     crashed = sm.claim(service.state_keeper.state, pid=1, started_at=1.0, boot_id="gone", now=1.0)
     gate.set()

@@ -101,11 +101,14 @@ def cluster_with_canaries(canaries: Canaries) -> FakeKube:
         }
     )
     proxy = canaries.text("proxy-password")
-    kube.pod_logs[("msp", "alga-core-0", "app", False)] = (
-        f"connecting with {postgres}\nproxy http://ops:{proxy}@proxy.invalid:3128\n"
-        f"license {license_key} ok\n"
+    kube.add_log(
+        "msp",
+        "alga-core-0",
+        f"connecting with {postgres}",
+        f"proxy http://ops:{proxy}@proxy.invalid:3128",
+        f"license {license_key} ok",
     )
-    kube.pod_logs[("msp", "alga-core-0", "app", True)] = f"crashed; app secret was {app}\n"
+    kube.previous_logs[("msp", "alga-core-0")] = [f"crashed; app secret was {app}"]
     return kube
 
 
@@ -255,7 +258,7 @@ def test_size_bound_cuts_logs_first_and_says_what_was_cut(settings: Settings) ->
     for i in range(6):
         kube.put(pod(f"worker-{i}", "msp", "app"))
         # Incompressible: random bytes as hex are still poor for deflate's bound check.
-        kube.pod_logs[("msp", f"worker-{i}", "app", False)] = os.urandom(300_000).hex()
+        kube.add_log("msp", f"worker-{i}", os.urandom(300_000).hex())
     output = settings.paths.state / "b.tar.gz"
     limits = Limits(max_bytes=1024 * 1024, logs=LogLimits(bytes=2 * 1024 * 1024))
     build_bundle(settings, kube=kube, journal=FakeJournal(), output=output, limits=limits)
@@ -271,8 +274,9 @@ def test_size_bound_cuts_logs_first_and_says_what_was_cut(settings: Settings) ->
     files = members(output)
     for path, status in statuses.items():
         if status == "truncated" and path.startswith("logs/"):
-            original = kube.pod_logs[("msp", path.split("/")[2], "app", False)].encode()
-            assert original.endswith(files[path])
+            original = "".join(f"{line}\n" for line in kube.pod_logs[("msp", path.split("/")[2])])
+            original_bytes = original.encode()
+            assert original_bytes.endswith(files[path])
 
 
 def test_writer_never_exceeds_its_bound_with_incompressible_data() -> None:

@@ -32,6 +32,7 @@ from host_service.update.store import Candidate, UpdateKeeper, UpdatePaths
 from host_service.update.versions import compare
 from tests.fixtures.host_service import FakeHost, FakeKube, release_document
 from tests.unit.test_host_worker import UnusedSystemd
+from tests.waiting import wait_until
 
 INTENT = SetupIntent(app_url="https://psa.example.com", channel="stable")
 
@@ -278,12 +279,12 @@ def test_the_scheduled_check_finds_a_newer_release(scene: Scene) -> None:
     )
     keeper = scene.manager.keeper
     scene.manager.start()
-    version, _ = keeper.snapshot()
-    for _ in range(100):  # each wait ends at a change of the update view (the check's)
-        if scene.manager.last_check() is not None:
-            break
-        version, _ = keeper.wait_for_change(version, 0.1)
-    check = scene.manager.last_check()
+    version = [keeper.snapshot()[0]]
+
+    def pause(left: float) -> None:  # wakes at the next change of the update view
+        version[0] = keeper.wait_for_change(version[0], min(left, 1.0))[0]
+
+    check = wait_until(scene.manager.last_check, 10, "the scheduled check", pause=pause)
     assert check is not None
     assert check["requested_by"] == "schedule"
     assert check["available"] is True
