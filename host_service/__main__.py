@@ -1,4 +1,4 @@
-"""``python3 -m host_service``: serve, ``reset-token`` or ``console-banner``."""
+"""``python3 -m host_service``: serve, the console helpers and the support commands."""
 
 from __future__ import annotations
 
@@ -24,10 +24,13 @@ from host_service.server import make_server, parse_listen
 from host_service.service import Service
 from host_service.settings import Settings, load_settings
 from host_service.store import STATE_DISK_HINT, StateWriteFailed
+from host_service.support import commands as support
 
 log = logging.getLogger("host_service")
 
 EXIT_OK = 0
+BUNDLE_COMMANDS = ("support-bundle", "collect-support-bundle")
+SUPPORT_COMMANDS = (*BUNDLE_COMMANDS, "reset-data", "repair-release")
 _FULL_DISK_HINT = (
     f"{STATE_DISK_HINT}; the service starts again by itself (Restart=on-failure) and "
     "resumes where it was"
@@ -54,14 +57,18 @@ def _parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="serve",
-        choices=("serve", "reset-token", "console-banner"),
+        choices=("serve", "reset-token", "console-banner", *SUPPORT_COMMANDS),
         help="serve (default): run the service; reset-token: new token, ends all sessions; "
-        "console-banner: refresh the /etc/issue block",
+        "console-banner: refresh the /etc/issue block; support-bundle (or "
+        "collect-support-bundle): one .tar.gz for support; reset-data: back to freshly "
+        "installed (asks first); repair-release: apply the recorded release again",
     )
     parser.add_argument("--root", type=Path, default=Path("/"), help="prefix for system paths")
     parser.add_argument("--settings", type=Path, help="build-info.json (default: under --root)")
     parser.add_argument("--listen", help="ADDR:PORT, [IPv6]:PORT or :PORT (default :<port>)")
     parser.add_argument("--debug", action="store_true", help="log every command and request")
+    support.add_bundle_arguments(parser)
+    support.add_command_arguments(parser)
     return parser
 
 
@@ -145,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             return reset_token(settings)
         if args.command == "console-banner":
             return console_banner(settings)
+        if args.command in SUPPORT_COMMANDS:
+            support.log_to_journal(args.command, args.journal_socket)
+            if args.command == "reset-data":
+                return support.reset_data(settings, args)
+            if args.command == "repair-release":
+                return support.repair(settings, args)
+            return support.support_bundle(settings, args)
         return serve(settings, args.listen)
     except ServiceError as exc:
         return _report(exc)

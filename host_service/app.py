@@ -7,8 +7,10 @@ from collections.abc import Iterable
 
 from host_service.api import Api
 from host_service.auth import Auth
-from host_service.pages import Pages
+from host_service.pages import STATIC, Pages
 from host_service.service import Service
+from host_service.support.http import SupportHttp
+from host_service.update.http import UpdateHttp
 from host_service.wsgi import (
     Environ,
     HttpError,
@@ -27,7 +29,7 @@ PUBLIC = frozenset({"healthz", "login-form", "login", "api-login"})
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-def routes(api: Api, pages: Pages) -> list[Route]:
+def routes(api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp) -> list[Route]:
     return [
         Route("GET", "/healthz", api.healthz, "healthz"),
         Route("GET", "/login", pages.login_form, "login-form"),
@@ -46,6 +48,21 @@ def routes(api: Api, pages: Pages) -> list[Route]:
         Route("GET", "/api/setup", api.get_setup, "api-setup-get"),
         Route("POST", "/api/setup", api.post_setup, "api-setup"),
         Route("POST", "/api/retry", api.retry, "api-retry"),
+        Route("POST", "/support-bundle", support.page_create, "support-bundle-create"),
+        Route("GET", "/support-bundle", support.page_download, "support-bundle"),
+        Route("POST", "/api/support-bundle", support.api_create, "api-support-bundle-create"),
+        Route("GET", "/api/support-bundles", support.api_list, "api-support-bundles"),
+        Route("GET", "/update", update.page, "update"),
+        Route("POST", "/update/check", update.page_check, "update-check"),
+        Route("GET", "/update/preview", update.page_preview, "update-preview"),
+        Route("POST", "/update/start", update.page_start, "update-start"),
+        Route("POST", "/update/retry", update.page_retry, "update-retry"),
+        Route("GET", "/api/update", update.api_view, "api-update"),
+        Route("POST", "/api/update", update.api_start, "api-update-start"),
+        Route("POST", "/api/update/check", update.api_check, "api-update-check"),
+        Route("POST", "/api/update/preview", update.api_preview, "api-update-preview"),
+        Route("POST", "/api/update/retry", update.api_retry, "api-update-retry"),
+        Route("GET", "/api/update/history", update.api_history, "api-update-history"),
     ]
 
 
@@ -60,7 +77,10 @@ class App:
         self.auth = Auth(service)
         self.api = Api(service, self.auth)
         self.pages = Pages(service, self.auth)
-        self.router = Router(routes(self.api, self.pages))
+        self.support = SupportHttp(service.support)
+        update_js = (STATIC / "update.js").read_text(encoding="utf-8")
+        self.update = UpdateHttp(service.updates, self.pages, update_js)
+        self.router = Router(routes(self.api, self.pages, self.support, self.update))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)

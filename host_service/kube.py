@@ -55,8 +55,16 @@ class Kube(Protocol):
         ...
 
     def logs(
-        self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None
-    ) -> str: ...
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        tail: int | None = None,
+        previous: bool = False,
+    ) -> str:
+        """The container's log (``previous``: of its last terminated instance)."""
+        ...
 
     def follow_logs(
         self, namespace: str, pod: str, *, container: str | None = None, tail: int = 100
@@ -162,11 +170,19 @@ class Kubectl:
         )
 
     def logs(
-        self, namespace: str, pod: str, *, container: str | None = None, tail: int | None = None
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        tail: int | None = None,
+        previous: bool = False,
     ) -> str:
         args = ["logs", pod, *_namespace_args(namespace)]
         if container:
             args += ["--container", container]
+        if previous:
+            args.append("--previous")
         if tail is not None:
             args.append(f"--tail={tail}")
         return self._run(args)

@@ -142,6 +142,7 @@ class Pages:
             "status.html",
             session=request.session,
             view=self.service.status(),
+            update_check=self.service.updates.last_check(),
             js=self.js,
         )
 

@@ -17,7 +17,13 @@ from pathlib import Path
 from host_service import atomic
 from host_service.errors import ExternalError
 from host_service.oci import RegistryClient
-from host_service.release import Release, ReleaseError, fetch_release, parse_release
+from host_service.release import (
+    FetchedRelease,
+    Release,
+    ReleaseError,
+    fetch_release,
+    parse_release,
+)
 from host_service.settings import Paths, Settings
 
 
@@ -92,25 +98,39 @@ def load_resolved(settings: Settings, ref: str) -> tuple[Resolution, Release] | 
     return resolution, release
 
 
-def resolve(client: RegistryClient, settings: Settings, ref: str) -> tuple[Resolution, Release]:
-    """Read the release ``ref`` names from the registry, check it fits, and store it.
+def fetch(client: RegistryClient, settings: Settings, ref: str) -> FetchedRelease:
+    """Read the release ``ref`` names from the registry and check it fits; stores nothing.
 
-    Raises the client's ``RegistryError`` kinds, ``ReleaseError`` or ``ProfileMismatch``;
-    a failed write raises ``OSError`` naming the file. Nothing is stored on failure.
+    Raises the client's ``RegistryError`` kinds, ``ReleaseError`` or ``ProfileMismatch``.
     """
     fetched = fetch_release(client, settings.registry.release_repository, ref)
-    release = fetched.release
-    if release.values_profile != settings.values_profile:
-        raise ProfileMismatch(release, settings.values_profile)
-    data = release.to_json()
+    if fetched.release.values_profile != settings.values_profile:
+        raise ProfileMismatch(fetched.release, settings.values_profile)
+    return fetched
+
+
+def store(settings: Settings, ref: str, fetched: FetchedRelease) -> Resolution:
+    """Keep ``fetched`` as the resolution of ``ref`` (what the later steps apply).
+
+    A failed write raises ``OSError`` naming the file; the resolution file is written last,
+    so a crash in between leaves the previous resolution in force.
+    """
+    data = fetched.release.to_json()
     atomic.write_bytes(manifest_file(settings.paths, fetched.manifest_digest), data, mode=0o600)
     resolution = Resolution(
         ref=ref,
         repository=repository(settings),
         manifest_digest=fetched.manifest_digest,
         config_digest=fetched.config_digest,
-        version=release.version,
+        version=fetched.release.version,
         sha256=hashlib.sha256(data).hexdigest(),
     )
     write_resolution(settings.paths, resolution)
-    return resolution, release
+    return resolution
+
+
+def resolve(client: RegistryClient, settings: Settings, ref: str) -> tuple[Resolution, Release]:
+    """Read the release ``ref`` names from the registry, check it fits, and store it
+    (:func:`fetch`, then :func:`store`). Nothing is stored on failure."""
+    fetched = fetch(client, settings, ref)
+    return store(settings, ref, fetched), fetched.release

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from host_service import console, owner, setup_token
+from host_service import console, lock, owner, setup_token
 from host_service import state as sm
-from host_service.errors import AlreadyRunning, InvalidInput
+from host_service.errors import InvalidInput
 from host_service.intent import IntentStore, SetupIntent
 from host_service.resolution import read_resolution
 from host_service.runtime import Runtime
@@ -20,6 +18,10 @@ from host_service.settings import Settings
 from host_service.state import TITLES, BootstrapState, Phase, Resume, Step
 from host_service.steps import StepImplementation
 from host_service.store import STATE_DISK_HINT, StateKeeper, StateWriteFailed, load_state
+from host_service.support.service import SupportBundles
+from host_service.update.manager import UpdateManager
+from host_service.update.state import UpdateStep
+from host_service.update.steps import UpdateImplementation
 from host_service.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class Service:
         clock: Callable[[], float] = time.time,
         lockout: Lockout | None = None,
         implementations: Mapping[Step, StepImplementation] | None = None,
+        update_steps: Mapping[UpdateStep, UpdateImplementation] | None = None,
     ) -> None:
         self.settings = settings
         self.implementations = implementations
@@ -48,6 +51,15 @@ class Service:
             settings.paths.session_key_file, revoked_file=settings.paths.revoked_sessions_file
         )
         self.lockout = lockout or Lockout()
+        self.support = SupportBundles(settings, runtime, clock=clock)
+        self.updates = UpdateManager(
+            settings,
+            runtime,
+            intents=self.intents,
+            bootstrap_phase=lambda: self.state_keeper.state.phase,
+            clock=clock,
+            implementations=update_steps,
+        )
         self.keeper: StateKeeper | None = None
         self.worker: Worker | None = None
         self.resume: Resume | None = None
@@ -90,15 +102,18 @@ class Service:
             implementations=self.implementations,
         )
         self.worker.start(claimed.generation)
+        self.updates.start()
         if claimed.phase is Phase.RUNNING:
             log.info("resuming the bootstrap at %s", claimed.current)
             self.worker.kick()
         self.refresh_console()
 
     def stop_bootstrap(self) -> None:
-        """End the running step and its program; the run resumes on the next start."""
+        """End the running step (bootstrap or update) and its program; the run resumes on the
+        next start."""
         if self.worker is not None:
             self.worker.stop()
+        self.updates.stop()
 
     def stop(self) -> None:
         self.stop_bootstrap()
@@ -107,21 +122,7 @@ class Service:
             self._lock_handle = None
 
     def _take_lock(self) -> None:
-        path = self.settings.paths.lock_file
-        handle = path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.close()
-            raise AlreadyRunning(
-                f"{path}: another host service process is running with this state directory",
-                hint="stop it first (systemctl stop appliance-setup)",
-            ) from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._lock_handle = handle
+        self._lock_handle = lock.hold(self.settings.paths.lock_file)
 
     # -- operator actions --------------------------------------------------------------
 
@@ -146,6 +147,8 @@ class Service:
                 raise Conflict(
                     "the bootstrap is running; wait for it to finish or stop at a blocker"
                 )
+            if self.updates.running():
+                raise Conflict("an update is running; wait for it to finish or stop at a blocker")
             # Saved inside the state lock: the worker never sees a run without its inputs.
             try:
                 self.intents.save(intent)
@@ -236,11 +239,22 @@ class Service:
             "owner": {**state.owner.to_json(), "alive": owner_alive} if state.owner else None,
             "setup": intent.public() if intent else None,
             "release": self._release_summary(),
+            "update": self._update_summary(),
             "app_url": intent.app_url if intent and state.phase is Phase.RECONCILED else None,
             "updated_at": state.updated_at,
             "state_write_error": self.state_keeper.write_error,
             "build": dict(self.settings.build),
             "standin": self.settings.standin,
+        }
+
+    def _update_summary(self) -> dict[str, Any]:
+        """The update side in brief (details: ``GET /api/update``)."""
+        check = self.updates.last_check() or {}
+        run = self.updates.keeper.run
+        return {
+            "available": bool(check.get("available")),
+            "latest": (check.get("latest") or {}).get("version"),
+            "run": {"id": run.id, "phase": run.phase.value} if run else None,
         }
 
     def _release_summary(self) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ Not a step: steps never import each other, they share this, ``context`` and ``bl
 from __future__ import annotations
 
 from host_service import resolution
+from host_service.intent import DIGEST, VERSION
 from host_service.oci import (
     AuthenticationError,
     DigestMismatch,
@@ -16,7 +17,7 @@ from host_service.oci import (
     RegistryUnreachable,
 )
 from host_service.registry_access import trust_site_ca
-from host_service.release import Release, ReleaseError
+from host_service.release import FetchedRelease, Release, ReleaseError
 from host_service.resolution import ProfileMismatch, Resolution
 from host_service.steps.blockers import Wording, WordingTable
 from host_service.steps.context import StepContext
@@ -76,26 +77,40 @@ def load(ctx: StepContext) -> tuple[Resolution, Release] | None:
     return resolution.load_resolved(ctx.settings, ctx.intent.release_ref)
 
 
-def resolve(ctx: StepContext) -> tuple[Resolution, Release]:
-    """Resolve the operator's channel or version at the registry and store it."""
-    ref = ctx.intent.release_ref
+def fetch(ctx: StepContext, ref: str) -> FetchedRelease:
+    """Resolve ``ref`` (channel, version or manifest digest) at the registry and read the
+    validated release manifest for this appliance's profile; stores nothing. A failure is
+    the release step's blocker (StepFailed)."""
     repository = resolution.repository(ctx.settings)
     where = f"{repository}{'@' if ref.startswith('sha256:') else ':'}{ref}"
     ctx.report(f"resolving {where}")
     try:
         with ctx.registry() as client:
-            found, release = resolution.resolve(client, ctx.settings, ref)
+            return resolution.fetch(client, ctx.settings, ref)
     except (RegistryError, ReleaseError, ProfileMismatch) as exc:
         output = "" if isinstance(exc, ProfileMismatch) else str(exc)
         raise BLOCKERS.failed(
             exc,
             output=output,
-            what="channel" if ctx.intent.channel and not ctx.intent.release else "release",
+            what="release" if VERSION.fullmatch(ref) or DIGEST.fullmatch(ref) else "channel",
             ref=ref,
             where=where,
             repository=repository,
             trust_site_ca=trust_site_ca(ctx.settings),
         ) from exc
+
+
+def store(ctx: StepContext, ref: str, fetched: FetchedRelease) -> Resolution:
+    """Keep ``fetched`` as the resolution of ``ref`` (what the later steps apply)."""
+    return resolution.store(ctx.settings, ref, fetched)
+
+
+def resolve(ctx: StepContext) -> tuple[Resolution, Release]:
+    """Resolve the operator's channel or version at the registry and store it."""
+    ref = ctx.intent.release_ref
+    fetched = fetch(ctx, ref)
+    found = store(ctx, ref, fetched)
+    release = fetched.release
     ctx.report(
         f"release {release.version} ({found.manifest_digest[:19]}…)",
         detail=f"release {release.version} = {found.manifest_digest}",

@@ -1,5 +1,6 @@
 """The pages in headless Chromium (system browser, no download): log in with the token, submit
-setup, watch the steps progress live, see a blocker, retry, reach "reconciled"."""
+setup, watch the steps progress live, see a blocker, retry, reach "reconciled"; then see an
+update available, view its diff, run it and watch it, and download a support bundle."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_module, require_tool
-from tests.fixtures.host_service import ConnectProxy, InProcessService, setup_body
+from tests.fixtures.host_service import (
+    Appliance,
+    ConnectProxy,
+    InProcessService,
+    publish_release,
+    setup_body,
+)
 from tests.fixtures.kube_api import KubeApi
+from tests.fixtures.support import bundle_layers, members
+from tests.fixtures.updates import APP_URL, newer, own_repository
 
 pytestmark = pytest.mark.browser
 
@@ -141,4 +150,69 @@ def test_a_proxy_login_blocker_is_readable_in_a_narrow_window(
     assert "answered 407 Proxy Authentication Required" in output.inner_text()
     overflow = output.evaluate("box => box.scrollWidth - box.clientWidth")
     assert overflow <= 0, f"the output box scrolls sideways by {overflow} px"
+    assert page.problems == []
+
+
+def test_update_available_diff_run_watch_and_support_bundle(
+    page: Any, appliance: Appliance, start_service: Any, kube_api: KubeApi, registry: Any
+) -> None:
+    """After the install: the check shows an update, the diff is viewed, the update is started
+    and watched live step by step, and a support bundle downloads with one click."""
+    repository = own_repository(appliance)
+    publish_release(registry, "3.0.0", "stable", repository=repository)
+    cluster = kube_api.cluster
+    cluster.helm_releases = ("db", "alga-core")
+    running: InProcessService = start_service()
+    api = running.logged_in()
+    assert api.post("/api/setup", setup_body(app_url=APP_URL)).status_code == 202
+    assert api.wait_phase("reconciled", "blocked", timeout=120)["phase"] == "reconciled"
+    publish_release(registry, "3.1.0", "stable", repository=repository, change=newer)
+
+    page.goto(running.url + "/login")
+    page.fill("#token", running.appliance.token())
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/status")
+    page.click("nav a[href='/update']")
+    page.wait_for_url("**/update")
+    assert page.inner_text("#selected-version") == "3.0.0"
+    page.click("#check-now")
+    page.wait_for_selector("#update-available")
+    assert page.inner_text("#update-available") == "Update available: 3.1.0"
+    page.click("#view-changes")
+    page.wait_for_selector("#diff")
+    assert page.inner_text("#preview-version") == "3.1.0"
+    assert page.get_attribute("[data-name='charts/alga-core']", "class") == "changed"
+    assert page.get_attribute("[data-name='charts/db']", "class") == "same"
+    assert "1.1.0" in page.inner_text("[data-name='charts/alga-core']")
+    changed_file = "[data-name='alga-core.single-node.yaml']"
+    assert page.get_attribute(changed_file, "data-changed") == "yes"
+    assert "workers: 4" in page.inner_text(changed_file)
+
+    # Watch it: alga-core's upgrade hangs until the test lets it finish.
+    cluster.stuck_helm_releases = {"alga-core"}
+    page.click("#start-update")
+    page.wait_for_url("**/update")
+    page.wait_for_selector("#run[data-phase=running]")
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_selector("#ustep-source[data-status=done]")
+    page.wait_for_selector("#ustep-reconcile[data-status=running]")
+    page.wait_for_selector("#ustep-reconcile li:has-text('HelmRelease db Ready')")
+    assert page.evaluate("window.__sameDocument") is True  # progress arrived without a reload
+    cluster.stuck_helm_releases = set()
+    page.wait_for_selector("#run[data-phase=succeeded]")
+    assert page.inner_text("#selected-version") == "3.1.0"
+    assert page.get_attribute("#history tbody tr:first-child", "data-outcome") == "succeeded"
+    assert "3.1.0" in page.inner_text("#history tbody tr:first-child")
+
+    page.click("nav a[href='/status']")
+    page.wait_for_url("**/status")
+    assert page.inner_text("#app-link") == APP_URL  # the app URL survived the update
+    with page.expect_download() as info:
+        page.click("#support-bundle")
+    bundle = Path(info.value.path())
+    assert bundle.read_bytes()[:2] == b"\x1f\x8b"
+    files = members(bundle)
+    assert "manifest.json" in files
+    assert "helm/helmreleases.json" in files
+    assert running.appliance.token().encode() not in bundle_layers(bundle)["<tar stream>"]
     assert page.problems == []

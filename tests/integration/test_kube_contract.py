@@ -30,12 +30,19 @@ class Side:
     kube: Kube
     put: Callable[[dict[str, Any]], object]  # as a controller would: status included
     add_log: Callable[..., None]  # (namespace, pod, *lines)
+    previous_logs: dict[tuple[str, str], list[str]]  # the last terminated instance's lines
     deny: Callable[..., None]  # (verb, resource, *, message, reason="Forbidden", times=None)
 
 
 def fake_side() -> Side:
     fake = FakeKube()
-    return Side(kube=fake, put=fake.put, add_log=fake.add_log, deny=fake.deny)
+    return Side(
+        kube=fake,
+        put=fake.put,
+        add_log=fake.add_log,
+        previous_logs=fake.previous_logs,
+        deny=fake.deny,
+    )
 
 
 def standin_side(api: KubeApi, tmp_path: Path) -> Side:
@@ -56,7 +63,13 @@ def standin_side(api: KubeApi, tmp_path: Path) -> Side:
         plural = resource.split(".")[0]
         cluster.deny(verb, plural, message=message, reason=reason, code=CODES[reason], times=times)
 
-    return Side(kube=kubectl, put=cluster.put, add_log=cluster.add_log, deny=deny)
+    return Side(
+        kube=kubectl,
+        put=cluster.put,
+        add_log=cluster.add_log,
+        previous_logs=cluster.previous_logs,
+        deny=deny,
+    )
 
 
 @pytest.fixture(params=["fake", "stand-in"])
@@ -219,6 +232,23 @@ def test_logs_tail_and_a_finished_pods_follow(side: Side) -> None:
     assert list(kube.follow_logs("default", "smoke", tail=2)) == ["line 2", "line 3"]
     side.put(pod("quiet", "Succeeded"))
     assert kube.logs("default", "quiet") == ""
+
+
+def test_logs_of_the_previous_instance(side: Side) -> None:
+    """The support bundle asks for the previous instance of a container that restarted."""
+    side.put(pod("crashy", "Running"))
+    side.add_log("default", "crashy", "now")
+    side.previous_logs[("default", "crashy")] = ["before 1", "before 2"]
+    assert side.kube.logs("default", "crashy", container="c", previous=True) == (
+        "before 1\nbefore 2\n"
+    )
+    assert side.kube.logs("default", "crashy", container="c", tail=1, previous=True) == (
+        "before 2\n"
+    )
+    assert side.kube.logs("default", "crashy", container="c") == "now\n"
+    side.put(pod("fresh", "Running"))
+    with pytest.raises(KubeError, match='previous terminated container "c" in pod "fresh"'):
+        side.kube.logs("default", "fresh", container="c", previous=True)
 
 
 def test_logs_of_a_missing_pod_are_the_seams_error(side: Side) -> None:

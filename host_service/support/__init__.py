@@ -1,0 +1,1 @@
+"""Support: the support bundle and the lower-level support commands (reset-data)."""
