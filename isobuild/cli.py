@@ -27,6 +27,7 @@ COMMANDS = {
     "fetch": "isobuild.commands.payload:fetch",
     "lock": "isobuild.commands.payload:lock",
     "release": "isobuild.commands.release:release",
+    "verify": "isobuild.commands.verify:verify",
 }
 
 

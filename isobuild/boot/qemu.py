@@ -27,6 +27,11 @@ QEMU = "qemu-system-x86_64"
 OVMF_DIR = Path("/usr/share/OVMF")
 OVMF_CODE = OVMF_DIR / "OVMF_CODE_4M.fd"
 OVMF_VARS = OVMF_DIR / "OVMF_VARS_4M.fd"
+# Secure Boot: the SMM build of OVMF (its variable store is only writable from SMM, so the
+# guest OS cannot switch Secure Boot off) and a store with Microsoft's keys enrolled and
+# Secure Boot on, as shipped PCs have.
+OVMF_SECBOOT_CODE = OVMF_DIR / "OVMF_CODE_4M.secboot.fd"
+OVMF_MS_VARS = OVMF_DIR / "OVMF_VARS_4M.ms.fd"
 POLL_SECONDS = 0.25
 STOP_GRACE_SECONDS = 5.0
 
@@ -91,6 +96,9 @@ class GuestSpec:
     network: bool = False
     forwards: tuple[Forward, ...] = ()
     ovmf: OvmfFiles | None = None
+    # Secure Boot enforced: q35 with SMM and the flash marked secure (pass the Secure Boot
+    # OVMF files as ``ovmf``: see ovmf_copy(secure_boot=True)).
+    secure_boot: bool = False
     extra: tuple[str, ...] = field(default=())
 
 
@@ -120,9 +128,12 @@ def _drive_args(index: int, medium: Medium) -> list[str]:
 
 def qemu_argv(spec: GuestSpec) -> list[str]:
     """The full QEMU command line for ``spec`` (pure; golden-tested)."""
+    if spec.secure_boot and spec.firmware is not Firmware.UEFI:
+        raise ValueError("Secure Boot needs UEFI firmware")
+    machine = ["-machine", "q35,smm=on"] if spec.secure_boot else ["-machine", "pc"]
     argv = [
         QEMU,
-        "-machine", "pc",
+        *machine,
         "-accel", spec.accel.value,
         "-cpu", "host" if spec.accel is Accel.KVM else "max",
         "-m", str(spec.memory_mb),
@@ -135,6 +146,8 @@ def qemu_argv(spec: GuestSpec) -> list[str]:
     if spec.firmware is Firmware.UEFI:
         if spec.ovmf is None:
             raise ValueError("a UEFI guest needs OVMF code and a private VARS copy")
+        if spec.secure_boot:
+            argv += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
         argv += [
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={os.fspath(spec.ovmf.code)}",
             "-drive", f"if=pflash,format=raw,unit=1,file={os.fspath(spec.ovmf.vars)}",
@@ -285,17 +298,21 @@ def detect_accel(cache_dir: Path | None = None) -> Accel:
     return accel
 
 
-def ovmf_copy(workdir: Path) -> OvmfFiles:
-    """OVMF code plus a fresh copy of the variable store in ``workdir`` (never shared)."""
-    for path in (OVMF_CODE, OVMF_VARS):
+def ovmf_copy(workdir: Path, *, secure_boot: bool = False) -> OvmfFiles:
+    """OVMF code plus a fresh copy of the variable store in ``workdir`` (never shared).
+
+    ``secure_boot``: the SMM code and the store with Microsoft's keys, Secure Boot on.
+    """
+    code, store = (OVMF_SECBOOT_CODE, OVMF_MS_VARS) if secure_boot else (OVMF_CODE, OVMF_VARS)
+    for path in (code, store):
         if not path.is_file():
             raise EnvironmentProblem(
                 f"{path}: OVMF firmware not found", hint="install it: sudo apt-get install ovmf"
             )
     workdir.mkdir(parents=True, exist_ok=True)
     vars_copy = workdir / "OVMF_VARS.fd"
-    shutil.copyfile(OVMF_VARS, vars_copy)
-    return OvmfFiles(code=OVMF_CODE, vars=vars_copy)
+    shutil.copyfile(store, vars_copy)
+    return OvmfFiles(code=code, vars=vars_copy)
 
 
 class Guest:

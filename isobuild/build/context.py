@@ -12,6 +12,7 @@ from typing import Any
 from isobuild.config import BuildConfig
 from isobuild.digest import BackgroundDigest, sha256_and_md5
 from isobuild.errors import VerificationError
+from isobuild.iso.efi_inventory import EfiInventory
 from isobuild.iso.gpgv import Gpgv
 from isobuild.iso.source import BaseIsoFacts, SourceIso
 from isobuild.iso.xorriso import WriteResult, Xorriso
@@ -51,6 +52,8 @@ class BuildOptions:
     lock: Path | None = None
     mirror: str | None = None  # an http(s) URL or a directory with the mirror layout
     offline: bool = False
+    # Sign SHA256SUMS with this key (fingerprint or key file); None: the config's signing.key.
+    sign_key: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +64,11 @@ class BuildResult:
     sha256: str
     size: int
     standin_artifacts: bool  # the payload is the labelled stand-in k3s/Flux files
+    warnings: tuple[str, ...] = ()  # said on the build's output (e.g. an unsigned boot chain)
+    sbom: Path | None = None
+    sha256sums: Path | None = None
+    signature: Path | None = None  # SHA256SUMS.gpg when signed
+    signed_by: str | None = None  # the signing key's fingerprint
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +105,10 @@ class BuildContext:
     standin_artifacts: bool = False  # set by the payload step
     write: WriteResult | None = None
     outputs: dict[Path, Path] = field(default_factory=dict)  # temp file → final path
+    base_efi: EfiInventory | None = None  # the base's UEFI boot chain (efi_chain)
+    output_efi: EfiInventory | None = None  # the same, read back from the written ISO
+    warnings: list[str] = field(default_factory=list)
+    signing_fingerprint: str | None = None
 
     def add_file(
         self,

@@ -29,6 +29,7 @@ def render(
     tools: Mapping[str, str],
     source_date_epoch: int,
     extra: Mapping[str, Any],
+    efi_binaries: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The manifest as stable JSON text (sorted keys, files by path) (pure)."""
     document = {
@@ -45,5 +46,8 @@ def render(
         ],
         "tools": dict(tools),
         "extra": dict(extra),
+        # The UEFI boot chain, kept byte for byte from the base (efi_chain): where each
+        # binary is, its sha256, Authenticode signers and SBAT.
+        "efi_binaries": [dict(b) for b in efi_binaries],
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from isobuild.build import efi_chain, trust_outputs
 from isobuild.build.context import BuildContext, BuildOptions, BuildResult, Step, Tools
 from isobuild.build.steps import (
     add_autoinstall,
@@ -28,6 +29,7 @@ from isobuild.build.steps import (
 from isobuild.config import BuildConfig
 from isobuild.errors import EnvironmentProblem
 from isobuild.iso.source import SourceIso
+from isobuild.release import sbom, signing
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,10 @@ def steps() -> list[Step]:
     """The build, top to bottom."""
     return [
         check_output,
+        trust_outputs.check_signing_key,
         open_base,
         verify_base,
+        efi_chain.inventory_base,
         add_autoinstall,
         edit_grub,
         set_disk_info,
@@ -47,7 +51,10 @@ def steps() -> list[Step]:
         write_md5sums,
         check_space,
         write_iso,
+        efi_chain.check_chain_kept,
         write_checksum_and_manifest,
+        trust_outputs.write_sbom,
+        trust_outputs.write_sums,
         publish,
     ]
 
@@ -76,6 +83,11 @@ def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResu
             sha256=ctx.write.sha256,
             size=ctx.write.size,
             standin_artifacts=ctx.standin_artifacts,
+            warnings=tuple(ctx.warnings),
+            sbom=options.output_dir / sbom.FILE_NAME,
+            sha256sums=options.output_dir / signing.SUMS,
+            signature=options.output_dir / signing.SIGNATURE if ctx.signing_fingerprint else None,
+            signed_by=ctx.signing_fingerprint,
         )
 
 

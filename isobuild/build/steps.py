@@ -28,6 +28,7 @@ from isobuild.iso.source import check_live_server
 from isobuild.iso.verify import check_digest, check_signature, expected_from_sums
 from isobuild.iso.xorriso import IsoEdit, Remaster, parent_dirs
 from isobuild.progress import Progress
+from isobuild.release import sbom, signing
 
 log = logging.getLogger(__name__)
 
@@ -189,9 +190,10 @@ def write_checksum_and_manifest(ctx: BuildContext) -> None:
             manifest.FileRecord(path=f.iso_path, sha256=f.sha256, size=f.size, action=f.action)
             for f in ctx.files.values()
         ],
-        tools={"xorriso": ctx.tools.xorriso.version(), "isobuild": _isobuild_version()},
+        tools={"xorriso": ctx.tools.xorriso.version(), "isobuild": isobuild_version()},
         source_date_epoch=ctx.epoch,
         extra=ctx.manifest_extra,
+        efi_binaries=ctx.output_efi.as_json() if ctx.output_efi is not None else [],
     )
     path = ctx.workdir / "build-manifest.json"
     path.write_text(text)
@@ -201,6 +203,9 @@ def write_checksum_and_manifest(ctx: BuildContext) -> None:
 def publish(ctx: BuildContext) -> None:
     """Rename the finished files into place (see :func:`place_outputs`)."""
     place_outputs(ctx.outputs, aside=ctx.workdir / "replaced")
+    if ctx.signing_fingerprint is None:
+        # A signature left by an earlier (--force) build would not match the new SHA256SUMS.
+        (ctx.options.output_dir / signing.SIGNATURE).unlink(missing_ok=True)
 
 
 def place_outputs(outputs: Mapping[Path, Path], *, aside: Path) -> None:
@@ -282,7 +287,10 @@ def stage_payload(ctx: BuildContext) -> None:
 def _final_paths(ctx: BuildContext) -> list[Path]:
     out = ctx.options.output_dir
     iso = out / ctx.config.iso_filename
-    return [iso, iso.with_name(iso.name + ".sha256"), out / "build-manifest.json"]
+    return [
+        iso, iso.with_name(iso.name + ".sha256"), out / "build-manifest.json",
+        out / sbom.FILE_NAME, out / signing.SUMS, out / signing.SIGNATURE,
+    ]  # fmt: skip
 
 
 def _source_date_epoch(ctx: BuildContext) -> int:
@@ -311,7 +319,7 @@ def _gib(n: int) -> str:
     return f"{n / (1 << 30):.1f} GiB"
 
 
-def _isobuild_version() -> str:
+def isobuild_version() -> str:
     try:
         return importlib.metadata.version("isobuild")
     except importlib.metadata.PackageNotFoundError:

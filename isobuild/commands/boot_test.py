@@ -26,8 +26,9 @@ def _line(result: CellResult) -> str:
     state = "ok" if result.ok else ("booted" if result.booted else "FAILED")
     args = report.kernel_args
     parts = [
-        f"{result.cell.name:9} {state:6} {result.seconds:6.1f} s",
+        f"{result.cell.name:11} {state:6} {result.seconds:6.1f} s",
         f"firmware={report.get('firmware') or '?'}",
+        f"secureboot={report.get('secureboot_kernel') or '?'}",
         f"bus={report.get('bus') or '?'}",
         f"autoinstall={'yes' if 'autoinstall' in args else 'no'}",
         f"seed={report.get('seed') or '?'}",
@@ -55,8 +56,7 @@ def _line(result: CellResult) -> str:
     "cells",
     multiple=True,
     type=click.Choice(sorted(CELLS_BY_NAME)),
-    help="Boot only these cells (repeatable) [default: all four; the USB cells for a "
-    "block device].",
+    help="Boot only these cells (repeatable) [default: all six; the USB cells for a block device].",
 )
 @click.option(
     "--timeout",
@@ -81,7 +81,8 @@ def boot_test(
     logs: Path | None,
     as_json: bool,
 ) -> None:
-    """Boot ISO in QEMU four ways and report what the (stand-in) installer saw.
+    """Boot ISO in QEMU six ways (BIOS, UEFI and UEFI with Secure Boot enforced, each from
+    a CD and a USB stick) and report what the (stand-in) installer saw.
 
     ISO may also be a stick or image file `isobuild flash` wrote: it boots as the USB
     cells boot the ISO, with the same partition-table check.

@@ -85,6 +85,13 @@ _PATH = click.Path(path_type=Path, readable=False)
     help="Fetch the pinned k3s/Flux files from this mirror instead of the publishers.",
 )
 @click.option("--offline", is_flag=True, help="Use only the artifact cache; download nothing.")
+@click.option(
+    "--sign-key",
+    metavar="FINGERPRINT|FILE",
+    default=None,
+    help="Sign SHA256SUMS (SHA256SUMS.gpg) with this key: a fingerprint of a key in "
+    "gpg-agent or a secret key file [default: the config's signing.key].",
+)
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -101,8 +108,10 @@ def build(
     lock: Path | None,
     mirror: str | None,
     offline: bool,
+    sign_key: str | None,
 ) -> None:
-    """Write OUTPUT_DIR/<name>-<version>.iso, its .sha256 and build-manifest.json."""
+    """Write OUTPUT_DIR/<name>-<version>.iso, its .sha256, build-manifest.json, the SBOM
+    (sbom.cdx.json) and SHA256SUMS over them, signed as SHA256SUMS.gpg with a key."""
     if sha256sums_signature is not None and (sha256sums is None or keyring is None):
         raise ConfigError("--sha256sums-signature needs --sha256sums and --keyring")
     if keyring is not None and sha256sums_signature is None:
@@ -124,8 +133,13 @@ def build(
         lock=lock,
         mirror=mirror,
         offline=offline,
+        sign_key=sign_key,
     )
     result = run_build(config, Tools(xorriso=RealXorriso(), gpgv=RealGpgv()), options)
     click.echo(f"{result.iso}  sha256 {result.sha256}")
+    if result.signed_by is not None:
+        click.echo(f"{result.signature}  signed by {result.signed_by}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if result.standin_artifacts:
         click.echo("note: built with STAND-IN k3s/Flux artifacts: k3s cannot run on this ISO")

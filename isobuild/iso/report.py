@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isobuild.iso import boot_records, grub, partition_table
+from isobuild.iso import boot_records, efi_inventory, grub, partition_table
 from isobuild.iso.boot_records import BootRecords, ElToritoImage
+from isobuild.iso.efi_inventory import EfiInventory
 from isobuild.iso.partition_table import PartitionTable
 from isobuild.iso.seed import META_DATA, ROOT_FILE, USER_DATA
 from isobuild.iso.source import SourceIso
@@ -28,6 +29,7 @@ class IsoReport:
     menus: dict[str, tuple[grub.MenuEntry, ...]]
     autoinstall_files: dict[str, bool]
     installed_check: bool
+    efi: EfiInventory
 
     def autoinstall_entries(self) -> list[str]:
         """``menu: title`` of every entry that boots with ``autoinstall``."""
@@ -57,6 +59,7 @@ def inspect_iso(path: Path, xorriso: Xorriso) -> IsoReport:
         menus={menu: tuple(grub.menu_entries(text)) for menu, text in texts.items()},
         autoinstall_files=files,
         installed_check=grub.BEGIN in texts.get(MENUS[0], ""),
+        efi=efi_inventory.read_inventory(path),
     )
 
 
@@ -105,6 +108,8 @@ def to_json(report: IsoReport) -> dict[str, Any]:
             "entries": report.autoinstall_entries(),
             "installed_system_check": report.installed_check,
         },
+        "efi_binaries": report.efi.as_json(),
+        "efi_problems": list(report.efi.problems),
     }
 
 
@@ -141,4 +146,8 @@ def to_text(report: IsoReport) -> str:
     lines += [f"    {title}" for title in with_autoinstall]
     check = "yes" if report.installed_check else "no"
     lines.append(f"  boots an installed system when its marker is found: {check}")
+    warning = efi_inventory.chain_warning(report.efi)
+    lines.append("UEFI boot chain" + (f"  ({warning})" if warning else "  (signed)"))
+    lines += [f"  {line}" for line in efi_inventory.describe(report.efi.entries)]
+    lines += [f"  problem: {problem}" for problem in report.efi.problems]
     return "\n".join(lines) + "\n"

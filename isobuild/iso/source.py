@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import io
 import re
 import stat
@@ -163,6 +164,21 @@ class SourceIso:
             raise self._fail(f"cannot read {iso_path}: {_short(exc)}") from exc
         return out.getvalue()
 
+    def sha256(self, iso_path: str) -> str:
+        """The sha256 of a file on the ISO, streamed (no copy in memory or on disk)."""
+        digest = hashlib.sha256()
+
+        class _Sink:
+            def write(self, data: bytes) -> int:
+                digest.update(data)
+                return len(data)
+
+        try:
+            self.iso.get_file_from_iso_fp(_Sink(), rr_path=iso_path)
+        except PyCdlibException as exc:
+            raise self._fail(f"cannot read {iso_path}: {_short(exc)}") from exc
+        return digest.hexdigest()
+
     def read_text(self, iso_path: str) -> str:
         return self.read_bytes(iso_path).decode("utf-8", "replace")
 
@@ -202,6 +218,23 @@ class SourceIso:
                 section.section_entries
             )
         return platforms
+
+    def eltorito_extents(self) -> list[tuple[str, int, int]]:
+        """(platform, byte offset, byte size) of each El Torito image, initial entry first.
+
+        The size is the entry's load size (512-byte sectors), which for a UEFI image in
+        the 24.04 layout is the whole ESP it points into.
+        """
+        catalog = getattr(self.iso, "eltorito_boot_catalog", None)
+        if catalog is None:
+            return []
+        entries = [(catalog.validation_entry.platform_id, catalog.initial_entry)]
+        for section in catalog.sections:
+            entries += [(section.platform_id, entry) for entry in section.section_entries]
+        return [
+            (PLATFORMS.get(platform, "other"), entry.load_rba * 2048, entry.sector_count * 512)
+            for platform, entry in entries
+        ]
 
 
 def _short(exc: BaseException) -> str:

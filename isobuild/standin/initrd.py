@@ -5,24 +5,24 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from isobuild.errors import EnvironmentProblem, ToolError
+from isobuild.errors import EnvironmentProblem
 from isobuild.run import run
+from isobuild.standin import debs as standin_debs
 
 log = logging.getLogger(__name__)
 
 STANDIN_DIR = Path(__file__).resolve().parent / "files"
 BUSYBOX = Path("/bin/busybox")
-KERNEL_PACKAGE = "linux-image-amd64"
-# What the init needs to find an ISO on an IDE/AHCI CD, a USB stick or a virtio disk.
+# What the init needs to find an ISO on an IDE/AHCI CD, a USB stick or a virtio disk, and
+# efivarfs to read the SecureBoot variable.
 MODULES = (
     "isofs", "sr_mod", "cdrom", "ata_piix", "ata_generic", "ahci", "sd_mod", "xhci_pci",
-    "usb_storage", "virtio_pci", "virtio_blk",
+    "usb_storage", "virtio_pci", "virtio_blk", "efivarfs",
 )  # fmt: skip
 
 
@@ -33,7 +33,6 @@ class Kernel:
     version: str
     vmlinuz: Path
     modules: Path  # .../lib/modules/<version>
-    deb: Path
 
 
 def module_closure(modules_dep: str, wanted: Iterable[str]) -> list[str]:
@@ -62,41 +61,15 @@ def module_closure(modules_dep: str, wanted: Iterable[str]) -> list[str]:
 
 
 def fetch_kernel(cache: Path) -> Kernel:
-    """Download (apt-get download; apt checks it against the signed index) and unpack it."""
-    debs = cache / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    meta = run(["apt-cache", "depends", KERNEL_PACKAGE], capture=True, check=False)
-    match = re.search(r"Depends: (linux-image-[0-9][^\s]*)", meta.stdout)
-    if match is None:
-        raise EnvironmentProblem(
-            f"apt does not know {KERNEL_PACKAGE}",
-            hint="run `sudo apt-get update` so apt can download the Debian kernel",
-        )
-    package = match.group(1)
-    found = sorted(debs.glob(f"{package}_*.deb"))
-    if not found:
-        try:
-            run(["apt-get", "download", package], cwd=debs, capture=True)
-        except ToolError as exc:
-            raise EnvironmentProblem(
-                f"could not download {package} from the Debian archive: {exc.message}",
-                hint="check the apt sources and run `sudo apt-get update`",
-            ) from exc
-        found = sorted(debs.glob(f"{package}_*.deb"))
-    deb = found[-1]
-    version = package.removeprefix("linux-image-")
-    root = cache / "kernel" / deb.stem
-    modules = root / "lib" / "modules" / version
+    """The pinned, signed Debian kernel (see standin_debs), unpacked, with its modules.dep."""
+    pin = standin_debs.load_pins()["kernel"]
+    unpacked = standin_debs.unpack(cache, pin)
+    version = pin.package.removeprefix("linux-image-")
+    modules = unpacked / "lib" / "modules" / version
     if not (modules / "modules.dep").is_file():
-        partial = root.with_name(root.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        run(["dpkg-deb", "-x", deb, partial])
-        run(["depmod", "-b", partial, version])
-        shutil.rmtree(root, ignore_errors=True)
-        partial.rename(root)
+        run(["depmod", "-b", unpacked, version])
     return Kernel(
-        version=version, vmlinuz=root / "boot" / f"vmlinuz-{version}", modules=modules, deb=deb
+        version=version, vmlinuz=unpacked / "boot" / f"vmlinuz-{version}", modules=modules
     )
 
 

@@ -1,12 +1,15 @@
 """A stand-in for the Ubuntu 24.04.x live-server ISO, built from Debian packages.
 
 Same layout and boot records as the real image (GRUB hybrid MBR, protective MBR + GPT,
-appended ESP, BIOS eltorito.img, UEFI entry into the ESP), the real grub.cfg/loopback.cfg
-menus, placeholder casper layers, and an initrd that reports instead of installing.
+appended ESP, BIOS eltorito.img, UEFI entry into the ESP), the same Secure Boot chain
+(Microsoft-signed shim → distribution-signed GRUB → signed kernel, here Debian's), the real
+grub.cfg/loopback.cfg menus, placeholder casper layers, and an initrd that reports instead
+of installing (initrds are not verified by Secure Boot, so the chain is unchanged by it).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import shutil
@@ -19,6 +22,7 @@ from isobuild.errors import EnvironmentProblem
 from isobuild.iso import md5sums
 from isobuild.iso.boot_records import ESP_TYPE_GUID
 from isobuild.run import run
+from isobuild.standin import debs as standin_debs
 from isobuild.standin.initrd import STANDIN_DIR, build_initrd, fetch_kernel
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,21 @@ set prefix=($root)/boot/grub
 configfile $prefix/grub.cfg
 """
 FILLER_BLOCK = 1 << 20
+# Where the pinned Debian packages keep the signed binaries (see standin/debian-pins.yaml).
+SHIM = ("shim", "usr/lib/shim/shimx64.efi.signed")
+MOKMANAGER = ("shim-helpers", "usr/lib/shim/mmx64.efi.signed")
+# gcdx64 is Debian's GRUB for CDs: its built-in config finds the medium by /.disk/info and
+# reads /boot/grub/grub.cfg, as Ubuntu's signed GRUB does.
+SIGNED_GRUB = ("grub", "usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
+EFI_DIR = "/EFI/boot"
+
+
+class BootChain(enum.StrEnum):
+    """The UEFI boot chain the stand-in carries."""
+
+    SIGNED = "signed"  # shim → signed GRUB → signed kernel, as on Ubuntu's ISO
+    UNSIGNED_GRUB = "unsigned-grub"  # shim → an unsigned GRUB: refused under Secure Boot
+    UNSIGNED = "unsigned"  # an unsigned GRUB as bootx64.efi (no shim), a hand-made ISO
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +93,7 @@ class StandinOptions:
     cache: Path
     release: Release = Release()
     filler_size: int = 0  # bytes spread over the casper layers
+    boot_chain: BootChain = BootChain.SIGNED
 
 
 def _write(root: Path, iso_path: str, data: bytes | str) -> None:
@@ -112,19 +132,33 @@ def _grub_images(work: Path) -> tuple[Path, Path]:
     return eltorito, efi
 
 
-def _esp_image(work: Path, efi: Path) -> Path:
-    """A FAT ESP holding EFI/boot/{bootx64,grubx64}.efi, sized to fit."""
+def efi_files(chain: BootChain, cache: Path, unsigned_grub: Path) -> dict[str, Path]:
+    """``name → file`` for /EFI/boot in the ESP and on the ISO 9660 side."""
+    if chain is BootChain.UNSIGNED:
+        return {"bootx64.efi": unsigned_grub, "grubx64.efi": unsigned_grub}
+    pins = standin_debs.load_pins()
+
+    def signed(where: tuple[str, str]) -> Path:
+        role, path = where
+        return standin_debs.unpack(cache, pins[role]) / path
+
+    grub = signed(SIGNED_GRUB) if chain is BootChain.SIGNED else unsigned_grub
+    return {"bootx64.efi": signed(SHIM), "grubx64.efi": grub, "mmx64.efi": signed(MOKMANAGER)}
+
+
+def _esp_image(work: Path, files: dict[str, Path]) -> Path:
+    """A FAT ESP holding EFI/boot/<files>, sized to fit."""
     esp = work / "esp.img"
-    size_kib = (2 * efi.stat().st_size) // 1024 + 1024
+    size_kib = sum(f.stat().st_size for f in files.values()) // 1024 + 1024
     size_kib += (-size_kib) % 64
     run(["mkfs.vfat", "-C", "-n", "ESP", "-i", "2404EF15", esp, str(size_kib)], capture=True)
     run(["mmd", "-i", esp, "::/EFI", "::/EFI/boot"])
-    run(["mcopy", "-i", esp, "-m", efi, "::/EFI/boot/bootx64.efi"])
-    run(["mcopy", "-i", esp, "-m", efi, "::/EFI/boot/grubx64.efi"])
+    for name, path in sorted(files.items()):
+        run(["mcopy", "-i", esp, "-m", path, f"::{EFI_DIR}/{name}"])
     return esp
 
 
-def _tree(options: StandinOptions, work: Path, eltorito: Path, efi: Path) -> Path:
+def _tree(options: StandinOptions, work: Path, eltorito: Path, efi: dict[str, Path]) -> Path:
     release = options.release
     root = work / "tree"
     _write(root, "/.disk/info", release.disk_info)
@@ -141,8 +175,8 @@ def _tree(options: StandinOptions, work: Path, eltorito: Path, efi: Path) -> Pat
     if GRUB_FONT.is_file():
         _write(root, "/boot/grub/fonts/unicode.pf2", GRUB_FONT.read_bytes())
     _write(root, "/boot/memtest86+x64.bin", "stand-in: no memtest86+ on this image\n")
-    for name in ("bootx64.efi", "grubx64.efi"):
-        _write(root, f"/EFI/boot/{name}", efi.read_bytes())
+    for name, path in sorted(efi.items()):
+        _write(root, f"{EFI_DIR}/{name}", path.read_bytes())
 
     kernel = fetch_kernel(options.cache)
     initrd = work / "initrd"
@@ -218,7 +252,8 @@ def build_standin(options: StandinOptions) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="isobuild-standin-", dir=out.parent) as tmp:
         work = Path(tmp)
-        eltorito, efi = _grub_images(work)
+        eltorito, unsigned_grub = _grub_images(work)
+        efi = efi_files(options.boot_chain, options.cache, unsigned_grub)
         esp = _esp_image(work, efi)
         tree = _tree(options, work, eltorito, efi)
         partial = work / out.name
@@ -227,5 +262,8 @@ def build_standin(options: StandinOptions) -> Path:
         # The filler copies in the tree are no longer needed: free the space first.
         shutil.rmtree(tree)
         partial.replace(out)
-    log.info("stand-in base ISO: %s (%d MiB)", out, out.stat().st_size >> 20)
+    log.info(
+        "stand-in base ISO: %s (%d MiB, %s boot chain)",
+        out, out.stat().st_size >> 20, options.boot_chain,
+    )  # fmt: skip
     return out

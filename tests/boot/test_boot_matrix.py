@@ -1,4 +1,4 @@
-"""Our output ISO boots four ways and the stand-in installer sees what subiquity would.
+"""Our output ISO boots six ways and the stand-in installer sees what subiquity would.
 
 The matrix runs through the `isobuild boot-test --json` command users and CI run.
 """
@@ -19,7 +19,7 @@ import pytest
 
 from isobuild.boot import qemu
 from isobuild.boot.matrix import CELLS, DONE, run_matrix
-from isobuild.boot.qemu import Accel
+from isobuild.boot.qemu import Accel, Firmware
 from isobuild.errors import EnvironmentProblem
 from isobuild.installer.autoinstall import render_autoinstall
 from isobuild.iso.seed import META_DATA, ROOT_FILE, USER_DATA
@@ -32,7 +32,7 @@ CELL_NAMES = [c.name for c in CELLS]
 
 @pytest.fixture(scope="session")
 def matrix(appliance_iso: ApplianceBuild, qemu_accel: Accel, boot_logs: Path) -> dict[str, Any]:
-    """All four cells, booted once, in parallel as the cores allow."""
+    """Every cell, booted once, in parallel as the cores allow."""
     require_tool("qemu-system-x86_64", "qemu-system-x86")
     logs = boot_logs / "matrix"
     done = subprocess.run(
@@ -102,7 +102,19 @@ def test_md5sum_txt_has_no_mismatch(cells: dict[str, dict[str, Any]], cell: str)
     assert report["md5_mismatched"] == "0", cells[cell]["md5_failed"]
 
 
-@pytest.mark.parametrize("cell", ["bios-usb", "uefi-usb"])
+@pytest.mark.parametrize("cell", [c.name for c in CELLS if c.firmware is Firmware.UEFI])
+def test_secure_boot_is_on_in_exactly_the_secure_boot_cells(
+    cells: dict[str, dict[str, Any]], cell: str
+) -> None:
+    """The guest's own word: the kernel verified by the firmware's keys says so."""
+    result = cells[cell]
+    expected = "enabled" if result["secure_boot"] else "disabled"
+    assert result["report"]["secureboot_kernel"] == expected
+    if result["secure_boot"]:
+        assert "[integrity]" in result["report"]["lockdown"]
+
+
+@pytest.mark.parametrize("cell", ["bios-usb", "uefi-usb", "uefi-usb-sb"])
 def test_usb_cells_boot_from_a_usb_stick(cells: dict[str, dict[str, Any]], cell: str) -> None:
     assert cells[cell]["medium"] == "usb"
     assert cells[cell]["report"]["bus"] == "usb"

@@ -115,8 +115,9 @@ def test_manifest_and_checksum_describe_the_output(appliance_iso: ApplianceBuild
     assert paths["/boot/grub/grub.cfg"]["action"] == "changed"
     assert str(appliance_iso.output_dir) not in result.manifest.read_text()
     assert sorted(p.name for p in appliance_iso.output_dir.iterdir()) == sorted(
-        [result.iso.name, result.sha256_file.name, "build-manifest.json"]
-    )
+        [result.iso.name, result.sha256_file.name, "build-manifest.json", "sbom.cdx.json",
+         "SHA256SUMS"]
+    )  # fmt: skip
 
 
 def test_building_twice_gives_identical_bytes(

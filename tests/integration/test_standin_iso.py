@@ -8,9 +8,11 @@ from pathlib import Path
 
 from isobuild.iso import md5sums
 from isobuild.iso.boot_records import parse_as_mkisofs
+from isobuild.iso.efi_inventory import ELTORITO, ESP, ISO9660, read_inventory
 from isobuild.iso.source import SourceIso
+from isobuild.standin import debs as standin_debs
 from isobuild.standin.iso import LAYERS, Release
-from tests.conftest import TESTS_DIR
+from tests.conftest import TESTS_DIR, require_tool
 from tests.integration import iso_checks
 
 DATA = TESTS_DIR / "data" / "ubuntu-24.04"
@@ -63,7 +65,7 @@ def test_top_level_layout(standin_base_iso: Path) -> None:
         assert f"/casper/{name}" in casper
     for layer, _ in LAYERS:
         assert {f"/casper/{layer}.squashfs", f"/casper/{layer}.size"} <= casper
-    assert efi == {"/EFI/boot/bootx64.efi", "/EFI/boot/grubx64.efi"}
+    assert efi == {"/EFI/boot/bootx64.efi", "/EFI/boot/grubx64.efi", "/EFI/boot/mmx64.efi"}
     assert disk_info == 'Ubuntu-Server 24.04.3 LTS "Noble Numbat" - Release amd64 (20250805)'
     assert "/boot.catalog" not in listed
     assert "/boot/grub/i386-pc/eltorito.img" not in listed
@@ -99,3 +101,53 @@ def test_cli_builds_a_bootable_layout(tmp_path: Path, fixture_cache: Path) -> No
         sizes = {f.path: f.size for f in iso.list_dir("/casper")}
     assert sum(sizes[f"/casper/{layer}.squashfs"] for layer, _ in LAYERS) >= 3 * (1 << 20) - 8
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_the_uefi_chain_is_debians_signed_one_in_all_three_places(standin_base_iso: Path) -> None:
+    """shim (Microsoft) → GRUB (Debian) → kernel (Debian), where Ubuntu's ISO has them."""
+    entries = read_inventory(standin_base_iso).by_key()
+    signers = {
+        "/EFI/boot/bootx64.efi": "Microsoft Windows UEFI Driver Publisher",
+        "/EFI/boot/grubx64.efi": "Debian Secure Boot Signer 2022 - grub2",
+        "/EFI/boot/mmx64.efi": "Debian Secure Boot Signer 2022 - shim",
+    }
+    for path, signer in signers.items():
+        digests = set()
+        for location in (ISO9660, ELTORITO, ESP):
+            entry = entries[f"{location}:{path}"]
+            assert entry.binary.signed, entry.key
+            assert signer in entry.binary.signers, entry.key
+            digests.add(entry.binary.sha256)
+        assert len(digests) == 1, f"{path} differs between the ESP, El Torito and ISO 9660"
+    assert entries["iso9660:/EFI/boot/bootx64.efi"].binary.sbat[1][0] == "shim"
+    kernel = entries["iso9660:/casper/vmlinuz"].binary
+    assert kernel.signers == ("Debian Secure Boot Signer 2022 - linux",)
+
+
+def test_an_unsigned_grub_variant_keeps_shim_and_swaps_grub(
+    tmp_path: Path, fixture_cache: Path
+) -> None:
+    out = tmp_path / "unsigned-grub.iso"
+    built = subprocess.run(
+        [sys.executable, "-m", "isobuild.cli", "standin-iso", str(out), "--boot-chain",
+         "unsigned-grub", "--cache-dir", str(fixture_cache)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    inventory = read_inventory(out)
+    assert [e.key for e in inventory.unsigned() if e.path.endswith("grubx64.efi")] == [
+        "iso9660:/EFI/boot/grubx64.efi", "eltorito:/EFI/boot/grubx64.efi",
+        "esp:/EFI/boot/grubx64.efi",
+    ]  # fmt: skip
+    assert all(e.binary.signed for e in inventory.boot_loaders)
+
+
+def test_update_pins_rewrites_a_pins_file_from_apt_cache(tmp_path: Path) -> None:
+    require_tool("apt-cache", "apt")
+    pins = tmp_path / "debian-pins.yaml"
+    pins.write_text(standin_debs.PINS_FILE.read_text())
+    updated = standin_debs.update_pins(pins)
+    assert sorted(updated) == sorted(standin_debs.ROLES)
+    assert standin_debs.load_pins(pins) == updated
+    assert pins.read_text().startswith("# Debian 12 packages")  # the comment block is kept
+    assert updated["kernel"].package.startswith("linux-image-")

@@ -34,8 +34,30 @@ def test_report_lines_become_values_and_failures_a_list() -> None:
     assert report.get("done") == "1"
 
 
-def test_cells_are_the_four_ways_in_order() -> None:
-    assert [c.name for c in CELLS] == ["bios-cd", "bios-usb", "uefi-cd", "uefi-usb"]
+def test_cells_are_the_six_ways_in_order() -> None:
+    assert [c.name for c in CELLS] == [
+        "bios-cd", "bios-usb", "uefi-cd", "uefi-usb", "uefi-cd-sb", "uefi-usb-sb",
+    ]  # fmt: skip
+
+
+SB_CELL = Cell(Firmware.UEFI, MediaKind.CDROM, secure_boot=True)
+
+
+def test_a_secure_boot_cell_needs_the_guest_to_say_secure_boot_is_on() -> None:
+    plain = parse_report(CONSOLE)
+    assert report_problems(SB_CELL, plain) == [
+        "the guest did not report Secure Boot enabled (kernel: no report, "
+        "SecureBoot variable: no report)"
+    ]
+    off = parse_report(CONSOLE + "ISOBUILD-STANDIN secureboot_kernel=disabled\n")
+    assert "kernel: disabled" in report_problems(SB_CELL, off)[0]
+    # Either the kernel's verdict or the firmware variable is the guest's word.
+    kernel = parse_report(CONSOLE + "ISOBUILD-STANDIN secureboot_kernel=enabled\n")
+    efivar = parse_report(CONSOLE + "ISOBUILD-STANDIN secureboot_efivar=1\n")
+    assert report_problems(SB_CELL, kernel) == []
+    assert report_problems(SB_CELL, efivar) == []
+    # A plain UEFI cell does not ask.
+    assert report_problems(Cell(Firmware.UEFI, MediaKind.CDROM), off) == []
 
 
 def test_a_report_from_the_wrong_firmware_or_bus_is_a_problem() -> None:

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from isobuild.boot.qemu import (
+    OVMF_CODE,
+    OVMF_MS_VARS,
+    OVMF_SECBOOT_CODE,
     Accel,
     Firmware,
     Forward,
@@ -15,8 +18,10 @@ from isobuild.boot.qemu import (
     Medium,
     OvmfFiles,
     kvm_probe_argv,
+    ovmf_copy,
     qemu_argv,
 )
+from tests.conftest import unavailable
 
 LOG = Path("/tmp/cell/serial.log")
 ISO = Path("/tmp/out.iso")
@@ -52,6 +57,59 @@ def test_uefi_usb_stick_uses_pflash_with_private_vars_and_xhci() -> None:
         "-device", "usb-storage,bus=xhci.0,drive=drive0,removable=on,bootindex=0",
         "-nic", "none",
     ]  # fmt: skip
+
+
+SB_OVMF = OvmfFiles(
+    code=Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"), vars=Path("/tmp/cell/VARS.fd")
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "drive"),
+    [
+        (MediaKind.CDROM, [
+            "-drive", "if=none,id=drive0,file=/tmp/out.iso,format=raw,media=cdrom,readonly=on",
+            "-device", "ide-cd,drive=drive0,bus=ide.0,bootindex=0",
+        ]),
+        (MediaKind.USB, [
+            "-device", "qemu-xhci,id=xhci",
+            "-drive", "if=none,id=drive0,file=/tmp/out.iso,format=raw,snapshot=on",
+            "-device", "usb-storage,bus=xhci.0,drive=drive0,removable=on,bootindex=0",
+        ]),
+    ],
+)  # fmt: skip
+def test_secure_boot_uses_q35_with_smm_and_secure_flash(kind: MediaKind, drive: list[str]) -> None:
+    spec = GuestSpec(
+        firmware=Firmware.UEFI, media=(Medium(path=ISO, kind=kind),), serial_log=LOG,
+        ovmf=SB_OVMF, secure_boot=True,
+    )  # fmt: skip
+    assert qemu_argv(spec) == [
+        "qemu-system-x86_64", "-machine", "q35,smm=on", "-accel", "tcg", "-cpu", "max",
+        "-m", "1024", "-smp", "1", "-display", "none", "-monitor", "none",
+        "-serial", "file:/tmp/cell/serial.log", "-no-reboot",
+        "-global", "driver=cfi.pflash01,property=secure,value=on",
+        "-drive",
+        "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+        "-drive", "if=pflash,format=raw,unit=1,file=/tmp/cell/VARS.fd",
+        *drive,
+        "-nic", "none",
+    ]  # fmt: skip
+
+
+def test_secure_boot_without_uefi_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="Secure Boot needs UEFI"):
+        qemu_argv(GuestSpec(serial_log=LOG, secure_boot=True))
+
+
+def test_ovmf_copy_for_secure_boot_takes_the_smm_code_and_microsoft_keys(tmp_path: Path) -> None:
+    if not OVMF_MS_VARS.is_file():
+        unavailable(f"{OVMF_MS_VARS}: not found (apt-get install ovmf)")
+    files = ovmf_copy(tmp_path, secure_boot=True)
+    assert files.code == OVMF_SECBOOT_CODE
+    assert files.vars == tmp_path / "OVMF_VARS.fd"
+    assert files.vars.read_bytes() == OVMF_MS_VARS.read_bytes()
+    plain = ovmf_copy(tmp_path / "plain")
+    assert plain.code == OVMF_CODE
 
 
 def test_uefi_without_ovmf_is_a_programming_error() -> None:
