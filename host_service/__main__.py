@@ -12,25 +12,37 @@ from types import FrameType
 
 from host_service import console, sessions, setup_token
 from host_service.app import App
-from host_service.errors import AlreadyRunning, ServiceError, SettingsError
+from host_service.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_USAGE,
+    HostNotReady,
+    ServiceError,
+)
 from host_service.host import LinuxHost
 from host_service.runtime import real_runtime
 from host_service.server import make_server, parse_listen
 from host_service.service import Service
 from host_service.settings import Settings, load_settings
-from host_service.store import StateWriteFailed
+from host_service.store import STATE_DISK_HINT, StateWriteFailed
 
 log = logging.getLogger("host_service")
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 4
+EXIT_OK = 0
 _FULL_DISK_HINT = (
-    "free space on (or remount read-write) the disk holding the state directory; "
-    "the service starts again by itself (Restart=on-failure) and resumes where it was"
+    f"{STATE_DISK_HINT}; the service starts again by itself (Restart=on-failure) and "
+    "resumes where it was"
 )
 
 
 def _err(text: str) -> None:
     sys.stderr.write(text.rstrip("\n") + "\n")
+
+
+def _report(exc: ServiceError, hint: str | None = None) -> int:
+    """One error line (more for a list of problems), its hint, and the kind's exit code."""
+    hint = hint or exc.hint
+    _err(f"error: {exc}" + (f"\nhint: {hint}" if hint else ""))
+    return exc.exit_code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +74,7 @@ def reset_token(settings: Settings) -> int:
     token = setup_token.rotate(settings.paths.token_file)
     sessions.rotate_key(settings.paths.session_key_file)
     _refresh_banner(settings, token)
+    log.warning("setup token reset: every session has ended; the new token is on the console")
     # The token itself is shown only on the console, never printed where logs may keep it.
     sys.stdout.write(
         "setup token rotated; every session has ended; the new token is shown on the "
@@ -89,15 +102,11 @@ def run_service(service: Service, host: str, port: int) -> int:
     """Start ``service``, answer HTTP on ``host:port`` until SIGTERM/SIGINT, stop cleanly."""
     try:
         service.start()
-    except AlreadyRunning as exc:
-        _err(f"error: {exc}\nhint: {exc.hint}")
-        return EXIT_ENVIRONMENT
-    except StateWriteFailed as exc:
+    except HostNotReady as exc:
         service.stop()
-        _err(f"error: {exc}\nhint: {_FULL_DISK_HINT}")
-        return EXIT_ENVIRONMENT
+        return _report(exc, _FULL_DISK_HINT if isinstance(exc, StateWriteFailed) else None)
     try:
-        server = make_server(host, port, App(service))
+        server = make_server(host, port, App(service), service.settings.http)
     except OSError as exc:
         service.stop()
         _err(f"error: cannot listen on {host or '*'}:{port}: {exc.strerror}")
@@ -137,12 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "console-banner":
             return console_banner(settings)
         return serve(settings, args.listen)
-    except SettingsError as exc:
-        _err(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""))
-        return EXIT_USAGE
     except ServiceError as exc:
-        _err(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""))
-        return EXIT_FAILURE
+        return _report(exc)
     except PermissionError as exc:
         _err(f"error: {exc.filename}: permission denied (run as root, or pass --root DIR)")
         return EXIT_ENVIRONMENT

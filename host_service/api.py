@@ -97,7 +97,9 @@ class Api:
         data = request.json()
         try:
             intent = parse_setup(
-                data, default_channel=self.service.settings.registry.default_channel
+                data,
+                default_channel=self.service.settings.registry.default_channel,
+                stored=self.service.intents.load(),
             )
         except InputErrors as exc:
             raise HttpError(400, "invalid setup input", fields=exc.errors) from exc

@@ -49,6 +49,11 @@ def routes(api: Api, pages: Pages) -> list[Route]:
     ]
 
 
+def wants_json(path: str) -> bool:
+    """Errors under /api/ (and for /healthz) are JSON; everywhere else they are pages."""
+    return path.startswith("/api/") or path == "/healthz"
+
+
 class App:
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -59,7 +64,7 @@ class App:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)
-        api = request.path.startswith("/api/") or request.path == "/healthz"
+        api = wants_json(request.path)
         try:
             response = self.handle(request)
         except HttpError as exc:
@@ -81,6 +86,13 @@ class App:
             if request.method not in SAFE_METHODS:
                 self.auth.check_csrf(request, session, form=not request.path.startswith("/api/"))
         return route.handler(request)
+
+    def error_response(
+        self, status: int, message: str, *, path: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> Response:
+        """The answer to a request the server refused before routing (malformed, too large,
+        too slow, too busy): JSON or a page as for any other error, by the path."""
+        return self.error(HttpError(status, message, headers=headers), api=wants_json(path))
 
     def error(self, exc: HttpError, *, api: bool) -> Response:
         if api:

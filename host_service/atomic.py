@@ -17,10 +17,14 @@ def replacing(path: Path, *, mode: int = 0o600) -> Iterator[IO[bytes]]:
 
     A crash or an exception leaves either the old file or the new one, never a part, and
     no temp file. The temp file gets ``mode`` before any byte is written, so a secret is
-    never readable by others even for an instant.
+    never readable by others even for an instant. An ``OSError`` of the write itself (a
+    full or read-only disk) names ``path``, not the temp file or nothing at all.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, mode)
@@ -29,10 +33,17 @@ def replacing(path: Path, *, mode: int = 0o600) -> Iterator[IO[bytes]]:
             out.flush()
             os.fsync(out.fileno())
         tmp.replace(path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, tmp_name):
+            raise _naming(exc, path) from exc
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error (same errno, same subclass) about ``path``."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
+import logging
 import math
+from datetime import UTC, datetime
 
 from host_service import setup_token
 from host_service.service import Service
-from host_service.sessions import COOKIE, Session
+from host_service.sessions import COOKIE, Session, same_secret
 from host_service.wsgi import HttpError, Request, Response
+
+log = logging.getLogger(__name__)
 
 PRELOGIN_COOKIE = "appliance_login"
 CSRF_HEADER = "X-CSRF-Token"
@@ -32,19 +35,34 @@ class Auth:
     def login(self, request: Request, typed: str) -> tuple[Session, str]:
         """Check the token with per-client lockout; the session and its cookie value."""
         lockout = self.service.lockout
-        wait = lockout.wait_seconds(request.client)
+        client = request.client
+        wait = lockout.wait_seconds(client)
         if wait > 0:
+            # Not logged: the lockout was, and a client hammering it would flood the log.
             raise _locked(wait)
+        # What was typed is never logged: it may be the token with a typo.
         if not typed or not setup_token.matches(typed, self.service.token()):
-            delay = lockout.failed(request.client)
+            delay = lockout.failed(client)
+            count = lockout.failures(client)
             if delay > 0:
+                until = datetime.fromtimestamp(self.service.clock() + delay, UTC)
+                log.warning(
+                    "login from %s locked until %s (%d s) after %d wrong setup tokens in a row",
+                    client, until.isoformat(timespec="seconds"), math.ceil(delay), count,
+                )  # fmt: skip
                 raise _locked(delay)
+            log.warning(
+                "login from %s refused: wrong setup token (%d in a row; lockout at %d)",
+                client, count, lockout.free,
+            )  # fmt: skip
             raise HttpError(
                 401,
                 "wrong setup token: use the token shown on the appliance's console",
                 fields={"token": "does not match the token on the console"},
             )
-        lockout.succeeded(request.client)
+        failed = lockout.failures(client)
+        lockout.succeeded(client)
+        log.info("login from %s%s", client, f" after {failed} wrong tokens" if failed else "")
         return self.service.sessions.issue()
 
     def set_session_cookie(self, response: Response, cookie: str) -> None:
@@ -54,6 +72,7 @@ class Auth:
         session = self.session(request)
         if session is not None:
             self.service.sessions.revoke(session)
+            log.info("logout from %s", request.client)
         response.clear_cookie(COOKIE)
 
     # -- login CSRF for the HTML form: a nonce in a cookie and in the form must agree --------
@@ -65,7 +84,7 @@ class Auth:
     @staticmethod
     def check_prelogin(request: Request, presented: str | None) -> None:
         expected = request.cookies.get(PRELOGIN_COOKIE)
-        if not expected or not presented or not hmac.compare_digest(expected, presented):
+        if not expected or not presented or not same_secret(expected, presented):
             raise HttpError(403, "the login form expired; reload the page and try again")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from host_service.errors import ExternalError
 from host_service.process import REAP_GRACE_SECONDS, Completed, spawn, tail
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,11 @@ __all__ = [
 ]
 
 
-class CommandError(Exception):
+class CommandError(ExternalError):
     """A program could not be run, timed out or failed; ``output`` is the tail to show."""
 
     def __init__(self, message: str, *, argv: Sequence[str], output: str = "") -> None:
         super().__init__(message)
-        self.message = message
         self.argv = tuple(argv)
         self.output = output
 

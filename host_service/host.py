@@ -1,42 +1,30 @@
-"""Facts about the host for preflight and the console: DNS, registry, route, disk, memory."""
+"""Facts about the host for preflight and the console: DNS, route, disk, memory, clock.
+
+The registry probe is not here: it goes through the registry client (``host_service.oci``).
+"""
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import itertools
 import shutil
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import requests
+from host_service.errors import ExternalError
 
 PROC = Path("/proc")
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int
-    date: float | None  # the server's Date header, for the clock-skew check
-    server: str
-
-
-class HostError(Exception):
+class HostError(ExternalError):
     """A probe could not get an answer; the message says what was tried."""
 
 
 class Host(Protocol):
     def resolve(self, hostname: str) -> list[str]:
         """Addresses for ``hostname``; raises HostError when DNS has none."""
-        ...
-
-    def https_get(
-        self, url: str, *, proxies: dict[str, str], ca_bundle: Path | None, timeout: float
-    ) -> HttpAnswer:
-        """GET ``url`` (no redirects); raises HostError when there is no HTTP answer."""
         ...
 
     def default_route(self) -> str | None:
@@ -66,27 +54,6 @@ class LinuxHost:
         except (socket.gaierror, UnicodeError) as exc:
             raise HostError(f"DNS lookup of {hostname} failed: {exc}") from exc
         return sorted({str(info[4][0]) for info in infos})
-
-    def https_get(
-        self, url: str, *, proxies: dict[str, str], ca_bundle: Path | None, timeout: float
-    ) -> HttpAnswer:
-        session = requests.Session()
-        session.trust_env = False
-        try:
-            response = session.get(
-                url,
-                proxies=proxies,
-                verify=str(ca_bundle) if ca_bundle else True,
-                timeout=timeout,
-                allow_redirects=False,
-            )
-        except requests.exceptions.RequestException as exc:
-            raise HostError(f"GET {url} failed: {_reason(exc)}") from exc
-        finally:
-            session.close()
-        date = response.headers.get("Date")
-        parsed = email.utils.parsedate_to_datetime(date).timestamp() if date else None
-        return HttpAnswer(response.status_code, parsed, response.headers.get("Server", ""))
 
     def default_route(self) -> str | None:
         try:
@@ -158,8 +125,3 @@ def _ipv6_global_addresses(proc: Path) -> list[str]:
         if not (address.is_loopback or address.is_link_local):
             found.append(str(address))
     return sorted(set(found))
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from host_service import atomic
+from host_service.errors import InvalidInput
 
 CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([.+~-][0-9A-Za-z.+~-]{1,60})?")
@@ -20,10 +21,18 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 NO_PROXY_ENTRY = re.compile(r"\.?[A-Za-z0-9.*:/-]{1,253}")
 MAX_URL = 2048
-FIELDS = ("app_url", "channel", "release", "proxy", "no_proxy")
+FIELDS = (
+    "app_url",
+    "channel",
+    "release",
+    "proxy",
+    "no_proxy",
+    "proxy_password",  # replaces the stored password (the URL then names only the user)
+    "proxy_password_clear",  # true: no password, also when one is stored
+)
 
 
-class InputErrors(Exception):
+class InputErrors(InvalidInput):
     """Field name -> what is wrong with it; the HTTP layer turns this into a 400."""
 
     def __init__(self, errors: Mapping[str, str]) -> None:
@@ -47,13 +56,13 @@ class SetupIntent:
         return self.release or self.channel or ""
 
     def public(self) -> dict[str, Any]:
-        """What the API and pages may show: the proxy without its credentials."""
+        """What the API and pages may show: the proxy with its user name, not its password."""
         return {
             "app_url": self.app_url,
             "channel": self.channel,
             "release": self.release,
-            "proxy": redact_url(self.proxy) if self.proxy else None,
-            "proxy_has_credentials": bool(self.proxy and urlsplit(self.proxy).password),
+            "proxy": with_password(self.proxy, None) if self.proxy else None,
+            "proxy_password_set": bool(self.proxy and urlsplit(self.proxy).password),
             "no_proxy": list(self.no_proxy),
         }
 
@@ -63,14 +72,16 @@ class SetupIntent:
         return data
 
 
-def redact_url(url: str) -> str:
+def with_password(url: str, password: str | None) -> str:
+    """``url`` with its password replaced (``None``: none; the user name stays). The
+    password is put in as given: percent-encoded, as in a URL."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = parts.username or ""
+    if userinfo and password is not None:
+        userinfo = f"{userinfo}:{password}"
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _valid_host(host: str) -> bool:
@@ -107,8 +118,15 @@ def _check_url(value: str, *, schemes: tuple[str, ...], allow_path: bool, what: 
     return value.rstrip("/") if not allow_path or parts.path == "/" else value
 
 
-def parse_setup(data: Mapping[str, Any], *, default_channel: str) -> SetupIntent:
-    """Validate a setup request (JSON body or form fields); every bad field is reported."""
+def parse_setup(
+    data: Mapping[str, Any], *, default_channel: str, stored: SetupIntent | None = None
+) -> SetupIntent:
+    """Validate a setup request (JSON body or form fields); every bad field is reported.
+
+    The proxy password is shown to nobody, so a request that names the proxy without one
+    keeps the ``stored`` password (same user, same host); ``proxy_password`` replaces it,
+    ``proxy_password_clear`` removes it.
+    """
     errors: dict[str, str] = {}
     for key in data:
         if key not in FIELDS:
@@ -152,6 +170,19 @@ def parse_setup(data: Mapping[str, Any], *, default_channel: str) -> SetupIntent
             proxy = _check_url(proxy, schemes=("http", "https"), allow_path=False, what="proxy")
         except ValueError as exc:
             errors["proxy"] = str(exc)
+    password = data.get("proxy_password")
+    if password is not None and not isinstance(password, str):
+        errors["proxy_password"] = f"expected a string, got {type(password).__name__}"
+        password = None
+    clear = data.get("proxy_password_clear", False)
+    if not isinstance(clear, bool):
+        errors["proxy_password_clear"] = f"expected true or false, got {clear!r}"
+        clear = False
+    if "proxy" not in errors:
+        try:
+            proxy = _proxy_password(proxy, password or None, clear=clear, stored=stored)
+        except ValueError as exc:
+            errors["proxy_password"] = str(exc)
 
     no_proxy: tuple[str, ...] = ()
     raw = data.get("no_proxy")
@@ -181,6 +212,36 @@ def parse_setup(data: Mapping[str, Any], *, default_channel: str) -> SetupIntent
     return SetupIntent(
         app_url=app_url, channel=channel, release=release, proxy=proxy, no_proxy=no_proxy
     )
+
+
+def _proxy_password(
+    proxy: str | None, password: str | None, *, clear: bool, stored: SetupIntent | None
+) -> str | None:
+    """The proxy URL to store, with the password the request asks for."""
+    if proxy is None:
+        if password is not None:
+            raise ValueError("only meaningful with a proxy")
+        return None
+    parts = urlsplit(proxy)
+    if password is not None and clear:
+        raise ValueError("give a new password or remove it, not both")
+    if parts.password is not None:
+        if password is not None:
+            raise ValueError("the proxy URL has a password already; give it once")
+        return proxy
+    if password is not None:
+        if not parts.username:
+            raise ValueError("a password needs a user name: http://user@host:port")
+        return with_password(proxy, quote(password, safe=""))
+    old = urlsplit(stored.proxy) if stored and stored.proxy else None
+    if clear or old is None or old.password is None or old.username != parts.username:
+        return proxy  # no password, or a new user (whose password is not the old one's)
+    if old.hostname != parts.hostname:
+        # The stored password is not sent to another host unasked.
+        raise ValueError(
+            "the proxy host changed: type the password again, or tick 'remove the password'"
+        )
+    return with_password(proxy, old.password)
 
 
 class IntentStore:

@@ -10,12 +10,13 @@ from typing import Any
 import jinja2
 
 from host_service.auth import CSRF_FIELD, PRELOGIN_COOKIE, Auth
-from host_service.intent import InputErrors, parse_setup
+from host_service.intent import InputErrors, parse_setup, with_password
 from host_service.service import Conflict, Service
 from host_service.store import StateWriteFailed
 from host_service.wsgi import HttpError, Request, Response, new_nonce
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+SETUP_FIELDS = ("app_url", "channel", "release", "proxy", "no_proxy")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -89,7 +90,7 @@ class Pages:
             "app_url": values.get("app_url") or "",
             "channel": values.get("channel") or "",
             "release": values.get("release") or "",
-            "proxy": values.get("proxy") or "",
+            "proxy": values.get("proxy") or "",  # with the user name, without the password
             "no_proxy": ", ".join(values.get("no_proxy") or []),
         }
         return self._setup_page(request, form, errors={}, status=200)
@@ -98,6 +99,7 @@ class Pages:
         self, request: Request, form: dict[str, str], *, errors: dict[str, str], status: int
     ) -> Response:
         view = self.service.status()
+        stored = self.service.intents.load()
         return self.render(
             "setup.html",
             status,
@@ -106,22 +108,25 @@ class Pages:
             errors=errors,
             default_channel=self.service.settings.registry.default_channel,
             running=view["running"],
+            proxy_password_set=bool(stored and stored.public()["proxy_password_set"]),
         )
 
     def setup(self, request: Request) -> Response:
         form = request.form()
-        fields = {
-            k: form.get(k, "") for k in ("app_url", "channel", "release", "proxy", "no_proxy")
-        }
-        stored = self.service.intents.load()
-        submitted = dict(fields)
-        # The page shows a stored proxy password as ***; sending that back keeps the stored one.
-        if stored and stored.proxy and fields["proxy"] == stored.public()["proxy"]:
-            submitted["proxy"] = stored.proxy
-        data = {k: v for k, v in submitted.items() if v.strip()}
+        fields = {k: form.get(k, "") for k in SETUP_FIELDS}
+        data: dict[str, object] = {k: v for k, v in fields.items() if v.strip()}
+        # The password field is never filled in: empty keeps the stored password.
+        if form.get("proxy_password"):
+            data["proxy_password"] = form["proxy_password"]
+        if form.get("proxy_password_clear"):
+            data["proxy_password_clear"] = True
+        # What the operator typed comes back on an error page, a password in the URL not.
+        fields["proxy"] = _without_password(fields["proxy"])
         try:
             intent = parse_setup(
-                data, default_channel=self.service.settings.registry.default_channel
+                data,
+                default_channel=self.service.settings.registry.default_channel,
+                stored=self.service.intents.load(),
             )
             self.service.submit_setup(intent)
         except InputErrors as exc:
@@ -145,3 +150,10 @@ class Pages:
             # Already running, nothing to retry or a full disk: the status page shows which.
             self.service.retry()
         return Response.redirect("/status")
+
+
+def _without_password(text: str) -> str:
+    try:
+        return with_password(text, None)
+    except ValueError:  # not a URL at all: nothing to hide, the field error says what is wrong
+        return text

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
+import requests
+
 from host_service.intent import SetupIntent
 from host_service.oci import RegistryClient
 from host_service.settings import Settings
@@ -65,13 +67,23 @@ def trust_site_ca(settings: Settings) -> str:
     )
 
 
-def registry_access(settings: Settings, intent: SetupIntent) -> RegistryAccess:
+def registry_access(
+    settings: Settings,
+    intent: SetupIntent,
+    *,
+    session: Callable[[], requests.Session] = requests.Session,
+) -> RegistryAccess:
+    """Clients for the release registry with the operator's proxy and the site CA; every
+    registry read of the service (preflight's probe, the release) goes through one.
+    ``session`` makes the HTTP session (tests give one with an in-memory transport)."""
+
     def open_client() -> RegistryClient:
         return RegistryClient(
             settings.registry.host,
             ca_bundle=settings.registry.ca_bundle,
             proxies=proxies_for(f"https://{settings.registry.host}/v2/", intent),
             timeout=settings.timeouts.registry,
+            session=session(),
         )
 
     return open_client

@@ -2,7 +2,7 @@
 
 The appliance runs on stock Ubuntu with no pip installs, so the project carries the subset
 of JSON Schema its own schemas use: type, enum, const, pattern, minLength/maxLength,
-minimum/maximum, properties, required, additionalProperties, propertyNames,
+minimum/exclusiveMinimum/maximum, properties, required, additionalProperties, propertyNames,
 patternProperties, items, minItems/maxItems, uniqueItems, oneOf/anyOf/allOf, $ref into
 $defs. A keyword outside that subset is a bug in the schema and raises at load time.
 """
@@ -21,9 +21,9 @@ SUPPORTED = frozenset(
     {
         "$schema", "$id", "$defs", "$ref", "$comment", "title", "description", "default",
         "examples", "type", "enum", "const", "pattern", "minLength", "maxLength", "minimum",
-        "maximum", "properties", "required", "additionalProperties", "propertyNames",
-        "patternProperties", "items", "minItems", "maxItems", "uniqueItems", "oneOf",
-        "anyOf", "allOf", "format",
+        "exclusiveMinimum", "maximum", "properties", "required", "additionalProperties",
+        "propertyNames", "patternProperties", "items", "minItems", "maxItems", "uniqueItems",
+        "oneOf", "anyOf", "allOf", "format",
     }
 )  # fmt: skip
 
@@ -127,6 +127,9 @@ class Schema:
         if _is_type(value, "number"):
             if "minimum" in schema and value < schema["minimum"]:
                 out.append(SchemaProblem(path, f"must be >= {schema['minimum']}, got {value}"))
+            if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+                bound = schema["exclusiveMinimum"]
+                out.append(SchemaProblem(path, f"must be > {bound}, got {value}"))
             if "maximum" in schema and value > schema["maximum"]:
                 out.append(SchemaProblem(path, f"must be <= {schema['maximum']}, got {value}"))
         if isinstance(value, dict):

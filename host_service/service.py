@@ -11,21 +11,21 @@ from typing import IO, Any
 
 from host_service import console, owner, setup_token
 from host_service import state as sm
-from host_service.errors import AlreadyRunning
+from host_service.errors import AlreadyRunning, InvalidInput
 from host_service.intent import IntentStore, SetupIntent
+from host_service.resolution import read_resolution
 from host_service.runtime import Runtime
 from host_service.sessions import Lockout, SessionKeeper
 from host_service.settings import Settings
 from host_service.state import TITLES, BootstrapState, Phase, Resume, Step
 from host_service.steps import StepImplementation
-from host_service.steps.release import read_resolution
-from host_service.store import StateKeeper, StateWriteFailed, load_state
+from host_service.store import STATE_DISK_HINT, StateKeeper, StateWriteFailed, load_state
 from host_service.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class Conflict(Exception):
+class Conflict(InvalidInput):
     """The request does not fit the current state (HTTP 409); the message says why."""
 
 
@@ -44,7 +44,9 @@ class Service:
         self.runtime = runtime
         self.clock = clock
         self.intents = IntentStore(settings.paths.intent_file)
-        self.sessions = SessionKeeper(settings.paths.session_key_file)
+        self.sessions = SessionKeeper(
+            settings.paths.session_key_file, revoked_file=settings.paths.revoked_sessions_file
+        )
         self.lockout = lockout or Lockout()
         self.keeper: StateKeeper | None = None
         self.worker: Worker | None = None
@@ -149,7 +151,9 @@ class Service:
                 self.intents.save(intent)
             except OSError as exc:
                 path = self.settings.paths.intent_file
-                raise StateWriteFailed(f"cannot write {path}: {exc.strerror or exc}") from exc
+                raise StateWriteFailed(
+                    f"cannot write {path}: {exc.strerror or exc}", hint=STATE_DISK_HINT
+                ) from exc
             new = sm.start_run(current, self.clock())
             with_lock.append(new)
             return new

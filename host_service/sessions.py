@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
@@ -15,9 +16,15 @@ from pathlib import Path
 
 from host_service import atomic
 
+log = logging.getLogger(__name__)
+
 COOKIE = "appliance_session"
 LIFETIME_SECONDS = 8 * 3600
 KEY_BYTES = 32
+REVOKED_FILE = "revoked-sessions.json"
+# Each entry is a logout inside one cookie lifetime; past this many, a new key ends every
+# session instead (the file stays small whatever happens).
+MAX_REVOKED = 10_000
 
 Clock = Callable[[], float]
 
@@ -41,18 +48,28 @@ class SessionKeeper:
     """Issues and checks session cookies signed with a 0600 key file.
 
     ``reset-token`` (another process) replaces the key file; the key is re-read when the
-    file changes, which ends every session at once.
+    file changes, which ends every session at once. A logout ends one session: its id is
+    kept in a 0600 file until the cookie would have expired, so a restart does not bring
+    the session back.
     """
 
     def __init__(
-        self, key_file: Path, *, lifetime: float = LIFETIME_SECONDS, clock: Clock = time.time
+        self,
+        key_file: Path,
+        *,
+        revoked_file: Path | None = None,
+        lifetime: float = LIFETIME_SECONDS,
+        clock: Clock = time.time,
+        max_revoked: int = MAX_REVOKED,
     ) -> None:
         self.key_file = key_file
+        self.max_revoked = max_revoked
+        self.revoked_file = revoked_file or key_file.with_name(REVOKED_FILE)
         self.lifetime = lifetime
         self.clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[tuple[int, int], bytes] | None = None
-        self._revoked: dict[str, float] = {}
+        self._revoked: dict[str, float] | None = None  # session id -> its expiry
 
     def _key(self) -> bytes:
         with self._lock:
@@ -68,8 +85,53 @@ class SessionKeeper:
                     rotate_key(self.key_file)
                     key = self.key_file.read_bytes()
                     stamp = (self.key_file.stat().st_ino, self.key_file.stat().st_mtime_ns)
+                if self._cached is not None:
+                    log.warning(
+                        "the session key was replaced (reset-token): every session has ended"
+                    )
+                    self._save_revoked({})  # every entry was for the old key
                 self._cached = (stamp, key)
             return self._cached[1]
+
+    # -- ended sessions (call with the lock held) -----------------------------------------
+
+    def _revoked_sessions(self) -> dict[str, float]:
+        if self._revoked is None:
+            self._revoked = self._read_revoked()
+        return self._revoked
+
+    def _read_revoked(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.revoked_file.read_text(encoding="utf-8"))
+            entries = data["revoked"]
+            return {str(k): float(v) for k, v in entries.items()}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Which sessions ended is unknown: end them all rather than revive any.
+            log.warning(
+                "%s is unreadable (%s): a new session key ends every session",
+                self.revoked_file,
+                exc,
+            )
+            self._new_key()
+            self._save_revoked({})
+            return {}
+
+    def _new_key(self) -> None:
+        rotate_key(self.key_file)
+        self._cached = None  # ours: read again without taking it for a reset-token
+
+    def _save_revoked(self, revoked: dict[str, float]) -> None:
+        self._revoked = revoked
+        try:
+            atomic.write_json(self.revoked_file, {"revoked": revoked}, mode=0o600)
+        except OSError as exc:
+            log.warning(
+                "cannot write %s (%s): ended sessions stay ended only until the service restarts",
+                self.revoked_file,
+                exc.strerror or exc,
+            )
 
     def _sign(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key(), payload, hashlib.sha256).digest())
@@ -89,12 +151,14 @@ class SessionKeeper:
     def verify(self, cookie: str | None) -> Session | None:
         if not cookie or "." not in cookie:
             return None
+        with self._lock:
+            self._revoked_sessions()  # read first: a damaged list replaces the key
         body, _, signature = cookie.partition(".")
         try:
             raw = _unb64(body)
         except ValueError:
             return None
-        if not hmac.compare_digest(self._sign(raw), signature):
+        if not same_secret(self._sign(raw), signature):
             return None
         try:
             data = json.loads(raw)
@@ -105,18 +169,32 @@ class SessionKeeper:
         if expires <= now:
             return None
         with self._lock:
-            if session_id in self._revoked:
+            if session_id in self._revoked_sessions():
                 return None
         return Session(session_id, expires, self._csrf(session_id))
 
     def csrf_ok(self, session: Session, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(session.csrf, str(presented))
+        return bool(presented) and same_secret(session.csrf, str(presented))
 
     def revoke(self, session: Session) -> None:
+        """End ``session`` for good (logout); entries past their expiry are dropped."""
         now = self.clock()
         with self._lock:
-            self._revoked = {k: v for k, v in self._revoked.items() if v > now}
-            self._revoked[session.id] = session.expires
+            revoked = {k: v for k, v in self._revoked_sessions().items() if v > now}
+            revoked[session.id] = session.expires
+            if len(revoked) > self.max_revoked:
+                log.warning("%d sessions ended by logout: a new key ends them all", len(revoked))
+                self._new_key()
+                revoked = {}
+            self._save_revoked(revoked)
+
+
+def same_secret(expected: str, presented: str) -> bool:
+    """Constant-time comparison of any two texts (``hmac.compare_digest`` refuses ``str``
+    with non-ASCII characters, which a client can put in a header, cookie or form)."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), presented.encode("utf-8", "surrogatepass")
+    )
 
 
 def rotate_key(path: Path) -> None:
@@ -150,6 +228,11 @@ class Lockout:
         with self._lock:
             _, until = self._clients.get(client, (0, 0.0))
         return max(0.0, until - self.clock())
+
+    def failures(self, client: str) -> int:
+        """Wrong tokens from ``client`` since its last good one."""
+        with self._lock:
+            return self._clients.get(client, (0, 0.0))[0]
 
     def failed(self, client: str) -> float:
         """Record a failure; returns the lockout it starts (0 while attempts remain)."""

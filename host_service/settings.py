@@ -1,31 +1,35 @@
-"""Settings: the appliance defaults, overridden by ``build-info.json``, under ``--root``.
+"""Settings: ``build-info.json`` under ``--root``, or the appliance defaults without one.
 
 The builder writes ``build-info.json`` into ``<etc>/build-info.json`` on the installed system
-(see ``isobuild/installer/build_info.py`` and docs/payload.md); the host service reads the parts it
-needs and ignores the rest, so a newer builder can add fields. Every system path, the k3s
-ones included, is joined under ``root`` so tests and developers run unprivileged.
+(``isobuild/installer/build_info.py``, docs/payload.md). Its schema ships here
+(``schemas/build-info-v1.json``): every load is validated against it, so a hand-edited typo
+is an error naming the key, never silently ignored; the builder checks what it writes
+against the same file. Every system path, the k3s ones included, is joined under ``root``
+so tests and developers run unprivileged.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from host_service.errors import SettingsError
+from host_service.schema import Schema, SchemaProblem
 
 DEFAULT_SETTINGS_FILE = PurePosixPath("/etc/alga-appliance/build-info.json")
+SCHEMA_ID = "alga.appliance.build-info/v1"
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "build-info-v1.json"
+DEFAULT_OPT = "/opt/alga-appliance"
+DEFAULT_ETC = "/etc/alga-appliance"
+DEFAULT_STATE = "/var/lib/alga-appliance"
+# Fixed by k3s, not by the appliance config.
+DEFAULT_K3S_BINARY = "/usr/local/bin/k3s"
+DEFAULT_K3S_IMAGES = "/var/lib/rancher/k3s/agent/images"
 # <etc>/registry-ca.pem: where the installer puts the build config's appliance.registry.ca_bundle.
 REGISTRY_CA_NAME = "registry-ca.pem"
-
-_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
-_REPOSITORY = re.compile(r"[a-z0-9]+([._/-][a-z0-9]+)*")
-_MODE = re.compile(r"0[0-7]{3}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +85,26 @@ class Timeouts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class HttpLimits:
+    """What one client may hold of the HTTP server (docs/host-service.md, "Limits")."""
+
+    # Requests answered at once, one thread each; past it /healthz is still answered and
+    # anything else gets 503.
+    max_connections: int = 64
+    # Connections still sending their request; they hold no thread. Past it the oldest
+    # is closed.
+    max_waiting: int = 256
+    # Seconds from connect to the end of the request (line, headers, body): slow clients
+    # are cut off with 408.
+    request_timeout: float = 20.0
+    # Seconds an answer may wait for a client that stopped reading.
+    send_timeout: float = 60.0
+
+
+_HTTP_TYPES = {f.name: type(getattr(HttpLimits(), f.name)) for f in fields(HttpLimits)}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Thresholds:
     min_free_disk_bytes: int = 20 * 1024**3
     min_memory_bytes: int = 4 * 1024**3
@@ -131,6 +155,10 @@ class Paths:
         return self.state / "session-key"
 
     @property
+    def revoked_sessions_file(self) -> Path:
+        return self.state / "revoked-sessions.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.state / "host-service.lock"
 
@@ -165,6 +193,7 @@ class Settings:
     kubectl: tuple[str, ...] = ()
     timeouts: Timeouts = Timeouts()
     thresholds: Thresholds = Thresholds()
+    http: HttpLimits = HttpLimits()
     standin: bool = False
     build: Mapping[str, str] = field(default_factory=dict)
     source: str = "<appliance defaults>"
@@ -183,115 +212,28 @@ def rooted(root: Path, path: str | PurePosixPath) -> Path:
     return root.joinpath(*posix.parts[1:])
 
 
-class _Reader:
-    """Typed access to the settings document; every problem names the key."""
-
-    def __init__(self, document: Mapping[str, Any], source: str) -> None:
-        self.document = document
-        self.source = source
-        self.problems: list[str] = []
-
-    def get(self, dotted: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        node: Any = self.document
-        for part in dotted.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return default
-            node = node[part]
-        if node is None:
-            return default
-        ok = isinstance(node, kind) and not (isinstance(node, bool) and kind in (int, float))
-        if kind is float and isinstance(node, int) and not isinstance(node, bool):
-            ok = True
-        if not ok:
-            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            self.problems.append(f"{self.source}: {dotted}: expected {names}, got {node!r}")
-            return default
-        return node
-
-    def text(self, dotted: str, default: str, pattern: re.Pattern[str] | None = None) -> str:
-        value = self.get(dotted, str, default)
-        if pattern is not None and not pattern.fullmatch(value):
-            self.problems.append(f"{self.source}: {dotted}: invalid value {value!r}")
-            return default
-        return str(value)
-
-    def strings(self, dotted: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self.get(dotted, list, list(default))
-        if not all(isinstance(v, str) for v in value):
-            self.problems.append(f"{self.source}: {dotted}: expected a list of strings")
-            return default
-        return tuple(value)
-
-    def path(self, dotted: str, default: str) -> str:
-        value = self.text(dotted, default)
-        posix = PurePosixPath(value)
-        if not posix.is_absolute() or ".." in posix.parts:
-            self.problems.append(
-                f"{self.source}: {dotted}: expected an absolute path without '..', got {value!r}"
-            )
-            return default
-        return value
+def _schema() -> Schema:
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = Schema.load(SCHEMA_FILE)
+    return _SCHEMA
 
 
-def load_settings(root: Path, settings_file: Path | None = None) -> Settings:
-    """Read the settings file (default: ``<root>/etc/alga-appliance/build-info.json``).
-
-    A missing default file means "appliance defaults" (a developer run); a missing file that
-    was named explicitly is an error.
-    """
-    root = root.resolve()
-    explicit = settings_file is not None
-    path = settings_file if settings_file is not None else rooted(root, DEFAULT_SETTINGS_FILE)
-    document: Mapping[str, Any] = {}
-    source = "<appliance defaults>"
-    if path.exists() or explicit:
-        try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise SettingsError(
-                f"{path}: settings file not found", hint="pass an existing --settings FILE"
-            ) from exc
-        except (OSError, ValueError) as exc:
-            raise SettingsError(
-                f"{path}: not readable JSON: {exc}",
-                hint="restore build-info.json from the installation medium",
-            ) from exc
-        if not isinstance(loaded, dict):
-            raise SettingsError(f"{path}: expected a JSON object at the top level")
-        document = loaded
-        source = str(path)
-    return settings_from_document(document, root=root, source=source)
+_SCHEMA: Schema | None = None
 
 
-def settings_from_document(
-    document: Mapping[str, Any], *, root: Path, source: str = "<document>"
-) -> Settings:
-    """Build settings from a parsed build-info document (pure; tests use this directly)."""
-    r = _Reader(document, source)
-    a = "appliance"
-    opt = r.path(f"{a}.paths.opt", "/opt/alga-appliance")
-    etc = r.path(f"{a}.paths.etc", "/etc/alga-appliance")
-    state = r.path(f"{a}.paths.state", "/var/lib/alga-appliance")
-    k3s_binary = r.path("payload.k3s.binary", "/usr/local/bin/k3s")
-    k3s_images = r.path("payload.k3s.images_dir", "/var/lib/rancher/k3s/agent/images")
-    payload_manifest = r.path("payload.manifest", f"{opt}/payload-manifest.json")
-    flux_install = r.path("payload.flux.install_yaml", f"{opt}/flux-install/install.yaml")
-    archives = []
-    for i, item in enumerate(r.get("payload.k3s.image_archives", list, [])):
-        if not (
-            isinstance(item, Mapping)
-            and isinstance(item.get("file"), str)
-            and "/" not in item["file"]
-            and isinstance(item.get("sha256"), str)
-            and _SHA256.fullmatch(item["sha256"])
-        ):
-            r.problems.append(
-                f"{source}: payload.k3s.image_archives[{i}]: expected file and sha256"
-            )
-            continue
-        archives.append(ImageArchive(file=item["file"], sha256=item["sha256"]))
-    ca_bundle = r.get(f"{a}.registry.ca_bundle", str, None)
-    paths = Paths(
+def _paths(
+    root: Path,
+    *,
+    opt: str = DEFAULT_OPT,
+    etc: str = DEFAULT_ETC,
+    state: str = DEFAULT_STATE,
+    k3s_binary: str = DEFAULT_K3S_BINARY,
+    k3s_images: str = DEFAULT_K3S_IMAGES,
+    payload_manifest: str | None = None,
+    flux_install: str | None = None,
+) -> Paths:
+    return Paths(
         root=root,
         opt=rooted(root, opt),
         etc=rooted(root, etc),
@@ -303,73 +245,122 @@ def settings_from_document(
         k3s_unit=rooted(root, "/etc/systemd/system/k3s.service"),
         k3s_env=rooted(root, "/etc/systemd/system/k3s.service.env"),
         issue=rooted(root, "/etc/issue"),
-        payload_manifest=rooted(root, payload_manifest),
-        flux_install=rooted(root, flux_install),
+        payload_manifest=rooted(root, payload_manifest or f"{opt}/payload-manifest.json"),
+        flux_install=rooted(root, flux_install or f"{opt}/flux-install/install.yaml"),
     )
-    hs = f"{a}.host_service"
-    port = r.get(f"{hs}.port", int, 8080)
-    if not 1 <= port <= 65535:
-        r.problems.append(f"{source}: {hs}.port: expected 1..65535, got {port}")
-    mode = r.text(f"{a}.k3s.write_kubeconfig_mode", "0600", _MODE)
-    if int(mode, 8) & 0o077:
-        r.problems.append(
-            f"{source}: {a}.k3s.write_kubeconfig_mode: {mode} lets others read the cluster "
-            "admin credentials; use 0600"
+
+
+def default_settings(root: Path) -> Settings:
+    """The appliance defaults under ``root``: a developer run without ``build-info.json``."""
+    return Settings(paths=_paths(root.resolve()))
+
+
+def load_settings(root: Path, settings_file: Path | None = None) -> Settings:
+    """Read the settings file (default: ``<root>/etc/alga-appliance/build-info.json``).
+
+    A missing default file means "appliance defaults" (a developer run); a missing file that
+    was named explicitly is an error.
+    """
+    root = root.resolve()
+    explicit = settings_file is not None
+    path = settings_file if settings_file is not None else rooted(root, DEFAULT_SETTINGS_FILE)
+    if not (explicit or path.exists()):
+        return default_settings(root)
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(
+            f"{path}: settings file not found", hint="pass an existing --settings FILE"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise SettingsError(
+            f"{path}: not readable JSON: {exc}",
+            hint="restore build-info.json from the installation medium",
+        ) from exc
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"{path}: expected a JSON object at the top level")
+    return settings_from_document(loaded, root=root, source=str(path))
+
+
+def settings_from_document(
+    document: Mapping[str, Any], *, root: Path, source: str = "<document>"
+) -> Settings:
+    """Validate a parsed build-info document against the schema the service ships
+    (``schemas/build-info-v1.json``) and build the settings from it (pure).
+
+    Every problem is reported at once, each as ``source: key: what``: an unknown key (with
+    the known key it is probably a typo of), a wrong type, a missing key, a bad value.
+    """
+    problems = _schema().problems(document) or _consistency_problems(document)
+    if problems:
+        raise SettingsError(
+            "\n".join(f"{source}: {problem}" for problem in problems),
+            hint="build-info.json is written by isobuild: fix the key named, or restore the "
+            "file from the installation medium (/appliance/build-info.json)",
         )
-    timeouts = Timeouts(
-        **{
-            name: float(r.get(f"{hs}.timeouts.{name}", float, getattr(Timeouts(), name)))
-            for name in Timeouts.__dataclass_fields__
-        }
-    )
-    thresholds = Thresholds(
-        min_free_disk_bytes=r.get(f"{hs}.min_free_disk_bytes", int, Thresholds.min_free_disk_bytes),
-        min_memory_bytes=r.get(f"{hs}.min_memory_bytes", int, Thresholds.min_memory_bytes),
-        max_clock_skew_seconds=float(
-            r.get(f"{hs}.max_clock_skew_seconds", float, Thresholds.max_clock_skew_seconds)
+    return _settings(document, root=root, source=source)
+
+
+def _consistency_problems(document: Mapping[str, Any]) -> list[SchemaProblem]:
+    """What the schema cannot say."""
+    key = "appliance.k3s.write_kubeconfig_mode"
+    mode = document["appliance"]["k3s"]["write_kubeconfig_mode"]
+    if int(mode, 8) & 0o077:
+        return [
+            SchemaProblem(key, f"{mode} lets others read the cluster admin credentials; use 0600")
+        ]
+    return []
+
+
+def _settings(document: Mapping[str, Any], *, root: Path, source: str) -> Settings:
+    """Settings from a document the schema accepted (every required key is there)."""
+    appliance = document["appliance"]
+    hs = appliance["host_service"]
+    payload = document["payload"]
+    k3s = payload["k3s"]
+    registry = appliance["registry"]
+    ca_bundle = registry.get("ca_bundle")
+    defaults = Thresholds()
+    return Settings(
+        paths=_paths(
+            root,
+            opt=appliance["paths"]["opt"],
+            etc=appliance["paths"]["etc"],
+            state=appliance["paths"]["state"],
+            k3s_binary=k3s["binary"],
+            k3s_images=k3s["images_dir"],
+            payload_manifest=payload["manifest"],
+            flux_install=payload["flux"]["install_yaml"],
         ),
-    )
-    build = {
-        key: str(document[key])
-        for key in ("name", "version", "build_id")
-        if isinstance(document.get(key), str | int)
-    }
-    settings = Settings(
-        paths=paths,
-        port=port,
-        namespaces=Namespaces(
-            flux=r.text(f"{a}.namespaces.flux", "flux-system", _NAME),
-            system=r.text(f"{a}.namespaces.system", "alga-system", _NAME),
-            workloads=r.text(f"{a}.namespaces.workloads", "msp", _NAME),
-        ),
+        port=hs["port"],
+        namespaces=Namespaces(**appliance["namespaces"]),
         registry=Registry(
-            host=r.text(f"{a}.registry.host", "ghcr.io", _HOST),
-            release_repository=r.text(
-                f"{a}.registry.release_repository",
-                "nine-minds/alga-appliance-release",
-                _REPOSITORY,
-            ),
-            default_channel=r.text(f"{a}.registry.default_channel", "stable", _NAME),
+            host=registry["host"],
+            release_repository=registry["release_repository"],
+            default_channel=registry["default_channel"],
             ca_bundle=rooted(root, ca_bundle) if ca_bundle else None,
         ),
         k3s=K3s(
-            version=r.text("payload.k3s.version", ""),
-            image_archives=tuple(archives),
-            disable=r.strings(f"{a}.k3s.disable", ("traefik", "servicelb")),
-            kubeconfig_mode=mode,
-            smoke_image=r.text("payload.k3s.smoke_image", K3s.smoke_image),
+            version=k3s["version"],
+            image_archives=tuple(
+                ImageArchive(file=a["file"], sha256=a["sha256"]) for a in k3s["image_archives"]
+            ),
+            disable=tuple(appliance["k3s"]["disable"]),
+            kubeconfig_mode=appliance["k3s"]["write_kubeconfig_mode"],
+            smoke_image=k3s.get("smoke_image", K3s.smoke_image),
         ),
-        values_profile=r.text(f"{a}.values_profile", "single-node", _NAME),
-        kubectl=r.strings(f"{hs}.kubectl", ()),
-        timeouts=timeouts,
-        thresholds=thresholds,
-        standin=bool(r.get("standin", bool, False)),
-        build=build,
+        values_profile=appliance["values_profile"],
+        kubectl=tuple(hs.get("kubectl", ())),
+        timeouts=Timeouts(**{k: float(v) for k, v in hs.get("timeouts", {}).items()}),
+        thresholds=Thresholds(
+            min_free_disk_bytes=hs.get("min_free_disk_bytes", defaults.min_free_disk_bytes),
+            min_memory_bytes=hs.get("min_memory_bytes", defaults.min_memory_bytes),
+            max_clock_skew_seconds=float(
+                hs.get("max_clock_skew_seconds", defaults.max_clock_skew_seconds)
+            ),
+        ),
+        http=HttpLimits(**{k: _HTTP_TYPES[k](v) for k, v in hs.get("http", {}).items()}),
+        standin=document["standin"],
+        build={key: str(document[key]) for key in ("name", "version", "build_id")},
         source=source,
     )
-    if r.problems:
-        raise SettingsError(
-            "\n".join(r.problems),
-            hint="build-info.json is written by isobuild; rebuild or restore it",
-        )
-    return settings

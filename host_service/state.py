@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from host_service.errors import InternalError
+
 HISTORY_LIMIT = 50
 DETAIL_LIMIT = 40
 OUTPUT_LIMIT = 8000  # characters of output kept in a blocker (the tail)
@@ -57,7 +59,7 @@ class Phase(enum.StrEnum):
     RECONCILED = "reconciled"
 
 
-class TransitionError(Exception):
+class TransitionError(InternalError):
     """A transition that the current state does not allow (a bug or a racing request)."""
 
 

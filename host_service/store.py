@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host_service import atomic
+from host_service.errors import HostNotReady
 from host_service.schema import Schema
 from host_service.state import BootstrapState
 
@@ -48,10 +49,12 @@ def save_state(path: Path, state: BootstrapState) -> None:
     atomic.write_json(path, state.to_json(), mode=0o600)
 
 
+STATE_DISK_HINT = "free space on (or remount read-write) the disk holding the state directory"
+
 Transition = Callable[[BootstrapState], BootstrapState]
 
 
-class StateWriteFailed(Exception):
+class StateWriteFailed(HostNotReady):
     """The state could not be written (a full or read-only disk); nothing changed."""
 
 
@@ -111,7 +114,7 @@ class StateKeeper:
                         self._write_error = message
                         self._version += 1
                         self._changed.notify_all()
-                    raise StateWriteFailed(message) from exc
+                    raise StateWriteFailed(message, hint=STATE_DISK_HINT) from exc
                 self._write_error = None
                 self._state = new
                 self._version += 1

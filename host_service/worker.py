@@ -5,20 +5,19 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import traceback
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from host_service import command
 from host_service import state as sm
-from host_service.command import CommandError, CommandFailed
-from host_service.errors import ServiceError
+from host_service.command import CommandFailed
 from host_service.intent import IntentStore, SetupIntent
 from host_service.runtime import Runtime
 from host_service.settings import Settings
-from host_service.state import Blocker, Phase, Step
+from host_service.state import Phase, Step
 from host_service.steps import IMPLEMENTATIONS, StepImplementation
-from host_service.steps.context import Cancelled, StepContext, StepFailed
+from host_service.steps.blockers import to_blocker
+from host_service.steps.context import Cancelled, StepContext
 from host_service.store import StateKeeper, StateWriteFailed
 
 log = logging.getLogger(__name__)
@@ -219,7 +218,7 @@ class Worker:
             if self._stopped_during(exc):
                 self._suspend(step)
                 return
-            blocker = _blocker(step, exc, redact)
+            blocker = to_blocker(step, exc, redact, state_dir=self.settings.paths.state)
         else:
             self._update(lambda s: sm.finish_step(s, step, self.clock(), already_done=False))
             log.info("step %s: done", step.value)
@@ -247,35 +246,6 @@ class Worker:
         except Cancelled:
             # Not written (a full disk): the state on disk says "running", which resumes too.
             log.warning("the stop of step %s was not recorded; it resumes anyway", step.value)
-
-
-def _blocker(step: Step, exc: Exception, redact: Callable[[str], str]) -> Blocker:
-    """What the operator sees for a step that failed (called while ``exc`` is handled)."""
-    if isinstance(exc, StepFailed):
-        return Blocker(
-            step=step,
-            message=redact(exc.message),
-            cause=redact(exc.cause),
-            next_step=redact(exc.next_step),
-            output=redact(exc.output),
-        )
-    if isinstance(exc, CommandError | ServiceError):
-        output = exc.output if isinstance(exc, CommandError) else ""
-        return Blocker(
-            step=step,
-            message=redact(f"{step.value} failed: {exc}"),
-            cause="an unexpected error from a tool or the registry",
-            next_step="read the output, then retry; if it persists, collect a support bundle",
-            output=redact(output),
-        )
-    log.exception("step %s crashed", step.value)
-    return Blocker(
-        step=step,
-        message=redact(f"{step.value} failed with an internal error: {exc!r}"),
-        cause="a bug in the host service",
-        next_step="retry; if it persists, collect a support bundle and report it",
-        output=redact(traceback.format_exc()),
-    )
 
 
 def _killed_by_stop_signal(exc: BaseException) -> bool:

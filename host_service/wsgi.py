@@ -100,6 +100,8 @@ class Request:
             data = json.loads(self.body() or b"{}")
         except ValueError as exc:
             raise HttpError(400, f"request body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # the parser recurses per level: [[[[...]]]]
+            raise HttpError(400, "request body is not valid JSON: nested too deep") from exc
         if not isinstance(data, dict):
             raise HttpError(400, "expected a JSON object")
         return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -13,6 +14,21 @@ from isobuild.errors import IsobuildError
 from isobuild.log import setup_logging
 
 log = logging.getLogger("isobuild")
+
+# The CLI's table of contents: each command lives in the module named for it, imported only
+# when that command runs (a build does not pay for the release command's imports).
+COMMANDS = {
+    "build": "isobuild.commands.build:build",
+    "inspect": "isobuild.commands.inspect:inspect",
+    "standin-iso": "isobuild.commands.standin_iso:standin_iso",
+    "standin-artifacts": "isobuild.commands.standin_artifacts:standin_artifacts",
+    "boot-test": "isobuild.commands.boot_test:boot_test",
+    "flash": "isobuild.commands.flash:flash",
+    "fetch": "isobuild.commands.payload:fetch",
+    "lock": "isobuild.commands.payload:lock",
+    "release": "isobuild.commands.release:release",
+    "verify": "isobuild.commands.verify:verify",
+}
 
 
 class _Group(click.Group):
@@ -29,6 +45,16 @@ class _Group(click.Group):
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             ctx.exit(int(exc.exit_code))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # Installed before click parses anything, so no Ctrl-C becomes click's "Aborted!".
@@ -51,32 +77,6 @@ def main(ctx: click.Context, debug: bool, quiet: bool) -> None:
     setup_logging(debug=debug, quiet=quiet)
     ctx.obj = {"debug": debug, "quiet": quiet}
 
-
-def _register() -> None:
-    # Each command lives in the module named for it; this list is the CLI's table of contents.
-    from isobuild.commands import (
-        boot_test,
-        build,
-        inspect,
-        payload,
-        release,
-        standin_artifacts,
-        standin_iso,
-        verify,
-    )
-
-    main.add_command(build.build)
-    main.add_command(inspect.inspect)
-    main.add_command(standin_iso.standin_iso)
-    main.add_command(standin_artifacts.standin_artifacts)
-    main.add_command(boot_test.boot_test)
-    main.add_command(payload.fetch)
-    main.add_command(payload.lock)
-    main.add_command(release.release)
-    main.add_command(verify.verify)
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

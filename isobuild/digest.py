@@ -5,27 +5,50 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from host_service import atomic
+from isobuild import interrupt
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+HASH_STEP = 32 << 20  # progress and Ctrl-C between steps; hashlib drops the GIL within one
 CACHE_FILE = "base-iso-digests.json"
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    """One pass over ``path``'s mapped pages: no copy into a buffer and no thread.
+
+    Measured on the 2.6 GiB base at load 23-30: 1.9 CPU-s mapped against 2.1-2.4 read into
+    a buffer, and a reader thread handing buffers to a hashing thread was slower still
+    (every hand-over waits for a core). A file cut short while it is hashed ends the process
+    with SIGBUS; the inputs hashed here (base ISO, verified cache entries) are not edited.
+    """
     digest = hashlib.sha256()
-    done = 0
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done)
+        size = os.fstat(handle.fileno()).st_size
+        if size:
+            with (
+                mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ) as mapping,
+                interrupt.deferred() as checkpoint,
+            ):
+                mapping.madvise(mmap.MADV_SEQUENTIAL)
+                view = memoryview(mapping)
+                try:
+                    for offset in range(0, size, HASH_STEP):
+                        digest.update(view[offset : offset + HASH_STEP])
+                        if progress is not None:
+                            progress(min(offset + HASH_STEP, size))
+                        checkpoint()
+                finally:
+                    view.release()
+    if progress is not None and not size:
+        progress(0)
     return digest.hexdigest()
 
 

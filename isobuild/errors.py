@@ -75,3 +75,11 @@ class OutputExistsError(EnvironmentProblem):
 
 class BootError(IsobuildError):
     """A QEMU boot did not reach the expected state."""
+
+
+class DeviceRefused(EnvironmentProblem):
+    """`flash` will not write to this target: a system disk, mounted, too small, ..."""
+
+
+class FlashError(IsobuildError):
+    """Writing or verifying a stick failed: an I/O error, or the read-back did not match."""

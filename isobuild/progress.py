@@ -26,12 +26,20 @@ class Progress:
     """
 
     def __init__(
-        self, label: str, total: float | None, *, enabled: bool, stream: TextIO | None = None
+        self,
+        label: str,
+        total: float | None,
+        *,
+        enabled: bool,
+        stream: TextIO | None = None,
+        counts_bytes: bool = False,
     ) -> None:
         self.label = label
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
+        self.counts_bytes = counts_bytes  # show bytes done, the rate and the time left
+        self._started = time.monotonic()
         self._last_draw = 0.0
         self._done = 0.0
 
@@ -57,8 +65,18 @@ class Progress:
             fraction = min(self._done / self.total, 1.0)
             filled = int(fraction * BAR_WIDTH)
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-            return f"{self.label} [{bar}] {fraction * 100:5.1f}%"
+            line = f"{self.label} [{bar}] {fraction * 100:5.1f}%"
+            return line + self._rate(self.total) if self.counts_bytes else line
         return f"{self.label} {_human(self._done)}"
+
+    def _rate(self, total: float) -> str:
+        elapsed = time.monotonic() - self._started
+        rate = self._done / elapsed if elapsed > 0 else 0.0
+        text = f"  {_human(self._done)} of {_human(total)}  {_human(rate)}/s"
+        if rate > 0 and self._done < total:
+            left = int((total - self._done) / rate)
+            text += f"  ETA {left // 60}:{left % 60:02d}"
+        return text
 
     def update(self, done: float) -> None:
         self._done = done

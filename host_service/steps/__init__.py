@@ -2,6 +2,8 @@
 
 Every step has ``probe(ctx) -> bool`` (True: its work is already done in reality; nothing is
 changed) and ``run(ctx) -> None`` (idempotent; raises ``StepFailed`` with a blocker).
+Steps never import each other: they share ``context`` (what a step gets), ``blockers`` (how
+a failure is worded) and ``resolved`` (the release the run resolved).
 """
 
 from __future__ import annotations

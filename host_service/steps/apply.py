@@ -10,20 +10,35 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from host_service import manifests
+from host_service import manifests, values_store
 from host_service.kube import FIELD_MANAGER, KubeError, Object
-from host_service.steps import values as values_step
+from host_service.resolution import Resolution
+from host_service.steps import resolved
 from host_service.steps.context import StepContext, StepFailed
-from host_service.steps.release import require_resolved
 from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
+from host_service.values_store import RenderedFrom
+
+
+def stored_values(ctx: StepContext, resolution: Resolution) -> dict[str, str]:
+    """The values the values step rendered for this run (never rendered again here)."""
+    directory = ctx.settings.paths.values_dir
+    found = values_store.read(directory, RenderedFrom.of(resolution, ctx.intent, ctx.settings))
+    if found is None:
+        raise StepFailed(
+            f"the rendered values in {directory} are missing, damaged or not for this release",
+            cause="they were removed or changed after the values step, or the release was "
+            "resolved again since",
+            next_step="submit setup again: the run renders the values before it applies them",
+        )
+    return found
 
 
 def desired(ctx: StepContext) -> list[Object]:
     """Everything this step server-side applies, in order (namespaces first)."""
     settings = ctx.settings
-    resolution, release = require_resolved(ctx)
+    resolution, release = resolved.require(ctx)
     objects: list[Object] = [manifests.namespace(n) for n in settings.namespaces.all]
-    for service, text in values_step.wanted(ctx).items():
+    for service, text in stored_values(ctx, resolution).items():
         objects.append(manifests.values_configmap(service, settings.namespaces.system, text))
     objects.append(
         manifests.selection_configmap(

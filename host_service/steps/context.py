@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from host_service.errors import ServiceError
 from host_service.host import Host
 from host_service.intent import SetupIntent
 from host_service.k3s_binary import K3sBinary
@@ -19,19 +20,21 @@ from host_service.systemd import Systemd
 T = TypeVar("T")
 
 
-class StepFailed(Exception):
+class StepFailed(ServiceError):
     """A step stopped: what failed, the likely cause, what to do, and the output tail."""
 
     def __init__(self, message: str, *, cause: str, next_step: str, output: str = "") -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, hint=next_step)
         self.cause = cause
         self.next_step = next_step
         self.output = output
 
 
 class Cancelled(Exception):
-    """The service is shutting down; the step stops where it is and resumes on next start."""
+    """The service is shutting down; the step stops where it is and resumes on next start.
+
+    Control flow, not an error: it is outside the ``ServiceError`` tree on purpose.
+    """
 
 
 Reporter = Callable[[str, "str | None"], None]

@@ -125,6 +125,7 @@ def run(ctx: StepContext) -> None:
         on_timeout=lambda last: StepFailed(
             f"Flux did not become ready ({last})",
             cause="a controller image is missing from the airgap images or a controller crashes",
-            next_step="check `k3s kubectl -n flux-system get pods` and their logs, then retry",
+            next_step=f"check `k3s kubectl -n {ctx.settings.namespaces.flux} get pods` and "
+            "their logs, then retry",
         ),
     )

@@ -11,11 +11,10 @@ from typing import Any
 
 from host_service import atomic, console, manifests, setup_token
 from host_service.kube import KubeError, Object, condition, is_true
+from host_service.manifests import HELMRELEASES, KUSTOMIZATIONS, OCI_REPOSITORIES
+from host_service.steps import resolved
 from host_service.steps.context import StepContext, StepFailed
-from host_service.steps.release import require_resolved
-from host_service.steps.source import KUSTOMIZATIONS, OCI_REPOSITORIES
 
-HELMRELEASES = "helmreleases.helm.toolkit.fluxcd.io"
 # Reasons that will not heal by waiting: the bundle itself is wrong.
 KUSTOMIZATION_FATAL = frozenset({"BuildFailed", "ArtifactFailed"})
 
@@ -103,18 +102,20 @@ def _selection_recorded(ctx: StepContext, manifest_digest: str) -> bool:
 
 
 def probe(ctx: StepContext) -> bool:
-    resolution, release = require_resolved(ctx)
+    resolution, release = resolved.require(ctx)
     if not _selection_recorded(ctx, resolution.manifest_digest):
         return False
     try:
         done, _ = _kustomization_state(ctx, release.config.digest)
-        return done and all(is_true(hr, "Ready") for hr in _helm_releases(ctx))
+        releases = _helm_releases(ctx)
+        # None found is never ready: the bundle's HelmReleases went elsewhere or not at all.
+        return done and bool(releases) and all(is_true(hr, "Ready") for hr in releases)
     except (KubeError, StepFailed):
         return False
 
 
 def run(ctx: StepContext) -> None:
-    resolution, release = require_resolved(ctx)
+    resolution, release = resolved.require(ctx)
     digest = release.config.digest
     timeout = ctx.settings.timeouts.reconcile
 
@@ -140,6 +141,11 @@ def run(ctx: StepContext) -> None:
             releases = _helm_releases(ctx)
         except KubeError as exc:
             return None, f"asking the API: {exc.message}"
+        if not releases:
+            return None, (
+                f"no HelmRelease of the Kustomization {manifests.SOURCE_NAME} in namespace "
+                f"{ctx.settings.namespaces.system} yet"
+            )
         waiting = []
         for hr in releases:
             name = str(hr.get("metadata", {}).get("name"))

@@ -222,16 +222,24 @@ def _line(match: re.Match[str]) -> str:
 
 
 def check_iso(iso: Path) -> None:
-    """Refuse a path that is not an ISO file before any guest starts."""
+    """Refuse a path that is not an ISO file (or a flashed stick) before any guest starts."""
     if not iso.exists():
         raise SourceIsoError(
             f"{iso}: ISO not found",
             hint="check the path; `isobuild build` writes OUTPUT_DIR/<name>-<version>.iso",
         )
-    if not iso.is_file():
+    if not iso.is_file() and not iso.is_block_device():
         raise SourceIsoError(
-            f"{iso}: is not a file, expected an ISO image", hint="pass the .iso file itself"
+            f"{iso}: is not a file or a block device, expected an ISO image or a flashed stick",
+            hint="pass the .iso file itself, or the stick `isobuild flash` wrote",
         )
+
+
+def default_cells(medium: Path) -> tuple[Cell, ...]:
+    """All six for an ISO or image file; a flashed stick boots as a stick: the USB cells."""
+    if medium.is_block_device():
+        return tuple(c for c in CELLS if c.medium is MediaKind.USB)
+    return CELLS
 
 
 def default_jobs() -> int:

@@ -153,8 +153,9 @@ def write_iso(ctx: BuildContext) -> None:
         Progress(label, 100.0, enabled=Progress.wanted(ctx.options.quiet)) as progress,
         partial.open("wb") as out,
     ):
-        # No fsync: like cp, the kernel writes the data back; the rename makes the
-        # complete file appear at once, which is what readers of the output dir need.
+        # No fsync: the writer goes past the page cache where the filesystem allows
+        # (isobuild.direct_io), else the kernel writes back as after cp; the rename makes
+        # the complete file appear at once, which is what readers of the output dir need.
         ctx.write = ctx.tools.xorriso.write(spec, out, progress.update)
     ctx.outputs[partial] = ctx.options.output_dir / ctx.config.iso_filename
 

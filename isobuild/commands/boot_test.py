@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 
 from isobuild.boot.matrix import (
-    CELLS,
     CELLS_BY_NAME,
     DEFAULT_TIMEOUT,
     CellResult,
     check_iso,
+    default_cells,
     run_matrix,
 )
 from isobuild.boot.qemu import Accel, detect_accel
@@ -56,7 +56,7 @@ def _line(result: CellResult) -> str:
     "cells",
     multiple=True,
     type=click.Choice(sorted(CELLS_BY_NAME)),
-    help="Boot only these cells (repeatable) [default: all six].",
+    help="Boot only these cells (repeatable) [default: all six; the USB cells for a block device].",
 )
 @click.option(
     "--timeout",
@@ -82,9 +82,13 @@ def boot_test(
     as_json: bool,
 ) -> None:
     """Boot ISO in QEMU six ways (BIOS, UEFI and UEFI with Secure Boot enforced, each from
-    a CD and a USB stick) and report what the (stand-in) installer saw."""
+    a CD and a USB stick) and report what the (stand-in) installer saw.
+
+    ISO may also be a stick or image file `isobuild flash` wrote: it boots as the USB
+    cells boot the ISO, with the same partition-table check.
+    """
     check_iso(iso)
-    chosen = [CELLS_BY_NAME[c] for c in cells] if cells else list(CELLS)
+    chosen = [CELLS_BY_NAME[c] for c in cells] if cells else list(default_cells(iso))
     accelerator = detect_accel(default_cache_dir()) if accel == "auto" else Accel(accel)
     workdir = logs or Path(tempfile.mkdtemp(prefix="isobuild-boot-"))
     if not as_json:

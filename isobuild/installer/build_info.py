@@ -4,8 +4,9 @@ The host service reads it as its settings (``host_service/settings.py``): the
 ``appliance`` section is the build config's (paths, port, namespaces, registry, k3s
 options, values profile; a configured registry CA bundle as its installed path) and
 ``payload`` says where the installed payload lives. Overlay
-templates (``overlays/**/*.j2``) are rendered with this same document. Checked against
-``isobuild/schemas/build-info.json`` before it is written.
+templates (``overlays/**/*.j2``) are rendered with this same document. Checked before it is
+written against the schema the host service ships and validates every load with
+(``host_service/schemas/build-info-v1.json``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,11 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from host_service.schema import Schema
-from host_service.settings import REGISTRY_CA_NAME
+from host_service.settings import REGISTRY_CA_NAME, SCHEMA_FILE, SCHEMA_ID
 from isobuild import ca_bundle
 from isobuild.artifacts.lockfile import PayloadLock
 from isobuild.config import BuildConfig, to_mapping
 from isobuild.errors import ConfigError
-from isobuild.resources import SCHEMAS_DIR
-
-SCHEMA_ID = "alga.appliance.build-info/v1"
-SCHEMA_FILE = SCHEMAS_DIR / "build-info.json"
 
 # Fixed by k3s, not by the appliance config.
 K3S_BINARY = PurePosixPath("/usr/local/bin/k3s")

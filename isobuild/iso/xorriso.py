@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import queue
 import re
 import shlex
 import subprocess
@@ -18,12 +17,13 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
 from isobuild import interrupt
+from isobuild.direct_io import writer_for
 from isobuild.errors import ToolError
+from isobuild.overlap import Stage
 from isobuild.run import find_program, run, spawn
 
 XORRISO = "xorriso"
-CHUNK = 1 << 20
-QUEUE_CHUNKS = 64  # at most this many chunks wait for the hasher (64 MiB)
+PIPE_BYTES = 1 << 20  # /proc/sys/fs/pipe-max-size's default: what an unprivileged user gets
 _F_SETPIPE_SZ = 1031
 _PROGRESS = re.compile(r"UPDATE :.*?\bWriting:\s+\d+s\s+(\d+(?:\.\d+)?)%")
 _VERSION = re.compile(r"^xorriso (\S+)", re.MULTILINE)
@@ -152,13 +152,17 @@ class RealXorriso:
 
         Through a pipe, not ``-outdev FILE``: into a file xorriso writes the first 64 KiB
         (system area, emulated TOC) last, so hashing the file while it grows gives a wrong
-        digest (measured); the pipe carries the same bytes strictly in order.
+        digest (measured); the pipe carries the same bytes strictly in order. This thread
+        only moves the pipe into 32 MiB buffers: one thread writes them to ``out`` (past the page
+        cache when it is a file, see isobuild.direct_io) and one hashes them, so xorriso
+        never waits for the disk or for SHA-256 (see isobuild.overlap).
         """
         argv = remaster_argv(spec)
         argv[0] = self.program
         tail: deque[str] = deque(maxlen=30)
+        digest = hashlib.sha256()
         size = 0
-        # From the spawn on, a signal waits for a checkpoint: the hasher's queue and the
+        # From the spawn on, a signal waits for a checkpoint: the stage's queues and the
         # thread start-ups take locks, and xorriso must be reaped on every way out.
         with (
             interrupt.deferred() as checkpoint,
@@ -173,21 +177,33 @@ class RealXorriso:
             assert proc.stdout is not None
             assert proc.stderr is not None
             reader: threading.Thread | None = None
-            hasher: StreamDigest | None = None
             try:
                 with contextlib.suppress(OSError):
-                    fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, CHUNK)
+                    fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, PIPE_BYTES)
                 reader = threading.Thread(
                     target=drain_stderr, args=(proc.stderr, tail, progress), daemon=True
                 )
                 reader.start()
-                hasher = StreamDigest()
                 fd = proc.stdout.fileno()
-                while chunk := os.read(fd, CHUNK):
-                    out.write(chunk)
-                    hasher.feed(chunk)
-                    size += len(chunk)
-                    checkpoint()
+                direct = writer_for(out)
+
+                def save(view: memoryview, offset: int) -> None:
+                    if direct is not None:
+                        direct.write(view, offset)
+                    else:
+                        out.write(view)
+
+                def hash_(view: memoryview, _offset: int) -> None:
+                    digest.update(view)
+
+                with Stage(save, hash_, name="iso-write") as stage:
+                    while True:
+                        length = fill(fd, stage.take())
+                        stage.give(length, size)
+                        size += length
+                        checkpoint()
+                        if length < stage.chunk:
+                            break
                 returncode = proc.wait()
                 # xorriso shares the terminal's process group: a Ctrl-C ends it too, and
                 # that is an interrupt, not a failed write.
@@ -197,7 +213,6 @@ class RealXorriso:
                     # Stop it before joining the stderr reader, which waits for its end.
                     proc.kill()
                     proc.wait()
-                sha256 = hasher.close() if hasher is not None else ""
                 if reader is not None:
                     reader.join(timeout=5)
         if returncode != 0:
@@ -205,33 +220,18 @@ class RealXorriso:
                 f"xorriso exited with {returncode} while writing the ISO: "
                 f"{shlex.join(argv[:12])} ...\n" + "\n".join(tail)
             )
-        return WriteResult(size=size, sha256=sha256)
+        return WriteResult(size=size, sha256=digest.hexdigest())
 
 
-class StreamDigest:
-    """sha256 of a stream on its own thread, so hashing overlaps the pipe and disk I/O.
-
-    hashlib releases the GIL for large buffers: with two cores the writer and the hasher
-    run at the same time instead of one after the other.
-    """
-
-    def __init__(self) -> None:
-        self._digest = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_CHUNKS)
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._digest.update(chunk)
-
-    def feed(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def close(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
-        return self._digest.hexdigest()
+def fill(fd: int, view: memoryview) -> int:
+    """Read from a pipe until ``view`` is full or the writer closed it; the bytes read."""
+    done = 0
+    while done < len(view):
+        got = os.readv(fd, [view[done:]])
+        if got == 0:
+            break
+        done += got
+    return done
 
 
 def progress_percent(line: str) -> float | None:

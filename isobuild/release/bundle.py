@@ -51,8 +51,7 @@ class Artifact:
 
     @property
     def manifest_document(self) -> dict[str, Any]:
-        # Key order matters: manifest_bytes is json.dumps of this dict, the same bytes
-        # oras-py's upload_manifest(json=...) sends, so the pushed digest is this digest.
+        # manifest_bytes is json.dumps of this dict; the publisher pushes exactly those bytes.
         return {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,

@@ -1,25 +1,28 @@
-"""Publish OCI artifacts with oras-py, its known traps disarmed, and verify what landed."""
+"""The one push path: OCI artifacts go up with oras-py (its traps disarmed) and are read back
+with the project's registry client (``host_service.oci``) to verify what landed."""
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import oras.auth
-import oras.container
 import oras.provider
 import requests
 
 from host_service.oci import (
+    OCI_MANIFEST,
     Credentials,
+    Descriptor,
     NotFoundError,
     RegistryClient,
     RegistryError,
     parse_reference,
+    sha256_digest,
 )
 from host_service.release import EMPTY_BLOB, EMPTY_MEDIA_TYPE, RELEASE_MEDIA_TYPE, Release
 from isobuild.errors import ConfigError, PayloadError, VerificationError
@@ -42,29 +45,29 @@ class _FreshTokenAuth(oras.auth.TokenAuth):  # type: ignore[misc]
         return super().authenticate_request(original, headers, refresh=refresh)
 
 
+# oras-py picks its auth backend by name from this table (and gives it the client's session,
+# TLS setting and scheme itself); ours is its token backend with the fix above.
+AUTH_BACKEND = "isobuild-fresh-token"
+oras.auth.auth_backends.setdefault(AUTH_BACKEND, _FreshTokenAuth)
+
+
 def oras_registry(
     registry: str, *, credentials: Credentials | None, ca_bundle: Path | None
 ) -> oras.provider.Registry:
     """An oras-py client that never reads or writes ``~/.docker/config.json`` or ``~/.netrc``.
 
     Credentials go onto the auth backend as basic auth (``login()`` would write them to
-    ``~/.docker/config.json``, where every later client silently finds them).
+    ``~/.docker/config.json``, where every later client silently finds them). Only the
+    upload calls are used, which never load the docker config (``push``/``pull`` would).
     """
     verify: bool | str = str(ca_bundle) if ca_bundle is not None else True
-    client = oras.provider.Registry(hostname=registry, tls_verify=verify, auth_backend="token")
+    client = oras.provider.Registry(hostname=registry, tls_verify=verify, auth_backend=AUTH_BACKEND)
     # A netrc entry for the registry would replace our bearer header with Basic; proxies from
     # the environment are still honoured, resolved here once.
     client.session.trust_env = False
     client.session.proxies.update(requests.utils.get_environ_proxies(f"https://{registry}/v2/"))
-    auth = _FreshTokenAuth()
-    auth.session = client.session
-    auth.prefix = "https"
-    auth._tls_verify = verify
-    # Non-empty, so load_configs() never reads the docker config (push/pull call it).
-    auth._auth_config = {"auths": {}, "credsStore": None, "credHelpers": {}}
     if credentials is not None:
-        auth.set_basic_auth(credentials.username, credentials.password)
-    client.auth = auth
+        client.auth.set_basic_auth(credentials.username, credentials.password)
     return client
 
 
@@ -82,7 +85,11 @@ class Pushed:
 
 
 class Publisher:
-    """Pushes artifacts to one registry with oras-py and checks them with our own client."""
+    """Pushes to one registry with oras-py and checks with our own client (``client``).
+
+    The test suite's registry fixture pushes through it too: nothing else in the project
+    writes to a registry.
+    """
 
     def __init__(
         self, registry: str, *, credentials: Credentials | None, ca_bundle: Path | None
@@ -102,28 +109,79 @@ class Publisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def push_blob(self, repository: str, data: bytes, media_type: str) -> Descriptor:
+        """Upload ``data`` (monolithic POST + PUT) unless the registry already has it."""
+        digest = sha256_digest(data)
+        descriptor = Descriptor(media_type=media_type, digest=digest, size=len(data))
+        blobs = f"{self._oras.prefix}://{self.registry}/v2/{repository}/blobs"
+        what = f"blob {digest}"
+        if self._send("HEAD", f"{blobs}/{digest}", what, repository).status_code == 200:
+            return descriptor
+        started = self._send("POST", f"{blobs}/uploads/", what, repository)
+        self._check(started, (202,), f"upload of {what}", repository)
+        location = started.headers.get("Location")
+        if not location:
+            raise PayloadError(
+                f"{self.registry}/{repository}: the registry started an upload of {what} "
+                "without saying where (no Location header)"
+            )
+        url = urljoin(started.url, location)
+        url += ("&" if "?" in url else "?") + f"digest={digest}"
+        headers = {"Content-Type": "application/octet-stream"}
+        finished = self._send("PUT", url, what, repository, data=data, headers=headers)
+        self._check(finished, (201,), what, repository)
+        return descriptor
+
+    def push_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
+        """PUT these exact manifest (or index) bytes under a tag or digest; returns the digest.
+
+        oras-py's ``upload_manifest`` re-serialises a dict and always says OCI image
+        manifest; the bytes go through its authenticated ``do_request`` instead, so the
+        digest is the digest of what was reviewed.
+        """
+        digest = sha256_digest(data)
+        url = f"{self._oras.prefix}://{self.registry}/v2/{repository}/manifests/{reference}"
+        what = f"manifest for {reference}"
+        headers = {"Content-Type": media_type}
+        response = self._send("PUT", url, what, repository, data=data, headers=headers)
+        self._check(response, (201,), what, repository)
+        announced = response.headers.get("Docker-Content-Digest")
+        if announced and announced != digest:
+            raise PayloadError(
+                f"{self.registry}/{repository}:{reference}: registry stored manifest "
+                f"{announced}, expected {digest}"
+            )
+        return digest
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        repository: str,
+        *,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """One request through oras-py's client, which answers the registry's auth challenges."""
+        try:
+            response: requests.Response = self._oras.do_request(
+                url, method, data=data, headers=headers or {}
+            )
+        except (ValueError, requests.RequestException) as exc:
+            # oras-py raises ValueError when it cannot authenticate, after its own retries.
+            raise PayloadError(f"{self.registry}/{repository}: {what}: {exc}") from exc
+        return response
+
     def push(self, repository: str, artifact: Artifact, tags: Sequence[str]) -> Pushed:
         """Upload the blobs, then put the exact manifest bytes under each tag in order."""
         # oras-py retries any transport error five times with sleeps of up to 83 s: find an
         # unreachable registry or refused credentials with our client first, in one try.
         self._preflight(repository)
-        with tempfile.TemporaryDirectory(prefix="isobuild-push-") as tmp:
-            for blob in artifact.blobs:
-                path = Path(tmp) / blob.digest.removeprefix("sha256:")
-                path.write_bytes(blob.data)
-                container = oras.container.Container(repository, registry=self.registry)
-                response = self._oras.upload_blob(str(path), container, blob.descriptor())
-                self._check(response, (200, 201, 202), f"blob {blob.digest}", repository)
+        for blob in artifact.blobs:
+            self.push_blob(repository, blob.data, blob.media_type)
         for tag in tags:
-            container = oras.container.Container(f"{repository}:{tag}", registry=self.registry)
-            response = self._oras.upload_manifest(artifact.manifest_document, container)
-            self._check(response, (201,), f"manifest for tag {tag}", repository)
-            announced = response.headers.get("Docker-Content-Digest")
-            if announced and announced != artifact.digest:
-                raise PayloadError(
-                    f"{self.registry}/{repository}:{tag}: registry stored manifest {announced},"
-                    f" expected {artifact.digest}"
-                )
+            self.push_manifest(repository, tag, artifact.manifest_bytes, OCI_MANIFEST)
             resolved = self._resolve(repository, tag)
             if resolved != artifact.digest:
                 raise PayloadError(

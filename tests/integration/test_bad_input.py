@@ -559,7 +559,13 @@ def _group_alive(pgid: int) -> bool:
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("MISSING.iso", "ISO not found"), ("a-directory", "is not a file, expected an ISO image")],
+    [
+        ("MISSING.iso", "ISO not found"),
+        (
+            "a-directory",
+            "is not a file or a block device, expected an ISO image or a flashed stick",
+        ),
+    ],
 )
 def test_boot_test_refuses_a_path_that_is_not_an_iso_in_one_line(
     tmp_path: Path, name: str, message: str

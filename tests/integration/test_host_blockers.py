@@ -3,10 +3,15 @@ the likely cause, the next step and the output tail, on the API and on the statu
 
 from __future__ import annotations
 
+import errno
+import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import require_root, unavailable
 from tests.fixtures.host_service import (
     Appliance,
     ConnectProxy,
@@ -180,9 +185,13 @@ def test_proxy_refuses_the_credentials(start_service: Any, connect_proxy: Connec
     running = start_service()
     blocker = blocked(running, proxy=connect_proxy.url("ops", "wrong-password"))
     assert blocker["step"] == "preflight"
-    assert "cannot reach the registry" in blocker["message"]
-    assert "proxy" in blocker["cause"]
-    assert "407" in blocker["output"]
+    proxy = f"127.0.0.1:{connect_proxy.port}"
+    assert blocker["message"] == f"the proxy {proxy} refused the user name and password (HTTP 407)"
+    assert "user name or password in the proxy URL is wrong" in blocker["cause"]
+    assert blocker["next_step"].startswith("correct user:password in the proxy URL on the setup")
+    assert f"FAIL  HTTPS: the proxy {proxy} answered 407 Proxy Authentication Required" in (
+        blocker["output"].splitlines()
+    )
     assert "wrong-password" not in str(blocker)
     assert connect_proxy.refused
 
@@ -196,3 +205,79 @@ def test_k3s_crash_loops_under_restart_always(start_service: Any, appliance: App
     assert blocker["message"] == "k3s.service failed to start (it exited and was restarted 2 times)"
     assert "stand-in" in blocker["cause"]
     assert "real pinned k3s artifacts" in blocker["next_step"]
+
+
+@pytest.mark.usefixtures("published_release")
+def test_no_helm_release_is_never_ready(
+    start_service: Any, appliance: Appliance, kube_api: KubeApi
+) -> None:
+    """Flux applies the bundle but no HelmRelease lands where the service looks (issue 12:
+    namespaces moved, or an empty bundle): the run blocks, it never reports "reconciled"."""
+    kube_api.cluster.helm_releases = ()
+    appliance.set_timeouts(reconcile=3)  # nothing will ever appear
+    blocker = blocked(start_service())
+    assert blocker["step"] == "reconcile"
+    assert "HelmReleases did not become Ready" in blocker["message"]
+    assert (
+        "no HelmRelease of the Kustomization alga-appliance in namespace alga-system"
+        in (blocker["message"])
+    )
+
+
+def _fill(path: Path) -> None:
+    """Write ``path`` until its file system has no space left."""
+    with path.open("wb", buffering=0) as out:
+        while True:
+            try:
+                out.write(b"\0" * 4096)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return
+
+
+@pytest.mark.usefixtures("published_release")
+def test_a_full_disk_in_a_step_is_a_disk_blocker_not_a_bug(
+    start_service: Any, appliance: Appliance
+) -> None:
+    """The release step's own write (the manifest it keeps under <state>/release) hits a full
+    tmpfs: the blocker names the file, says the disk is full and what to free; once there is
+    room a retry goes on from that step."""
+    require_root("mounts a small tmpfs under the state directory to fill it")
+    release_dir = appliance.state_dir / "release"
+    release_dir.mkdir(parents=True)
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(release_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mount.returncode != 0:
+        unavailable(f"cannot mount a tmpfs: {mount.stderr.strip()}")
+    try:
+        filler = release_dir / "filler"
+        _fill(filler)
+        running = start_service()
+        blocker = blocked(running)
+        assert blocker["step"] == "release"
+        # The file the step was writing, not the temp file the write went through.
+        written = re.fullmatch(
+            rf"cannot write ({re.escape(str(release_dir))}/[0-9a-f]{{64}}\.json): "
+            "No space left on device",
+            blocker["message"],
+        )
+        assert written, blocker["message"]
+        assert blocker["cause"] == f"the disk holding {written[1]} is full"
+        assert blocker["next_step"].startswith(f"free space on it (df -h {release_dir} ")
+        assert "bug" not in blocker["cause"]
+        assert "Traceback" not in blocker["output"]
+
+        filler.unlink()
+        client = running.logged_in()
+        assert client.post("/api/retry").status_code == 202
+        status = client.wait_phase("reconciled", "blocked", timeout=90)
+        assert status["phase"] == "reconciled", status["blocker"]
+        release = next(s for s in status["steps"] if s["name"] == "release")
+        assert release["attempts"] == 2
+    finally:
+        subprocess.run(["umount", "--lazy", str(release_dir)], check=False)

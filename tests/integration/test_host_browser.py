@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_module, require_tool
-from tests.fixtures.host_service import InProcessService
+from tests.fixtures.host_service import ConnectProxy, InProcessService, setup_body
 from tests.fixtures.kube_api import KubeApi
 
 pytestmark = pytest.mark.browser
@@ -116,3 +116,29 @@ def test_login_setup_progress_blocker_retry(
     assert page.inner_text("#app-link") == "https://psa.example.com"
     assert "HelmRelease alga-core Ready" in page.inner_text("#step-reconcile")
     assert page.problems == []  # no script errors, no CSP violations
+
+
+def test_a_proxy_login_blocker_is_readable_in_a_narrow_window(
+    page: Any, start_service: Any, connect_proxy: ConnectProxy
+) -> None:
+    """The 407 blocker on a console-sized window: the advice is there and no line of the
+    output box runs off to the right (the reason is at the end of a long line)."""
+    running: InProcessService = start_service()
+    client = running.logged_in()
+    proxy = connect_proxy.url()  # no login: the proxy answers 407
+    assert client.post("/api/setup", setup_body(proxy=proxy)).status_code == 202
+    assert client.wait_phase("blocked", "reconciled", timeout=60)["phase"] == "blocked"
+
+    page.set_viewport_size({"width": 480, "height": 800})
+    page.goto(running.url + "/login")
+    page.fill("#token", running.appliance.token())
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/status")  # setup was submitted: login leads to the status
+    page.wait_for_selector("#summary[data-phase=blocked]")
+    assert "requires authentication (HTTP 407)" in page.inner_text("#blocker-message")
+    assert "set user:password in the proxy URL" in page.inner_text("#blocker-next")
+    output = page.locator("#blocker-output")
+    assert "answered 407 Proxy Authentication Required" in output.inner_text()
+    overflow = output.evaluate("box => box.scrollWidth - box.clientWidth")
+    assert overflow <= 0, f"the output box scrolls sideways by {overflow} px"
+    assert page.problems == []

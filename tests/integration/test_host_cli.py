@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from tests.conftest import require_root
-from tests.fixtures.host_service import PROJECT
+from tests.fixtures.host_service import PROJECT, builder_document
 from tests.ports import free_port
 from tests.waiting import wait_until
 
@@ -82,14 +82,29 @@ def test_console_banner_command(tmp_path: Path) -> None:
 
 
 def test_bad_settings_name_the_key(tmp_path: Path) -> None:
+    document = builder_document()
+    document["appliance"]["k3s"]["write_kubeconfig_mode"] = "0666"
     settings = tmp_path / "build-info.json"
-    settings.write_text(json.dumps({"appliance": {"k3s": {"write_kubeconfig_mode": "0666"}}}))
+    settings.write_text(json.dumps(document))
     result = host_service("--root", str(tmp_path), "--settings", str(settings))
     assert result.returncode == 2
     assert f"{settings}: appliance.k3s.write_kubeconfig_mode: 0666 lets others read" in (
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+    # An operator's typo in the hand-edited file: refused by name, with the key it resembles.
+    document["appliance"]["k3s"]["write_kubeconfig_mode"] = "0600"
+    document["appliance"]["registry"]["ca_bundel"] = "/etc/alga-appliance/registry-ca.pem"
+    settings.write_text(json.dumps(document))
+    typo = host_service("--root", str(tmp_path), "--settings", str(settings))
+    assert typo.returncode == 2
+    assert typo.stderr.startswith(
+        f"error: {settings}: appliance.registry.ca_bundel: unknown key (did you mean "
+        "'ca_bundle'?)\nhint: "
+    )
+    assert "Traceback" not in typo.stderr
+
     missing = host_service("--root", str(tmp_path), "--settings", str(tmp_path / "nope.json"))
     assert missing.returncode == 2
     assert "settings file not found" in missing.stderr

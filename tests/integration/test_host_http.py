@@ -3,6 +3,7 @@ reset-token ending sessions, live progress (server-sent events and long-poll).""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -13,7 +14,14 @@ import requests
 
 from host_service.app import PUBLIC, App
 from host_service.sessions import Lockout
-from tests.fixtures.host_service import PROJECT, Client, InProcessService, setup_body
+from tests.fixtures.host_service import (
+    PROJECT,
+    Client,
+    InProcessService,
+    ServiceProcess,
+    setup_body,
+)
+from tests.ports import free_port
 
 
 def test_every_endpoint_refuses_without_a_session(start_service: Any) -> None:
@@ -169,3 +177,143 @@ def test_long_poll_returns_on_change(start_service: Any, monkeypatch: Any) -> No
     poll.join(30)
     assert answers, "the long-poll did not return on the change"
     assert answers[0]["version"] > version
+
+
+def reset_token(appliance: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "host_service", "reset-token",
+         "--root", str(appliance.root), "--settings", str(appliance.settings_file)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_logout_and_reset_token_survive_a_restart(service_process: ServiceProcess) -> None:
+    service = service_process
+    service.start()
+    ended, kept = Client(service.url), Client(service.url)
+    for client in (ended, kept):
+        assert client.login(service.appliance.token()).status_code == 200
+    cookie = ended.http.cookies["appliance_session"]
+    assert ended.post("/api/logout").status_code == 200
+    service.stop()
+    service.start()
+    replayed = requests.Session()
+    replayed.cookies.set("appliance_session", cookie)
+    assert replayed.get(service.url + "/api/status", timeout=10).status_code == 401
+    assert kept.get("/api/status").status_code == 200  # only the ended session ended
+    revoked = service.appliance.state_dir / "revoked-sessions.json"
+    assert revoked.stat().st_mode & 0o777 == 0o600
+    assert cookie not in revoked.read_text()
+    # reset-token ends every session, also across a restart.
+    assert reset_token(service.appliance).returncode == 0
+    assert kept.get("/api/status").status_code == 401
+    service.stop()
+    service.start()
+    assert kept.get("/api/status").status_code == 401
+    fresh = Client(service.url)
+    assert fresh.login(service.appliance.token()).status_code == 200
+    assert fresh.get("/api/status").status_code == 200
+
+
+def test_failed_logins_lockouts_and_resets_are_logged(service_process: ServiceProcess) -> None:
+    service = service_process
+    service.start()
+    assert service.log is not None
+    session = Client(service.url)
+    assert session.login(service.appliance.token()).status_code == 200
+    canary = "CANA-RY00-TOKE-N7Q2-ZZ9X"
+    client = Client(service.url)
+    for _ in range(4):
+        assert client.login(canary).status_code == 401
+    assert client.login(canary).status_code == 429  # the fifth: locked out
+    assert client.login(canary).status_code == 429  # while locked: not checked, not logged
+    assert reset_token(service.appliance).returncode == 0
+    assert session.get("/api/status").status_code == 401  # the service notices the reset
+    service.stop()
+    text = service.log.read_text()
+    lines = text.splitlines()
+    refused = [line for line in lines if "wrong setup token (" in line]
+    assert [re.search(r"\((\d) in a row", line).group(1) for line in refused] == list("1234")
+    assert all("login from 127.0.0.1 refused" in line for line in refused)
+    (locked,) = [line for line in lines if " locked until " in line]
+    assert re.search(
+        r"login from 127\.0\.0\.1 locked until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 \(30 s\) "
+        r"after 5 wrong setup tokens in a row",
+        locked,
+    ), locked
+    assert "login from 127.0.0.1" in text
+    assert "the session key was replaced (reset-token): every session has ended" in text
+    for secret in (canary, canary.replace("-", ""), service.appliance.token()):
+        assert secret not in text
+
+
+def test_editing_the_proxy_keeps_its_credentials(service_process: ServiceProcess) -> None:
+    service = service_process
+    service.start()
+    client = Client(service.url)
+    assert client.login(service.appliance.token()).status_code == 200
+    inputs = service.appliance.state_dir / "setup-inputs.json"
+
+    def stored_proxy() -> str:
+        return str(json.loads(inputs.read_text())["proxy"])
+
+    # Nothing listens on the proxy's port: every run stops at preflight.
+    proxy = f"127.0.0.1:{free_port()}"
+    body = setup_body(proxy=f"http://ops:pw%2Fsecret@{proxy}")
+    assert client.post("/api/setup", body).status_code == 202
+    client.wait_phase("blocked", "reconciled")
+
+    def submit_form(**fields: str) -> requests.Response:
+        page = client.get("/setup")
+        assert page.status_code == 200
+        assert "pw%2Fsecret" not in page.text
+        assert "pw/secret" not in page.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        form = {"csrf": csrf.group(1), "app_url": "https://psa.example.com", "channel": "stable"}
+        response = client.http.post(
+            service.url + "/setup", data={**form, **fields}, allow_redirects=False, timeout=10
+        )
+        if response.status_code == 303:
+            client.wait_phase("blocked", "reconciled")
+        return response
+
+    # The form shows the user name; sent back with only the port changed, the password stays.
+    page = client.get("/setup").text
+    assert f'value="http://ops@{proxy}"' in page
+    assert "one is stored: leave empty to keep it" in page
+    moved = f"127.0.0.1:{free_port()}"
+    assert submit_form(proxy=f"http://ops@{moved}", proxy_password="").status_code == 303
+    assert stored_proxy() == f"http://ops:pw%2Fsecret@{moved}"
+    # A password typed into its own field replaces the stored one.
+    assert submit_form(proxy=f"http://ops@{moved}", proxy_password="n3w:p@ss").status_code == 303
+    assert stored_proxy() == f"http://ops:n3w%3Ap%40ss@{moved}"
+    # The stored password is not sent to another host unasked.
+    refused = submit_form(proxy=f"http://ops@localhost:{moved.split(':')[1]}")
+    assert refused.status_code == 400
+    assert "proxy host changed" in refused.text
+    assert "n3w" not in refused.text
+    assert stored_proxy() == f"http://ops:n3w%3Ap%40ss@{moved}"
+    # Removing it is explicit.
+    assert submit_form(proxy=f"http://ops@{moved}", proxy_password_clear="1").status_code == 303
+    assert stored_proxy() == f"http://ops@{moved}"
+    assert "Remove the stored password" not in client.get("/setup").text
+
+    # The JSON API: the same rules.
+    body = setup_body(proxy=f"http://ops@{moved}", proxy_password="api-pw")
+    assert client.post("/api/setup", body).status_code == 202
+    client.wait_phase("blocked", "reconciled")
+    shown = client.get("/api/setup").json()["setup"]
+    assert shown["proxy"] == f"http://ops@{moved}"
+    assert shown["proxy_password_set"] is True
+    assert "api-pw" not in client.get("/api/setup").text
+    assert client.post("/api/setup", setup_body(proxy=f"http://ops@{proxy}")).status_code == 202
+    client.wait_phase("blocked", "reconciled")
+    assert stored_proxy() == f"http://ops:api-pw@{proxy}"
+    answer = client.post("/api/setup", setup_body(proxy=f"http://ops@[::1]:{moved.split(':')[1]}"))
+    assert answer.status_code == 400
+    assert "proxy host changed" in answer.json()["fields"]["proxy_password"]
+    body = setup_body(proxy=f"http://ops@{proxy}", proxy_password_clear=True)
+    assert client.post("/api/setup", body).status_code == 202
+    client.wait_phase("blocked", "reconciled")
+    assert stored_proxy() == f"http://ops@{proxy}"

@@ -67,15 +67,6 @@ def test_anonymous_stays_anonymous_with_netrc_and_docker_config(
     assert {r.user for r in registry.policy.requests[before:]} == {None}
 
 
-def test_anonymous_push_is_refused(registry: RunningRegistry) -> None:
-    with registry.client() as client, pytest.raises(AuthenticationError) as caught:
-        client.push_blob("oci/anon-push", b"nope", "application/x-test")
-    message = str(caught.value)
-    assert registry.host in message
-    assert "oci/anon-push" in message
-    assert "anonymous" in message
-
-
 def test_wrong_password_is_refused_by_token_service(registry: RunningRegistry) -> None:
     bad = Credentials(registry.username, "not-the-password")
     with (
@@ -91,14 +82,6 @@ def test_private_repository_needs_credentials(registry: RunningRegistry) -> None
         anonymous.resolve("private/secret", "v1")
     with registry.client(push=True) as authenticated:
         assert authenticated.resolve("private/secret", "v1") == pushed
-
-
-def test_pull_token_is_upgraded_for_push(registry: RunningRegistry) -> None:
-    with registry.client(push=True) as client:
-        with pytest.raises(NotFoundError):
-            client.resolve("oci/upgrade", "missing")  # obtains a pull-only token first
-        descriptor = client.push_blob("oci/upgrade", _unique("up"), "application/x-test")
-        assert client.blob_exists("oci/upgrade", descriptor.digest)
 
 
 def test_not_found_names_registry_repository_and_tag(registry: RunningRegistry) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5
+from isobuild.digest import BackgroundDigest, DigestCache, sha256_and_md5, sha256_file
 from isobuild.errors import ConfigError, VerificationError
 from isobuild.iso.verify import check_digest, expected_from_sums, normalize_sha256
 
@@ -82,3 +82,14 @@ def test_pinned_digest_format() -> None:
     assert normalize_sha256(" " + "A" * 64 + "\n", "--sha256") == "a" * 64
     with pytest.raises(ConfigError, match="64 hex digits"):
         normalize_sha256("abc", "--sha256")
+
+
+@pytest.mark.parametrize("size", [0, 5000, (32 << 20) + 1, 3 * (32 << 20) + 12345])
+def test_sha256_file_matches_hashlib_and_reports_its_progress(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "f"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    seen: list[int] = []
+    assert sha256_file(path, seen.append) == hashlib.sha256(data).hexdigest()
+    assert seen == sorted(seen)
+    assert (seen[-1] if seen else 0) == size

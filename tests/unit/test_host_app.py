@@ -15,7 +15,7 @@ import pytest
 from host_service.app import PUBLIC, App
 from host_service.service import Service
 from host_service.sessions import Lockout
-from host_service.settings import settings_from_document
+from host_service.settings import default_settings
 from tests.unit.test_host_worker import Script, runtime
 
 
@@ -92,7 +92,7 @@ class Browser:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    settings = settings_from_document({}, root=tmp_path)
+    settings = default_settings(tmp_path)
     service = Service(
         settings,
         runtime(),

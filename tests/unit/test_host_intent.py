@@ -81,16 +81,91 @@ def test_every_problem_is_reported_at_once() -> None:
     assert set(errors) == {"app_url", "channel", "proxy", "extra"}
 
 
-def test_public_view_hides_proxy_credentials() -> None:
+def test_public_view_shows_the_proxy_user_not_the_password() -> None:
     intent = SetupIntent(
         app_url="https://a.example.com",
         channel="stable",
         proxy="http://ops:hunter2@proxy.example.com:3128",
     )
     public = intent.public()
-    assert public["proxy"] == "http://***@proxy.example.com:3128"
-    assert public["proxy_has_credentials"] is True
+    assert public["proxy"] == "http://ops@proxy.example.com:3128"
+    assert public["proxy_password_set"] is True
     assert "hunter2" not in repr(public)
+    assert (
+        SetupIntent(app_url="https://a.example.com", proxy="http://p:3128").public()[
+            "proxy_password_set"
+        ]
+        is False
+    )
+
+
+STORED = SetupIntent(
+    app_url="https://a.example.com", channel="stable", proxy="http://ops:pw%2F1@proxy.example:3128"
+)
+
+
+def proxy_of(stored: SetupIntent | None = STORED, **fields: Any) -> str | None:
+    data = {"app_url": "https://a.example.com", **fields}
+    return parse_setup(data, default_channel="stable", stored=stored).proxy
+
+
+def proxy_errors(**fields: Any) -> dict[str, str]:
+    with pytest.raises(InputErrors) as caught:
+        proxy_of(**fields)
+    return caught.value.errors
+
+
+def test_the_stored_proxy_password_is_kept_for_the_same_user_and_host() -> None:
+    # What the form shows, sent back with a new port: the password stays.
+    assert proxy_of(proxy="http://ops@proxy.example:3129") == "http://ops:pw%2F1@proxy.example:3129"
+    assert proxy_of(proxy="https://ops@proxy.example") == "https://ops:pw%2F1@proxy.example"
+    assert proxy_of(proxy="http://ops@proxy.example:3128", proxy_password="") == (
+        "http://ops:pw%2F1@proxy.example:3128"
+    )
+
+
+def test_the_proxy_password_is_replaced_or_removed_only_when_asked() -> None:
+    assert proxy_of(proxy="http://ops@proxy.example:3128", proxy_password="n3w:p@ss/") == (
+        "http://ops:n3w%3Ap%40ss%2F@proxy.example:3128"
+    )
+    assert proxy_of(proxy="http://ops:typed@proxy.example:3128") == (
+        "http://ops:typed@proxy.example:3128"
+    )
+    assert proxy_of(proxy="http://ops@proxy.example:3128", proxy_password_clear=True) == (
+        "http://ops@proxy.example:3128"
+    )
+    assert proxy_of(proxy="http://other@proxy.example:3128") == "http://other@proxy.example:3128"
+    assert proxy_of(proxy="http://proxy.example:3128") == "http://proxy.example:3128"
+    assert proxy_of() is None
+    assert proxy_of(None, proxy="http://ops@proxy.example:3128") == "http://ops@proxy.example:3128"
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"proxy": "http://ops@elsewhere.example:3128"}, "proxy host changed"),
+        ({"proxy": "http://proxy.example:3128", "proxy_password": "x"}, "needs a user name"),
+        ({"proxy": "http://ops:a@proxy.example", "proxy_password": "b"}, "has a password already"),
+        (
+            {
+                "proxy": "http://ops@proxy.example",
+                "proxy_password": "b",
+                "proxy_password_clear": True,
+            },
+            "not both",
+        ),
+        ({"proxy_password": "b"}, "only meaningful with a proxy"),
+        ({"proxy": "http://ops@proxy.example", "proxy_password": 5}, "expected a string"),
+    ],
+)
+def test_proxy_password_mistakes_are_named(fields: dict[str, Any], fragment: str) -> None:
+    errors = proxy_errors(**fields)
+    assert fragment in errors["proxy_password"]
+
+
+def test_clearing_must_be_a_boolean() -> None:
+    errors = proxy_errors(proxy="http://ops@proxy.example", proxy_password_clear="yes")
+    assert "true or false" in errors["proxy_password_clear"]
 
 
 def test_store_round_trip_is_private(tmp_path: Path) -> None:

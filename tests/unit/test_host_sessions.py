@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from host_service import setup_token
-from host_service.sessions import Lockout, SessionKeeper, rotate_key
+from host_service.sessions import Lockout, SessionKeeper, rotate_key, same_secret
 
 
 class Clock:
@@ -85,6 +86,72 @@ def test_logout_revokes_one_session(tmp_path: Path) -> None:
     keeper.revoke(one)
     assert keeper.verify(cookie_one) is None
     assert keeper.verify(cookie_two) is not None
+
+
+def test_a_logout_outlives_the_keeper(tmp_path: Path) -> None:
+    # A new keeper on the same files is what a restarted service has.
+    clock = Clock()
+    keeper = SessionKeeper(tmp_path / "key", lifetime=100, clock=clock)
+    ended, cookie = keeper.issue()
+    _, kept = keeper.issue()
+    keeper.revoke(ended)
+    revoked = tmp_path / "revoked-sessions.json"
+    assert revoked.stat().st_mode & 0o777 == 0o600
+    assert cookie not in revoked.read_text()  # ids only: nothing a client can present
+    restarted = SessionKeeper(tmp_path / "key", lifetime=100, clock=clock)
+    assert restarted.verify(cookie) is None
+    assert restarted.verify(kept) is not None
+
+
+def test_ended_sessions_are_forgotten_once_expired(tmp_path: Path) -> None:
+    clock = Clock()
+    keeper = SessionKeeper(tmp_path / "key", lifetime=100, clock=clock)
+    old = [keeper.issue()[0] for _ in range(3)]
+    for session in old:
+        keeper.revoke(session)
+    clock.now += 150
+    young, _ = keeper.issue()
+    keeper.revoke(young)
+    entries = json.loads((tmp_path / "revoked-sessions.json").read_text())["revoked"]
+    assert list(entries) == [young.id]
+
+
+def test_too_many_logouts_end_every_session(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key", max_revoked=3)
+    _, bystander = keeper.issue()
+    for _ in range(4):
+        keeper.revoke(keeper.issue()[0])
+    assert keeper.verify(bystander) is None  # a new key
+    assert json.loads((tmp_path / "revoked-sessions.json").read_text())["revoked"] == {}
+
+
+@pytest.mark.parametrize("text", ["{", '{"revoked": [1]}', "[]", '{"revoked": {"a": "x"}}'])
+def test_a_damaged_list_of_ended_sessions_ends_every_session(tmp_path: Path, text: str) -> None:
+    keeper = SessionKeeper(tmp_path / "key")
+    _, cookie = keeper.issue()
+    (tmp_path / "revoked-sessions.json").write_text(text)
+    restarted = SessionKeeper(tmp_path / "key")
+    assert restarted.verify(cookie) is None  # unknown which ended: none is revived
+    _, fresh = restarted.issue()
+    assert restarted.verify(fresh) is not None
+    assert json.loads((tmp_path / "revoked-sessions.json").read_text()) == {"revoked": {}}
+
+
+def test_a_reset_token_empties_the_list(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    keeper = SessionKeeper(tmp_path / "key")
+    ended, _ = keeper.issue()
+    keeper.revoke(ended)
+    rotate_key(tmp_path / "key")  # what reset-token does, from another process
+    _, cookie = keeper.issue()
+    assert keeper.verify(cookie) is not None
+    assert json.loads((tmp_path / "revoked-sessions.json").read_text()) == {"revoked": {}}
+    assert "reset-token" in caplog.text
+
+
+def test_non_ascii_secrets_compare_as_different() -> None:
+    assert same_secret("abc", "abc")
+    assert not same_secret("abc", "\xe9t\xe9")
+    assert not same_secret("abc", "\ud800")
 
 
 def test_csrf_token_is_per_session(tmp_path: Path) -> None:

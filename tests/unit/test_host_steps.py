@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from requests.exceptions import ReadTimeout, SSLError
 
-from host_service import k3s_files, manifests
+from host_service import k3s_files, manifests, resolution, values_store
 from host_service.intent import SetupIntent
 from host_service.oci import RegistryTLSError
-from host_service.registry_access import bypasses_proxy, proxies_for
-from host_service.settings import Settings, settings_from_document
+from host_service.registry_access import bypasses_proxy, proxies_for, registry_access
+from host_service.release import SERVICES, canonical_json
+from host_service.settings import Settings, Timeouts, default_settings
 from host_service.steps import apply, flux, preflight, reconcile, release, storage
+from host_service.steps import values as values_step
 from host_service.steps.context import StepContext, StepFailed
 from host_service.values import GENERATED_SECRET_KEYS, SECRET_NAME
-from tests.fixtures.host_service import FakeHost, FakeKube, flux_install_yaml
+from host_service.values_store import RenderedFrom
+from tests.fixtures.host_service import (
+    FakeHost,
+    FakeKube,
+    FakeRegistryTransport,
+    flux_install_yaml,
+    release_document,
+)
 
 INTENT = SetupIntent(app_url="https://psa.example.com", channel="stable")
 
@@ -32,26 +44,30 @@ def context(
     kube: FakeKube | None = None,
     intent: SetupIntent = INTENT,
     settings: Settings | None = None,
+    registry: FakeRegistryTransport | None = None,
 ) -> tuple[StepContext, list[tuple[str, str | None]]]:
     reports: list[tuple[str, str | None]] = []
+    host = host or FakeHost()
+    settings = settings or dataclasses.replace(
+        default_settings(tmp_path), timeouts=Timeouts(poll_interval=0.0, storage=0.0)
+    )
+    transport = registry or FakeRegistryTransport(date=host.clock)
     ctx = StepContext(
-        settings=settings
-        or settings_from_document(
-            {"appliance": {"host_service": {"timeouts": {"poll_interval": 0.0, "storage": 0.0}}}},
-            root=tmp_path,
-        ),
+        settings=settings,
         intent=intent,
         kube=kube or FakeKube(),
         systemd=NoSystemd(),
         k3s=NoSystemd(),
-        host=host or FakeHost(),
-        registry=lambda: None,  # type: ignore[arg-type,return-value]
+        host=host,
+        registry=registry_access(settings, intent, session=transport.session),
         reporter=lambda message, detail: reports.append((message, detail)),
     )
     return ctx, reports
 
 
 # -- preflight ---------------------------------------------------------------------------
+
+CLOCK = FakeHost().clock
 
 
 def test_preflight_passes_and_reports_each_check(tmp_path: Path) -> None:
@@ -64,22 +80,52 @@ def test_preflight_passes_and_reports_each_check(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("host", "message", "cause"),
+    ("host", "registry", "message", "cause"),
     [
-        (FakeHost(dns={}), "DNS lookup of the registry host ghcr.io failed", "DNS"),
-        (FakeHost(http_error="certificate verify failed"), "cannot reach the registry", "CA"),
-        (FakeHost(http_error="Read timed out"), "cannot reach the registry", "firewall"),
-        (FakeHost(http_status=503), "HTTP 503 instead of 200 or 401", "captive portal"),
-        (FakeHost(route=None), "no default route", "node address"),
-        (FakeHost(free=1024), "not enough free disk space", "disk"),
-        (FakeHost(memory=1024), "not enough memory", "RAM"),
-        (FakeHost(server_date_offset=-3600), "clock is 3600 s ahead", "time synchronisation"),
+        (FakeHost(dns={}), None, "DNS lookup of the registry host ghcr.io failed", "DNS"),
+        (
+            None,
+            FakeRegistryTransport(error=SSLError("certificate verify failed")),
+            "cannot reach the registry",
+            "CA",
+        ),
+        (
+            None,
+            FakeRegistryTransport(error=ReadTimeout("Read timed out")),
+            "cannot reach the registry",
+            "firewall",
+        ),
+        (
+            None,
+            FakeRegistryTransport(status=503),
+            "HTTP 503 instead of 200 or 401",
+            "captive portal",
+        ),
+        (FakeHost(route=None), None, "no default route", "node address"),
+        (FakeHost(free=1024), None, "not enough free disk space", "disk"),
+        (FakeHost(memory=1024), None, "not enough memory", "RAM"),
+        (
+            None,
+            FakeRegistryTransport(date=CLOCK + 3600),
+            "clock is 3600 s behind",
+            "time synchronisation",
+        ),
+        (
+            None,
+            FakeRegistryTransport(date=CLOCK - 3600),
+            "clock is 3600 s ahead",
+            "time synchronisation",
+        ),
     ],
 )
 def test_preflight_failures_name_cause_and_next_step(
-    tmp_path: Path, host: FakeHost, message: str, cause: str
+    tmp_path: Path,
+    host: FakeHost | None,
+    registry: FakeRegistryTransport | None,
+    message: str,
+    cause: str,
 ) -> None:
-    ctx, _ = context(tmp_path, host=host)
+    ctx, _ = context(tmp_path, host=host, registry=registry)
     with pytest.raises(StepFailed) as caught:
         preflight.run(ctx)
     assert message in caught.value.message
@@ -87,6 +133,26 @@ def test_preflight_failures_name_cause_and_next_step(
     assert caught.value.next_step
     assert "FAIL" in caught.value.output
     assert "ok" in caught.value.output
+
+
+def test_every_problem_has_its_wording_filled_in() -> None:
+    """The wording table is data: every placeholder of every entry is filled by the check
+    that uses it (a typo in a field name would raise KeyError on a real blocker)."""
+    fields = {
+        "dns-registry": {"name": "ghcr.io"},
+        "dns-proxy": {"name": "proxy"},
+        "registry-status": {"status": 503, "url": "https://ghcr.io/v2/"},
+        "proxy-login-missing": {"proxy": "proxy:3128"},
+        "proxy-login-refused": {"proxy": "proxy:3128"},
+        "no-route": {},
+        "disk": {"path": "/var", "free": 1.0, "need": 20.0},
+        "memory": {"memory": 1.0, "need": 4.0},
+        "clock": {"seconds": 400.0, "direction": "behind"},
+    }
+    assert set(fields) == set(preflight.PROBLEMS)
+    for key, wording in preflight.PROBLEMS.items():
+        failed = wording.failed(**fields[key])
+        assert "{" not in failed.message + failed.cause + failed.next_step, key
 
 
 def assert_says_how_to_trust_the_site_ca(next_step: str, root: Path) -> None:
@@ -105,7 +171,8 @@ def assert_says_how_to_trust_the_site_ca(next_step: str, root: Path) -> None:
 
 
 def test_an_untrusted_registry_certificate_says_where_the_site_ca_goes(tmp_path: Path) -> None:
-    ctx, _ = context(tmp_path, host=FakeHost(http_error="certificate verify failed"))
+    registry = FakeRegistryTransport(error=SSLError("certificate verify failed"))
+    ctx, _ = context(tmp_path, registry=registry)
     with pytest.raises(StepFailed) as caught:
         preflight.run(ctx)
     assert "CA the appliance does not trust" in caught.value.cause
@@ -123,26 +190,29 @@ def test_preflight_reports_every_problem(tmp_path: Path) -> None:
 
 def test_preflight_goes_through_the_proxy(tmp_path: Path) -> None:
     host = FakeHost(dns={"proxy.example.com": ["10.0.0.3"]})
+    registry = FakeRegistryTransport(date=host.clock)
     intent = SetupIntent(
         app_url="https://a.example.com", channel="stable", proxy="http://proxy.example.com:3128"
     )
-    ctx, _ = context(tmp_path, host=host, intent=intent)
+    ctx, reports = context(tmp_path, host=host, intent=intent, registry=registry)
     preflight.run(ctx)
     assert ("resolve", "proxy.example.com") in host.asked
-    assert ("https_get", "https://ghcr.io/v2/", "http://proxy.example.com:3128") in host.asked
+    assert registry.asked == [("GET", "https://ghcr.io/v2/", "http://proxy.example.com:3128")]
+    messages = [message for message, _ in reports]
+    assert "HTTPS: https://ghcr.io/v2/ answers 401 via the proxy proxy.example.com:3128" in messages
 
 
 def test_no_proxy_sends_the_registry_direct(tmp_path: Path) -> None:
-    host = FakeHost()
+    registry = FakeRegistryTransport(date=CLOCK)
     intent = SetupIntent(
         app_url="https://a.example.com",
         channel="stable",
         proxy="http://proxy.example.com:3128",
         no_proxy=(".ghcr.io",),
     )
-    ctx, _ = context(tmp_path, host=host, intent=intent)
+    ctx, _ = context(tmp_path, intent=intent, registry=registry)
     preflight.run(ctx)
-    assert ("https_get", "https://ghcr.io/v2/", "") in host.asked
+    assert registry.asked == [("GET", "https://ghcr.io/v2/", "")]
 
 
 @pytest.mark.parametrize(
@@ -172,7 +242,7 @@ def test_proxies_never_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
 
 
 def test_k3s_config_and_env(tmp_path: Path) -> None:
-    settings = settings_from_document({}, root=tmp_path)
+    settings = default_settings(tmp_path)
     assert k3s_files.render_config(settings).splitlines()[1:] == [
         'write-kubeconfig-mode: "0600"',
         "disable:",
@@ -284,16 +354,16 @@ def test_bad_flux_install_yaml(tmp_path: Path, text: str | None, message: str) -
 
 
 def test_the_resolution_is_written_and_read_in_one_place(tmp_path: Path) -> None:
-    paths = settings_from_document({}, root=tmp_path).paths
+    paths = default_settings(tmp_path).paths
     assert paths.resolution_file == tmp_path / "var/lib/alga-appliance/release/resolution.json"
-    assert release.read_resolution(paths) is None
-    stored = release.Resolution(
+    assert resolution.read_resolution(paths) is None
+    stored = resolution.Resolution(
         ref="stable", repository="ghcr.io/o/r", manifest_digest="sha256:" + "a" * 64,
         config_digest="sha256:" + "b" * 64, version="1.4.0", sha256="c" * 64,
     )  # fmt: skip
-    release.write_resolution(paths, stored)
+    resolution.write_resolution(paths, stored)
     assert paths.resolution_file.stat().st_mode & 0o777 == 0o600
-    assert release.read_resolution(paths) == stored
+    assert resolution.read_resolution(paths) == stored
 
 
 def test_release_tls_failure_says_where_the_site_ca_goes(tmp_path: Path) -> None:
@@ -319,10 +389,78 @@ def test_release_tls_failure_says_where_the_site_ca_goes(tmp_path: Path) -> None
      '"config_digest": "c", "version": "v", "sha256": "s"}'],
 )  # fmt: skip
 def test_a_damaged_resolution_reads_as_none(tmp_path: Path, damaged: str) -> None:
-    paths = settings_from_document({}, root=tmp_path).paths
+    paths = default_settings(tmp_path).paths
     paths.resolution_file.parent.mkdir(parents=True)
     paths.resolution_file.write_text(damaged)
-    assert release.read_resolution(paths) is None
+    assert resolution.read_resolution(paths) is None
+
+
+# -- values: rendered once, applied from the store -----------------------------------------
+
+
+def store_release(ctx: StepContext) -> resolution.Resolution:
+    """A resolved release on disk, as the release step leaves it."""
+    document = release_document(
+        "1.4.0", "stable", "ghcr.io/nine-minds/alga-appliance-config", "sha256:" + "d" * 64
+    )
+    data = canonical_json(document)
+    stored = resolution.Resolution(
+        ref=ctx.intent.release_ref,
+        repository=resolution.repository(ctx.settings),
+        manifest_digest="sha256:" + "e" * 64,
+        config_digest="sha256:" + "f" * 64,
+        version="1.4.0",
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    path = resolution.manifest_file(ctx.settings.paths, stored.manifest_digest)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    resolution.write_resolution(ctx.settings.paths, stored)
+    return stored
+
+
+def applied_values(ctx: StepContext) -> dict[str, str]:
+    return {
+        obj["metadata"]["name"]: obj["data"]["values.yaml"]
+        for obj in apply.desired(ctx)
+        if obj["metadata"]["name"].startswith("alga-values-")
+    }
+
+
+def test_values_are_rendered_once_and_applied_from_the_store(tmp_path: Path) -> None:
+    ctx, _ = context(tmp_path)
+    stored = store_release(ctx)
+    assert values_step.probe(ctx) is False
+    values_step.run(ctx)
+    assert values_step.probe(ctx) is True
+    directory = ctx.settings.paths.values_dir
+    on_disk = {p.stem: p.read_text() for p in directory.glob("*.yaml")}
+    assert sorted(on_disk) == sorted(SERVICES)
+    assert "appUrl: https://psa.example.com" in on_disk["alga-core"]
+    assert applied_values(ctx) == {f"alga-values-{s}": on_disk[s] for s in SERVICES}
+
+    # apply takes what the store holds; it does not render the values again.
+    source = RenderedFrom.of(stored, ctx.intent, ctx.settings)
+    values_store.write(directory, source, {s: f"kept: {s}\n" for s in SERVICES})
+    assert applied_values(ctx) == {f"alga-values-{s}": f"kept: {s}\n" for s in SERVICES}
+
+
+def test_stale_or_damaged_values_are_never_applied(tmp_path: Path) -> None:
+    ctx, _ = context(tmp_path)
+    store_release(ctx)
+    values_step.run(ctx)
+    (ctx.settings.paths.values_dir / "redis.yaml").write_text("tampered: true\n")
+    assert values_step.probe(ctx) is False
+    with pytest.raises(StepFailed, match=r"rendered values .* missing, damaged or not for this"):
+        apply.desired(ctx)
+    values_step.run(ctx)
+    other, _ = context(
+        tmp_path, intent=SetupIntent(app_url="https://new.example.com", channel="stable")
+    )
+    assert values_step.probe(other) is False  # another app URL: render again
+    with pytest.raises(StepFailed) as caught:
+        apply.desired(other)
+    assert caught.value.next_step.startswith("submit setup again")
 
 
 # -- apply: generated secrets are created once -------------------------------------------
@@ -364,3 +502,29 @@ DIGEST = "sha256:" + "c" * 64
 )
 def test_revision_matching(revision: str | None, matches: bool) -> None:
     assert reconcile.revision_matches(revision, DIGEST) is matches
+
+
+# -- structure ---------------------------------------------------------------------------
+
+
+def test_steps_never_import_each_other() -> None:
+    """Each step depends on shared modules only (context, blockers, resolved, and the rest
+    of host_service), never on another step."""
+    import ast
+
+    import host_service.steps as package
+    from host_service.state import STEPS
+
+    step_modules = {f"host_service.steps.{step.value}" for step in STEPS}
+    directory = Path(package.__file__).parent
+    found = []
+    for step in STEPS:
+        tree = ast.parse((directory / f"{step.value}.py").read_text())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            found += [(step.value, n) for n in names if n in step_modules]
+    assert found == []

@@ -16,7 +16,7 @@ from host_service.errors import AlreadyRunning
 from host_service.intent import SetupIntent
 from host_service.runtime import Runtime
 from host_service.service import Conflict, Service
-from host_service.settings import settings_from_document
+from host_service.settings import default_settings
 from host_service.state import STEPS, BootstrapState, Phase, Step, StepStatus
 from host_service.steps import StepImplementation
 from host_service.steps.context import StepContext, StepFailed
@@ -74,7 +74,7 @@ INTENT = SetupIntent(app_url="https://psa.example.com", channel="stable")
 
 
 def make_service(root: Path, script: Script) -> Service:
-    settings = settings_from_document({}, root=root)
+    settings = default_settings(root)
     return Service(settings, runtime(), implementations=script.implementations())
 
 
@@ -322,7 +322,7 @@ def test_one_service_per_state_directory(tmp_path: Path) -> None:
 
 
 def test_lost_inputs_abandon_a_run(tmp_path: Path) -> None:
-    path = settings_from_document({}, root=tmp_path).paths.state_file
+    path = default_settings(tmp_path).paths.state_file
     path.parent.mkdir(parents=True)
     running = sm.claim(
         sm.start_run(BootstrapState(), 1.0), pid=1, started_at=1.0, boot_id="old", now=1.0

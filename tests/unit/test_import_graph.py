@@ -16,7 +16,7 @@ ISOBUILD_LAYERS: tuple[frozenset[str], ...] = (
     frozenset({""}),
     frozenset({"iso", "artifacts"}),
     frozenset({"installer", "release"}),
-    frozenset({"standin", "boot"}),
+    frozenset({"standin", "boot", "flash"}),
     frozenset({"build"}),
     frozenset({"commands"}),
     frozenset({"cli"}),

@@ -1,7 +1,9 @@
-"""The project's one OCI registry client: token flow, basic auth, proxies, custom CA, digests."""
+"""The project's one OCI registry client (reads): token flow, basic auth, proxies, custom CA,
+every digest recomputed. Pushing is the builder's (``isobuild/release/publish.py``, oras-py)."""
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
 import logging
@@ -9,106 +11,43 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from host_service import atomic
-from host_service.errors import ServiceError
+from host_service.oci.errors import (
+    AuthenticationError,
+    DigestMismatch,
+    ManifestError,
+    NotFoundError,
+    ProtocolError,
+    ProxyAuthenticationRequired,
+    ProxyFailed,
+    RegistryError,
+    RegistryTimeout,
+    RegistryTLSError,
+    RegistryUnreachable,
+)
+from host_service.oci.reference import (
+    ACCEPT,
+    DIGEST_RE,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Manifest,
+    platform_name,
+    select_platform,
+    sha256_digest,
+)
 
 log = logging.getLogger(__name__)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
-
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
-TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-REPOSITORY_RE = re.compile(
-    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-)
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 CHUNK = 1024 * 1024
-
-
-class RegistryError(ServiceError):
-    """A registry operation failed; names the registry, repository and reference involved."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        registry: str,
-        repository: str = "",
-        reference: str = "",
-        hint: str | None = None,
-    ) -> None:
-        self.registry = registry
-        self.repository = repository
-        self.reference = reference
-        self.detail = message
-        super().__init__(f"{self.where}: {message}", hint=hint)
-
-    @property
-    def where(self) -> str:
-        where = self.registry
-        if self.repository:
-            where += f"/{self.repository}"
-        if self.reference:
-            where += ("@" if self.reference.startswith("sha256:") else ":") + self.reference
-        return where
-
-
-class RegistryUnreachable(RegistryError):
-    """No HTTP answer: DNS, connection, proxy or timeout."""
-
-
-class RegistryTLSError(RegistryUnreachable):
-    """The TLS handshake failed: wrong or missing CA bundle, bad certificate."""
-
-
-class AuthenticationError(RegistryError):
-    """The registry or its token service refused us."""
-
-
-class NotFoundError(RegistryError):
-    """The repository, tag, manifest or blob does not exist."""
-
-
-class DigestMismatch(RegistryError):
-    """Bytes from the registry do not hash to the digest they were asked for or announced."""
-
-    def __init__(
-        self,
-        *,
-        expected: str,
-        actual: str,
-        what: str,
-        registry: str,
-        repository: str,
-        reference: str,
-    ) -> None:
-        self.expected = expected
-        self.actual = actual
-        super().__init__(
-            f"{what} digest mismatch: expected {expected}, got {actual}",
-            registry=registry,
-            repository=repository,
-            reference=reference,
-        )
-
-
-class ManifestError(RegistryError):
-    """A manifest is not valid JSON, has an unexpected media type or lacks a platform."""
-
-
-class ProtocolError(RegistryError):
-    """The registry answered something the distribution spec does not allow."""
+# urllib3 reports a proxy's refusal of CONNECT as "Tunnel connection failed: 407 ...".
+_PROXY_407 = re.compile(r"\b407\b")
+# urllib3 prefixes connection errors with the connection object's repr.
+_OBJECT_PREFIX = re.compile(r"^<[^>]*>: ")
 
 
 @dataclass(frozen=True)
@@ -120,104 +59,11 @@ class Credentials:
 
 
 @dataclass(frozen=True)
-class Reference:
-    """``registry/repository[:tag][@digest]`` split into its parts."""
+class Ping:
+    """The registry's answer to ``GET /v2/``: 200 or 401 means an OCI registry is there."""
 
-    registry: str
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
-
-    @property
-    def reference(self) -> str:
-        """What goes after ``/manifests/``: the digest when pinned, else the tag."""
-        return self.digest or self.tag or "latest"
-
-    def __str__(self) -> str:
-        text = f"{self.registry}/{self.repository}"
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
-
-
-def parse_reference(text: str) -> Reference:
-    """Parse ``host[:port]/repo[:tag][@sha256:...]``; the registry host is required."""
-    rest, _, digest = text.partition("@")
-    host, slash, path = rest.partition("/")
-    if not slash or not ("." in host or ":" in host or host == "localhost"):
-        raise ValueError(f"{text!r}: expected registry/repository[:tag][@digest]")
-    repository, colon, tag = path.rpartition(":")
-    if not colon:
-        repository, tag = path, ""
-    if not REPOSITORY_RE.fullmatch(repository):
-        raise ValueError(f"{text!r}: {repository!r} is not a valid repository name")
-    if tag and not TAG_RE.fullmatch(tag):
-        raise ValueError(f"{text!r}: {tag!r} is not a valid tag")
-    if digest and not DIGEST_RE.fullmatch(digest):
-        raise ValueError(f"{text!r}: {digest!r} is not a sha256 digest")
-    return Reference(host, repository, tag or None, digest or None)
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """An OCI content descriptor."""
-
-    media_type: str
-    digest: str
-    size: int
-    annotations: Mapping[str, str] | None = None
-    platform: Mapping[str, str] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mediaType": self.media_type, "digest": self.digest}
-        out["size"] = self.size
-        if self.platform:
-            out["platform"] = dict(self.platform)
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Descriptor:
-        return cls(
-            media_type=str(data.get("mediaType", "")),
-            digest=str(data["digest"]),
-            size=int(data["size"]),
-            annotations=data.get("annotations"),
-            platform=data.get("platform"),
-        )
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A manifest or index as fetched: its verified digest, media type, bytes and document."""
-
-    digest: str
-    media_type: str
-    data: bytes = field(repr=False)
-    document: Mapping[str, Any] = field(repr=False)
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_TYPES
-
-    @property
-    def config(self) -> Descriptor:
-        return Descriptor.from_json(self.document["config"])
-
-    @property
-    def layers(self) -> list[Descriptor]:
-        return [Descriptor.from_json(d) for d in self.document.get("layers", [])]
-
-    @property
-    def manifests(self) -> list[Descriptor]:
-        return [Descriptor.from_json(d) for d in self.document.get("manifests", [])]
+    status: int
+    date: float | None  # the Date header, for a clock-skew check
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -286,6 +132,7 @@ class RegistryClient:
         stream: bool = False,
         auth: tuple[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        allow_redirects: bool = True,
     ) -> requests.Response:
         try:
             return self._session.request(
@@ -299,7 +146,7 @@ class RegistryClient:
                 verify=self._verify,
                 proxies=self._proxies_for(url),
                 timeout=self.timeout,
-                allow_redirects=True,
+                allow_redirects=allow_redirects,
             )
         except requests.exceptions.SSLError as exc:
             raise RegistryTLSError(
@@ -310,8 +157,25 @@ class RegistryClient:
                 hint="is the registry's CA in the CA bundle? (registry.ca_bundle)",
             ) from exc
         except requests.exceptions.ProxyError as exc:
-            raise RegistryUnreachable(
+            if _PROXY_407.search(str(exc)):
+                raise ProxyAuthenticationRequired(
+                    f"the proxy {_proxy_host(self._proxies_for(url))} answered 407 Proxy "
+                    "Authentication Required",
+                    registry=self.registry,
+                    repository=repository,
+                    reference=reference,
+                    hint="give the proxy user name and password in the proxy URL "
+                    "(http://user:password@proxy:port)",
+                ) from exc
+            raise ProxyFailed(
                 f"proxy refused the connection: {_reason(exc)}",
+                registry=self.registry,
+                repository=repository,
+                reference=reference,
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            raise RegistryTimeout(
+                f"{method} {urlsplit(url).netloc} timed out: {_reason(exc)}",
                 registry=self.registry,
                 repository=repository,
                 reference=reference,
@@ -323,6 +187,28 @@ class RegistryClient:
                 repository=repository,
                 reference=reference,
             ) from exc
+
+    def ping(self) -> Ping:
+        """``GET /v2/`` without credentials and without following redirects.
+
+        Any HTTP answer is returned (200 or 401: a registry; anything else: something answers
+        in its place); no answer raises ``RegistryUnreachable`` (or its TLS or proxy kinds).
+        A plain-HTTP proxy's own 407 is raised as ``ProxyAuthenticationRequired`` too.
+        """
+        response = self._send("GET", self.base, repository="", reference="", allow_redirects=False)
+        with response:
+            if response.status_code == 407:
+                raise ProxyAuthenticationRequired(
+                    f"the proxy {_proxy_host(self._proxies_for(self.base))} answered 407 "
+                    "Proxy Authentication Required",
+                    registry=self.registry,
+                )
+            date = response.headers.get("Date")
+            try:
+                when = email.utils.parsedate_to_datetime(date).timestamp() if date else None
+            except (TypeError, ValueError):
+                when = None
+            return Ping(response.status_code, when)
 
     def _authorization(self, repository: str) -> dict[str, str]:
         token = self._tokens.get(repository)
@@ -581,7 +467,7 @@ class RegistryClient:
             return manifest
         chosen = select_platform(manifest.manifests, platform)
         if chosen is None:
-            offered = sorted(_platform_name(d.platform) for d in manifest.manifests if d.platform)
+            offered = sorted(platform_name(d.platform) for d in manifest.manifests if d.platform)
             raise ManifestError(
                 f"index has no {platform} manifest (offers {', '.join(offered) or 'none'})",
                 registry=self.registry,
@@ -660,85 +546,6 @@ class RegistryClient:
         response.close()
         return response.status_code == 200
 
-    # -- push --------------------------------------------------------------------------
-
-    def push_blob(self, repository: str, data: bytes, media_type: str) -> Descriptor:
-        """Upload ``data`` (monolithic POST + PUT) unless the registry already has it."""
-        digest = sha256_digest(data)
-        descriptor = Descriptor(media_type=media_type, digest=digest, size=len(data))
-        if self.blob_exists(repository, digest):
-            return descriptor
-        response = self._request(
-            "POST", f"{repository}/blobs/uploads/", repository=repository, reference=digest
-        )
-        if response.status_code != 202 or "Location" not in response.headers:
-            self._fail(response, "cannot start blob upload", repository, digest)
-        location = urljoin(self.base, response.headers["Location"])
-        response.close()
-        separator = "&" if "?" in location else "?"
-        response = self._request(
-            "PUT",
-            f"{location}{separator}digest={digest}",
-            repository=repository,
-            reference=digest,
-            headers={"Content-Type": "application/octet-stream"},
-            data=data,
-        )
-        if response.status_code != 201:
-            self._fail(response, "blob upload refused", repository, digest)
-        response.close()
-        return descriptor
-
-    def push_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
-        """PUT manifest bytes under a tag or digest; returns the digest, checked."""
-        digest = sha256_digest(data)
-        response = self._request(
-            "PUT",
-            f"{repository}/manifests/{reference}",
-            repository=repository,
-            reference=reference,
-            headers={"Content-Type": media_type},
-            data=data,
-        )
-        if response.status_code != 201:
-            self._fail(response, "manifest refused", repository, reference)
-        announced = response.headers.get("Docker-Content-Digest", digest)
-        response.close()
-        if announced != digest:
-            raise DigestMismatch(
-                expected=digest,
-                actual=announced,
-                what="pushed manifest",
-                registry=self.registry,
-                repository=repository,
-                reference=reference,
-            )
-        return digest
-
-
-def select_platform(candidates: list[Descriptor], platform: str) -> Descriptor | None:
-    """The first descriptor whose platform matches ``os/arch[/variant]``."""
-    wanted = platform.split("/")
-    for descriptor in candidates:
-        if descriptor.platform is None:
-            continue
-        have = [
-            descriptor.platform.get("os", ""),
-            descriptor.platform.get("architecture", ""),
-        ]
-        if len(wanted) > 2:
-            have.append(descriptor.platform.get("variant", ""))
-        if have == wanted:
-            return descriptor
-    return None
-
-
-def _platform_name(platform: Mapping[str, str] | None) -> str:
-    if not platform:
-        return "?"
-    name = f"{platform.get('os', '?')}/{platform.get('architecture', '?')}"
-    return f"{name}/{platform['variant']}" if platform.get("variant") else name
-
 
 def _read_limited(response: requests.Response, limit: int) -> bytes | None:
     parts: list[bytes] = []
@@ -766,6 +573,28 @@ def _registry_errors(response: requests.Response) -> str:
     )
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 200 else text[:197] + "..."
+def _proxy_host(proxies: Mapping[str, str]) -> str:
+    """``host:port`` of the HTTPS proxy, never its credentials."""
+    parts = urlsplit(proxies.get("https", ""))
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "?")
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, from the innermost error of a requests/urllib3 chain.
+
+    requests wraps urllib3's ``MaxRetryError``, which wraps the real reason ("Tunnel
+    connection failed: 407 ...", "certificate verify failed ...", "Connection refused");
+    the outer texts repeat the URL and bury the reason at the end of a long line.
+    """
+    current: BaseException = exc
+    seen = {id(exc)}
+    while True:
+        inner = getattr(current, "reason", None) or getattr(current, "original_error", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
+        if inner is None or id(inner) in seen:
+            break
+        seen.add(id(inner))
+        current = inner
+    text = _OBJECT_PREFIX.sub("", str(current)) or str(exc)
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,72 @@
+"""OCI registries: names and documents (``reference``), errors (``errors``), the client
+that reads them (``client``). Import from here; the modules are the parts."""
+
+from __future__ import annotations
+
+from host_service.oci.client import Credentials, Ping, RegistryClient
+from host_service.oci.errors import (
+    AuthenticationError,
+    DigestMismatch,
+    ManifestError,
+    NotFoundError,
+    ProtocolError,
+    ProxyAuthenticationRequired,
+    ProxyFailed,
+    RegistryError,
+    RegistryTimeout,
+    RegistryTLSError,
+    RegistryUnreachable,
+)
+from host_service.oci.reference import (
+    ACCEPT,
+    DIGEST_RE,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    REPOSITORY_RE,
+    TAG_RE,
+    Descriptor,
+    Manifest,
+    Reference,
+    parse_reference,
+    platform_name,
+    select_platform,
+    sha256_digest,
+)
+
+__all__ = [
+    "ACCEPT",
+    "DIGEST_RE",
+    "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
+    "INDEX_TYPES",
+    "MANIFEST_TYPES",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "REPOSITORY_RE",
+    "TAG_RE",
+    "AuthenticationError",
+    "Credentials",
+    "Descriptor",
+    "DigestMismatch",
+    "Manifest",
+    "ManifestError",
+    "NotFoundError",
+    "Ping",
+    "ProtocolError",
+    "ProxyAuthenticationRequired",
+    "ProxyFailed",
+    "Reference",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryTLSError",
+    "RegistryTimeout",
+    "RegistryUnreachable",
+    "parse_reference",
+    "platform_name",
+    "select_platform",
+    "sha256_digest",
+]

@@ -1,0 +1,70 @@
+"""The ISO to flash: an ISO 9660 image whose sha256 is known before anything is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from isobuild.errors import SourceIsoError, VerificationError
+from isobuild.iso.verify import check_digest, expected_from_sums, normalize_sha256
+
+ISO9660_MAGIC = b"CD001"
+MAGIC_OFFSET = 16 * 2048 + 1  # the primary volume descriptor's "CD001"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Image:
+    path: Path
+    size: int
+    sha256: str  # expected
+    source: str  # where the expected digest came from
+
+
+def sums_path(iso: Path) -> Path:
+    """``NAME.iso.sha256``, as `isobuild build` writes it beside the ISO."""
+    return iso.with_name(iso.name + ".sha256")
+
+
+def open_image(iso: Path, sha256: str | None) -> Image:
+    """Check that ``iso`` is an ISO 9660 image and find the digest it must have."""
+    try:
+        with iso.open("rb") as handle:
+            handle.seek(MAGIC_OFFSET)
+            magic = handle.read(len(ISO9660_MAGIC))
+            size = handle.seek(0, 2)
+    except FileNotFoundError:
+        raise SourceIsoError(f"{iso}: ISO not found", hint="check the path") from None
+    except IsADirectoryError:
+        raise SourceIsoError(f"{iso}: is a directory, expected an ISO image") from None
+    except OSError as exc:
+        raise SourceIsoError(f"{iso}: cannot read it ({exc.strerror})") from None
+    if not iso.is_file():
+        raise SourceIsoError(f"{iso}: is not a regular file, expected an ISO image")
+    if magic != ISO9660_MAGIC:
+        raise SourceIsoError(
+            f"{iso}: not an ISO 9660 image (no CD001 volume descriptor at byte {MAGIC_OFFSET})",
+            hint="pass the .iso file `isobuild build` wrote",
+        )
+    if sha256 is not None:
+        return Image(path=iso, size=size, sha256=normalize_sha256(sha256, "--sha256"),
+                     source="--sha256")  # fmt: skip
+    sums = sums_path(iso)
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VerificationError(
+            f"{sums}: not found, and no --sha256 given: the ISO cannot be verified",
+            hint="keep the .sha256 `isobuild build` wrote beside the ISO, or pass --sha256 HEX",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VerificationError(f"{sums}: cannot read it ({exc})") from None
+    return Image(path=iso, size=size, sha256=expected_from_sums(text, sums, iso.name),
+                 source=str(sums))  # fmt: skip
+
+
+def check(image: Image, actual: str) -> None:
+    """The ISO's digest, read before writing, must be the one pinned for it."""
+    try:
+        check_digest(actual, image.sha256, image.path, image.source)
+    except VerificationError as exc:
+        raise VerificationError(exc.message + ": nothing was written", hint=exc.hint) from None

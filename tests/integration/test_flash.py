@@ -1,0 +1,348 @@
+"""`isobuild flash` as root on loop devices: write and verify, refusals that leave the device
+untouched (its sha256 unchanged), the confirmation prompt on a terminal, Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from isobuild.errors import ExitCode
+from tests.conftest import require_tool
+from tests.fixtures.loop_device import (
+    attached,
+    device_sha256,
+    make_iso,
+    mkfs,
+    partition,
+    sectors_written,
+    throttled,
+    write_mbr,
+)
+from tests.waiting import wait_until
+
+ISOBUILD = [sys.executable, "-m", "isobuild.cli"]
+MIB = 1 << 20
+STICK_SIZE = 48 * MIB
+HEAD = 16 * MIB  # isobuild.flash.writer.CHUNK: zeroed first, written last
+
+
+@dataclass(frozen=True)
+class Stick:
+    device: Path
+    image: Path
+    before: bytes  # what the stick held before the test (random bytes)
+
+
+@pytest.fixture(scope="module")
+def iso(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_iso(tmp_path_factory.mktemp("iso"), "flash-test.iso", 20 * MIB)
+
+
+@contextlib.contextmanager
+def _stick(tmp_path: Path, size: int, name: str = "stick.img", **options: bool) -> Iterator[Stick]:
+    image = tmp_path / name
+    before = os.urandom(size)  # so what was written, zeroed or left alone shows
+    image.write_bytes(before)
+    with attached(image, **options) as device:
+        yield Stick(device=device, image=image, before=before)
+
+
+@pytest.fixture
+def stick(tmp_path: Path) -> Iterator[Stick]:
+    with _stick(tmp_path, STICK_SIZE, partscan=False) as made:
+        yield made
+
+
+def flash(*args: str | Path, setup: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI; with ``setup``, in a private mount namespace after those shell commands."""
+    argv = [*ISOBUILD, "flash", *map(str, args)]
+    if setup is not None:
+        require_tool("unshare", "util-linux")
+        script = f"set -e; {setup}; exec {shlex.join(argv)}"
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+def _one_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The refusal: one ``error:`` line (and a ``hint:``), nothing else on stderr or stdout."""
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("hint: ")]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    assert done.stdout == ""
+    return lines[0].removeprefix("error: ")
+
+
+def test_flash_writes_the_iso_reads_it_back_and_wipes_an_old_backup_gpt(
+    iso: Path, stick: Stick
+) -> None:
+    done = flash(iso, stick.device, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "matches" in done.stdout
+    size = iso.stat().st_size
+    with stick.device.open("rb") as handle:
+        written = handle.read()
+    assert written[:size] == iso.read_bytes()
+    assert written[-MIB:] == bytes(MIB)  # where a backup GPT of the stick's old life was
+    assert written[size:-MIB] == stick.before[size:-MIB]  # the rest is left alone
+
+
+def test_a_byte_changed_after_flashing_is_caught_by_verify(iso: Path, stick: Stick) -> None:
+    assert flash(iso, stick.device, "--yes").returncode == 0
+    verified = flash(iso, stick.device, "--verify")
+    assert verified.returncode == 0, verified.stderr
+    fd = os.open(stick.device, os.O_WRONLY)
+    try:
+        os.pwrite(fd, b"\xa5", iso.stat().st_size // 2)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    before = device_sha256(stick.device)
+    done = flash(iso, stick.device, "--verify")
+    assert done.returncode == ExitCode.FAILURE
+    assert f"{stick.device}: verify failed: the first {iso.stat().st_size} bytes" in _one_error(
+        done
+    )
+    assert device_sha256(stick.device) == before  # --verify writes nothing
+
+
+# --- refusals: exit 4, one line, the device's hash unchanged --------------------------------
+
+
+def _refused(done: subprocess.CompletedProcess[str], stick: Stick, before: str) -> str:
+    assert done.returncode == ExitCode.ENVIRONMENT, done.stderr
+    message = _one_error(done)
+    assert device_sha256(stick.device) == before
+    return message
+
+
+def test_a_device_with_a_mounted_filesystem_is_refused(
+    iso: Path, stick: Stick, tmp_path: Path
+) -> None:
+    mkfs(stick.device, "ext4", "STICK")
+    before = device_sha256(stick.device)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    # Read-only, so mounting itself writes nothing (ext4 keeps a mount count).
+    done = flash(iso, stick.device, "--yes", setup=f"mount -o ro {stick.device} {mnt}")
+    assert _refused(done, stick, before) == (
+        f"{stick.device}: has mounted filesystems ({stick.device.name} mounted at {mnt})"
+    )
+
+
+def test_a_device_with_a_mounted_partition_is_refused(iso: Path, tmp_path: Path) -> None:
+    image = tmp_path / "parted.img"
+    image.write_bytes(bytes(STICK_SIZE))
+    write_mbr(image, [(2048, STICK_SIZE // 512 - 4096, 0x0C)])
+    with attached(image, partscan=True) as device:
+        if not (Path("/sys/block") / device.name / f"{device.name}p1").exists():
+            pytest.skip("this kernel reads no partition tables (CONFIG_MSDOS_PARTITION unset)")
+        part = partition(device, 1)
+        mkfs(part, "vfat", "STICK")
+        stick = Stick(device=device, image=image, before=b"")
+        before = device_sha256(device)
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        done = flash(iso, device, "--yes", setup=f"mount -o ro {part} {mnt}")
+        assert _refused(done, stick, before) == (
+            f"{device}: has mounted filesystems ({part.name} mounted at {mnt})"
+        )
+        partitioned = flash(iso, part, "--yes")
+        assert _refused(partitioned, stick, before) == (
+            f"{part}: is partition {part.name} of {device}, not a whole disk"
+        )
+
+
+def test_the_device_holding_root_is_refused(iso: Path, stick: Stick) -> None:
+    mkfs(stick.device, "ext4", "FAKEROOT")
+    before = device_sha256(stick.device)
+    # Mounted over / in a private namespace: this process's root is that device now.
+    done = flash(iso, stick.device, "--yes", "--unmount", "--allow-fixed",
+                 setup=f"mount -o ro {stick.device} /")  # fmt: skip
+    assert _refused(done, stick, before) == (
+        f"{stick.device}: holds the running system ({stick.device.name} mounted at /): "
+        "refusing to overwrite it"
+    )
+
+
+def test_a_device_smaller_than_the_iso_is_refused(iso: Path, tmp_path: Path) -> None:
+    with _stick(tmp_path, 16 * MIB, partscan=False) as small:
+        before = device_sha256(small.device)
+        message = _refused(flash(iso, small.device, "--yes"), small, before)
+        assert message == (
+            f"{small.device}: is too small: 16.0 MiB ({16 * MIB} bytes), the ISO needs "
+            f"{iso.stat().st_size / MIB:.1f} MiB ({iso.stat().st_size} bytes)"
+        )
+
+
+def test_a_read_only_device_is_refused(iso: Path, tmp_path: Path) -> None:
+    image = tmp_path / "locked.img"
+    image.write_bytes(os.urandom(STICK_SIZE))
+    require_tool("losetup", "mount")
+    device = Path(
+        subprocess.run(["losetup", "--find", "--show", "--read-only", str(image)],
+                       capture_output=True, text=True, check=True).stdout.strip()
+    )  # fmt: skip
+    try:
+        stick = Stick(device=device, image=image, before=b"")
+        before = device_sha256(device)
+        assert _refused(flash(iso, device, "--yes"), stick, before) == f"{device}: is read-only"
+    finally:
+        subprocess.run(["losetup", "--detach", str(device)], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("/dev/null", "is a character device, not a block device or a regular image file"),
+        ("a-directory", "is a directory, not a block device or a regular image file"),
+        ("/dev/sdzz-typo", "does not exist"),
+    ],
+)
+def test_what_is_not_a_block_device_or_an_image_file_is_refused(
+    iso: Path, stick: Stick, tmp_path: Path, target: str, message: str
+) -> None:
+    path = tmp_path / target if target == "a-directory" else Path(target)
+    if target == "a-directory":
+        path.mkdir()
+    done = flash(iso, path, "--yes")
+    assert done.returncode == ExitCode.ENVIRONMENT
+    assert _one_error(done) == f"{path}: {message}"
+    assert not Path("/dev/sdzz-typo").exists()  # dd would have made a file in /dev
+    if target == "a-directory":
+        assert list(path.iterdir()) == []
+
+
+def test_a_wrong_iso_digest_is_refused_before_writing(iso: Path, stick: Stick) -> None:
+    before = device_sha256(stick.device)
+    done = flash(iso, stick.device, "--yes", "--sha256", "0" * 64)
+    assert done.returncode == ExitCode.INPUT
+    assert _one_error(done).endswith(": nothing was written")
+    assert device_sha256(stick.device) == before
+
+
+def test_no_terminal_and_no_yes_writes_nothing(iso: Path, stick: Stick) -> None:
+    before = device_sha256(stick.device)
+    done = flash(iso, stick.device)
+    assert done.returncode == ExitCode.USAGE
+    assert "stdin is not a terminal" in _one_error(done)
+    assert device_sha256(stick.device) == before
+
+
+def test_unmount_unmounts_the_stick_then_flashes(iso: Path, stick: Stick, tmp_path: Path) -> None:
+    mkfs(stick.device, "ext4", "STICK")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = flash(iso, stick.device, "--yes", "--unmount", setup=f"mount {stick.device} {mnt}")
+    assert done.returncode == 0, done.stderr
+    with stick.device.open("rb") as handle:
+        assert handle.read(iso.stat().st_size) == iso.read_bytes()
+
+
+def test_an_image_file_is_written_and_verified(iso: Path, tmp_path: Path) -> None:
+    image = tmp_path / "stick.img"
+    image.write_bytes(os.urandom(STICK_SIZE))
+    done = flash(iso, image, "--yes")
+    assert done.returncode == 0, done.stderr
+    assert image.stat().st_size == STICK_SIZE  # not truncated: an image keeps its size
+    assert image.read_bytes()[: iso.stat().st_size] == iso.read_bytes()
+
+
+# --- the prompt on a terminal ---------------------------------------------------------------
+
+
+def _answer_prompt(argv: list[str], answer: str) -> tuple[int, str]:
+    """Run ``argv`` with a terminal as stdin/stderr, answer its prompt, return rc + output."""
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=secondary, stderr=secondary, stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 120
+        while b"Type yes to continue" not in seen:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([primary], [], [], 1.0)
+            if ready:
+                seen += os.read(primary, 4096)
+        os.write(primary, answer.encode() + b"\n")
+        out, _ = proc.communicate(timeout=120)
+        with_rest = seen
+        while select.select([primary], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal's other side is gone
+                break
+            if not chunk:
+                break
+            with_rest += chunk
+        return proc.returncode, with_rest.decode(errors="replace") + out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+
+
+def test_the_prompt_shows_the_device_and_no_writes_nothing(iso: Path, stick: Stick) -> None:
+    before = device_sha256(stick.device)
+    returncode, output = _answer_prompt([*ISOBUILD, "flash", str(iso), str(stick.device)], "no")
+    assert returncode == ExitCode.FAILURE
+    assert f"{stick.device} ({stick.device.name}): loop device on {stick.image}" in output
+    assert "not confirmed: nothing was written" in output
+    assert device_sha256(stick.device) == before
+
+
+def test_yes_at_the_prompt_flashes(iso: Path, stick: Stick) -> None:
+    argv = [*ISOBUILD, "flash", str(iso), str(stick.device)]
+    returncode, output = _answer_prompt(argv, "yes")
+    assert returncode == 0, output
+    assert "matches" in output
+
+
+# --- Ctrl-C while writing -------------------------------------------------------------------
+
+
+def test_ctrl_c_while_writing_exits_130_and_leaves_no_boot_signature(tmp_path: Path) -> None:
+    big = make_iso(tmp_path, "big.iso", 64 * MIB)
+    with _stick(tmp_path, 96 * MIB, partscan=False) as stick:
+        # 16 MB/s, like a slow stick: about four seconds of writing to interrupt.
+        with throttled(stick.device, 16 * 10**6) as procs:
+            argv = [*ISOBUILD, "flash", str(big), str(stick.device), "--yes"]
+            script = f"echo $$ > {shlex.quote(str(procs))}; exec {shlex.join(argv)}"
+            proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True,
+                                    start_new_session=True)  # fmt: skip
+            try:
+                start = sectors_written(stick.device)
+
+                def well_into_the_body() -> bool:  # past the zeroed head, 16 MiB more
+                    assert proc.poll() is None, proc.communicate()
+                    return sectors_written(stick.device) - start >= (HEAD + 16 * MIB) // 512
+
+                wait_until(well_into_the_body, 120, "the flash to write 24 MiB")
+                os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
+                _, stderr = proc.communicate(timeout=120)
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        assert proc.returncode == ExitCode.INTERRUPTED, stderr
+        assert f"{stick.device}: stopped while writing: it is unusable until flashed again" in (
+            stderr
+        )
+        assert "interrupted (SIGINT)" in stderr
+        with stick.device.open("rb") as handle:
+            assert handle.read(HEAD) == bytes(HEAD)  # no MBR, GPT or ISO volume descriptor
