@@ -236,7 +236,7 @@ def check_iso(iso: Path) -> None:
 
 
 def default_cells(medium: Path) -> tuple[Cell, ...]:
-    """Every cell for an ISO or image file; a flashed stick boots as a stick: the USB cells."""
+    """All six for an ISO or image file; a flashed stick boots as a stick: the USB cells."""
     if medium.is_block_device():
         return tuple(c for c in CELLS if c.medium is MediaKind.USB)
     return CELLS

@@ -25,10 +25,12 @@ def _render() -> str:
         extra={"channel": "stable"},
         efi_binaries=[
             {
+                "location": "esp",
                 "path": "/EFI/boot/bootx64.efi",
-                "sha256": "e" * 64,
-                "signers": ["Microsoft Windows UEFI Driver Publisher"],
-                "sbat": "shim,4",
+                "sha256": "f" * 64,
+                "signed": True,
+                "signatures": [{"signer": "S", "valid": True}],
+                "sbat": ["shim,4"],
             },
         ],
     )
