@@ -15,12 +15,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := python3 python3-venv python3-dev make xorriso qemu-system-x86 qemu-utils ovmf \
 	grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools busybox-static cpio \
 	zstd gpgv gnupg e2fsprogs kmod openssl docker-registry debootstrap chromium \
-	chromium-driver skopeo
+	chromium-driver skopeo nodejs
 
-.PHONY: setup apt venv iso test test-unit test-integration test-boot test-system test-real \
-	lint bench mutate clean
+.PHONY: setup apt venv npm-fixtures iso test test-unit test-integration test-boot test-system \
+	test-real lint bench mutate clean
 
-setup: apt venv
+setup: apt venv npm-fixtures
 
 apt: $(CACHE)/apt.stamp
 $(CACHE)/apt.stamp: Makefile
@@ -32,6 +32,9 @@ $(CACHE)/apt.stamp: Makefile
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# NodeSource's nodejs carries npm; Debian's own splits it into the npm package.
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends npm; }
 	@touch $@
 
 venv: $(VENV)/.stamp
@@ -40,6 +43,11 @@ $(VENV)/.stamp: pyproject.toml $(CACHE)/apt.stamp
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test,lint]'
 	@touch $@
+
+# Test fixtures kept from the npm registry, pinned by integrity (tests/fixtures/fetch_npm.py);
+# a verified cached copy is kept, so this is quick after the first run.
+npm-fixtures: venv
+	@$(PY) -m tests.fixtures.fetch_npm "$${ISOBUILD_TEST_CACHE:-$(CACHE)/test-fixtures}"
 
 # Builds from BASE_ISO when given, else from the stand-in ISO the project builds itself;
 # with real pinned artifacts when their publishers are reachable, else with stand-ins.

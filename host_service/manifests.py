@@ -10,7 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from host_service.release import VALUES_KEY, Release, values_configmap_name
+from host_service.release import (
+    HELM_CHART_MEDIA_TYPE,
+    VALUES_KEY,
+    ChartRef,
+    Release,
+    chart_source_name,
+    values_configmap_name,
+)
 from host_service.settings import Settings
 
 Object = dict[str, Any]
@@ -112,6 +119,30 @@ def oci_repository(settings: Settings, release: Release, *, proxy: bool, custom_
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "OCIRepository",
         "metadata": _meta(SOURCE_NAME, settings.namespaces.flux),
+        "spec": spec,
+    }
+
+
+def chart_source(
+    namespace: str, chart: str, ref: ChartRef, *, proxy: bool, custom_ca: bool
+) -> Object:
+    """The OCIRepository a HelmRelease's ``chartRef`` names: the release's chart by digest,
+    through the same proxy and CA as the bundle's source (Secrets of the same names in the
+    release namespace: a source reads Secrets from its own namespace)."""
+    spec: dict[str, Any] = {
+        "interval": INTERVAL,
+        "url": ref.url,
+        "ref": {"digest": ref.digest},
+        "layerSelector": {"mediaType": HELM_CHART_MEDIA_TYPE, "operation": "copy"},
+    }
+    if proxy:
+        spec["proxySecretRef"] = {"name": PROXY_SECRET}
+    if custom_ca:
+        spec["certSecretRef"] = {"name": CA_SECRET}
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": _meta(chart_source_name(chart), namespace),
         "spec": spec,
     }
 

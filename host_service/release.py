@@ -47,10 +47,20 @@ IMAGE_SERVICES: Mapping[str, str] = {
 # one ConfigMap per service in the release namespace; each HelmRelease reads it by valuesFrom.
 VALUES_CONFIGMAP_PREFIX = "alga-values-"
 VALUES_KEY = "values.yaml"
+# The chart sources contract: the host service applies one OCIRepository per chart of the
+# release, named alga-chart-<chart>, in the release namespace, pinned to the manifest's
+# digest; each HelmRelease of the bundle names its chart's with chartRef.
+CHART_SOURCE_PREFIX = "alga-chart-"
+# What `helm push` stores a chart as: the one layer an OCIRepository copies for chartRef.
+HELM_CHART_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
 def values_configmap_name(service: str) -> str:
     return f"{VALUES_CONFIGMAP_PREFIX}{service}"
+
+
+def chart_source_name(chart: str) -> str:
+    return f"{CHART_SOURCE_PREFIX}{chart}"
 
 
 def profile_values_file(service: str, profile: str) -> str:
@@ -111,6 +121,27 @@ class ConfigBundleRef:
 
 
 @dataclass(frozen=True)
+class ChartRef:
+    """A Helm chart stored as an OCI artifact, pinned by its manifest digest."""
+
+    repository: str  # registry/path/<chart>, no scheme
+    version: str
+    digest: str
+
+    @property
+    def url(self) -> str:
+        """What an OCIRepository's ``spec.url`` takes (the digest goes in ``spec.ref``)."""
+        return f"oci://{self.repository}"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ChartRef:
+        return cls(data["repository"], data["version"], data["digest"])
+
+    def to_json(self) -> dict[str, str]:
+        return {"repository": self.repository, "version": self.version, "digest": self.digest}
+
+
+@dataclass(frozen=True)
 class Release:
     """A validated release manifest."""
 
@@ -120,7 +151,7 @@ class Release:
     images: Mapping[str, ImageRef]
     control_plane: ImageRef
     config: ConfigBundleRef
-    charts: Mapping[str, str]
+    charts: Mapping[str, ChartRef]
     profile_values: Mapping[str, str] = field(repr=False)
     document: Mapping[str, Any] = field(repr=False)
     schema: str = SCHEMA_V1
@@ -186,7 +217,7 @@ def parse_release(data: bytes | str | Mapping[str, Any], *, source: str) -> Rele
             document["config"]["digest"],
             document["config"].get("tag"),
         ),
-        charts=dict(document["charts"]),
+        charts={k: ChartRef.from_json(v) for k, v in document["charts"].items()},
         profile_values=dict(document["profileValues"]),
         document=document,
     )
@@ -197,6 +228,8 @@ def _consistency_problems(document: Mapping[str, Any]) -> list[str]:
     profile = document["valuesProfile"]
     values: Mapping[str, str] = document["profileValues"]
     problems = []
+    if not document["charts"]:
+        problems.append("charts: empty: a release names the chart of every HelmRelease")
     for service in SERVICES:
         name = profile_values_file(service, profile)
         if name not in values:

@@ -85,6 +85,21 @@ class Shutdown(enum.StrEnum):
     REBOOT = "reboot"
 
 
+class AptMode(enum.StrEnum):
+    OFFLINE = "offline"
+    ONLINE = "online"
+
+
+class Updates(enum.StrEnum):
+    SECURITY = "security"
+    ALL = "all"
+
+
+class SizingPolicy(enum.StrEnum):
+    ALL = "all"
+    SCALED = "scaled"
+
+
 class AptFallback(enum.StrEnum):
     ABORT = "abort"
     CONTINUE_ANYWAY = "continue-anyway"
@@ -119,8 +134,9 @@ class IdentityConfig:
     hostname: str = field(default="alga-appliance", metadata=_check(HOSTNAME))
     username: str = field(default="alga", metadata=_check(USERNAME))
     realname: str = "Appliance administrator"
-    # None locks the password; then log in with ssh.authorized_keys or on the console
-    # after a reset. Never a plaintext password.
+    # None: the account gets the password field "*" (no password matches it; see
+    # autoinstall.yaml.j2 for why not "!"); log in with ssh.authorized_keys. Never a
+    # plaintext password.
     password_hash: str | None = field(default=None, metadata=_check(CRYPT_HASH))
 
 
@@ -144,6 +160,9 @@ class DiskMatch:
 class StorageConfig:
     layout: StorageLayout = StorageLayout.LVM
     match: DiskMatch = DiskMatch()
+    # lvm only: "all" gives the root LV the whole volume group (k3s and the PVCs live on
+    # root); subiquity's own default, "scaled", leaves half of it unused above 20 GiB.
+    sizing_policy: SizingPolicy = SizingPolicy.ALL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +175,11 @@ class AutoinstallConfig:
     ssh: SshConfig = SshConfig()
     storage: StorageConfig = StorageConfig()
     shutdown: Shutdown = Shutdown.POWEROFF
+    # offline: install only from the ISO, whatever the network (no mirror, no updates);
+    # online: use the Ubuntu mirror and install `updates` during the install.
+    apt_mode: AptMode = AptMode.OFFLINE
+    updates: Updates = Updates.SECURITY
+    # online only: what subiquity does when no mirror answers.
     apt_fallback: AptFallback = AptFallback.OFFLINE_INSTALL
 
 
@@ -170,11 +194,36 @@ class AppliancePaths:
 _SERVICE_NAMESPACES = host_settings.Namespaces()
 
 
+def _fixed_namespace(name: str) -> Check:
+    """flux/ (the release bundle) and Flux's install.yaml name this namespace literally."""
+
+    def check(value: Any) -> str | None:
+        if value == name:
+            return None
+        return (
+            f"{value!r} is not supported: the release bundle (flux/) and Flux's install.yaml "
+            f"use {name!r}, so the appliance's objects would land where Flux never looks; "
+            f"remove the key or set {name!r}"
+        )
+
+    return check
+
+
 @dataclass(frozen=True, kw_only=True)
 class Namespaces:
-    flux: str = field(default=_SERVICE_NAMESPACES.flux, metadata=_check(K8S_NAME))
-    system: str = field(default=_SERVICE_NAMESPACES.system, metadata=_check(K8S_NAME))
-    workloads: str = field(default=_SERVICE_NAMESPACES.workloads, metadata=_check(K8S_NAME))
+    # Fixed for now (docs/config.md): checked so a build never ships a split appliance.
+    flux: str = field(
+        default=_SERVICE_NAMESPACES.flux,
+        metadata=_check(_fixed_namespace(_SERVICE_NAMESPACES.flux)),
+    )
+    system: str = field(
+        default=_SERVICE_NAMESPACES.system,
+        metadata=_check(_fixed_namespace(_SERVICE_NAMESPACES.system)),
+    )
+    workloads: str = field(
+        default=_SERVICE_NAMESPACES.workloads,
+        metadata=_check(_fixed_namespace(_SERVICE_NAMESPACES.workloads)),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -361,6 +410,27 @@ def _load_dataclass(cls: Any, data: Any, path: str, problems: _Problems) -> Any:
 
 
 def _cross_checks(config: BuildConfig, problems: _Problems) -> None:
+    ai = config.autoinstall
+    if ai.apt_mode is AptMode.OFFLINE:
+        if ai.apt_fallback is not AptFallback.OFFLINE_INSTALL:
+            problems.add(
+                "autoinstall.apt_fallback",
+                f"{ai.apt_fallback.value!r} applies only with apt_mode: online (an offline "
+                "install never asks a mirror); remove it or set apt_mode: online",
+            )
+        if ai.updates is not Updates.SECURITY:
+            problems.add(
+                "autoinstall.updates",
+                f"{ai.updates.value!r} needs apt_mode: online (an offline install downloads "
+                "no updates); remove it or set apt_mode: online",
+            )
+    if ai.storage.layout is not StorageLayout.LVM and ai.storage.sizing_policy is not (
+        SizingPolicy.ALL
+    ):
+        problems.add(
+            "autoinstall.storage.sizing_policy",
+            "applies only to layout: lvm (the direct layout always uses the whole disk)",
+        )
     identity = config.autoinstall.identity
     if config.autoinstall.ssh.allow_pw and identity.password_hash is None:
         problems.add(

@@ -107,7 +107,9 @@ def probe(ctx: StepContext) -> bool:
         return False
     try:
         done, _ = _kustomization_state(ctx, release.config.digest)
-        return done and all(is_true(hr, "Ready") for hr in _helm_releases(ctx))
+        releases = _helm_releases(ctx)
+        # None found is never ready: the bundle's HelmReleases went elsewhere or not at all.
+        return done and bool(releases) and all(is_true(hr, "Ready") for hr in releases)
     except (KubeError, StepFailed):
         return False
 
@@ -139,6 +141,11 @@ def run(ctx: StepContext) -> None:
             releases = _helm_releases(ctx)
         except KubeError as exc:
             return None, f"asking the API: {exc.message}"
+        if not releases:
+            return None, (
+                f"no HelmRelease of the Kustomization {manifests.SOURCE_NAME} in namespace "
+                f"{ctx.settings.namespaces.system} yet"
+            )
         waiting = []
         for hr in releases:
             name = str(hr.get("metadata", {}).get("name"))

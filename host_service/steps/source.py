@@ -1,4 +1,5 @@
-"""Source: the OCIRepository pinned to the release's config bundle digest, and its Kustomization."""
+"""Source: the OCIRepositories pinned by digest (the config bundle's, one per chart) and the
+bundle's Kustomization; every source goes through the site's proxy and CA."""
 
 from __future__ import annotations
 
@@ -22,19 +23,28 @@ def _ca_pem(ctx: StepContext) -> str | None:
         ) from exc
 
 
+def _source_namespaces(ctx: StepContext) -> tuple[str, str]:
+    """Where sources live: the bundle's (Flux's namespace), the charts' (the release's)."""
+    return ctx.settings.namespaces.flux, ctx.settings.namespaces.system
+
+
 def desired(ctx: StepContext) -> list[Object]:
+    """Secrets, then the chart sources, then the bundle's source and its Kustomization."""
     _, release = resolved.require(ctx)
-    flux = ctx.settings.namespaces.flux
+    proxy, ca = bool(ctx.intent.proxy), _ca_pem(ctx)
     objects: list[Object] = []
-    if ctx.intent.proxy:
-        objects.append(manifests.proxy_secret(flux, ctx.intent.proxy))
-    ca = _ca_pem(ctx)
-    if ca is not None:
-        objects.append(manifests.ca_secret(flux, ca))
-    objects.append(
-        manifests.oci_repository(
-            ctx.settings, release, proxy=bool(ctx.intent.proxy), custom_ca=ca is not None
+    for namespace in _source_namespaces(ctx):
+        if ctx.intent.proxy:
+            objects.append(manifests.proxy_secret(namespace, ctx.intent.proxy))
+        if ca is not None:
+            objects.append(manifests.ca_secret(namespace, ca))
+    system = ctx.settings.namespaces.system
+    for chart, ref in sorted(release.charts.items()):
+        objects.append(
+            manifests.chart_source(system, chart, ref, proxy=proxy, custom_ca=ca is not None)
         )
+    objects.append(
+        manifests.oci_repository(ctx.settings, release, proxy=proxy, custom_ca=ca is not None)
     )
     objects.append(manifests.kustomization(ctx.settings, release))
     return objects
@@ -58,8 +68,9 @@ def _matches(live: Object | None, want: Object) -> bool:
 
 def probe(ctx: StepContext) -> bool:
     try:
-        if not ctx.intent.proxy and ctx.kube.get(
-            "secrets", manifests.PROXY_SECRET, ctx.settings.namespaces.flux
+        if not ctx.intent.proxy and any(
+            ctx.kube.get("secrets", manifests.PROXY_SECRET, namespace)
+            for namespace in _source_namespaces(ctx)
         ):
             return False
         for obj in desired(ctx):
@@ -76,7 +87,8 @@ def run(ctx: StepContext) -> None:
     try:
         if not ctx.intent.proxy:
             # The operator removed the proxy: its credentials must not linger in the cluster.
-            ctx.kube.delete("secrets", manifests.PROXY_SECRET, ctx.settings.namespaces.flux)
+            for namespace in _source_namespaces(ctx):
+                ctx.kube.delete("secrets", manifests.PROXY_SECRET, namespace)
         ctx.report("applying the Flux source")
         ctx.kube.apply(objects, field_manager=FIELD_MANAGER)
     except KubeError as exc:

@@ -2,9 +2,10 @@
 
 k3s comes from its stable channel (``update.k3s.io`` redirects to the release tag), Flux
 from its latest GitHub release. Digests are read from the publishers' own checksum files
-(k3s ``sha256sum-amd64.txt``, Flux ``flux_<v>_checksums.txt``); Flux's install.yaml is not
-in its checksum file, so it is downloaded and hashed; every controller image it deploys is
-resolved to its registry digest (the multi-arch index). The result is validated,
+(k3s ``sha256sum-amd64.txt``, Flux ``flux_<v>_checksums.txt``, which lists install.yaml too
+since Flux 0.25.3); install.yaml is also downloaded (its images are needed) and must hash
+to its entry; every controller image it deploys is resolved to its registry digest (the
+multi-arch index). The result is validated,
 shown as a diff and written atomically. Builds never do this implicitly.
 """
 
@@ -143,6 +144,13 @@ def new_lock_document(
     cli = f"flux_{flux_version}_linux_amd64.tar.gz"
     install_url = f"{flux_base}/install.yaml"
     install_text = http.get_text(install_url)
+    install_sha = _entry(flux_sums, "install.yaml", flux_sums_url)
+    downloaded = hashlib.sha256(install_text.encode()).hexdigest()
+    if downloaded != install_sha:
+        raise VerificationError(
+            f"{install_url}: sha256 {downloaded} but {flux_sums_url} lists {install_sha}",
+            hint="the download was altered on the way (proxy?) or the release was re-published",
+        )
     images: dict[str, Any] = {}
     for name, (repository, tag) in sorted(
         controller_images(install_text, source=install_url).items()
@@ -180,11 +188,7 @@ def new_lock_document(
             "checksum_file": flux_sums_name,
             "files": {
                 "cli": {"name": cli, "sha256": _entry(flux_sums, cli, flux_sums_url)},
-                "install_manifest": {
-                    "name": "install.yaml",
-                    "sha256": hashlib.sha256(install_text.encode()).hexdigest(),
-                    "checksum_entry": False,
-                },
+                "install_manifest": {"name": "install.yaml", "sha256": install_sha},
             },
             "images": images,
         },
@@ -198,8 +202,8 @@ The pinned k3s and Flux artifacts every appliance ISO carries (see docs/payload.
 Written by `isobuild lock --update` on {today}: k3s {k3s_version} from the stable channel
 ({upstream.k3s_channel}), Flux {flux_version} as the latest release ({upstream.flux_latest}).
 File digests come from the publishers' checksum files ({K3S_SUMS}, flux_<v>_checksums.txt);
-install.yaml is not in Flux's checksum file and was hashed as downloaded; image digests are
-the registry's multi-arch indexes of every controller image install.yaml deploys.
+including install.yaml, which was also hashed as downloaded; image digests are the
+registry's multi-arch indexes of every controller image install.yaml deploys.
 Review the diff before committing; builds re-check every pin against the publishers."""
 
 

@@ -30,14 +30,23 @@ from host_service.release import (
     fetch_release,
     load_release,
 )
+from isobuild.artifacts.lockfile import load_lock
+from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
 from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
 from isobuild.release.bundle import Artifact, build_bundle, read_layout, write_layout
-from isobuild.release.flux_check import KubectlKustomize, chart_versions, check_topology
+from isobuild.release.flux_check import (
+    KubectlKustomize,
+    SchemaChecker,
+    chart_versions,
+    check_topology,
+)
+from isobuild.release.flux_crds import pinned_flux_schemas
 from isobuild.release.publish import publish_release, split_repository
 from isobuild.release.render import (
     parse_image,
     parse_image_options,
+    pin_charts,
     pin_digests,
     profile_values,
     render_release,
@@ -72,6 +81,42 @@ config_option = click.option(
     default=None,
     help="Appliance config for the default registry and repositories.",
 )
+
+
+def flux_schema_options(command: Any) -> Any:
+    """Where the pinned Flux install.yaml (whose CRDs check the topology) comes from."""
+    for option in reversed(
+        [
+            click.option("--lock", type=_PATH, default=None, envvar="ISOBUILD_LOCK",
+                         help="Payload lock pinning Flux [default: $ISOBUILD_LOCK, else the "
+                         "config's payload.lock]."),
+            click.option("--mirror", default=None, metavar="URL|DIR", envvar="ISOBUILD_MIRROR",
+                         help="Fetch the pinned Flux install.yaml from this mirror "
+                         "[default: $ISOBUILD_MIRROR]."),
+            click.option("--offline", is_flag=True,
+                         help="Use only the cached Flux install.yaml (`isobuild fetch` first)."),
+            click.option("--cache-dir", type=_PATH, default=None, envvar="ISOBUILD_CACHE_DIR",
+                         help="Cache directory [default: $ISOBUILD_CACHE_DIR, else "
+                         "$XDG_CACHE_HOME/isobuild]."),
+        ]
+    ):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def _schemas(
+    config_path: Path | None,
+    lock: Path | None,
+    mirror: str | None,
+    offline: bool,
+    cache_dir: Path | None,
+) -> SchemaChecker:
+    """The topology checker with the CRDs of the Flux the appliance is built with."""
+    pins = load_lock(lock if lock is not None else load_config(config_path).payload.lock)
+    flux = pinned_flux_schemas(
+        pins, cache_dir=cache_dir or default_cache_dir(), mirror=mirror, offline=offline
+    )
+    return SchemaChecker(flux)
 
 
 @contextlib.contextmanager
@@ -112,11 +157,11 @@ def _ca_file(ca_file: Path | None, config_path: Path | None, config: BuildConfig
     return config.appliance.registry.ca_bundle
 
 
-def _bundle(bundle_file: Path | None, flux_dir: Path, check: bool) -> Artifact:
+def _bundle(bundle_file: Path | None, flux_dir: Path, schemas: SchemaChecker | None) -> Artifact:
     if bundle_file is not None:
         return read_layout(bundle_file)
-    if check:
-        check_topology(flux_dir, KubectlKustomize())
+    if schemas is not None:
+        check_topology(flux_dir, KubectlKustomize(), schemas=schemas)
     return build_bundle(flux_dir)
 
 
@@ -141,12 +186,25 @@ def release() -> None:
 @click.option("--tag", default=None, help="Tag recorded in the layout's index.json.")
 @click.option("--no-check", is_flag=True, help="Skip the topology check (not for releases).")
 @click.option("--force", is_flag=True, help="Replace --output if it exists.")
+@config_option
+@flux_schema_options
 @json_option
 def bundle(
-    output: Path, flux_dir: Path, tag: str | None, no_check: bool, force: bool, as_json: bool
+    output: Path,
+    flux_dir: Path,
+    tag: str | None,
+    no_check: bool,
+    force: bool,
+    config_path: Path | None,
+    lock: Path | None,
+    mirror: str | None,
+    offline: bool,
+    cache_dir: Path | None,
+    as_json: bool,
 ) -> None:
     """Check flux/ and pack it into a reproducible Flux config bundle; print its digest."""
-    artifact = _bundle(None, flux_dir, not no_check)
+    schemas = None if no_check else _schemas(config_path, lock, mirror, offline, cache_dir)
+    artifact = _bundle(None, flux_dir, schemas)
     write_layout(artifact, output, tag=tag, force=force)
     if as_json:
         _echo_json(
@@ -175,6 +233,12 @@ def bundle(
 )
 @click.option("--config-tag", default=None, help="Tag for the bundle [default: the version].")
 @click.option(
+    "--charts-repository",
+    default=None,
+    help="Where the charts are, registry/org/name: chart C version V is <this>/C:V, resolved "
+    "to its digest [default: beside the release repo, -release replaced by -charts].",
+)
+@click.option(
     "--bundle",
     "bundle_file",
     type=_PATH,
@@ -185,6 +249,7 @@ def bundle(
 @flux_dir_option
 @ca_option
 @config_option
+@flux_schema_options
 @click.option("--output", type=_PATH, required=True, help="Release manifest JSON to write.")
 @click.option("--force", is_flag=True, help="Replace --output if it exists.")
 @json_option
@@ -196,11 +261,16 @@ def render(
     control_plane: str,
     config_repository: str | None,
     config_tag: str | None,
+    charts_repository: str | None,
     bundle_file: Path | None,
     pin: bool,
     flux_dir: Path,
     ca_file: Path | None,
     config_path: Path | None,
+    lock: Path | None,
+    mirror: str | None,
+    offline: bool,
+    cache_dir: Path | None,
     output: Path,
     force: bool,
     as_json: bool,
@@ -217,12 +287,23 @@ def render(
             f"{registry.host}/{registry.release_repository}".removesuffix("-release") + "-config"
         )
     split_repository(config_repository, "--config-repository")
-    overlays = check_topology(flux_dir, KubectlKustomize())
+    if charts_repository is None:
+        charts_repository = (
+            f"{registry.host}/{registry.release_repository}".removesuffix("-release") + "-charts"
+        )
+    split_repository(charts_repository, "--charts-repository")
+    schemas = _schemas(config_path, lock, mirror, offline, cache_dir)
+    overlays = check_topology(flux_dir, KubectlKustomize(), schemas=schemas)
     wanted = f"profiles/{profile}"
     built = next((o for o in overlays if o.path == wanted), None)
     if built is None:
         raise ConfigError(f"--profile {profile}: {flux_dir / wanted} has no kustomization")
     artifact = read_layout(bundle_file) if bundle_file else build_bundle(flux_dir)
+    with _registry_errors():
+        # Charts are always pinned: the appliance pulls them by digest only.
+        charts = pin_charts(
+            chart_versions(built), charts_repository, lambda ref: _resolve(ref, ca_file)
+        )
     if pin:
         with _registry_errors():
             image_refs = pin_digests(image_refs, lambda ref: _resolve(ref, ca_file))
@@ -235,7 +316,7 @@ def render(
         images=image_refs,
         control_plane=control,
         config=ConfigBundleRef(config_repository, artifact.digest, config_tag),
-        charts=chart_versions(built),
+        charts=charts,
         values=profile_values(flux_dir, profile),
     )
     _write_output(output, manifest.to_json(), force=force)
@@ -257,12 +338,23 @@ def _resolve(ref: ImageRef, ca_file: Path | None) -> str:
 @click.option("--bundle", "bundle_file", type=_PATH, default=None,
               help="Also check config.digest against this bundle file.")  # fmt: skip
 @flux_dir_option
+@config_option
+@flux_schema_options
 def validate(
-    manifests: tuple[Path, ...], topology: bool, bundle_file: Path | None, flux_dir: Path
+    manifests: tuple[Path, ...],
+    topology: bool,
+    bundle_file: Path | None,
+    flux_dir: Path,
+    config_path: Path | None,
+    lock: Path | None,
+    mirror: str | None,
+    offline: bool,
+    cache_dir: Path | None,
 ) -> None:
     """Check release manifests (schema, digests, profile values); with none, the topology."""
     if topology or not manifests:
-        overlays = check_topology(flux_dir, KubectlKustomize())
+        schemas = _schemas(config_path, lock, mirror, offline, cache_dir)
+        overlays = check_topology(flux_dir, KubectlKustomize(), schemas=schemas)
         click.echo(f"{flux_dir}: ok ({', '.join(o.path for o in overlays)})")
     problems: list[str] = []
     loaded: list[tuple[Path, Release]] = []
@@ -302,6 +394,7 @@ def validate(
 @flux_dir_option
 @ca_option
 @config_option
+@flux_schema_options
 @click.option("--username", default=None, help=f"Registry user [default: ${USERNAME_ENV}].")
 @click.option("--password-stdin", is_flag=True, help=f"Read the password from stdin "
               f"[default: ${PASSWORD_ENV}].")  # fmt: skip
@@ -313,6 +406,10 @@ def push(
     flux_dir: Path,
     ca_file: Path | None,
     config_path: Path | None,
+    lock: Path | None,
+    mirror: str | None,
+    offline: bool,
+    cache_dir: Path | None,
     username: str | None,
     password_stdin: bool,
     as_json: bool,
@@ -325,7 +422,8 @@ def push(
     if to is None:
         registry = config.appliance.registry
         to = f"{registry.host}/{registry.release_repository}"
-    artifact = _bundle(bundle_file, flux_dir, check=True)
+    schemas = None if bundle_file else _schemas(config_path, lock, mirror, offline, cache_dir)
+    artifact = _bundle(bundle_file, flux_dir, schemas)
     credentials = _credentials(username, password_stdin)
     with _registry_errors():
         published = publish_release(

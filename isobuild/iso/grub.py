@@ -75,6 +75,9 @@ def menu_entries(cfg: str) -> list[MenuEntry]:
             title = start.group(1) if start.group(1) is not None else start.group(2)
             kernel = args = None
             depth = line.count("{") - line.count("}")
+            if depth <= 0 and "{" in line:  # a one-line entry: `menuentry "x" { fwsetup }`
+                entries.append(MenuEntry(title=title, kernel=None, args=None))
+                title = None
             continue
         if title is None:
             continue

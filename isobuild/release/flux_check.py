@@ -13,21 +13,19 @@ from typing import Any, Protocol
 
 import yaml
 
-from host_service.release import SERVICES, VALUES_KEY, values_configmap_name
-from host_service.schema import Schema
-from isobuild.errors import ConfigError, EnvironmentProblem, ToolError
-from isobuild.resources import SCHEMAS_DIR
+from host_service.release import (
+    CHART_SOURCE_PREFIX,
+    SERVICES,
+    VALUES_KEY,
+    values_configmap_name,
+)
+from isobuild.errors import ConfigError, ToolError
+from isobuild.release.flux_crds import FluxSchemas
 from isobuild.run import find_program, run
 
 # The Kubernetes minor the appliance's k3s runs; core kinds are checked against its schemas.
 KUBERNETES_VERSION = "1.36.0"
 
-FLUX_SCHEMAS: Mapping[str, str] = {
-    "HelmRelease": "flux-helmrelease.json",
-    "HelmRepository": "flux-helmrepository.json",
-    "OCIRepository": "flux-ocirepository.json",
-    "Kustomization": "flux-kustomization.json",
-}
 FLUX_GROUPS = frozenset(
     {
         "helm.toolkit.fluxcd.io",
@@ -55,6 +53,10 @@ TIERS: Mapping[str, int] = {
 # The ConfigMaps the host service writes (docs/release.md): valuesFrom may name them although
 # no file in the bundle defines them.
 EXTERNAL_CONFIGMAPS = frozenset(("alga-system", values_configmap_name(s)) for s in SERVICES)
+# The chart sources the host service applies from the release manifest (docs/release.md):
+# chartRef may name OCIRepository alga-system/alga-chart-<chart> although no file does.
+CHART_SOURCE_NAMESPACE = "alga-system"
+CHART_VERSION_ANNOTATION = "alga.appliance/chart-version"
 
 
 @dataclass(frozen=True)
@@ -237,11 +239,13 @@ def _get(document: Any, *keys: str) -> Any:
 
 
 class SchemaChecker:
-    """Flux kinds against the project's schemas; core kinds against Kubernetes' (strict)."""
+    """Flux kinds against their CRDs' schemas (``isobuild.release.flux_crds``: from the pinned Flux
+    install.yaml); core kinds and every object's metadata against Kubernetes' (strict)."""
 
-    def __init__(self, kubernetes_version: str = KUBERNETES_VERSION) -> None:
+    def __init__(self, flux: FluxSchemas, kubernetes_version: str = KUBERNETES_VERSION) -> None:
         self.kubernetes_version = kubernetes_version
-        self._flux = {kind: Schema.load(SCHEMAS_DIR / name) for kind, name in FLUX_SCHEMAS.items()}
+        self._flux = flux
+        self._kinds = {kind for _, kind in flux}
 
     def problems(self, obj: BuiltObject, file: str) -> list[Problem]:
         document = obj.document
@@ -252,27 +256,37 @@ class SchemaChecker:
                 Problem(file, obj.label.strip(), "", "not a Kubernetes object (no apiVersion/kind)")
             ]
         group = api.split("/")[0] if "/" in api else ""
-        if group in FLUX_GROUPS or kind in FLUX_SCHEMAS:
+        if group in FLUX_GROUPS or kind in self._kinds:
             return self._flux_problems(obj, file, api, kind)
         return self._core_problems(obj, file)
 
     def _flux_problems(self, obj: BuiltObject, file: str, api: str, kind: str) -> list[Problem]:
-        schema = self._flux.get(kind)
+        schema = self._flux.get((api, kind))
         if schema is None:
-            return [Problem(file, obj.label, "kind", f"{kind} ({api}) is not a Flux kind we use")]
-        expected = schema.document["properties"]["apiVersion"]["const"]
-        if api != expected:
-            return [Problem(file, obj.label, "apiVersion", f"expected {expected!r}, got {api!r}")]
-        return [Problem(file, obj.label, p.path, p.message) for p in schema.problems(obj.document)]
+            served = sorted(a for a, k in self._flux if k == kind)
+            if not served:
+                message = f"{kind} ({api}) is not served by the pinned Flux"
+                return [Problem(file, obj.label, "kind", message)]
+            expected = " or ".join(repr(a) for a in served)
+            return [Problem(file, obj.label, "apiVersion", f"expected {expected}, got {api!r}")]
+        found = [Problem(file, obj.label, p.path, p.message) for p in schema.problems(obj.document)]
+        return found + self._metadata_problems(obj, file)
+
+    def _metadata_problems(self, obj: BuiltObject, file: str) -> list[Problem]:
+        """ObjectMeta is the API server's, not the CRD's: check it as on a core kind."""
+        metadata = obj.document.get("metadata")
+        if not isinstance(metadata, dict):
+            return []
+        if not metadata.get("namespace"):
+            return [Problem(file, obj.label, "metadata.namespace", "required key is missing")]
+        carrier = BuiltObject({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}, "")
+        return [
+            Problem(file, obj.label, p.path, p.message) for p in self._core_problems(carrier, file)
+        ]
 
     def _core_problems(self, obj: BuiltObject, file: str) -> list[Problem]:
-        try:
-            import kubernetes_validate
-        except ImportError as exc:
-            raise EnvironmentProblem(
-                "kubernetes-validate is not installed: cannot check core Kubernetes kinds",
-                hint="pip install -e '.[test]' (it is in the test and lint extras)",
-            ) from exc
+        import kubernetes_validate
+
         try:
             kubernetes_validate.validate(dict(obj.document), self.kubernetes_version, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
@@ -329,6 +343,12 @@ def _ref_problem(
     if (kind, namespace, name) in index:
         return []
     if kind == "ConfigMap" and (namespace, name) in EXTERNAL_CONFIGMAPS:
+        return []
+    if (
+        kind == "OCIRepository"
+        and namespace == CHART_SOURCE_NAMESPACE
+        and name.startswith(CHART_SOURCE_PREFIX)
+    ):
         return []
     return [Problem(obj.origin, obj.label, path, f"{kind} {namespace}/{name} does not exist")]
 
@@ -447,9 +467,37 @@ def _dependency_problems(overlay: Overlay) -> list[Problem]:
     return problems
 
 
-def policy_problems(overlay: Overlay) -> list[Problem]:
-    """What the appliance requires of every HelmRelease beyond the Flux API."""
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_OCI_URL = re.compile(r"oci://[^/@:]+(:[0-9]+)?(/[a-z0-9._-]+)+")
+
+
+def source_policy_problems(obj: BuiltObject, file: str) -> list[Problem]:
+    """What the appliance requires of an OCIRepository or Kustomization beyond its CRD:
+    pulls by digest, URLs without a tag, kustomize paths relative to the artifact."""
+    spec = obj.document.get("spec") or {}
     problems: list[Problem] = []
+    if obj.kind == "OCIRepository":
+        digest = _get(spec, "ref", "digest")
+        if digest is not None and not _DIGEST.fullmatch(str(digest)):
+            message = f"expected a digest sha256:<64 hex>, got {digest!r}"
+            problems.append(Problem(file, obj.label, "spec.ref.digest", message))
+        url = spec.get("url")
+        if url is not None and not _OCI_URL.fullmatch(str(url)):
+            message = f"expected oci://host/repository without tag or digest, got {url!r}"
+            problems.append(Problem(file, obj.label, "spec.url", message))
+    if obj.kind == "Kustomization":
+        path = spec.get("path")
+        if path is not None and not str(path).startswith("./"):
+            message = f"expected a path like ./profiles/single-node, got {path!r}"
+            problems.append(Problem(file, obj.label, "spec.path", message))
+    return problems
+
+
+def policy_problems(overlay: Overlay) -> list[Problem]:
+    """What the appliance requires of every HelmRelease and source beyond the Flux API."""
+    problems: list[Problem] = []
+    for obj in overlay.objects:
+        problems += source_policy_problems(obj, obj.origin)
     for release in overlay.of_kind("HelmRelease"):
         spec = release.document.get("spec") or {}
 
@@ -469,6 +517,7 @@ def policy_problems(overlay: Overlay) -> list[Problem]:
                 problem(f"spec.{action}.disableWait", "turns off the release's health check")
         if "timeout" not in spec:
             problem("spec.timeout", "must be set: it bounds the Helm readiness wait")
+        problems.extend(_chart_policy(release))
         if release.name in SERVICES:
             wanted = values_configmap_name(release.name)
             found = [
@@ -481,6 +530,38 @@ def policy_problems(overlay: Overlay) -> list[Problem]:
             elif any(v.get("valuesKey", VALUES_KEY) != VALUES_KEY for v in found):
                 problem("spec.valuesFrom", f"{wanted} must be read with valuesKey {VALUES_KEY}")
     return problems
+
+
+_CHART_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?")
+
+
+def _chart_policy(release: BuiltObject) -> list[Problem]:
+    """Charts come only from the host service's digest-pinned sources (issue 12: a chart
+    template from a HelmRepository pulls by tag, without the site's proxy or CA)."""
+    spec = release.document.get("spec") or {}
+    source = f"OCIRepository {CHART_SOURCE_NAMESPACE}/{CHART_SOURCE_PREFIX}<chart>"
+    found: list[Problem] = []
+
+    def problem(path: str, message: str) -> None:
+        found.append(Problem(release.origin, release.label, path, message))
+
+    if "chart" in spec:
+        problem("spec.chart", f"charts come by digest: use chartRef to {source}")
+    ref = spec.get("chartRef")
+    if isinstance(ref, dict):
+        name = str(ref.get("name"))
+        namespace = str(ref.get("namespace") or release.namespace)
+        ours = name.startswith(CHART_SOURCE_PREFIX) and namespace == CHART_SOURCE_NAMESPACE
+        if ref.get("kind") != "OCIRepository" or not ours:
+            problem("spec.chartRef", f"must name {source} (the release pins it)")
+        annotations = _get(release.document, "metadata", "annotations") or {}
+        version = str(annotations.get(CHART_VERSION_ANNOTATION, ""))
+        if not _CHART_VERSION.fullmatch(version):
+            problem(
+                f"metadata.annotations.{CHART_VERSION_ANNOTATION}",
+                "must give the chart version `release render` pins, like 1.2.3",
+            )
+    return found
 
 
 def profile_values_problems(flux_dir: Path, overlay: Overlay) -> list[Problem]:
@@ -592,11 +673,11 @@ def build_topology(flux_dir: Path, kustomizer: Kustomizer) -> list[Overlay]:
 
 
 def check_topology(
-    flux_dir: Path, kustomizer: Kustomizer, *, schemas: SchemaChecker | None = None
+    flux_dir: Path, kustomizer: Kustomizer, *, schemas: SchemaChecker
 ) -> list[Overlay]:
     """Build and check every overlay; raise ConfigError listing every problem (``flux/...``)."""
     overlays = build_topology(flux_dir, kustomizer)
-    problems = check_overlays(flux_dir, overlays, schemas or SchemaChecker())
+    problems = check_overlays(flux_dir, overlays, schemas)
     if problems:
         raise ConfigError(
             [f"{flux_dir.name}/{p}" for p in problems],
@@ -606,10 +687,12 @@ def check_topology(
 
 
 def chart_versions(overlay: Overlay) -> dict[str, str]:
-    """``{chart: version}`` of every HelmRelease built from a HelmRepository chart."""
+    """``{chart: version}`` of every HelmRelease's chartRef (the version annotation)."""
     charts: dict[str, str] = {}
     for release in overlay.of_kind("HelmRelease"):
-        spec = _get(release.document, "spec", "chart", "spec")
-        if isinstance(spec, dict) and spec.get("chart") and spec.get("version"):
-            charts[str(spec["chart"])] = str(spec["version"])
+        name = str(_get(release.document, "spec", "chartRef", "name") or "")
+        annotations = _get(release.document, "metadata", "annotations") or {}
+        version = annotations.get(CHART_VERSION_ANNOTATION)
+        if name.startswith(CHART_SOURCE_PREFIX) and version:
+            charts[name.removeprefix(CHART_SOURCE_PREFIX)] = str(version)
     return dict(sorted(charts.items()))

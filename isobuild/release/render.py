@@ -10,6 +10,7 @@ from host_service.oci import parse_reference
 from host_service.release import (
     IMAGE_SERVICES,
     SCHEMA_V1,
+    ChartRef,
     ConfigBundleRef,
     ImageRef,
     Release,
@@ -69,6 +70,18 @@ def pin_digests(
     }
 
 
+def pin_charts(
+    versions: Mapping[str, str], repository: str, resolve: Callable[[ImageRef], str]
+) -> dict[str, ChartRef]:
+    """Each chart's ``<repository>/<chart>:<version>`` resolved to the digest the release
+    pins (Helm tags an OCI chart with its version, ``+`` written as ``_``)."""
+    pinned = {}
+    for chart, version in sorted(versions.items()):
+        ref = ImageRef(f"{repository}/{chart}", version.replace("+", "_"))
+        pinned[chart] = ChartRef(ref.repository, version, resolve(ref))
+    return pinned
+
+
 def profile_values(flux_dir: Path, profile: str) -> dict[str, str]:
     """``{"<service>.<profile>.yaml": text}`` from ``flux/profiles/<profile>/values/``."""
     values_dir = flux_dir / "profiles" / profile / "values"
@@ -92,7 +105,7 @@ def render_release(
     images: Mapping[str, ImageRef],
     control_plane: ImageRef,
     config: ConfigBundleRef,
-    charts: Mapping[str, str],
+    charts: Mapping[str, ChartRef],
     values: Mapping[str, str],
 ) -> Release:
     """The release manifest, validated by the same loader the appliance uses."""
@@ -107,7 +120,7 @@ def render_release(
         "images": {key: images[key].to_json() for key in IMAGE_SERVICES},
         "controlPlane": control_plane.to_json(),
         "config": config_json,
-        "charts": dict(sorted(charts.items())),
+        "charts": {name: charts[name].to_json() for name in sorted(charts)},
         "profileValues": dict(sorted(values.items())),
     }
     try:

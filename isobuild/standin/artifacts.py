@@ -107,6 +107,13 @@ def checksum_line(sha256: str, name: str) -> str:
     return f"{sha256}  {name}\n"
 
 
+def goreleaser_checksums(entries: Mapping[str, str]) -> str:
+    """Flux's ``flux_<v>_checksums.txt`` as goreleaser writes it: ``sha256sum`` lines sorted
+    by file name, listing the archives and (since Flux 0.25.3) ``install.yaml``,
+    ``manifests.tar.gz`` and ``crd-schemas.tar.gz``."""
+    return "".join(checksum_line(entries[name], name) for name in sorted(entries))
+
+
 # --- stand-in images -------------------------------------------------------------------------
 
 
@@ -227,8 +234,15 @@ exit 69
     return script.encode()
 
 
-def install_yaml_text(version: str, images: Mapping[str, str]) -> bytes:
-    """A stand-in install.yaml: the namespace and one Deployment per controller."""
+def install_yaml_text(
+    version: str, images: Mapping[str, str], crds: Sequence[Mapping[str, Any]] = ()
+) -> bytes:
+    """A stand-in install.yaml: the namespace, ``crds`` and one Deployment per controller.
+
+    ``crds`` are real Flux CustomResourceDefinitions (the test suite takes them from a kept
+    package generated from Flux's CRDs: tests/fixtures/flux_crds.py); without them the
+    file carries no CRD and cannot serve as the Flux schemas (isobuild/release/flux_crds.py).
+    """
     documents: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
@@ -240,6 +254,7 @@ def install_yaml_text(version: str, images: Mapping[str, str]) -> bytes:
             },
         }
     ]
+    documents += [dict(crd) for crd in crds]
     for name, reference in images.items():
         documents.append(
             {
@@ -307,6 +322,7 @@ def _populate(
     k3s_base_url: str,
     flux_base_url: str,
     filler: int,
+    flux_crds: Sequence[Mapping[str, Any]],
 ) -> dict[str, str]:
     k3s_dir = root / "k3s" / k3s_version
     flux_dir = root / "flux" / flux_version
@@ -333,9 +349,15 @@ def _populate(
     cli_name = f"flux_{flux_version}_linux_amd64.tar.gz"
     cli = _tar_bytes({"flux": (_flux_binary(flux_version), 0o755)}, gzip_it=True)
     flux_sums = {cli_name: tree.write(flux_dir / cli_name, cli)}
-    flux_checksums = "".join(checksum_line(s, n) for n, s in sorted(flux_sums.items()))
-    tree.write(flux_dir / f"flux_{flux_version}_checksums.txt", flux_checksums.encode())
-    install_sha = tree.write(flux_dir / "install.yaml", install_yaml_text(flux_version, flux_refs))
+    install = install_yaml_text(flux_version, flux_refs, flux_crds)
+    install_sha = flux_sums["install.yaml"] = tree.write(flux_dir / "install.yaml", install)
+    manifests = _tar_bytes({"STANDIN.txt": (f"{STANDIN_MARK}: {LABEL}\n".encode(), 0o644)},
+                           gzip_it=True)  # fmt: skip
+    flux_sums["manifests.tar.gz"] = tree.write(flux_dir / "manifests.tar.gz", manifests)
+    tree.write(
+        flux_dir / f"flux_{flux_version}_checksums.txt",
+        goreleaser_checksums(flux_sums).encode(),
+    )
     archive = flux_dir / ARCHIVE_NAME
     image_digests, archive_sha = _image_archive(list(flux_refs.values()), archive, work / "fx")
     tree.record(archive, archive_sha)
@@ -370,11 +392,7 @@ def _populate(
             "checksum_file": f"flux_{flux_version}_checksums.txt",
             "files": {
                 "cli": {"name": cli_name, "sha256": flux_sums[cli_name]},
-                "install_manifest": {
-                    "name": "install.yaml",
-                    "sha256": install_sha,
-                    "checksum_entry": False,
-                },
+                "install_manifest": {"name": "install.yaml", "sha256": install_sha},
                 "image_archive": {
                     "name": ARCHIVE_NAME,
                     "sha256": archive_sha,
@@ -411,6 +429,7 @@ def write_standins(
     k3s_base_url: str | None = None,
     flux_base_url: str | None = None,
     filler: int = DEFAULT_FILLER,
+    flux_crds: Sequence[Mapping[str, Any]] = (),
 ) -> StandinResult:
     """Write the stand-in release files and their lock file into ``directory`` atomically."""
     if directory.exists() and any(directory.iterdir()) and not force:
@@ -436,6 +455,7 @@ def write_standins(
             k3s_base_url=k3s_base,
             flux_base_url=flux_base,
             filler=filler,
+            flux_crds=flux_crds,
         )
         staging.chmod(0o755)
         # The old set is renamed aside, not deleted in place: a stop or an error leaves

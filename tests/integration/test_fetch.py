@@ -111,6 +111,28 @@ def test_checksum_file_disagreeing_with_the_pin_is_refused_before_download(
     assert artifact_server.requests_for(f"{K3S}/k3s-airgap-images-amd64.tar.zst") == []
 
 
+def test_flux_checksum_file_vouches_for_install_yaml_too(
+    published: PayloadLock, artifact_server: ArtifactServer, tmp_path: Path
+) -> None:
+    """Flux has listed install.yaml in its checksum file since 0.25.3 (issue 12)."""
+    pin = published.flux.files["install_manifest"]
+    assert pin.checksum_file == "flux_2.9.4_checksums.txt"
+    sums_path = f"{FLUX}/flux_2.9.4_checksums.txt"
+    sums = artifact_server.served.files[sums_path].decode()
+    assert f"{pin.sha256}  install.yaml\n" in sums
+    names = [line.split("  ", 1)[1] for line in sums.splitlines()]
+    assert names == sorted(names)  # goreleaser's order
+    other = "f" * 64
+    artifact_server.put(sums_path, sums.replace(pin.sha256, other).encode())
+
+    with pytest.raises(VerificationError) as caught:
+        fetcher(tmp_path / "cache").fetch(pin)
+
+    assert "flux.files.install_manifest: install.yaml: the publisher's " in caught.value.message
+    assert other in caught.value.message
+    assert artifact_server.requests_for(f"{FLUX}/install.yaml") == []
+
+
 def test_offline_rebuilds_from_the_cache_and_names_every_missing_file(
     published: PayloadLock, artifact_server: ArtifactServer, tmp_path: Path
 ) -> None:

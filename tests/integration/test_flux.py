@@ -35,8 +35,9 @@ def kustomizer() -> KubectlKustomize:
 
 
 @pytest.fixture(scope="module")
-def schemas() -> SchemaChecker:
-    return SchemaChecker()
+def schemas(flux_schemas: SchemaChecker) -> SchemaChecker:
+    """The CRD schemas of the payload's Flux install.yaml (tests/fixtures/flux_crds.py)."""
+    return flux_schemas
 
 
 @pytest.fixture
@@ -60,7 +61,17 @@ def test_shipped_topology_is_valid(kustomizer: KubectlKustomize, schemas: Schema
         assert release.document["spec"]["targetNamespace"] == "msp"
         assert release.origin == f"base/releases/{release.name}.yaml"
         assert release.document["metadata"]["labels"]["alga.appliance/profile"] == "single-node"
-        assert "annotations" not in release.document["metadata"], "origin annotation stripped"
+        # Only the chart version is left: kustomize's origin annotation is stripped.
+        assert release.document["metadata"]["annotations"] == {
+            "alga.appliance/chart-version": "0.1.0"
+        }
+        # Charts only through the host service's digest-pinned sources (issue 12).
+        assert release.document["spec"]["chartRef"] == {
+            "kind": "OCIRepository",
+            "name": f"alga-chart-{release.name}",
+            "namespace": "alga-system",
+        }
+        assert "chart" not in release.document["spec"]
     assert releases["db"].document["spec"]["timeout"] == "20m", "profile patch applied"
     assert {n.name for n in base.of_kind("Namespace")} == {"flux-system", "alga-system", "msp"}
     assert chart_versions(profile)["alga-core"] == "0.1.0"
@@ -112,17 +123,19 @@ MISTAKES: list[tuple[str, Edit, str]] = [
         _edit(
             "base/releases/db.yaml", lambda d: d.update(apiVersion="helm.toolkit.fluxcd.io/v2beta3")
         ),
+        # What the pinned Flux's CRDs serve, named (v2 and the deprecated betas).
         "flux/base/releases/db.yaml: HelmRelease alga-system/db: apiVersion: expected "
-        "'helm.toolkit.fluxcd.io/v2', got 'helm.toolkit.fluxcd.io/v2beta3'",
+        "'helm.toolkit.fluxcd.io/v2' or 'helm.toolkit.fluxcd.io/v2beta1' or "
+        "'helm.toolkit.fluxcd.io/v2beta2', got 'helm.toolkit.fluxcd.io/v2beta3'",
     ),
     (
         "typo in a flux field",
         _edit(
             "base/releases/redis.yaml",
-            lambda d: _rename_key(_spec(d)["chart"]["spec"], "version", "verison"),
+            lambda d: _rename_key(_spec(d), "timeout", "timout"),
         ),
-        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chart.spec.verison: "
-        "unknown key (did you mean 'version'?)",
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.timout: "
+        "unknown key (did you mean 'timeout'?)",
     ),
     (
         "dangling valuesFrom",
@@ -196,17 +209,17 @@ MISTAKES: list[tuple[str, Edit, str]] = [
     (
         "bad duration",
         _edit("base/releases/db.yaml", lambda d: _spec(d).update(interval="10 minutes")),
-        "flux/base/releases/db.yaml: HelmRelease alga-system/db: spec.interval: expected a Go "
-        "duration",
+        "flux/base/releases/db.yaml: HelmRelease alga-system/db: spec.interval: expected a "
+        "string matching ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$, got '10 minutes'",
     ),
     (
         "dangling chart source",
         _edit(
             "base/releases/redis.yaml",
-            lambda d: _spec(d)["chart"]["spec"]["sourceRef"].update(name="alga-chart"),
+            lambda d: _spec(d)["chartRef"].update(name="redis-chart"),
         ),
-        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chart.spec.sourceRef:"
-        " HelmRepository alga-system/alga-chart does not exist",
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chartRef: "
+        "OCIRepository alga-system/redis-chart does not exist",
     ),
     (
         "undefined target namespace",
@@ -240,13 +253,32 @@ MISTAKES: list[tuple[str, Edit, str]] = [
         "'redis' needs its values",
     ),
     (
-        "source URL without scheme",
+        "chart by tag from a HelmRepository",
         _edit(
-            "base/sources.yaml",
-            lambda d: _spec(d).update(url="ghcr.io/nine-minds/alga-appliance-charts"),
+            "base/releases/redis.yaml",
+            lambda d: _spec(d).update(
+                chart={
+                    "spec": {
+                        "chart": "redis",
+                        "version": "0.1.0",
+                        "sourceRef": {"kind": "HelmRepository", "name": "charts"},
+                    }
+                }
+            ),
         ),
-        "flux/base/sources.yaml: HelmRepository alga-system/alga-charts: spec.url: expected an "
-        "https:// or oci:// URL",
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: spec.chart: charts come "
+        "by digest: use chartRef to OCIRepository alga-system/alga-chart-<chart>",
+    ),
+    (
+        "chart version missing",
+        _edit(
+            "base/releases/redis.yaml",
+            lambda d: d["metadata"]["annotations"].update(
+                {"alga.appliance/chart-version": "latest"}
+            ),
+        ),
+        "flux/base/releases/redis.yaml: HelmRelease alga-system/redis: "
+        "metadata.annotations.alga.appliance/chart-version: must give the chart version",
     ),
 ]
 

@@ -207,6 +207,23 @@ def test_k3s_crash_loops_under_restart_always(start_service: Any, appliance: App
     assert "real pinned k3s artifacts" in blocker["next_step"]
 
 
+@pytest.mark.usefixtures("published_release")
+def test_no_helm_release_is_never_ready(
+    start_service: Any, appliance: Appliance, kube_api: KubeApi
+) -> None:
+    """Flux applies the bundle but no HelmRelease lands where the service looks (issue 12:
+    namespaces moved, or an empty bundle): the run blocks, it never reports "reconciled"."""
+    kube_api.cluster.helm_releases = ()
+    appliance.set_timeouts(reconcile=3)  # nothing will ever appear
+    blocker = blocked(start_service())
+    assert blocker["step"] == "reconcile"
+    assert "HelmReleases did not become Ready" in blocker["message"]
+    assert (
+        "no HelmRelease of the Kustomization alga-appliance in namespace alga-system"
+        in (blocker["message"])
+    )
+
+
 def _fill(path: Path) -> None:
     """Write ``path`` until its file system has no space left."""
     with path.open("wb", buffering=0) as out:

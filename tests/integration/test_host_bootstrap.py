@@ -98,6 +98,32 @@ def test_full_bootstrap_reaches_reconciled(
     assert source["spec"]["url"].startswith("oci://127.0.0.1:")
     managers = {m["manager"] for m in source["metadata"]["managedFields"]}
     assert managers == {"alga-appliance"}
+    # Issue 12: every chart through its own source, by the manifest's digest, with the
+    # bundle source's CA (a Secret of the same name in the charts' namespace).
+    charts = published_release.document["charts"]
+    assert cluster.count("ocirepositories", "alga-system", "source.toolkit.fluxcd.io") == len(
+        charts
+    )
+    for chart, pin in charts.items():
+        chart_source = cluster.find(
+            "ocirepositories", "alga-system", f"alga-chart-{chart}", "source.toolkit.fluxcd.io"
+        )
+        assert chart_source is not None, chart
+        assert chart_source["spec"]["url"] == f"oci://{pin['repository']}"
+        assert chart_source["spec"]["ref"] == {"digest": pin["digest"]}
+        assert chart_source["spec"]["layerSelector"] == {
+            "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+            "operation": "copy",
+        }
+        assert chart_source["spec"]["certSecretRef"] == {"name": "alga-appliance-registry-ca"}
+        assert "proxySecretRef" not in chart_source["spec"]
+        ready = chart_source["status"]["conditions"][0]
+        assert (ready["type"], ready["status"]) == ("Ready", "True")
+    ca = cluster.find("secrets", "alga-system", "alga-appliance-registry-ca")
+    assert ca is not None
+    assert (
+        ca["data"] == cluster.find("secrets", "flux-system", "alga-appliance-registry-ca")["data"]
+    )
     # The storage smoke test cleaned up after itself.
     assert cluster.count("persistentvolumeclaims") == 0
     assert cluster.count("persistentvolumes") == 0
@@ -177,6 +203,16 @@ def test_proxy_credentials_reach_flux_but_nothing_else(
     proxy = kube_api.cluster.find("secrets", "flux-system", "alga-appliance-proxy")
     assert proxy is not None
     assert base64.b64decode(proxy["data"]["password"]).decode() == "pw-Zq81"
+    # The charts go through the same proxy (issue 12: they bypassed it).
+    chart_proxy = kube_api.cluster.find("secrets", "alga-system", "alga-appliance-proxy")
+    assert chart_proxy is not None
+    assert chart_proxy["data"] == proxy["data"]
+    for chart in published_release.document["charts"]:
+        source = kube_api.cluster.find(
+            "ocirepositories", "alga-system", f"alga-chart-{chart}", "source.toolkit.fluxcd.io"
+        )
+        assert source is not None
+        assert source["spec"]["proxySecretRef"] == {"name": "alga-appliance-proxy"}
     root = running.appliance.root
     env = root / "etc/systemd/system/k3s.service.env"
     assert env.stat().st_mode & 0o777 == 0o600

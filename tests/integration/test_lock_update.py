@@ -22,6 +22,7 @@ from isobuild.resources import DEFAULT_LOCK
 from isobuild.standin.artifacts import (
     FLUX_CONTROLLER_TAGS,
     checksum_line,
+    goreleaser_checksums,
     install_yaml_text,
     make_image,
 )
@@ -78,9 +79,9 @@ def release_world(
     cli = f"flux_{FLUX_NEW}_linux_amd64.tar.gz"
     server.put(f"{flux_dir}/{cli}", b"new flux cli\n")
     expected[cli] = hashlib.sha256(b"new flux cli\n").hexdigest()
-    server.put(
-        f"{flux_dir}/flux_{FLUX_NEW}_checksums.txt", checksum_line(expected[cli], cli).encode()
-    )
+    # goreleaser's format, as Flux publishes it since 0.25.3: install.yaml is listed too.
+    sums = {cli: expected[cli], "install.yaml": expected["install.yaml"]}
+    server.put(f"{flux_dir}/flux_{FLUX_NEW}_checksums.txt", goreleaser_checksums(sums).encode())
     upstream = Upstream(
         k3s_channel=f"{server.url}/v1-release/channels/stable",
         flux_latest=f"{server.url}/repos/fluxcd/flux2/releases/latest",
@@ -116,7 +117,7 @@ def test_update_resolves_versions_writes_pins_and_shows_the_diff(
     assert lock.k3s.files["airgap_images"].sha256 == expected["k3s-airgap-images-amd64.tar.zst"]
     assert lock.flux.files["cli"].sha256 == expected[f"flux_{FLUX_NEW}_linux_amd64.tar.gz"]
     assert lock.flux.files["install_manifest"].sha256 == expected["install.yaml"]
-    assert lock.flux.files["install_manifest"].checksum_file is None
+    assert lock.flux.files["install_manifest"].checksum_file == f"flux_{FLUX_NEW}_checksums.txt"
     assert {i.name: i.digest for i in lock.images} == {
         n: expected[f"image:{n}"] for n in (*DEFAULT_FLUX_CONTROLLERS, "source-watcher")
     }

@@ -11,12 +11,46 @@ import pytest
 from click.testing import CliRunner, Result
 
 from host_service.oci import OCI_MANIFEST
-from host_service.release import RELEASE_MEDIA_TYPE, load_release
+from host_service.release import HELM_CHART_MEDIA_TYPE, RELEASE_MEDIA_TYPE, load_release
 from isobuild.cli import main
 from isobuild.release.bundle import FLUX_CONFIG_MEDIA_TYPE, FLUX_CONTENT_MEDIA_TYPE
 from tests.fixtures.registry import RunningRegistry
+from tests.fixtures.standin_artifacts import StandinArtifacts
 
 ORG = "it"
+
+
+CHARTS = ("alga-core", "db", "email-service", "pgbouncer", "redis", "temporal",
+          "temporal-worker", "workflow-worker")  # fmt: skip
+
+
+def push_charts(registry: RunningRegistry, repository: str) -> dict[str, str]:
+    """Every chart of flux/ at 0.1.0, as `helm push` stores one; chart → manifest digest."""
+    digests = {}
+    for chart in CHARTS:
+        digests[chart] = registry.push_artifact(
+            f"{repository}/{chart}",
+            "0.1.0",
+            config=json.dumps({"name": chart, "version": "0.1.0"}).encode(),
+            config_media_type="application/vnd.cncf.helm.config.v1+json",
+            layers=[(f"chart {chart}".encode(), HELM_CHART_MEDIA_TYPE)],
+        )
+    return digests
+
+
+@pytest.fixture(autouse=True)
+def charts(registry: RunningRegistry) -> dict[str, str]:
+    return push_charts(registry, f"{ORG}/alga-appliance-charts")
+
+
+@pytest.fixture(autouse=True)
+def pinned_flux(
+    standin_artifacts_dir: StandinArtifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The topology is checked with the CRDs of the (stand-in) pinned Flux install.yaml."""
+    monkeypatch.setenv("ISOBUILD_LOCK", str(standin_artifacts_dir.lock_path))
+    monkeypatch.setenv("ISOBUILD_MIRROR", str(standin_artifacts_dir.directory))
+    monkeypatch.setenv("ISOBUILD_CACHE_DIR", str(tmp_path / "isobuild-cache"))
 
 
 @pytest.fixture
@@ -55,6 +89,8 @@ def render(registry: RunningRegistry, tmp: Path, version: str, channel: str, *ex
             "--image", f"temporalWorker=ghcr.io/nine-minds/temporal-worker:{version}",
             "--control-plane", "ghcr.io/nine-minds/appliance-control:0.3.1",
             "--config-repository", f"{host}/{ORG}/alga-appliance-config",
+            "--charts-repository", f"{host}/{ORG}/alga-appliance-charts",
+            "--ca-file", str(registry.ca_path),
             "--output", str(out), *extra,
         ]
     )  # fmt: skip
@@ -81,7 +117,7 @@ def show(registry: RunningRegistry, ref: str) -> Result:
 
 
 def test_render_validate_push_show_round_trip(
-    registry: RunningRegistry, tmp_path: Path, home: Path
+    registry: RunningRegistry, tmp_path: Path, home: Path, charts: dict[str, str]
 ) -> None:
     bundle_file = tmp_path / "bundle.tar"
     bundled = isobuild(["release", "bundle", "--output", str(bundle_file)])
@@ -91,7 +127,10 @@ def test_render_validate_push_show_round_trip(
     manifest = render(registry, tmp_path, "1.4.0", "stable", "--bundle", str(bundle_file))
     release = load_release(manifest)
     assert release.config.digest == bundle_digest
-    assert release.charts["alga-core"] == "0.1.0"
+    # Every chart pinned by the digest the registry serves for its version (issue 12).
+    assert release.charts["alga-core"].version == "0.1.0"
+    assert {c: ref.digest for c, ref in release.charts.items()} == charts
+    assert release.charts["db"].repository == f"{registry.host}/{ORG}/alga-appliance-charts/db"
     assert "replicaCount: 1" in release.values_for("db")
 
     validated = isobuild(["release", "validate", str(manifest), "--bundle", str(bundle_file)])
@@ -197,6 +236,7 @@ def test_render_pins_tags_to_digests(registry: RunningRegistry, tmp_path: Path, 
             "--image", f"emailService={registry.host}/{ORG}/alga-psa:4.0.0",
             "--image", f"temporalWorker={registry.host}/{ORG}/alga-psa@{digest}",
             "--control-plane", f"{registry.host}/{ORG}/alga-psa:4.0.0",
+            "--charts-repository", f"{registry.host}/{ORG}/alga-appliance-charts",
             "--pin", "--ca-file", str(registry.ca_path), "--output", str(out),
         ]
     )  # fmt: skip
@@ -233,7 +273,9 @@ def test_render_refuses_bad_input_without_output(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_render_that_cannot_replace_its_output_leaves_no_temp_file(tmp_path: Path) -> None:
+def test_render_that_cannot_replace_its_output_leaves_no_temp_file(
+    registry: RunningRegistry, tmp_path: Path
+) -> None:
     out = tmp_path / "out" / "r.json"
     out.mkdir(parents=True)  # --force cannot replace a directory with the manifest
     with pytest.raises(IsADirectoryError):
@@ -241,7 +283,9 @@ def test_render_that_cannot_replace_its_output_leaves_no_temp_file(tmp_path: Pat
             ["release", "render", "--version", "1.0.0", "--channel", "stable",
              *(f"--image={key}=ghcr.io/x/{key.lower()}:1.0.0"
                for key in ("algaCore", "workflowWorker", "emailService", "temporalWorker")),
-             "--control-plane", "ghcr.io/x/c:1", "--output", str(out), "--force"]
+             "--control-plane", "ghcr.io/x/c:1",
+             "--charts-repository", f"{registry.host}/{ORG}/alga-appliance-charts",
+             "--ca-file", str(registry.ca_path), "--output", str(out), "--force"]
         )  # fmt: skip
     assert [p.name for p in out.parent.iterdir()] == ["r.json"]
     assert out.is_dir()
@@ -267,6 +311,7 @@ def test_a_config_with_a_site_ca_needs_no_ca_file(
     assert "certificate" in untrusted.output.lower()
 
     digest = registry.push_artifact(f"{ORG}/site-app", "7.0.0", config=b'{"site": 1}')
+    site_charts = push_charts(registry, f"{ORG}/site-charts")  # beside site-release
     out = tmp_path / "site-7.0.0.json"
     rendered = isobuild(
         [
@@ -279,6 +324,7 @@ def test_a_config_with_a_site_ca_needs_no_ca_file(
     )  # fmt: skip
     assert rendered.exit_code == 0, rendered.output
     assert load_release(out).control_plane.digest == digest
+    assert load_release(out).charts["db"].digest == site_charts["db"]
 
     pushed = isobuild(
         ["release", "push", str(out), "--config", str(config), "--json"], env=creds(registry)

@@ -45,9 +45,18 @@ def test_default_config_renders_valid_files_that_agree() -> None:
     rendered = render_autoinstall(load_config(None))
     body = rendered.body
     assert body["version"] == 1
-    assert body["identity"]["password"] == "!"  # locked: no password in the default
-    assert body["storage"]["layout"] == {"name": "lvm", "match": {"size": "largest"}}
-    assert body["apt"]["fallback"] == "offline-install"
+    assert body["identity"]["password"] == "*"  # no usable password (never a bare "!")
+    assert body["storage"]["layout"] == {
+        "name": "lvm",
+        "match": {"size": "largest"},
+        "sizing-policy": "all",
+    }
+    assert body["apt"] == {
+        "mirror-selection": {"primary": []},
+        "fallback": "offline-install",
+        "geoip": False,
+    }
+    assert "updates" not in body
     assert body["shutdown"] == "poweroff"
     assert isinstance(body["late-commands"], list)
     assert rendered.files[USER_DATA].startswith("#cloud-config\n")
@@ -114,3 +123,55 @@ def test_a_template_error_names_the_template(tmp_path: Path) -> None:
     (templates / "meta-data.j2").write_text("instance-id: {{ config.nope }}\n")
     with pytest.raises(ConfigError, match=r"meta-data\.j2.*template error"):
         render(load_config(None), templates)
+
+
+def _body(text: str) -> dict[str, object]:
+    body = render_autoinstall(parse_config(text, source=Path("c.yaml"))).body
+    return dict(body)
+
+
+def test_the_default_install_is_offline_even_with_a_mirror_in_reach() -> None:
+    """Issue 12: fallback alone acts only without a usable mirror; no candidates forces it."""
+    apt = _body("name: a\nversion: '1'\n")["apt"]
+    assert apt == {"mirror-selection": {"primary": []}, "fallback": "offline-install",
+                   "geoip": False}  # fmt: skip
+
+
+def test_online_uses_the_default_mirrors_and_installs_updates() -> None:
+    body = _body(
+        "name: a\nversion: '1'\nautoinstall:\n  apt_mode: online\n  updates: all\n"
+        "  apt_fallback: abort\n"
+    )
+    assert body["apt"] == {"fallback": "abort", "geoip": False}
+    assert body["updates"] == "all"
+    assert _body("name: a\nversion: '1'\nautoinstall: {apt_mode: online}\n")["updates"] == (
+        "security"
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [("apt_fallback: abort", "autoinstall.apt_fallback"), ("updates: all", "autoinstall.updates")],
+)
+def test_online_only_settings_are_refused_offline(setting: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"name: a\nversion: '1'\nautoinstall:\n  {setting}\n", source=Path("c.yaml"))
+    assert any(p.startswith(f"c.yaml: {key}: ") and "apt_mode: online" in p
+               for p in info.value.problems), info.value.problems  # fmt: skip
+
+
+def test_lvm_uses_the_whole_disk_unless_told_otherwise() -> None:
+    layout = _body("name: a\nversion: '1'\n")["storage"]
+    assert layout == {"layout": {"name": "lvm", "match": {"size": "largest"},
+                                 "sizing-policy": "all"}}  # fmt: skip
+    scaled = _body("name: a\nversion: '1'\nautoinstall: {storage: {sizing_policy: scaled}}\n")
+    assert scaled["storage"] == {"layout": {"name": "lvm", "match": {"size": "largest"},
+                                            "sizing-policy": "scaled"}}  # fmt: skip
+    direct = _body("name: a\nversion: '1'\nautoinstall: {storage: {layout: direct}}\n")
+    assert "sizing-policy" not in direct["storage"]["layout"]  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"storage\.sizing_policy: applies only to layout: lvm"):
+        parse_config(
+            "name: a\nversion: '1'\nautoinstall:\n"
+            "  storage: {layout: direct, sizing_policy: scaled}\n",
+            source=Path("c.yaml"),
+        )

@@ -51,6 +51,8 @@ def _mutated(change: str) -> list[str]:
         body["ssh"]["allow-pw"] = "no"
     elif change == "version":
         del body["version"]
+    elif change == "bare-bang":
+        body["identity"]["password"] = "!"
     text = yaml.safe_dump(document, sort_keys=False)
     files[ROOT_FILE] = text
     files[USER_DATA] = "#cloud-config\n" + text
@@ -78,3 +80,9 @@ def test_a_missing_version_fails_with_its_path() -> None:
     assert any(
         p.startswith(f"{ROOT_FILE}: autoinstall.version: required key is missing") for p in problems
     ), problems
+
+
+def test_a_bare_bang_password_is_refused() -> None:
+    """cloud-init would turn a bare "!" into an empty password on first boot (issue 12)."""
+    problems = _mutated("bare-bang")
+    assert any(p.startswith(f"{ROOT_FILE}: autoinstall.identity.password:") for p in problems)

@@ -62,8 +62,8 @@ def test_same_tree_same_digest_whatever_the_checkout(tree: Path) -> None:
 
 def test_content_change_changes_the_digest(tree: Path) -> None:
     before = build_bundle(tree).digest
-    (tree / "base/sources.yaml").write_text(
-        "# changed\n" + (tree / "base/sources.yaml").read_text()
+    (tree / "base/namespaces.yaml").write_text(
+        "# changed\n" + (tree / "base/namespaces.yaml").read_text()
     )
     assert build_bundle(tree).digest != before
 
@@ -87,7 +87,7 @@ def test_hidden_files_are_left_out_and_symlinks_refused(tree: Path) -> None:
     (tree / ".git").mkdir()
     (tree / ".git/HEAD").write_text("x")
     assert build_bundle(tree).digest == before
-    (tree / "base/link.yaml").symlink_to(tree / "base/sources.yaml")
+    (tree / "base/link.yaml").symlink_to(tree / "base/namespaces.yaml")
     with pytest.raises(ConfigError, match=r"base/link\.yaml: not a regular file"):
         build_bundle(tree)
 

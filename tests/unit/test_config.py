@@ -273,3 +273,20 @@ def test_ca_bundle_named_in_a_config_given_by_relative_name(
     with pytest.raises(ConfigError) as info:
         load_config(Path("site/appliance.yaml"))
     assert info.value.problems[0].startswith(f"site/appliance.yaml: {CA_KEY}: {tmp_path}/site/")
+
+
+def test_non_default_namespaces_are_refused_naming_the_key() -> None:
+    """flux/ hard-codes the namespaces: another name would split the appliance (issue 12)."""
+    problems = _problems(
+        "name: a\nversion: '1'\nappliance:\n  namespaces: {flux: flux, system: apps, "
+        "workloads: msp}\n"
+    )
+    assert [p.split(": ")[1] for p in problems] == [
+        "appliance.namespaces.flux",
+        "appliance.namespaces.system",
+    ]
+    assert problems[1].startswith(
+        "appliance.yaml: appliance.namespaces.system: 'apps' is not supported: the release "
+        "bundle (flux/)"
+    )
+    assert "set 'alga-system'" in problems[1]

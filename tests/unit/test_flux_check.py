@@ -15,6 +15,7 @@ from isobuild.release.flux_check import (
     _origin_path,
     policy_problems,
     reference_problems,
+    source_policy_problems,
 )
 
 DIGEST = "sha256:" + "c" * 64
@@ -63,8 +64,9 @@ def _messages(problems: list[Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def schemas() -> SchemaChecker:
-    return SchemaChecker()
+def schemas(flux_schemas: SchemaChecker) -> SchemaChecker:
+    """The CRD schemas of the payload's Flux install.yaml (tests/fixtures/flux_crds.py)."""
+    return flux_schemas
 
 
 @pytest.mark.parametrize(
@@ -112,16 +114,31 @@ def test_bootstrap_objects_are_valid(schemas: SchemaChecker) -> None:
             "spec.layerSelector.operation: expected one of 'extract', 'copy'",
         ),
         (
-            lambda d: d.update(apiVersion="source.toolkit.fluxcd.io/v1beta2"),
+            lambda d: d.update(apiVersion="source.toolkit.fluxcd.io/v9"),
             "bootstrap.yaml: OCIRepository flux-system/alga-appliance-config: apiVersion: "
-            "expected 'source.toolkit.fluxcd.io/v1'",
+            "expected 'source.toolkit.fluxcd.io/v1' or 'source.toolkit.fluxcd.io/v1beta2', "
+            "got 'source.toolkit.fluxcd.io/v9'",
+        ),
+        (
+            # The CRD's own pattern: a source's timeout has no hours (issue 12: the
+            # hand-written schema accepted it, the API server refuses it).
+            lambda d: d["spec"].update(timeout="1h"),
+            "bootstrap.yaml: OCIRepository flux-system/alga-appliance-config: spec.timeout: "
+            "expected a string matching ^([0-9]+(\\.[0-9]+)?(ms|s|m))+$, got '1h'",
+        ),
+        (
+            lambda d: d["spec"].update(verison="1"),
+            "bootstrap.yaml: OCIRepository flux-system/alga-appliance-config: spec.verison: "
+            "unknown key",
         ),
     ],
 )
 def test_oci_repository_mistakes(schemas: SchemaChecker, edit: Any, expected: str) -> None:
     document = copy.deepcopy(OCI_REPOSITORY)
     edit(document)
-    problems = _messages(schemas.problems(_obj(document), "bootstrap.yaml"))
+    obj = _obj(document)
+    problems = _messages(schemas.problems(obj, "bootstrap.yaml"))
+    problems += _messages(source_policy_problems(obj, "bootstrap.yaml"))
     assert any(p.startswith(expected) for p in problems), problems
 
 
@@ -149,7 +166,9 @@ def test_oci_repository_mistakes(schemas: SchemaChecker, edit: Any, expected: st
 def test_kustomization_mistakes(schemas: SchemaChecker, edit: Any, expected: str) -> None:
     document = copy.deepcopy(KUSTOMIZATION)
     edit(document)
-    problems = _messages(schemas.problems(_obj(document), "bootstrap.yaml"))
+    obj = _obj(document)
+    problems = _messages(schemas.problems(obj, "bootstrap.yaml"))
+    problems += _messages(source_policy_problems(obj, "bootstrap.yaml"))
     wanted = f"bootstrap.yaml: Kustomization flux-system/alga-appliance: {expected}"
     assert any(p.startswith(wanted) for p in problems), problems
 

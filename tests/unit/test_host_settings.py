@@ -57,7 +57,7 @@ def test_the_builders_output_is_valid_and_read_as_written(tmp_path: Path) -> Non
     document = builder_document(
         "name: box\nversion: 2.0.0\nappliance:\n"
         "  paths: {opt: /srv/box, etc: /etc/box, state: /var/lib/box}\n"
-        "  host_service: {port: 9090}\n  namespaces: {workloads: apps}\n"
+        "  host_service: {port: 9090}\n"
         "  registry: {host: 'registry.example:5000', release_repository: o/r,"
         " default_channel: nightly}\n"
         "  k3s: {disable: [traefik], write_kubeconfig_mode: '0600'}\n"
@@ -68,7 +68,7 @@ def test_the_builders_output_is_valid_and_read_as_written(tmp_path: Path) -> Non
     assert settings.port == 9090
     assert settings.paths.opt == tmp_path / "srv/box"
     assert settings.paths.flux_install == tmp_path / "srv/box/flux-install/install.yaml"
-    assert settings.namespaces == Namespaces(workloads="apps")
+    assert settings.namespaces == Namespaces()
     assert settings.registry.host == "registry.example:5000"
     assert settings.registry.default_channel == "nightly"
     assert settings.registry.ca_bundle is None

@@ -47,7 +47,7 @@ def test_build_info_is_valid_and_what_the_host_service_reads() -> None:
     doc = document(
         "name: box\nversion: 1.0.0\nappliance:\n"
         "  paths: {opt: /srv/box, etc: /etc/box, state: /var/lib/box}\n"
-        "  host_service: {port: 9090}\n  namespaces: {workloads: apps}\n"
+        "  host_service: {port: 9090}\n  namespaces: {workloads: msp}\n"
         "  k3s: {disable: [traefik], write_kubeconfig_mode: '0600'}\n"
     )
     assert Schema.load(SCHEMA_FILE).problems(doc) == []
@@ -61,7 +61,7 @@ def test_build_info_is_valid_and_what_the_host_service_reads() -> None:
     assert settings.paths.opt == root / "srv/box"
     assert settings.paths.etc == root / "etc/box"
     assert settings.paths.state == root / "var/lib/box"
-    assert settings.namespaces.workloads == "apps"
+    assert settings.namespaces.workloads == "msp"
     assert settings.k3s.disable == ("traefik",)
     assert settings.k3s.version == "v1.36.3+k3s1"
     # k3s is installed in place by the late-commands: the host service finds it there.

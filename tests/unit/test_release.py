@@ -12,6 +12,7 @@ import pytest
 from host_service.release import (
     SCHEMA_V1,
     SERVICES,
+    ChartRef,
     ReleaseError,
     canonical_json,
     load_release,
@@ -41,7 +42,18 @@ def sample() -> dict[str, Any]:
         },
         "controlPlane": {"repository": "ghcr.io/nine-minds/appliance-control", "tag": "0.3.1"},
         "config": {"repository": "ghcr.io/nine-minds/alga-appliance-config", "digest": DIGEST},
-        "charts": {"alga-core": "1.4.0", "postgresql": "15.5.2"},
+        "charts": {
+            "alga-core": {
+                "repository": "ghcr.io/nine-minds/alga-appliance-charts/alga-core",
+                "version": "1.4.0",
+                "digest": DIGEST,
+            },
+            "db": {
+                "repository": "ghcr.io/nine-minds/alga-appliance-charts/db",
+                "version": "15.5.2",
+                "digest": DIGEST,
+            },
+        },
         "profileValues": {
             profile_values_file(s, "single-node"): f"replicaCount: 1\nname: {s}\n" for s in SERVICES
         },
@@ -134,14 +146,23 @@ def test_profile_values_must_be_yaml_mappings() -> None:
     )
 
 
-def test_chart_versions_are_checked() -> None:
+def test_charts_are_checked_and_pinned_by_digest() -> None:
     document = sample()
-    document["charts"]["Alga_Core"] = "latest"
+    document["charts"]["Alga_Core"] = {"repository": "ghcr.io/x/y", "version": "latest",
+                                       "digest": DIGEST}  # fmt: skip
+    document["charts"]["db"].pop("digest")
     problems = problems_of(document)
     assert any(
         p.startswith("release.json: charts.Alga_Core: expected a lowercase name") for p in problems
     )
-    assert any("charts.Alga_Core: expected a chart version" in p for p in problems)
+    assert any("charts.Alga_Core.version: expected a chart version" in p for p in problems)
+    # Issue 12: a chart by version only would be pulled by tag.
+    assert "release.json: charts.db.digest: required key is missing" in problems
+    document = sample()
+    document["charts"] = {}
+    assert problems_of(document) == [
+        "release.json: charts: empty: a release names the chart of every HelmRelease"
+    ]
 
 
 def test_load_release_names_the_file(tmp_path: Path) -> None:
@@ -178,7 +199,7 @@ def test_render_from_the_shipped_profile() -> None:
         images=images,
         control_plane=ImageRef("ghcr.io/nine-minds/appliance-control", "0.3.1"),
         config=ConfigBundleRef("ghcr.io/nine-minds/alga-appliance-config", DIGEST),
-        charts={"db": "0.1.0"},
+        charts={"db": ChartRef("ghcr.io/nine-minds/alga-appliance-charts/db", "0.1.0", DIGEST)},
         values=values,
     )
     assert release.images["workflowWorker"].digest == DIGEST

@@ -1,0 +1,133 @@
+"""isobuild.iso.verify beyond the happy path: what SHA256SUMS lines count, what the errors say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from isobuild.errors import ConfigError, VerificationError
+from isobuild.iso.gpgv import SignatureCheck
+from isobuild.iso.verify import (
+    check_digest,
+    check_signature,
+    expected_from_sums,
+    normalize_sha256,
+)
+
+HEX_A = "a" * 64
+HEX_B = "b" * 64
+
+
+def test_only_a_well_formed_line_for_the_exact_name_counts() -> None:
+    sums = (
+        "\n"
+        f"{'g' * 64} *x.iso\n"  # not hex
+        f"{'a' * 63} *x.iso\n"  # too short
+        f"{'a' * 65} *x.iso\n"  # too long
+        f"{HEX_A}\n"  # no name
+        f"{HEX_A} *x.iso.zsync\n"  # another file
+        f"  {HEX_B} *x.iso  \n"
+    )
+    assert expected_from_sums(sums, Path("SHA256SUMS"), "x.iso") == HEX_B
+
+
+def test_a_name_with_spaces_is_one_name() -> None:
+    sums = f"{HEX_A}  my image.iso\n{HEX_B}  image.iso\n"
+    assert expected_from_sums(sums, Path("S"), "my image.iso") == HEX_A
+    assert expected_from_sums(sums, Path("S"), "image.iso") == HEX_B
+
+
+def test_the_first_entry_for_a_name_wins() -> None:
+    sums = f"{HEX_A} *x.iso\n{HEX_B} *x.iso\n"
+    assert expected_from_sums(sums, Path("S"), "x.iso") == HEX_A
+
+
+def test_a_missing_entry_names_the_file_and_says_what_to_pass() -> None:
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums(f"{HEX_A} *other.iso\n", Path("/in/SHA256SUMS"), "x.iso")
+    assert str(caught.value) == "/in/SHA256SUMS: no entry for x.iso"
+    assert caught.value.hint == (
+        "pass the SHA256SUMS of the release the ISO belongs to (names must match)"
+    )
+
+
+def test_a_digest_mismatch_says_everything_and_what_to_do() -> None:
+    check_digest(HEX_A, HEX_A, Path("x.iso"), "--sha256")  # equal: no error
+    with pytest.raises(VerificationError) as caught:
+        check_digest(HEX_B, HEX_A, Path("/d/x.iso"), "SHA256SUMS")
+    assert str(caught.value) == (
+        f"/d/x.iso: sha256 mismatch: expected {HEX_A} (SHA256SUMS), got {HEX_B}"
+    )
+    assert (
+        caught.value.hint == "the file is corrupt or not the release you meant: download it again"
+    )
+
+
+@pytest.mark.parametrize("text", ["a" * 63, "a" * 65, "g" * 64, "a" * 64 + "x", "x" + "a" * 64, ""])
+def test_a_pinned_digest_must_be_exactly_64_hex(text: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        normalize_sha256(text, "--sha256")
+    assert str(caught.value) == f"--sha256: expected 64 hex digits, got {text!r}"
+
+
+def test_a_pinned_digest_is_trimmed_and_lowered() -> None:
+    assert normalize_sha256("\t" + "AbC" * 21 + "D \n", "pin") == "abc" * 21 + "d"
+
+
+@dataclass
+class FakeGpgv:
+    """A gpgv that answers ``check`` and records what it was asked to verify."""
+
+    check: SignatureCheck
+    asked: list[tuple[Path, Path, Path]] = field(default_factory=list)
+
+    def verify(self, signature: Path, data: Path, keyring: Path) -> SignatureCheck:
+        self.asked.append((signature, data, keyring))
+        return self.check
+
+
+def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    paths = tmp_path / "SHA256SUMS", tmp_path / "SHA256SUMS.gpg", tmp_path / "keyring.gpg"
+    for path in paths:
+        path.write_bytes(b"x")
+    return paths
+
+
+def test_a_good_signature_passes_with_the_signature_over_the_sums(tmp_path: Path) -> None:
+    sums, signature, keyring = _files(tmp_path)
+    gpgv = FakeGpgv(SignatureCheck(good=True, reason=""))
+    check_signature(gpgv, sums, signature, keyring)
+    assert gpgv.asked == [(signature, sums, keyring)]
+
+
+def test_a_bad_signature_is_refused_with_gpgvs_reason(tmp_path: Path) -> None:
+    sums, signature, keyring = _files(tmp_path)
+    gpgv = FakeGpgv(SignatureCheck(good=False, reason="BAD signature from X"))
+    with pytest.raises(VerificationError) as caught:
+        check_signature(gpgv, sums, signature, keyring)
+    assert str(caught.value) == f"{signature}: bad signature on {sums} (gpgv: BAD signature from X)"
+    assert caught.value.hint == (
+        "get SHA256SUMS and SHA256SUMS.gpg again and name the keyring that signed them"
+    )
+
+
+@pytest.mark.parametrize(("missing", "what"), [(0, "SHA256SUMS"), (1, "signature"), (2, "keyring")])
+def test_each_missing_file_is_named_before_gpgv_runs(
+    tmp_path: Path, missing: int, what: str
+) -> None:
+    paths = _files(tmp_path)
+    paths[missing].unlink()
+    paths[missing].mkdir()  # a directory is not a file either
+    gpgv = FakeGpgv(SignatureCheck(good=True, reason=""))
+    with pytest.raises(ConfigError) as caught:
+        check_signature(gpgv, *paths)
+    assert str(caught.value) == f"{paths[missing]}: {what} file not found"
+    assert gpgv.asked == []
+
+
+def test_only_the_binary_mode_star_is_taken_off_the_name() -> None:
+    sums = f"{HEX_A} *X-edition.iso\n{HEX_B} **x.iso\n"
+    assert expected_from_sums(sums, Path("S"), "X-edition.iso") == HEX_A
+    assert expected_from_sums(sums, Path("S"), "x.iso") == HEX_B
