@@ -86,7 +86,7 @@ def flash(
         f"({human(result.write.rate)}/s), read back in {result.verify.seconds:.1f} s "
         f"({human(result.verify.rate)}/s"
         + ("" if result.direct_read else ", through the page cache")
-        + f"): sha256 {result.image.sha256} matches"
+        + f"): it matches {iso.name} byte for byte, sha256 {result.image.sha256}"
     )
     click.echo(f"{device}: ready to boot from")
 

@@ -50,6 +50,8 @@ class FlashResult:
 
 Confirm = Callable[[list[str]], bool]
 
+CHANGED = "since its sha256 was checked: the target cannot be called verified"
+
 
 class Flash:
     """One flash; ``phase`` says how far it got when it stopped."""
@@ -68,12 +70,7 @@ class Flash:
         iso = image.open_image(req.iso, req.sha256)
         target = safety.resolve(req.target, req.iso, root=req.root)
         safety.check(target, iso_size=iso.size, options=req.options)
-        started = time.monotonic()
-        with self._progress(f"checking {req.iso.name}", iso.size) as bar:
-            actual = sha256_file(req.iso, progress=bar.update)
-        image.check(iso, actual)
-        log.info("%s: sha256 %s matches %s (%.1f s)", req.iso.name, actual, iso.source,
-                 time.monotonic() - started)  # fmt: skip
+        checked = self._check_iso(iso)
         if confirm is not None and not confirm(safety.describe(target)):
             raise FlashError(f"{req.target}: not confirmed: nothing was written")
         if target.disk is not None and target.disk.mounts and req.options.unmount:
@@ -82,22 +79,38 @@ class Flash:
             target = safety.resolve(req.target, req.iso, root=req.root)
             safety.check(target, iso_size=iso.size, options=safety.Options(
                 allow_fixed=req.options.allow_fixed))  # fmt: skip
-        return self._write(target, iso)
+        return self._write(target, iso, checked)
 
     def verify(self) -> writer.Timing:
         """Only read the target back and compare it with the ISO: nothing is written."""
         req = self.request
         iso = image.open_image(req.iso, req.sha256)
         target = safety.resolve(req.target, req.iso, root=req.root)
+        checked = self._check_iso(iso)
         self.phase = Phase.VERIFYING
         align = target.disk.logical_block_size if target.disk is not None else FILE_ALIGN
         with self._progress(f"verifying {target.path}", iso.size) as bar:
-            digest, timing, _ = writer.read_back(target.path, iso.size, align, bar.update)
+            found = writer.read_back(target.path, iso.path, iso.size, align, bar.update)
+        image.check_unchanged(iso, checked, CHANGED)
         self.phase = Phase.DONE
-        _compare(target.path, iso, digest)
-        return timing
+        _verdict(target.path, iso, found)
+        return found.timing
 
-    def _write(self, target: safety.Target, iso: image.Image) -> FlashResult:
+    def _check_iso(self, iso: image.Image) -> image.Identity:
+        """The ISO's sha256 against the pinned one; the file as it was when hashed."""
+        started = time.monotonic()
+        before = image.identity(iso.path)
+        with self._progress(f"checking {iso.path.name}", iso.size) as bar:
+            actual = sha256_file(iso.path, progress=bar.update)
+        image.check(iso, actual)
+        image.check_unchanged(iso, before, "while it was checked")
+        log.info("%s: sha256 %s matches %s (%.1f s)", iso.path.name, actual, iso.source,
+                 time.monotonic() - started)  # fmt: skip
+        return before
+
+    def _write(
+        self, target: safety.Target, iso: image.Image, checked: image.Identity
+    ) -> FlashResult:
         disk = target.disk
         align = disk.logical_block_size if disk is not None else FILE_ALIGN
         size = disk.size if disk is not None else 0
@@ -109,21 +122,28 @@ class Flash:
             self.phase = Phase.VERIFYING
             # Read back while the exclusive hold keeps automounters off the new partitions.
             with self._progress(f"verifying {target.path}", iso.size) as bar:
-                digest, verified, direct = writer.read_back(
-                    target.path, iso.size, align, bar.update
-                )
-        self.phase = Phase.DONE  # read back completely: a mismatch below is the stick's verdict
-        _compare(target.path, iso, digest)
-        return FlashResult(target=target.path, image=iso, write=wrote, verify=verified,
-                           direct_read=direct)  # fmt: skip
+                found = writer.read_back(target.path, iso.path, iso.size, align, bar.update)
+        # Equal bytes verify the stick only if the ISO is still the file that was hashed.
+        image.check_unchanged(iso, checked, CHANGED)
+        self.phase = Phase.DONE  # read back: a mismatch below is the stick's verdict
+        _verdict(target.path, iso, found)
+        return FlashResult(target=target.path, image=iso, write=wrote, verify=found.timing,
+                           direct_read=found.direct)  # fmt: skip
 
 
-def _compare(path: Path, iso: image.Image, digest: str) -> None:
-    if digest != iso.sha256:
+def _verdict(path: Path, iso: image.Image, found: writer.ReadBack) -> None:
+    hint = "the stick is faulty or smaller than it claims: flash it again or use another"
+    if found.ends_at is not None:
         raise FlashError(
-            f"{path}: verify failed: the first {iso.size} bytes read back have sha256 "
-            f"{digest}, the ISO's is {iso.sha256}",
-            hint="the stick is faulty or smaller than it claims: flash it again or use another",
+            f"{path}: verify failed: it ends at byte {found.ends_at}, before the ISO's "
+            f"{iso.size} bytes",
+            hint=hint,
+        )
+    if found.difference is not None:
+        raise FlashError(
+            f"{path}: verify failed: byte {found.difference} (sector {found.difference // 512})"
+            f" differs from the ISO, whose {iso.size} bytes have sha256 {iso.sha256}",
+            hint=hint,
         )
 
 

@@ -62,6 +62,34 @@ def open_image(iso: Path, sha256: str | None) -> Image:
                  source=str(sums))  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What changes when a file is replaced or written to: its inode, size and times."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
+def identity(path: Path) -> Identity:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise SourceIsoError(f"{path}: cannot read it ({exc.strerror})") from None
+    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def check_unchanged(image: Image, before: Identity, when: str) -> None:
+    """The ISO must be the file whose sha256 was checked: any write changes its ctime."""
+    if identity(image.path) != before:
+        raise VerificationError(
+            f"{image.path}: the ISO changed {when}",
+            hint="make sure nothing writes to the ISO, then run the command again",
+        )
+
+
 def check(image: Image, actual: str) -> None:
     """The ISO's digest, read before writing, must be the one pinned for it."""
     try:

@@ -2,15 +2,15 @@
 
 The write sends the ISO's mapped pages to the device with direct I/O, one 16 MiB request
 after another (dd's usual 4M is a quarter of that), with no copy. The read-back reads the
-device directly into buffers that a thread hashes (isobuild.overlap), so the device does not
-wait on SHA-256. Ctrl-C is checked between chunks.
+device directly into buffers that a thread compares with the ISO's mapped pages
+(isobuild.overlap, isobuild.flash.compare), so the device does not wait on the comparison.
+Ctrl-C is checked between chunks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import mmap
 import os
 import time
@@ -21,6 +21,7 @@ from pathlib import Path
 from isobuild import interrupt
 from isobuild.direct_io import DirectWriter
 from isobuild.errors import DeviceRefused, FlashError
+from isobuild.flash import compare
 from isobuild.overlap import Stage
 
 CHUNK = 16 << 20  # per write and per read-back request; a Ctrl-C waits for one
@@ -162,16 +163,18 @@ def write_image(iso: Path, size: int, device: Device, progress: Progress) -> Tim
 
 
 @contextlib.contextmanager
-def _mapped(iso: Path, size: int) -> Iterator[memoryview]:
+def _mapped(iso: Path, size: int, *, copy_on_write: bool = False) -> Iterator[memoryview]:
     """The ISO's pages, mapped: a direct write sends them to the device without a copy.
 
     One thread, no read into a buffer and no hand-over between threads: under a loaded
     machine every hand-over waited for a core (measured: 8 MiB chunks through a reader
-    thread reached 36 % of dd at load 30; mapped, the write beat dd).
+    thread reached 36 % of dd at load 30; mapped, the write beat dd). ``copy_on_write``
+    maps it private and writable, which the read-back's memcmp needs; nothing writes to it.
     """
     fd = os.open(iso, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with mmap.mmap(fd, 0, prot=mmap.PROT_READ) as mapping:
+        access = mmap.ACCESS_COPY if copy_on_write else mmap.ACCESS_READ
+        with mmap.mmap(fd, 0, access=access) as mapping:
             if mapping.size() < size:
                 raise FlashError(f"{iso}: shorter than {size} bytes: it changed since")
             mapping.madvise(mmap.MADV_SEQUENTIAL)
@@ -184,39 +187,69 @@ def _mapped(iso: Path, size: int) -> Iterator[memoryview]:
         os.close(fd)
 
 
-def read_back(path: Path, size: int, align: int, progress: Progress) -> tuple[str, Timing, bool]:
-    """sha256 of the target's first ``size`` bytes as read from the medium.
+@dataclass(frozen=True, kw_only=True)
+class ReadBack:
+    """What reading the target back found, against the ISO's bytes."""
 
-    Returns the digest, the timing, and whether the page cache was bypassed (O_DIRECT; on
-    filesystems without it the cached pages are dropped first, which a tmpfs cannot do).
+    timing: Timing
+    direct: bool  # the page cache was bypassed
+    difference: int | None = None  # offset of the first byte that differs from the ISO
+    ends_at: int | None = None  # the target ended before the ISO's last byte
+
+
+class _Differs(Exception):
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def read_back(path: Path, iso: Path, size: int, align: int, progress: Progress) -> ReadBack:
+    """The target's first ``size`` bytes, read from the medium, compared with the ISO's.
+
+    The reading thread fills buffers straight from the medium (O_DIRECT; on filesystems
+    without it the cached pages are dropped first, which a tmpfs cannot do) while another
+    thread compares each with the same bytes of the ISO (isobuild.flash.compare); the
+    first difference ends the read. The caller checked the ISO against its sha256 before
+    writing and checks afterwards that the file did not change, so equal bytes mean the
+    target has that sha256.
     """
     started = time.monotonic()
-    digest = hashlib.sha256()
     fd, direct = _open(path, os.O_RDONLY)
     try:
         if not direct:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        with (
-            interrupt.deferred() as checkpoint,
-            Stage(
-                lambda data, _offset: digest.update(data),
-                name="flash-verify",
-                chunk=CHUNK,
-                depth=READ_DEPTH,
-            ) as stage,  # fmt: skip
-        ):
-            for offset, length in _pieces(0, size):
-                want = _round_up(length, align) if direct else length
-                got = _pread(fd, path, stage.take()[:want], offset)
-                stage.give(min(got, length), offset)
+        with _mapped(iso, size, copy_on_write=True) as source:
+
+            def check(data: memoryview, offset: int) -> None:
+                where = compare.first_difference(data, source[offset : offset + len(data)])
+                if where is not None:
+                    raise _Differs(offset + where)
+
+            ends_at = None
+            try:
+                with (
+                    interrupt.deferred() as checkpoint,
+                    Stage(check, name="flash-verify", chunk=CHUNK, depth=READ_DEPTH) as stage,
+                ):
+                    for offset, length in _pieces(0, size):
+                        want = _round_up(length, align) if direct else length
+                        got = _pread(fd, path, stage.take()[:want], offset)
+                        stage.give(min(got, length), offset)
+                        progress(stage.consumed)
+                        checkpoint()
+                        if got < length:  # the target is shorter than the ISO
+                            ends_at = offset + got
+                            break
                 progress(stage.consumed)
-                checkpoint()
-                if got < length:  # the target is shorter than the ISO
-                    break
-        progress(stage.consumed)
+            except _Differs as found:
+                return ReadBack(timing=_since(started, found.offset), direct=direct,
+                                difference=found.offset)  # fmt: skip
     finally:
         os.close(fd)
-    return digest.hexdigest(), Timing(bytes=size, seconds=time.monotonic() - started), direct
+    return ReadBack(timing=_since(started, size), direct=direct, ends_at=ends_at)
+
+
+def _since(started: float, done: int) -> Timing:
+    return Timing(bytes=done, seconds=time.monotonic() - started)
 
 
 def _pread(fd: int, path: Path, view: memoryview, offset: int) -> int:

@@ -94,13 +94,12 @@ def read_efi_binary(data: bytes) -> EfiBinary:
         pe = pefile.PE(data=data, fast_load=True)
     except pefile.PEFormatError:
         return EfiBinary(sha256=sha, size=len(data), pe=False)
-    try:
-        return EfiBinary(
-            sha256=sha, size=len(data), pe=True,
-            signatures=tuple(_signatures(pe, data)), sbat=_sbat(pe, data),
-        )  # fmt: skip
-    finally:
-        pe.close()
+    # No pe.close(): over bytes it has nothing to release and runs a full gc.collect(),
+    # 0.1 s a binary once a build's modules are loaded (2 s over a 24.04 ISO's 22).
+    return EfiBinary(
+        sha256=sha, size=len(data), pe=True,
+        signatures=tuple(_signatures(pe, data)), sbat=_sbat(pe, data),
+    )  # fmt: skip
 
 
 def _sbat(pe: pefile.PE, data: bytes) -> tuple[tuple[str, str], ...]:

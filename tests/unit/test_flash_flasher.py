@@ -93,6 +93,32 @@ def test_verify_catches_a_changed_byte(iso: Path, image: Path) -> None:
     assert caught.value.exit_code == ExitCode.FAILURE
 
 
+def test_an_iso_written_to_after_its_check_fails_the_flash(iso: Path, image: Path) -> None:
+    """The read-back compares with the ISO's bytes: only the file that was hashed will do."""
+
+    def grow_then_confirm(lines: list[str]) -> bool:
+        with iso.open("ab") as handle:  # its first SIZE bytes stay what was hashed
+            handle.write(b"\0")
+        return True
+
+    job = Flash(FlashRequest(iso=iso, target=image, quiet=True))
+    with pytest.raises(VerificationError, match="the ISO changed since its sha256 was checked"):
+        job.run(grow_then_confirm)
+    assert job.phase is Phase.VERIFYING  # written, not verified: the CLI says so
+    assert image.read_bytes()[:SIZE] == iso.read_bytes()
+
+
+def test_verify_reports_the_first_differing_sector(iso: Path, image: Path) -> None:
+    Flash(FlashRequest(iso=iso, target=image, quiet=True)).run(None)
+    with image.open("r+b") as handle:
+        handle.seek(5000)
+        byte = handle.read(1)
+        handle.seek(5000)
+        handle.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(FlashError, match=r"verify failed: byte 5000 \(sector 9\) differs"):
+        Flash(FlashRequest(iso=iso, target=image, quiet=True)).verify()
+
+
 def test_no_terminal_needs_yes() -> None:
     with pytest.raises(ConfigError, match="stdin is not a terminal"):
         require_terminal(False, False, Path("/dev/sdb"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 from pathlib import Path
@@ -38,17 +37,28 @@ def test_an_image_file_gets_the_iso_and_reads_back_to_its_digest(iso: Path, tmp_
     assert timing.bytes == SIZE
     assert seen == sorted(seen)
     assert seen[-1] == SIZE
-    digest, _, _ = writer.read_back(image, SIZE, 4096, lambda n: None)
-    assert digest == hashlib.sha256(iso.read_bytes()).hexdigest()
+    read: list[int] = []
+    found = writer.read_back(image, iso, SIZE, 4096, read.append)
+    assert (found.difference, found.ends_at, found.timing.bytes) == (None, None, SIZE)
+    assert read[-1] == SIZE
 
 
-def test_a_target_shorter_than_the_iso_reads_back_to_another_digest(
-    iso: Path, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("where", [0, CHUNK - 1, CHUNK, 2 * CHUNK + 4096 + 17, SIZE - 1])
+def test_read_back_names_the_first_byte_that_differs(iso: Path, tmp_path: Path, where: int) -> None:
+    data = bytearray(iso.read_bytes())
+    data[where] ^= 0x01
+    data[SIZE - 1] ^= 0x80 if where != SIZE - 1 else 0  # a later difference is not the first
+    image = tmp_path / "stick.img"
+    image.write_bytes(data)
+    found = writer.read_back(image, iso, SIZE, 4096, lambda n: None)
+    assert (found.difference, found.ends_at) == (where, None)
+
+
+def test_a_target_shorter_than_the_iso_says_where_it_ends(iso: Path, tmp_path: Path) -> None:
     short = tmp_path / "short.img"
     short.write_bytes(iso.read_bytes()[: SIZE - 1])
-    digest, _, _ = writer.read_back(short, SIZE, 4096, lambda n: None)
-    assert digest == hashlib.sha256(iso.read_bytes()[: SIZE - 1]).hexdigest()
+    found = writer.read_back(short, iso, SIZE, 4096, lambda n: None)
+    assert (found.difference, found.ends_at) == (None, SIZE - 1)
 
 
 def _interrupt_at(done: int) -> None:
