@@ -112,3 +112,13 @@ def test_sleep_waits_on_the_stop_event_for_the_given_seconds(tmp_path: Path) -> 
     ctx, stopping, _ = fake_context(tmp_path, poll_interval=1.0)
     ctx.sleep(0.25)
     assert stopping.waits == [0.25]
+
+
+def test_a_step_failure_carries_its_next_step_as_the_hint_and_no_output_by_default() -> None:
+    failed = StepFailed("disk full", cause="logs grew", next_step="free space, then retry")
+    assert (failed.message, failed.cause, failed.hint) == (
+        "disk full",
+        "logs grew",
+        "free space, then retry",
+    )
+    assert failed.output == ""
