@@ -1,15 +1,18 @@
-"""StepContext.poll and sleep on a fake clock: what is reported, how long it waits, when it
-gives up, and that a stop request ends a wait."""
+"""What every step shares: StepContext.poll and sleep on a fake clock (what is reported, how
+long it waits, when it gives up, a stop request), StepFailed, and the blocker wording."""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from host_service.settings import Timeouts
+from host_service.steps.blockers import Wording, WordingTable, disk_failure
 from host_service.steps.context import Cancelled, StepContext, StepFailed
 from tests.unit.test_host_steps import context
 
@@ -122,3 +125,82 @@ def test_a_step_failure_carries_its_next_step_as_the_hint_and_no_output_by_defau
         "free space, then retry",
     )
     assert failed.output == ""
+
+
+# -- blocker wording -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "message", "cause"),
+    [
+        (errno.ENOSPC, "cannot write {path}: No space left on device",
+         "the disk holding {path} is full"),
+        (errno.EDQUOT, "cannot write {path}: Disk quota exceeded",
+         "the disk holding {path} is full"),
+        (errno.EACCES, "cannot use {path}: Permission denied",
+         "the service may not write there: its owner, mode or attributes were changed"),
+        (errno.EPERM, "cannot use {path}: Operation not permitted",
+         "the service may not write there: its owner, mode or attributes were changed"),
+        (errno.EIO, "cannot use {path}: Input/output error",
+         "the disk reported an input/output error"),
+    ],
+)  # fmt: skip
+def test_a_disk_failure_names_the_file_and_what_to_do(
+    tmp_path: Path, number: int, message: str, cause: str
+) -> None:
+    path = tmp_path / "values" / "redis.yaml"
+    error = OSError(number, os.strerror(number), str(path))
+    failed = disk_failure(error, fallback=tmp_path / "state")
+    assert failed is not None
+    assert str(failed) == message.format(path=path)
+    assert failed.cause == cause.format(path=path)
+    assert failed.output == ""
+
+
+def test_a_full_disk_points_df_at_the_directory(tmp_path: Path) -> None:
+    file = tmp_path / "state.json"
+    failed = disk_failure(
+        OSError(errno.ENOSPC, "No space left on device", str(file)), fallback=file
+    )
+    assert failed is not None
+    assert failed.next_step == (
+        f"free space on it (df -h {tmp_path} shows what is left) or grow the volume "
+        "(lvextend + resize2fs), then retry"
+    )
+    # A directory is named itself; an error without a file name falls back to the state dir.
+    failed = disk_failure(OSError(errno.ENOSPC, "No space left on device"), fallback=tmp_path)
+    assert failed is not None
+    assert str(failed) == f"cannot write {tmp_path}: No space left on device"
+    assert f"df -h {tmp_path} shows" in failed.next_step
+
+
+def test_a_read_only_file_system_and_an_error_without_text(tmp_path: Path) -> None:
+    error = OSError(errno.EROFS, None)
+    failed = disk_failure(error, fallback=tmp_path)
+    assert failed is not None
+    assert str(failed) == f"cannot write {tmp_path}: {error}"
+    assert failed.cause == (
+        f"the file system holding {tmp_path} is read-only (mounted so, or remounted "
+        "read-only by the kernel after disk errors)"
+    )
+
+
+def test_other_os_errors_are_not_disk_failures(tmp_path: Path) -> None:
+    assert disk_failure(OSError(errno.ENOENT, "No such file"), fallback=tmp_path) is None
+    assert disk_failure(OSError("no errno"), fallback=tmp_path) is None
+
+
+def test_a_wording_table_picks_the_most_specific_class_and_refuses_others() -> None:
+    table = WordingTable(
+        {
+            LookupError: Wording("lookup {exc}", "c", "n"),
+            KeyError: Wording("key {exc}", "c {extra}", "n"),
+        }
+    )
+    failed = table.failed(KeyError("k"), extra="x")
+    assert (str(failed), failed.cause, failed.output) == ("key 'k'", "c x", "")
+    assert str(table.failed(IndexError("i"))) == "lookup i"
+    assert table.failed(IndexError("i"), output="tail").output == "tail"
+    with pytest.raises(TypeError, match=r"^no blocker wording for ValueError$"):
+        table.failed(ValueError("v"))
+    assert Wording("m", "c", "n").failed().output == ""
