@@ -154,7 +154,7 @@ def test_a_rejected_apply_fails_the_step(tmp_path: Path) -> None:
 def test_a_refused_proxy_cleanup_fails_the_step(tmp_path: Path) -> None:
     ctx, kube, _ = source_context(tmp_path)
     kube.deny("delete", "secrets", message="secrets is forbidden")
-    with pytest.raises(StepFailed, match="^applying the Flux source failed: Error from server"):
+    with pytest.raises(StepFailed, match=r"^applying the Flux source failed: Error from server"):
         source.run(ctx)
 
 
