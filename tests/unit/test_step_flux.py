@@ -62,7 +62,7 @@ class Flux(FakeKube):
         if resource == CRDS and self.after is not None:
             self.after -= 1
             if self.after < 0:
-                for (kind, _, _), obj in self.objects.items():
+                for (_kind, _, _), obj in self.objects.items():
                     condition = {"CustomResourceDefinition": "Established",
                                  "Deployment": "Available"}.get(obj["kind"])  # fmt: skip
                     if condition:
@@ -153,7 +153,7 @@ def test_run_applies_then_reports_each_piece_once_as_it_becomes_ready(tmp_path: 
 
 def test_a_controller_running_other_images_is_not_ready(tmp_path: Path) -> None:
     kube = Flux(after=0)
-    ctx, reports = flux_context(tmp_path, kube)
+    ctx, _reports = flux_context(tmp_path, kube)
     flux.run(ctx)
     key = ("deployments.apps", "flux-system", "source-controller")
     kube.objects[key]["spec"]["template"]["spec"]["containers"][0]["image"] = "old:v0"
@@ -187,7 +187,7 @@ def test_waiting_lists_at_most_four_and_times_out_naming_them(tmp_path: Path) ->
 def test_a_failing_api_is_waited_out(tmp_path: Path) -> None:
     kube = Flux(after=None)
     kube.deny("list", CRDS, message="the server is busy")
-    ctx, reports = flux_context(tmp_path, kube, timeout=0)
+    ctx, _reports = flux_context(tmp_path, kube, timeout=0)
     with pytest.raises(StepFailed) as caught:
         flux.run(ctx)
     error = "Error from server (Forbidden): the server is busy"
