@@ -57,7 +57,8 @@ class Provisioning(FakeKube):
             self.calls.append(("delete", resource, name))
             return
         super().delete(resource, name, namespace)
-        self.pod_logs.pop(SMOKE, None) if resource == "pods" else None
+        if resource == "pods":
+            self.pod_logs.pop(SMOKE, None)
 
 
 def cluster(kube: FakeKube, *, default: bool = True) -> FakeKube:
