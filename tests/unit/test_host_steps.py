@@ -61,8 +61,21 @@ def context(
         host=host,
         registry=registry_access(settings, intent, session=transport.session),
         reporter=lambda message, detail: reports.append((message, detail)),
+        clock=Ticks(),
     )
     return ctx, reports
+
+
+class Ticks:
+    """A step clock that moves one second per reading: a poll gives up after a bounded
+    number of checks however its condition is broken (no wall time, no endless loop)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
 
 
 # -- preflight ---------------------------------------------------------------------------

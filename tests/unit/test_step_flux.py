@@ -71,7 +71,7 @@ class Flux(FakeKube):
 
 
 def flux_context(
-    tmp_path: Path, kube: FakeKube, *, timeout: float = 600.0
+    tmp_path: Path, kube: FakeKube, *, timeout: float = 60.0
 ) -> tuple[StepContext, list[tuple[str, str | None]]]:
     ctx, reports = context(tmp_path, kube=kube)
     settings = dataclasses.replace(

@@ -119,7 +119,7 @@ def k3s_context(
     archives: tuple[ImageArchive, ...] = (ImageArchive(file="airgap.tar.zst", sha256=SHA_IMAGES),),
     version: str = VERSION,
     standin: bool = False,
-    timeout: float = 600.0,
+    timeout: float = 60.0,
 ) -> tuple[StepContext, FakeSystemd, list[tuple[str, str | None]]]:
     if kube is None:
         kube = FakeKube()

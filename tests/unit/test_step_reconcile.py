@@ -91,7 +91,7 @@ def healthy_kube() -> FakeKube:
 
 
 def reconcile_context(
-    tmp_path: Path, kube: FakeKube, *, timeout: float = 1800.0
+    tmp_path: Path, kube: FakeKube, *, timeout: float = 60.0
 ) -> tuple[StepContext, list[tuple[str, str | None]]]:
     ctx, reports = context(tmp_path, kube=kube)
     timeouts = Timeouts(poll_interval=0.0, storage=0.0, reconcile=timeout)
