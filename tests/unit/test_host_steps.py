@@ -61,8 +61,21 @@ def context(
         host=host,
         registry=registry_access(settings, intent, session=transport.session),
         reporter=lambda message, detail: reports.append((message, detail)),
+        clock=Ticks(),
     )
     return ctx, reports
+
+
+class Ticks:
+    """A step clock that moves one second per reading: a poll gives up after a bounded
+    number of checks however its condition is broken (no wall time, no endless loop)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
 
 
 # -- preflight ---------------------------------------------------------------------------
@@ -443,6 +456,28 @@ def test_values_are_rendered_once_and_applied_from_the_store(tmp_path: Path) -> 
     source = RenderedFrom.of(stored, ctx.intent, ctx.settings)
     values_store.write(directory, source, {s: f"kept: {s}\n" for s in SERVICES})
     assert applied_values(ctx) == {f"alga-values-{s}": f"kept: {s}\n" for s in SERVICES}
+
+
+def test_values_render_for_the_workloads_namespace_and_report_each_service(
+    tmp_path: Path,
+) -> None:
+    ctx, reports = context(tmp_path)
+    store_release(ctx)
+    values_step.run(ctx)
+    assert reports == [(f"values for {s}", f"{s}: values rendered") for s in SERVICES]
+    on_disk = (ctx.settings.paths.values_dir / "alga-core.yaml").read_text()
+    assert "  namespace: msp\n" in on_disk
+
+
+def test_the_release_step_is_done_once_a_release_is_stored(tmp_path: Path) -> None:
+    ctx, _ = context(tmp_path)
+    assert release.probe(ctx) is False
+    store_release(ctx)
+    assert release.probe(ctx) is True
+    other, _ = context(
+        tmp_path, intent=SetupIntent(app_url="https://psa.example.com", channel="nightly")
+    )
+    assert release.probe(other) is False  # stored for another channel
 
 
 def test_stale_or_damaged_values_are_never_applied(tmp_path: Path) -> None:

@@ -81,3 +81,44 @@ def test_rendering_is_deterministic_and_secret_free() -> None:
     assert all(
         "pw-secret" not in text for text in render_all(release, proxied, workloads="msp").values()
     )
+
+
+def test_merged_values_share_nothing_with_their_inputs() -> None:
+    base = {"a": {"list": [1]}, "keep": {"deep": [1]}}
+    override = {"a": {"list": [2], "new": {"x": [3]}}}
+    merged = deep_merge(base, override)
+    merged["keep"]["deep"].append(9)
+    merged["a"]["new"]["x"].append(9)
+    assert base == {"a": {"list": [1]}, "keep": {"deep": [1]}}
+    assert override == {"a": {"list": [2], "new": {"x": [3]}}}
+
+
+def test_the_global_block_is_every_operator_value_under_its_chart_name() -> None:
+    release = release_with({})
+    values = render_service(release, INTENT, "redis", workloads="tenant-a")
+    assert values["global"] == {
+        "appUrl": "https://psa.example.com",
+        "appHost": "psa.example.com",
+        "appScheme": "https",
+        "applianceRelease": release.version,
+        "valuesProfile": "single-node",
+        "secretName": SECRET_NAME,
+        "namespace": "tenant-a",
+    }
+    rendered = yaml.safe_load(render_all(release, INTENT, workloads="tenant-a")["redis"])
+    assert rendered["global"]["namespace"] == "tenant-a"
+
+
+def test_an_app_url_without_a_host_renders_an_empty_host() -> None:
+    # Setup validation refuses such a URL; rendering still must not write a placeholder.
+    intent = SetupIntent(app_url="https:///path", channel="stable")
+    values = render_service(release_with({}), intent, "redis", workloads="msp")
+    assert values["global"]["appHost"] == ""
+    assert values["global"]["appScheme"] == "https"
+
+
+def test_values_text_is_block_style_with_sorted_keys() -> None:
+    release = release_with({"redis": "zeta: 1\nalpha:\n  - b\n  - a\n"})
+    text = render_all(release, INTENT, workloads="msp")["redis"]
+    assert text.startswith("alpha:\n- b\n- a\nglobal:\n  appHost: psa.example.com\n")
+    assert text.endswith("zeta: 1\n")

@@ -49,6 +49,10 @@ INTENT = SetupIntent(app_url="https://psa.example.com", channel="stable")
         ("1.5.0-rc.2", "1.5.0-rc.10", -1),
         ("v2.0.0", "2.0.0", 0),
         ("2.0.0+build7", "2.0.0", 0),
+        ("1.9.9", "2.0.0", -1),
+        ("1.0.0-rc.1", "1.0.0-rc.beta", -1),  # numeric identifiers sort before alphanumeric
+        ("1.0.0~rc1", "1.0.0-rc1", 0),
+        (" 1.0.0 ", "1.0.0", 0),
     ],
 )
 def test_version_order(a: str, b: str, order: int) -> None:
