@@ -83,10 +83,10 @@ class Poller:
             while not self._stop.is_set():
                 self._once()
                 self._wake.wait(self.interval)
-                self._wake.clear()
                 gap = self._last_try + self.min_gap - time.monotonic()
                 if gap > 0:
                     self._stop.wait(gap)
+                self._wake.clear()  # kicks until now are answered by the read that follows
 
     def _once(self) -> None:
         self._last_try = time.monotonic()
