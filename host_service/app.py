@@ -96,9 +96,7 @@ class App:
             status_js=live_js + _static("status.js"),
             workloads_js=live_js + _static("workloads.js"),
         )
-        self.router = Router(
-            routes(self.api, self.pages, self.support, self.update, self.operate)
-        )
+        self.router = Router(routes(self.api, self.pages, self.support, self.update, self.operate))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)

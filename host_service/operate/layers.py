@@ -224,8 +224,9 @@ def flux_layer(
     kustomizations: Reading,
     now: float,
     *,
-    config_digest: str | None,
+    expected: Mapping[str, str],
 ) -> dict[str, Any]:
+    """``expected``: the selected release's digest per ``Kind/namespace/name``."""
     title = "Flux"
     waiting = _waiting("flux", title, controllers, now)
     if waiting:
@@ -256,8 +257,9 @@ def flux_layer(
             items.append(_item(kind, "unknown", f"{kind}: {why(reading.error)}"))
         for obj in reading.value or []:
             health, message = _ready(obj)
-            extra, revision = _revision_note(revision_of(obj), config_digest)
             meta = obj.get("metadata") or {}
+            key = f"{kind}/{meta.get('namespace')}/{meta.get('name')}"
+            extra, revision = _revision_note(revision_of(obj), expected.get(key))
             items.append(
                 _item(
                     f"{kind}/{meta.get('name')}",
@@ -359,7 +361,8 @@ def workloads_layer(pods: Reading, groups: list[Group], now: float) -> dict[str,
         detail = "; ".join(f"{p.name}: {p.status}" for p in bad)
         health = {"missing": "waiting"}.get(g.health, g.health)
         items.append(_item(g.name, "ok" if health == "done" else health, text, detail))
-    health = worst([i["health"] for i in items], default="waiting")
+    # A workload without pods is shown as such; it alone does not make the layer unwell.
+    health = worst([i["health"] for i in items if i["health"] != "waiting"], default="waiting")
     running = sum(1 for i in items if i["health"] == "ok")
     headline = f"{running} of {len(items)} running"
     return _layer("workloads", title, pods, now, health=health, headline=headline, items=items)

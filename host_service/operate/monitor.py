@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from host_service.host import PROC
+from host_service.manifests import SOURCE_NAME
 from host_service.operate import layers
 from host_service.operate.host_probe import TIMESYNC_FLAG, read_host
 from host_service.operate.pods import PodView, normalize
@@ -16,7 +17,8 @@ from host_service.operate.poller import Poller
 from host_service.operate.runtime_blockers import RuntimeBlocker, RuntimeBlockers, problems
 from host_service.operate.snapshot import Reading
 from host_service.operate.workloads import group
-from host_service.resolution import Resolution, read_resolution
+from host_service.release import chart_source_name
+from host_service.resolution import load_resolved, read_resolution
 from host_service.runtime import Runtime
 from host_service.settings import Settings, rooted
 from host_service.state import STEPS, TITLES, BootstrapState, Phase, Step, StepStatus
@@ -38,7 +40,7 @@ class Monitor:
         self.settings = settings
         self.runtime = runtime
         self.clock = clock
-        self.interval = settings.timeouts.status_poll
+        self.interval = max(0.1, settings.timeouts.status_poll)  # 0 would spin
         self.threshold = settings.timeouts.not_ready_blocker
         self._keeper: StateKeeper | None = None
         self._blockers = RuntimeBlockers()
@@ -54,7 +56,7 @@ class Monitor:
             p.name: p
             for p in (
                 self._poller("host", self._read_host),
-                self._poller("release", lambda: read_resolution(settings.paths)),
+                self._poller("release", self._read_release),
                 self._poller("k3s", self._read_k3s, skip=cluster),
                 self._poller("nodes", lambda: kube.list("nodes"), skip=cluster),
                 self._poller("pods", lambda: kube.list("pods"), skip=cluster),
@@ -139,6 +141,27 @@ class Monitor:
             addresses=self.runtime.host.addresses,
         )
 
+    def _read_release(self) -> dict[str, Any] | None:
+        """The selected release: what Flux's sources should be at, by digest."""
+        resolution = read_resolution(self.settings.paths)
+        if resolution is None:
+            return None
+        found = load_resolved(self.settings, resolution.ref)
+        ns = self.settings.namespaces
+        expected: dict[str, str] = {}
+        if found is not None:
+            release = found[1]
+            bundle = release.config.digest
+            expected[f"OCIRepository/{ns.flux}/{SOURCE_NAME}"] = bundle
+            expected[f"Kustomization/{ns.flux}/{SOURCE_NAME}"] = bundle
+            for chart, ref in release.charts.items():
+                expected[f"OCIRepository/{ns.system}/{chart_source_name(chart)}"] = ref.digest
+        return {
+            "version": resolution.version,
+            "manifest_digest": resolution.manifest_digest,
+            "expected": expected,
+        }
+
     def _read_k3s(self) -> dict[str, Any]:
         unit = self.runtime.systemd.unit_state(K3S_UNIT)
         result: dict[str, Any] = {"unit": unit.active, "sub": unit.sub, "restarts": unit.restarts}
@@ -178,9 +201,9 @@ class Monitor:
                 self._pods = (reading.cycles, views)
             return reading, views
 
-    def selection(self) -> Resolution | None:
+    def expected_digests(self) -> dict[str, str]:
         value = self.pollers["release"].reading.value
-        return value if isinstance(value, Resolution) else None
+        return dict(value["expected"]) if isinstance(value, dict) else {}
 
     def layers(self) -> list[dict[str, Any]]:
         now = self.clock()
@@ -188,7 +211,6 @@ class Monitor:
         pods_reading, pods = self.pods()
         workloads_ns = self.settings.namespaces.workloads
         groups = group(p for p in pods if p.namespace == workloads_ns)
-        selection = self.selection()
         return [
             layers.host_layer(r["host"], now),
             layers.k3s_layer(r["k3s"], r["nodes"], now),
@@ -197,7 +219,7 @@ class Monitor:
                 r["sources"],
                 r["kustomizations"],
                 now,
-                config_digest=selection.config_digest if selection else None,
+                expected=self.expected_digests(),
             ),
             layers.helm_layer(r["helm"], now),
             layers.workloads_layer(pods_reading, groups, now),

@@ -168,11 +168,23 @@ def test_flux_compares_revisions_with_the_selected_release() -> None:
             "artifact": {"revision": "old@" + "sha256:" + "cd" * 32},
         },
     }
-    layer = layers.flux_layer(ok(controllers), ok([source]), ok([]), NOW, config_digest=digest)
+    layer = layers.flux_layer(
+        ok(controllers),
+        ok([source]),
+        ok([]),
+        NOW,
+        expected={"OCIRepository/flux-system/alga-appliance": digest},
+    )
     assert layer["health"] == "progress"
     assert "selected " + digest in layer["items"][-1]["text"]
     source["status"]["artifact"]["revision"] = f"latest@{digest}"
-    layer = layers.flux_layer(ok(controllers), ok([source]), ok([]), NOW, config_digest=digest)
+    layer = layers.flux_layer(
+        ok(controllers),
+        ok([source]),
+        ok([]),
+        NOW,
+        expected={"OCIRepository/flux-system/alga-appliance": digest},
+    )
     assert layer["health"] == "ok"
     assert "(the selected release)" in layer["items"][-1]["text"]
 
