@@ -11,6 +11,7 @@ from host_service.operate.pods import PodView
 from host_service.operate.snapshot import NOT_READ, Reading, why
 from host_service.operate.times import duration, parse_time
 from host_service.operate.workloads import Group
+from host_service.release import CHART_SOURCE_PREFIX
 
 DISK_FULL_PERCENT = 90.0
 FLUX_CONTROLLERS = (
@@ -249,6 +250,7 @@ def flux_layer(
                     str((available or {}).get("message") or ""),
                 )
             )
+    charts: list[dict[str, str]] = []
     for reading, kind, revision_of in (
         (sources, "OCIRepository", _artifact_revision),
         (kustomizations, "Kustomization", _applied_revision),
@@ -258,17 +260,34 @@ def flux_layer(
         for obj in reading.value or []:
             health, message = _ready(obj)
             meta = obj.get("metadata") or {}
-            key = f"{kind}/{meta.get('namespace')}/{meta.get('name')}"
+            name = str(meta.get("name") or "")
+            key = f"{kind}/{meta.get('namespace')}/{name}"
             extra, revision = _revision_note(revision_of(obj), expected.get(key))
-            items.append(
-                _item(
-                    f"{kind}/{meta.get('name')}",
-                    worst([health, extra or "ok"]),
-                    f"{kind} {meta.get('namespace')}/{meta.get('name')}: "
-                    f"{_ready_word(health)}; revision {revision}",
-                    message,
-                )
+            health = worst([health, extra or "ok"])
+            # Healthy: the revision is the detail; otherwise the message comes first.
+            detail = f"revision {revision}" if health == "ok" else f"{message}; revision {revision}"
+            item = _item(
+                f"{kind}/{name}",
+                health,
+                f"{kind} {meta.get('namespace')}/{name}: {_ready_word(health)}",
+                detail,
             )
+            chart = kind == "OCIRepository" and name.startswith(CHART_SOURCE_PREFIX)
+            (charts if chart else items).append(item)
+    # The charts' sources, one per workload: one line while they are all well.
+    healthy = [c for c in charts if c["health"] == "ok"]
+    if charts:
+        items.append(
+            _item(
+                "chart-sources",
+                worst([c["health"] for c in charts]),
+                f"Chart sources: {len(healthy)} of {len(charts)} Ready at the selected release",
+                ", ".join(
+                    c["name"].removeprefix(f"OCIRepository/{CHART_SOURCE_PREFIX}") for c in healthy
+                ),
+            )
+        )
+        items += [c for c in charts if c["health"] != "ok"]
     health = worst([i["health"] for i in items], default="waiting")
     headline = {"ok": "Reconciled", "progress": "Reconciling", "waiting": "Not installed yet"}.get(
         health, "Needs attention"

@@ -92,9 +92,11 @@ def test_the_views_show_what_the_stand_in_holds(
     texts = [i["text"] for i in flux["items"]]
     for controller in ("source-controller", "kustomize-controller", "helm-controller"):
         assert f"{controller}: Available" in texts
-    source = next(t for t in texts if t.startswith("OCIRepository flux-system/alga-appliance"))
-    assert selected()["OCIRepository/flux-system/alga-appliance"] in source
-    assert "(the selected release)" in source
+    source = next(i for i in flux["items"] if i["name"] == "OCIRepository/alga-appliance")
+    assert source["text"] == "OCIRepository flux-system/alga-appliance: Ready"
+    assert selected()["OCIRepository/flux-system/alga-appliance"] in source["detail"]
+    assert "(the selected release)" in source["detail"]
+    assert "Chart sources: 8 of 8 Ready at the selected release" in texts
     helm = layer(view, "helm")
     assert helm["headline"] == "3 of 3 releases Ready"
     assert {i["name"] for i in helm["items"]} == {"db", "redis", "alga-core"}

@@ -176,7 +176,7 @@ def test_flux_compares_revisions_with_the_selected_release() -> None:
         expected={"OCIRepository/flux-system/alga-appliance": digest},
     )
     assert layer["health"] == "progress"
-    assert "selected " + digest in layer["items"][-1]["text"]
+    assert "selected " + digest in layer["items"][-1]["detail"]
     source["status"]["artifact"]["revision"] = f"latest@{digest}"
     layer = layers.flux_layer(
         ok(controllers),
@@ -186,7 +186,7 @@ def test_flux_compares_revisions_with_the_selected_release() -> None:
         expected={"OCIRepository/flux-system/alga-appliance": digest},
     )
     assert layer["health"] == "ok"
-    assert "(the selected release)" in layer["items"][-1]["text"]
+    assert "(the selected release)" in layer["items"][-1]["detail"]
 
 
 def test_host_layer_flags_a_full_disk() -> None:
