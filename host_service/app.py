@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from host_service.api import Api
 from host_service.auth import Auth
+from host_service.operate.http import OperateHttp
 from host_service.pages import STATIC, Pages
 from host_service.service import Service
 from host_service.support.http import SupportHttp
@@ -29,7 +30,9 @@ PUBLIC = frozenset({"healthz", "login-form", "login", "api-login"})
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-def routes(api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp) -> list[Route]:
+def routes(
+    api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp, operate: OperateHttp
+) -> list[Route]:
     return [
         Route("GET", "/healthz", api.healthz, "healthz"),
         Route("GET", "/login", pages.login_form, "login-form"),
@@ -38,7 +41,7 @@ def routes(api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp) -> 
         Route("GET", "/", pages.index, "index"),
         Route("GET", "/setup", pages.setup_form, "setup-form"),
         Route("POST", "/setup", pages.setup, "setup"),
-        Route("GET", "/status", pages.status, "status"),
+        Route("GET", "/status", operate.page_status, "status"),
         Route("POST", "/retry", pages.retry, "retry"),
         Route("POST", "/api/login", api.login, "api-login"),
         Route("POST", "/api/logout", api.logout, "api-logout"),
@@ -63,7 +66,14 @@ def routes(api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp) -> 
         Route("POST", "/api/update/preview", update.api_preview, "api-update-preview"),
         Route("POST", "/api/update/retry", update.api_retry, "api-update-retry"),
         Route("GET", "/api/update/history", update.api_history, "api-update-history"),
+        Route("GET", "/workloads", operate.page_workloads, "workloads"),
+        Route("GET", "/api/overview", operate.api_overview, "api-overview"),
+        Route("GET", "/api/workloads", operate.api_workloads, "api-workloads"),
     ]
+
+
+def _static(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
 
 
 def wants_json(path: str) -> bool:
@@ -78,9 +88,15 @@ class App:
         self.api = Api(service, self.auth)
         self.pages = Pages(service, self.auth)
         self.support = SupportHttp(service.support)
-        update_js = (STATIC / "update.js").read_text(encoding="utf-8")
-        self.update = UpdateHttp(service.updates, self.pages, update_js)
-        self.router = Router(routes(self.api, self.pages, self.support, self.update))
+        live_js = _static("live.js")  # the live-update plumbing the page scripts share
+        self.update = UpdateHttp(service.updates, self.pages, live_js + _static("update.js"))
+        self.operate = OperateHttp(
+            service,
+            self.pages,
+            status_js=live_js + _static("status.js"),
+            workloads_js=live_js + _static("workloads.js"),
+        )
+        self.router = Router(routes(self.api, self.pages, self.support, self.update, self.operate))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)

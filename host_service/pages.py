@@ -1,4 +1,5 @@
-"""Server-rendered pages (jinja2) that work without JavaScript: login, setup, status."""
+"""Server-rendered pages (jinja2) that work without JavaScript: the renderer every page uses,
+login and setup (status and workloads: ``operate/http.py``; updates: ``update/http.py``)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ class Pages:
         )
         # Inlined under the page's CSP nonce: no unauthenticated static route is needed.
         self.css = (STATIC / "app.css").read_text(encoding="utf-8")
-        self.js = (STATIC / "status.js").read_text(encoding="utf-8")
 
     def render(self, template: str, status: int = 200, **context: Any) -> Response:
         nonce = new_nonce()
@@ -136,15 +136,6 @@ class Pages:
         except StateWriteFailed as exc:
             return self._setup_page(request, fields, errors={"_": str(exc)}, status=503)
         return Response.redirect("/status")
-
-    def status(self, request: Request) -> Response:
-        return self.render(
-            "status.html",
-            session=request.session,
-            view=self.service.status(),
-            update_check=self.service.updates.last_check(),
-            js=self.js,
-        )
 
     def retry(self, request: Request) -> Response:
         with contextlib.suppress(Conflict, StateWriteFailed):

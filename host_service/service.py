@@ -11,6 +11,7 @@ from host_service import console, lock, owner, setup_token
 from host_service import state as sm
 from host_service.errors import InvalidInput
 from host_service.intent import IntentStore, SetupIntent
+from host_service.operate.monitor import Monitor
 from host_service.resolution import read_resolution
 from host_service.runtime import Runtime
 from host_service.sessions import Lockout, SessionKeeper
@@ -60,6 +61,7 @@ class Service:
             clock=clock,
             implementations=update_steps,
         )
+        self.monitor = Monitor(settings, runtime, clock=clock)
         self.keeper: StateKeeper | None = None
         self.worker: Worker | None = None
         self.resume: Resume | None = None
@@ -103,6 +105,7 @@ class Service:
         )
         self.worker.start(claimed.generation)
         self.updates.start()
+        self.monitor.start(self.keeper)
         if claimed.phase is Phase.RUNNING:
             log.info("resuming the bootstrap at %s", claimed.current)
             self.worker.kick()
@@ -117,6 +120,7 @@ class Service:
 
     def stop(self) -> None:
         self.stop_bootstrap()
+        self.monitor.stop()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None

@@ -82,6 +82,11 @@ class Timeouts:
     reconcile: float = 1800.0
     registry: float = 30.0
     poll_interval: float = 2.0
+    # The status pollers read each resource kind once per this many seconds (host_service/
+    # operate/); a Kustomization or HelmRelease not Ready for ``not_ready_blocker`` becomes
+    # a runtime blocker.
+    status_poll: float = 5.0
+    not_ready_blocker: float = 600.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,52 +1,35 @@
-// Live progress of an update run: long-poll /api/update; the page reloads when the run ends.
+// Live progress of an update run: long-poll /api/update; each change refreshes the run, the
+// selection and the history in place (AlgaLive, shared with the status page).
 (function () {
   "use strict";
   var section = document.getElementById("run");
-  // Only a run in progress is watched; its end (or a stop) reloads the page once.
-  if (!section || !window.fetch || section.dataset.phase !== "running") { return; }
-  function text(id, value) {
-    var el = document.getElementById(id);
-    if (el) { el.textContent = value == null ? "" : String(value); }
+  // Only a run in progress is watched.
+  if (!section || !window.fetch || !window.AlgaLive || section.dataset.phase !== "running") {
+    return;
   }
-  function render(view) {
-    var run = view.run;
-    if (!run) { return; }
-    if (section.dataset.phase !== run.phase) {
-      // Started, finished or stopped: the server renders the blocker, history and selection.
-      window.location.reload();
-      return;
-    }
-    text("run-phase", run.phase);
-    run.steps.forEach(function (step) {
-      var row = document.getElementById("ustep-" + step.step);
-      if (!row) { return; }
-      row.dataset.status = step.status;
-      row.className = "status-" + step.status;
-      row.querySelector(".state").textContent =
-        step.status + (step.already_done ? " (already done)" : "");
-      var message = row.querySelector(".message");
-      message.firstChild.textContent = step.message + " ";
-      var list = message.querySelector(".details");
-      list.textContent = "";
-      step.details.forEach(function (d) {
-        var li = document.createElement("li");
-        li.textContent = d;
-        list.appendChild(li);
-      });
-    });
+  var regions = ["run", "selected", "history"];
+  function version() {
+    var run = document.getElementById("run");
+    return run ? run.dataset.version : "0";
   }
-  function poll(version) {
-    fetch("/api/update?wait=" + version + "&timeout=25", {credentials: "same-origin"})
+  function phase() {
+    var run = document.getElementById("run");
+    return run ? run.dataset.phase : "";
+  }
+  function poll() {
+    fetch("/api/update?wait=" + version() + "&timeout=25", {credentials: "same-origin"})
       .then(function (response) {
         if (!response.ok) { throw new Error("status " + response.status); }
         return response.json();
       })
       .then(function (view) {
-        render(view);
-        section.dataset.version = view.version;
-        poll(view.version);
+        if (String(view.version) === version()) { return null; }
+        return window.AlgaLive.refresh("/update", regions);
       })
-      .catch(function () { window.setTimeout(function () { poll(section.dataset.version); }, 3000); });
+      .then(function () {
+        if (phase() === "running") { poll(); }
+      })
+      .catch(function () { window.setTimeout(poll, 3000); });
   }
-  poll(section.dataset.version);
+  poll();
 }());

@@ -33,7 +33,7 @@ def blocked(running: InProcessService, **setup: Any) -> dict[str, Any]:
     assert blocker["cause"]
     assert blocker["next_step"]
     page = client.get("/status").text
-    assert "Blocked at" in page
+    assert "Setup stopped at" in page
     assert blocker["step"] in page
     assert "hidden" not in page.split('id="blocker"')[1].split(">")[0]
     return blocker

@@ -94,7 +94,8 @@ def test_login_setup_progress_blocker_retry(
     page.wait_for_selector("#step-k3s[data-status=done]")
     page.wait_for_selector("#summary[data-phase=blocked]")
     assert page.is_visible("#blocker")
-    assert page.inner_text("#blocker-step") == "apply"
+    assert page.inner_text("#blocker-step") == "Apply configuration"  # words, not step ids
+    assert page.get_attribute("#blocker", "data-step") == "apply"
     assert "applying the appliance configuration failed" in page.inner_text("#blocker-message")
     assert page.inner_text("#blocker-cause")
     assert page.inner_text("#blocker-next")

@@ -232,7 +232,7 @@ def test_pages_work_without_javascript(service: Service) -> None:
     )
     assert (good.code, good.header("Location")) == (303, "/status")
     status = browser.call("GET", "/status")
-    assert '<meta http-equiv="refresh" content="5">' in status.text  # inside <noscript>
+    assert '<a href="/status" id="refresh">Refresh</a>' in status.text  # the no-JS reload
     assert 'id="step-preflight"' in status.text
     assert 'id="step-reconcile"' in status.text
     nonce = re.search(r"style-src 'nonce-([^']+)'", status.header("Content-Security-Policy") or "")

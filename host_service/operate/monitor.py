@@ -1,0 +1,251 @@
+"""The pollers of every layer, the runtime blockers they raise, and the views built from their
+last readings: what ``/api/overview``, ``/api/workloads`` and the pages answer from."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from host_service.host import PROC
+from host_service.manifests import SOURCE_NAME
+from host_service.operate import layers
+from host_service.operate.host_probe import TIMESYNC_FLAG, read_host
+from host_service.operate.pods import PodView, normalize
+from host_service.operate.poller import Poller
+from host_service.operate.runtime_blockers import RuntimeBlocker, RuntimeBlockers, problems
+from host_service.operate.snapshot import Reading
+from host_service.operate.workloads import group
+from host_service.release import chart_source_name
+from host_service.resolution import load_resolved, read_resolution
+from host_service.runtime import Runtime
+from host_service.settings import Settings, rooted
+from host_service.state import STEPS, TITLES, BootstrapState, Phase, Step, StepStatus
+from host_service.store import StateKeeper
+
+K3S_UNIT = "k3s.service"
+K3S_VOLUME = "/var/lib/rancher/k3s"
+KICK_CHECK = 0.5  # seconds between looks at the stop flag while waiting for the bootstrap
+
+
+def _k3s_step() -> str:
+    return f"step {STEPS.index(Step.K3S) + 1} of {len(STEPS)}, {TITLES[Step.K3S]}"
+
+
+class Monitor:
+    def __init__(
+        self, settings: Settings, runtime: Runtime, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.clock = clock
+        self.interval = max(0.1, settings.timeouts.status_poll)  # 0 would spin
+        self.threshold = settings.timeouts.not_ready_blocker
+        self._keeper: StateKeeper | None = None
+        self._blockers = RuntimeBlockers()
+        self._raised: list[RuntimeBlocker] = []
+        self._lock = threading.Lock()
+        self._pods: tuple[int, list[PodView]] = (-1, [])
+        self._stop = threading.Event()
+        self._kicker: threading.Thread | None = None
+        kube = runtime.kube
+        ns = settings.namespaces
+        cluster = self._cluster_skip
+        self.pollers = {
+            p.name: p
+            for p in (
+                self._poller("host", self._read_host),
+                self._poller("release", self._read_release),
+                self._poller("k3s", self._read_k3s, skip=cluster),
+                self._poller("nodes", lambda: kube.list("nodes"), skip=cluster),
+                self._poller("pods", lambda: kube.list("pods"), skip=cluster),
+                self._poller(
+                    "controllers", lambda: kube.list("deployments", ns.flux), skip=cluster
+                ),
+                self._poller("sources", lambda: kube.list("ocirepositories"), skip=cluster),
+                self._poller(
+                    "kustomizations", lambda: kube.list("kustomizations", ns.flux), skip=cluster
+                ),
+                self._poller("helm", lambda: kube.list("helmreleases", ns.system), skip=cluster),
+            )
+        }
+
+    def _poller(
+        self, name: str, read: Callable[[], Any], *, skip: Callable[[], str | None] | None = None
+    ) -> Poller:
+        return Poller(
+            name,
+            read,
+            interval=self.interval,
+            clock=self.clock,
+            skip=skip or (lambda: None),
+            on_read=self._reevaluate,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, keeper: StateKeeper) -> None:
+        self._keeper = keeper
+        for poller in self.pollers.values():
+            poller.start()
+        self._kicker = threading.Thread(
+            target=self._follow_bootstrap, name="poll-kick", daemon=True
+        )
+        self._kicker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for poller in self.pollers.values():
+            poller.stop()
+        if self._kicker is not None:
+            self._kicker.join(timeout=KICK_CHECK * 4)
+
+    def kick(self) -> None:
+        for poller in self.pollers.values():
+            poller.kick()
+
+    def _follow_bootstrap(self) -> None:
+        """Wake the pollers when the bootstrap moves to another step or phase, so the view
+        is not a whole interval behind it."""
+        keeper = self._keeper
+        if keeper is None:
+            return
+        version, state = keeper.snapshot()
+        seen = _progress(state)
+        while not self._stop.is_set():
+            version, state = keeper.wait_for_change(version, KICK_CHECK)
+            now = _progress(state)
+            if now != seen:
+                seen = now
+                self.kick()
+
+    # -- reads (poller threads) ----------------------------------------------------------
+
+    def _cluster_skip(self) -> str | None:
+        keeper = self._keeper
+        if keeper is not None:
+            state = keeper.state
+            if state.phase is Phase.RECONCILED or state.record(Step.K3S).status is StepStatus.DONE:
+                return None
+        if self.settings.paths.kubeconfig.exists():
+            return None
+        return f"k3s is not installed yet: the bootstrap installs it ({_k3s_step()})"
+
+    def _read_host(self) -> dict[str, Any]:
+        paths = self.settings.paths
+        return read_host(
+            PROC,
+            volumes={"state": paths.state, "k3s": rooted(paths.root, K3S_VOLUME)},
+            timesync_flag=rooted(paths.root, TIMESYNC_FLAG),
+            addresses=self.runtime.host.addresses,
+        )
+
+    def _read_release(self) -> dict[str, Any] | None:
+        """The selected release: what Flux's sources should be at, by digest."""
+        resolution = read_resolution(self.settings.paths)
+        if resolution is None:
+            return None
+        found = load_resolved(self.settings, resolution.ref)
+        ns = self.settings.namespaces
+        expected: dict[str, str] = {}
+        if found is not None:
+            release = found[1]
+            bundle = release.config.digest
+            expected[f"OCIRepository/{ns.flux}/{SOURCE_NAME}"] = bundle
+            expected[f"Kustomization/{ns.flux}/{SOURCE_NAME}"] = bundle
+            for chart, ref in release.charts.items():
+                expected[f"OCIRepository/{ns.system}/{chart_source_name(chart)}"] = ref.digest
+        return {
+            "version": resolution.version,
+            "manifest_digest": resolution.manifest_digest,
+            "expected": expected,
+        }
+
+    def _read_k3s(self) -> dict[str, Any]:
+        unit = self.runtime.systemd.unit_state(K3S_UNIT)
+        result: dict[str, Any] = {"unit": unit.active, "sub": unit.sub, "restarts": unit.restarts}
+        try:
+            answer = self.runtime.kube.readyz()
+        except Exception as exc:  # the API is part of what this reading reports
+            result.update(api="failed", api_error=str(exc))
+        else:
+            ok = answer == "ok"
+            result.update(api="ok" if ok else "failed", api_error="" if ok else answer)
+        return result
+
+    def _reevaluate(self) -> None:
+        keeper = self._keeper
+        after = keeper is not None and keeper.state.phase is Phase.RECONCILED
+        found = problems(self.readings(), threshold=self.threshold, after_bootstrap=after)
+        raised = self._blockers.update(found, self.clock())
+        with self._lock:
+            self._raised = raised
+
+    # -- views (request threads) ---------------------------------------------------------
+
+    def readings(self) -> dict[str, Reading]:
+        return {name: p.reading for name, p in self.pollers.items()}
+
+    def blockers(self) -> list[RuntimeBlocker]:
+        with self._lock:
+            return list(self._raised)
+
+    def pods(self) -> tuple[Reading, list[PodView]]:
+        """The pods reading, normalized once per read (not once per request)."""
+        reading = self.pollers["pods"].reading
+        with self._lock:
+            cycles, views = self._pods
+            if cycles != reading.cycles:
+                views = [normalize(p) for p in reading.value or []]
+                self._pods = (reading.cycles, views)
+            return reading, views
+
+    def expected_digests(self) -> dict[str, str]:
+        value = self.pollers["release"].reading.value
+        return dict(value["expected"]) if isinstance(value, dict) else {}
+
+    def layers(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        r = self.readings()
+        pods_reading, pods = self.pods()
+        workloads_ns = self.settings.namespaces.workloads
+        groups = group(p for p in pods if p.namespace == workloads_ns)
+        return [
+            layers.host_layer(r["host"], now),
+            layers.k3s_layer(r["k3s"], r["nodes"], now),
+            layers.flux_layer(
+                r["controllers"],
+                r["sources"],
+                r["kustomizations"],
+                now,
+                expected=self.expected_digests(),
+            ),
+            layers.helm_layer(r["helm"], now),
+            layers.workloads_layer(pods_reading, groups, now),
+        ]
+
+    def workloads(self, namespace: str | None) -> dict[str, Any]:
+        """Pods grouped by workload: of ``namespace``, or of every namespace (None)."""
+        now = self.clock()
+        reading, pods = self.pods()
+        chosen = [p for p in pods if namespace is None or p.namespace == namespace]
+        return {
+            "namespace": namespace,
+            "all": namespace is None,
+            "namespaces": sorted(
+                {p.namespace for p in pods} | {self.settings.namespaces.workloads}
+            ),
+            "age_seconds": reading.age(now),
+            "error": reading.error,
+            "skipped": reading.skipped,
+            "groups": [g.to_json(now) for g in group(chosen)],
+        }
+
+    def ages(self) -> dict[str, float | None]:
+        now = self.clock()
+        return {name: reading.age(now) for name, reading in self.readings().items()}
+
+
+def _progress(state: BootstrapState) -> tuple[str, tuple[str, ...]]:
+    return state.phase.value, tuple(r.status.value for r in state.steps)
