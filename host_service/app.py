@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from host_service.api import Api
 from host_service.auth import Auth
+from host_service.logs.http import LogsHttp
 from host_service.pages import STATIC, Pages
 from host_service.service import Service
 from host_service.support.http import SupportHttp
@@ -29,8 +30,13 @@ PUBLIC = frozenset({"healthz", "login-form", "login", "api-login"})
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
-def routes(api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp) -> list[Route]:
+def routes(
+    api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp, logs: LogsHttp
+) -> list[Route]:
     return [
+        Route("GET", "/logs", logs.page, "logs"),
+        Route("GET", "/api/logs", logs.api_chunk, "api-logs"),
+        Route("GET", "/api/logs/follow", logs.api_follow, "api-logs-follow"),
         Route("GET", "/healthz", api.healthz, "healthz"),
         Route("GET", "/login", pages.login_form, "login-form"),
         Route("POST", "/login", pages.login, "login"),
@@ -80,7 +86,12 @@ class App:
         self.support = SupportHttp(service.support)
         update_js = (STATIC / "update.js").read_text(encoding="utf-8")
         self.update = UpdateHttp(service.updates, self.pages, update_js)
-        self.router = Router(routes(self.api, self.pages, self.support, self.update))
+        self.logs = LogsHttp(
+            service.logs, service.runtime.kube, service.settings.namespaces.all, self.pages,
+            js=(STATIC / "logs.js").read_text(encoding="utf-8"),
+            css=(STATIC / "logs.css").read_text(encoding="utf-8"),
+        )  # fmt: skip
+        self.router = Router(routes(self.api, self.pages, self.support, self.update, self.logs))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)
