@@ -30,11 +30,6 @@ class Cursor:
         text = format_stamp(self.ns)
         return f"{text}~{self.seq}" if self.seq else text
 
-    @property
-    def since_time(self) -> str:
-        """For ``--since-time``: the API takes whole seconds, so this rounds down."""
-        return format_stamp(self.ns - self.ns % 10**9).replace(".000000000", "")
-
 
 @dataclass(frozen=True, slots=True)
 class LogLine:
