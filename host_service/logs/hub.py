@@ -232,6 +232,12 @@ class LogHub:
         with self._lock:
             return {key: len(s.viewers) for key, s in self._streams.items()}
 
+    def backlogs(self, key: StreamKey) -> list[int]:
+        """The lines queued for each viewer of ``key`` (what slow viewers hold)."""
+        with self._lock:
+            stream = self._streams.get(key)
+            return sorted(len(v.queue) for v in stream.viewers) if stream else []
+
     def close(self) -> None:
         """End every stream and wake every viewer (the service stops)."""
         with self._lock:
