@@ -268,6 +268,8 @@ def test_a_viewer_that_stops_reading_does_not_stall_another(
         assert texts[-1] == f"line {total - 1} {padding}"
         assert missed(fast) == 0, "the fast viewer fell behind"
         assert len(texts) == total
+        # the stuck viewer is at its bound: it lost its oldest lines, nobody waited for it
+        assert max(hub.backlogs(key)) == hub.limits.viewer_lines
     finally:
         stuck.close()
 
