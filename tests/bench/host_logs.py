@@ -110,8 +110,11 @@ def run(cache: Path) -> int:
             kubeconfig.parent.mkdir(parents=True, exist_ok=True)
             kubeconfig.write_text(kube.kubeconfig())
             kubeconfig.chmod(0o600)
-            doubles = DoublesConfig(record=str(base / "doubles.json"), root=str(appliance.root),
-                                    kubeconfig=kube.kubeconfig()).save(base / "doubles-config.json")  # fmt: skip
+            doubles = DoublesConfig(
+                record=str(base / "doubles.json"),
+                root=str(appliance.root),
+                kubeconfig=kube.kubeconfig(),
+            ).save(base / "doubles-config.json")
             port = free_port()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.fixtures.host_service", "--root", str(appliance.root),
@@ -171,9 +174,7 @@ def run(cache: Path) -> int:
     print(f"{'idle':6} {'':>11} {rss_idle / 1024:10.1f} {1.0:14.2f}")
     for load, rate, rss, _ in rows:
         print(f"{load:<6} {rate:11.0f} {rss / 1024:10.1f} {rss / rss_idle:14.2f}")
-    print(
-        f"{'viewer':7} {'delivered':>10} {'missed':>8} {'lost':>6} {'reordered':>10}  (totals after both loads)"
-    )
+    print(f"{'viewer':7} {'delivered':>10} {'missed':>8} {'lost':>6} {'reordered':>10}")
     for index, (delivered, missed, lost, reordered) in enumerate(rows[-1][3]):
         print(f"{index:<7} {delivered:10} {missed:8} {lost:6} {reordered:10}")
     print("(totals after both loads; missed: dropped by the service and announced)")
