@@ -39,6 +39,9 @@ class LogLimits:
     max_follows: int = 16  # event streams at once (each holds a request slot)
     max_follows_per_session: int = 4
     stop_grace: float = 5.0  # kubectl gets this long after SIGTERM
+    # A live line longer than this is cut (and says so): with the line counts above it bounds
+    # a stream's memory in bytes. Chunks and downloads read the whole line.
+    max_line_chars: int = 64 * 1024
 
 
 class TooManyFollows(ServiceError):
@@ -182,7 +185,7 @@ class LogHub:
                     tail=self.limits.ring_lines, timestamps=True,
                 )  # fmt: skip
                 for raw in lines:
-                    self._publish(stream, numbering.line(raw))
+                    self._publish(stream, self._bounded(numbering.line(raw)))
         except ServiceError as exc:
             if not stream.stopping:
                 log.warning("following the log of %s failed: %s", "/".join(stream.key), exc)
@@ -195,6 +198,13 @@ class LogHub:
             if self._streams.get(stream.key) is stream:
                 del self._streams[stream.key]
             stream.changed.notify_all()
+
+    def _bounded(self, line: LogLine) -> LogLine:
+        most = self.limits.max_line_chars
+        if len(line.text) <= most:
+            return line
+        note = f" [… cut: the line has {len(line.text)} characters; download the log for all]"
+        return LogLine(line.cursor, line.text[:most] + note)
 
     def _publish(self, stream: Stream, line: LogLine) -> None:
         limit = self.limits.viewer_lines

@@ -177,6 +177,19 @@ def test_a_viewer_back_within_the_grace_period_keeps_the_upstream(kube: Followed
         assert not kube.follows[0][1].terminated.is_set()
 
 
+def test_a_huge_line_is_cut_and_says_so(kube: FollowedKube) -> None:
+    with make_hub(kube, max_line_chars=10) as hub:
+        viewer = hub.subscribe(KEY, None, owner="a")
+        wait_until(lambda: kube.follows, 5, "the upstream follow")
+        kube.follows[0][1].lines.put(f"{format_stamp(NS)} {'y' * 25}")
+        kube.write(0, 1)
+        wait_until(lambda: len(viewer.queue) == 2, 5, "two lines")
+        assert texts(hub, viewer) == [
+            "y" * 10 + " [… cut: the line has 25 characters; download the log for all]",
+            "line 1",
+        ]
+
+
 def test_the_end_of_the_container_ends_every_viewer(hub: LogHub, kube: FollowedKube) -> None:
     viewer = hub.subscribe(KEY, None, owner="a")
     wait_until(lambda: kube.follows, 5, "the upstream follow")
