@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from host_service.errors import InvalidInput
+
 # RFC 3339 with up to nine fraction digits (Go's RFC3339Nano trims trailing zeros), and a
 # cursor's optional "~n": the n-th of several lines stamped with the same nanosecond.
 _STAMP = re.compile(
@@ -15,7 +17,7 @@ _STAMP = re.compile(
 )
 
 
-class BadCursor(ValueError):
+class BadCursor(InvalidInput):
     """Text that is neither an RFC 3339 timestamp nor a cursor this service handed out."""
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
+from host_service.errors import InvalidInput
 from host_service.logs.lines import BadCursor, Cursor, parse_cursor
 
 # Pod names are DNS-1123 subdomains, container and namespace names DNS-1123 labels.
@@ -15,7 +16,7 @@ _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
-class InvalidLogRequest(ValueError):
+class InvalidLogRequest(InvalidInput):
     """A request's parameters, each bad one named with what to send instead."""
 
     def __init__(self, fields: Mapping[str, str]) -> None:
@@ -121,7 +122,7 @@ def cursor(args: Mapping[str, str], name: str) -> Cursor | None:
         raise InvalidLogRequest({name: str(exc)}) from exc
 
 
-class NoSuchLog(LookupError):
+class NoSuchLog(InvalidInput):
     """The pod, the container or its previous instance does not exist (HTTP 404)."""
 
 
