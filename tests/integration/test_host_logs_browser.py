@@ -86,7 +86,8 @@ def test_follow_pause_older_lines_resume_and_a_phone_width(
 
     # live lines arrive at the bottom while following
     cluster.add_log("msp", POD, "live 1: worker connected", "live 2: job 42 done")
-    page.wait_for_function("document.getElementById('log-lines').innerText.includes('live 2')")
+    # selectors, not wait_for_function: the page's CSP refuses the eval that polling needs
+    page.wait_for_selector("#log-lines .line >> text=live 2: job 42 done")
     assert box(page, "b => b.scrollHeight - b.scrollTop - b.clientHeight") < 24
     screenshot(page, "logs-1280.png")
 
@@ -109,9 +110,7 @@ def test_follow_pause_older_lines_resume_and_a_phone_width(
     assert page.inner_text("#log-lines .line >> nth=-1").endswith("paused 4")
     assert page.is_hidden("#new-lines")
     cluster.add_log("msp", POD, "after resume")
-    page.wait_for_function(
-        "document.getElementById('log-lines').innerText.includes('after resume')"
-    )
+    page.wait_for_selector("#log-lines .line >> text=after resume")
 
     # the text filter and the timestamp switch act on what is loaded
     page.fill("#opt-filter", "paused")
