@@ -256,5 +256,9 @@ class LogHub:
             for stream in streams:
                 stream.stopping = True
                 stream.changed.notify_all()
-        for stream in streams:
-            self._stop(stream)
+        # Side by side: a stop waits up to ``stop_grace`` for its kubectl.
+        stoppers = [threading.Thread(target=self._stop, args=(s,)) for s in streams]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
