@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from host_service.api import Api
 from host_service.auth import Auth
+from host_service.logs.http import LogsHttp
 from host_service.operate.http import OperateHttp
 from host_service.pages import STATIC, Pages
 from host_service.service import Service
@@ -31,9 +32,17 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 def routes(
-    api: Api, pages: Pages, support: SupportHttp, update: UpdateHttp, operate: OperateHttp
+    api: Api,
+    pages: Pages,
+    support: SupportHttp,
+    update: UpdateHttp,
+    operate: OperateHttp,
+    logs: LogsHttp,
 ) -> list[Route]:
     return [
+        Route("GET", "/logs", logs.page, "logs"),
+        Route("GET", "/api/logs", logs.api_chunk, "api-logs"),
+        Route("GET", "/api/logs/follow", logs.api_follow, "api-logs-follow"),
         Route("GET", "/healthz", api.healthz, "healthz"),
         Route("GET", "/login", pages.login_form, "login-form"),
         Route("POST", "/login", pages.login, "login"),
@@ -96,7 +105,13 @@ class App:
             status_js=live_js + _static("status.js"),
             workloads_js=live_js + _static("workloads.js"),
         )
-        self.router = Router(routes(self.api, self.pages, self.support, self.update, self.operate))
+        self.logs = LogsHttp(
+            service.logs, service.runtime.kube, service.settings.namespaces.all, self.pages,
+            js=_static("logs.js"), css=_static("logs.css"),
+        )  # fmt: skip
+        self.router = Router(
+            routes(self.api, self.pages, self.support, self.update, self.operate, self.logs)
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         request = Request.from_environ(environ)

@@ -62,12 +62,27 @@ class Kube(Protocol):
         container: str | None = None,
         tail: int | None = None,
         previous: bool = False,
+        timestamps: bool = False,
+        since_time: str | None = None,
+        limit_bytes: int | None = None,
     ) -> str:
-        """The container's log (``previous``: of its last terminated instance)."""
+        """The container's log (``previous``: of its last terminated instance).
+
+        ``timestamps`` starts each line with its RFC 3339 time and a space; ``since_time``
+        (RFC 3339, whole seconds: the API rounds it down) keeps lines logged from then on;
+        ``tail`` the last lines of what is left; ``limit_bytes`` cuts the answer there.
+        """
         ...
 
     def follow_logs(
-        self, namespace: str, pod: str, *, container: str | None = None, tail: int = 100
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        tail: int = 100,
+        timestamps: bool = False,
+        since_time: str | None = None,
     ) -> Iterator[str]:
         """The last ``tail`` lines, then new lines as the pod writes them, until it ends or
         the caller closes the iterator (for live log views)."""
@@ -177,26 +192,47 @@ class Kubectl:
         container: str | None = None,
         tail: int | None = None,
         previous: bool = False,
+        timestamps: bool = False,
+        since_time: str | None = None,
+        limit_bytes: int | None = None,
     ) -> str:
         args = ["logs", pod, *_namespace_args(namespace)]
-        if container:
-            args += ["--container", container]
+        args += _log_args(container, tail=tail, timestamps=timestamps, since_time=since_time)
         if previous:
             args.append("--previous")
-        if tail is not None:
-            args.append(f"--tail={tail}")
+        if limit_bytes is not None:
+            args.append(f"--limit-bytes={limit_bytes}")
         return self._run(args)
 
     def follow_logs(
-        self, namespace: str, pod: str, *, container: str | None = None, tail: int = 100
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        tail: int = 100,
+        timestamps: bool = False,
+        since_time: str | None = None,
     ) -> Iterator[str]:
-        args = [*self.argv, "logs", "--follow", f"--tail={tail}", pod, "--namespace", namespace]
-        if container:
-            args += ["--container", container]
+        args = [*self.argv, "logs", "--follow", pod, "--namespace", namespace]
+        args += _log_args(container, tail=tail, timestamps=timestamps, since_time=since_time)
         try:
             yield from command.stream_lines(args)
         except CommandError as exc:
             raise KubeError(_summary(exc), argv=exc.argv, output=exc.output) from exc
+
+
+def _log_args(
+    container: str | None, *, tail: int | None, timestamps: bool, since_time: str | None
+) -> list[str]:
+    args = ["--container", container] if container else []
+    if tail is not None:
+        args.append(f"--tail={tail}")
+    if timestamps:
+        args.append("--timestamps")
+    if since_time is not None:
+        args.append(f"--since-time={since_time}")
+    return args
 
 
 def _apply_args(source: str, field_manager: str) -> list[str]:

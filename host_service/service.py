@@ -11,6 +11,7 @@ from host_service import console, lock, owner, setup_token
 from host_service import state as sm
 from host_service.errors import InvalidInput
 from host_service.intent import IntentStore, SetupIntent
+from host_service.logs.hub import LogHub
 from host_service.operate.monitor import Monitor
 from host_service.resolution import read_resolution
 from host_service.runtime import Runtime
@@ -62,6 +63,7 @@ class Service:
             implementations=update_steps,
         )
         self.monitor = Monitor(settings, runtime, clock=clock)
+        self.logs = LogHub(runtime.kube)
         self.keeper: StateKeeper | None = None
         self.worker: Worker | None = None
         self.resume: Resume | None = None
@@ -119,6 +121,7 @@ class Service:
         self.updates.stop()
 
     def stop(self) -> None:
+        self.logs.close()
         self.stop_bootstrap()
         self.monitor.stop()
         if self._lock_handle is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from host_service.kube import FIELD_MANAGER, Kube, Kubectl, KubeError
+from host_service.logs.lines import parse_cursor
 from tests.fixtures.host_service import KUBECTL, FakeKube
 from tests.fixtures.kube_api import KubeApi
 
@@ -29,7 +30,7 @@ class Side:
 
     kube: Kube
     put: Callable[[dict[str, Any]], object]  # as a controller would: status included
-    add_log: Callable[..., None]  # (namespace, pod, *lines)
+    add_log: Callable[..., None]  # (namespace, pod, *lines, container="")
     previous_logs: dict[tuple[str, str], list[str]]  # the last terminated instance's lines
     deny: Callable[..., None]  # (verb, resource, *, message, reason="Forbidden", times=None)
 
@@ -249,6 +250,31 @@ def test_logs_of_the_previous_instance(side: Side) -> None:
     side.put(pod("fresh", "Running"))
     with pytest.raises(KubeError, match='previous terminated container "c" in pod "fresh"'):
         side.kube.logs("default", "fresh", container="c", previous=True)
+
+
+def test_logs_per_container_with_timestamps_since_time_and_limits(side: Side) -> None:
+    """What the log viewer reads: one container's lines, stamped as the kubelet stamps them
+    (RFC 3339 with nanoseconds, in order), from a time on, the last few, cut at a size."""
+    kube = side.kube
+    two = pod("two", "Succeeded")
+    two["spec"]["containers"] = [{"name": "app", "image": "x"}, {"name": "side", "image": "x"}]
+    side.put(two)
+    side.add_log("default", "two", "a 1", "a 2", "a 3", container="app")
+    side.add_log("default", "two", "s 1", container="side")
+    assert kube.logs("default", "two", container="app") == "a 1\na 2\na 3\n"
+    assert kube.logs("default", "two", container="side") == "s 1\n"
+    stamped = kube.logs("default", "two", container="app", timestamps=True, tail=2).splitlines()
+    assert [line.split(" ", 1)[1] for line in stamped] == ["a 2", "a 3"]
+    stamps = [parse_cursor(line.split(" ", 1)[0]) for line in stamped]
+    assert stamps == sorted(stamps)
+    followed = list(kube.follow_logs("default", "two", container="app", tail=1, timestamps=True))
+    assert followed == stamped[1:]
+    everything = kube.logs("default", "two", container="app", since_time="2000-01-01T00:00:00Z")
+    assert everything == "a 1\na 2\na 3\n"
+    assert kube.logs("default", "two", container="app", since_time="2999-01-01T00:00:00Z") == ""
+    assert kube.logs("default", "two", container="app", limit_bytes=5) == "a 1\na"
+    with pytest.raises(KubeError, match="container web is not valid for pod two"):
+        kube.logs("default", "two", container="web")
 
 
 def test_logs_of_a_missing_pod_are_the_seams_error(side: Side) -> None:
