@@ -58,7 +58,8 @@ def run(cache: Path) -> int:
             dd_read.append(_dd(f"if={device}", "of=/dev/null", "bs=4M", "iflag=direct",
                                f"count={blocks}"))  # fmt: skip
             found = writer.read_back(device, iso, size, align, lambda n: None)
-            assert found.direct and found.difference is None and found.ends_at is None
+            if not found.direct or found.difference is not None or found.ends_at is not None:
+                raise RuntimeError(f"{device}: the read-back did not verify: {found}")
             flash_read.append(found.timing.seconds)
     finally:
         subprocess.run(["losetup", "--detach", str(device)], check=False)

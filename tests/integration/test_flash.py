@@ -115,7 +115,8 @@ def test_a_byte_changed_after_flashing_is_caught_by_verify(iso: Path, stick: Sti
     assert done.returncode == ExitCode.FAILURE
     # The ISO is checked against its sha256 first (it is what the stick is compared with).
     checked, failed = done.stderr.splitlines()[:2]
-    assert checked.startswith(f"{iso.name}: sha256 ") and " matches " in checked
+    assert checked.startswith(f"{iso.name}: sha256 ")
+    assert " matches " in checked
     assert failed.startswith(
         f"error: {stick.device}: verify failed: byte {where} (sector {where // 512}) differs "
         "from the ISO"
