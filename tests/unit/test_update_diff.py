@@ -33,9 +33,11 @@ def test_side_by_side_rows_for_each_kind_of_change() -> None:
         ["delete", 1, "a", None, ""],
         ["delete", 2, "b", None, ""],
     ]
-    # Many equal lines: autojunk would mark frequent lines as junk and misalign them.
-    same = "".join(f"k: {n % 3}\n" for n in range(300))
-    assert all(row[0] == "equal" for row in side_by_side(same, same))
+    # Over 200 lines, difflib's autojunk takes a frequent line for junk and would show
+    # one changed line as the whole rest of the file replaced.
+    before = "x\n" * 150 + "y\n" + "x\n" * 150
+    rows = side_by_side(before, before.replace("y", "z"))
+    assert [row for row in rows if row[0] != "equal"] == [["replace", 151, "y", 151, "z"]]
 
 
 def test_a_first_release_has_nothing_on_the_running_side() -> None:
