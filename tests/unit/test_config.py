@@ -136,6 +136,7 @@ def test_mapping_is_plain_data() -> None:
 def test_volume_id_is_clamped_and_sanitised() -> None:
     assert volume_id_for("x" * 40, "1") == "x" * 32
     assert volume_id_for("a", "1+b") == "a 1_b"
+    assert volume_id_for("Demo", "1.0-RC1_x.y") == "Demo 1.0-RC1_x.y"  # kept as typed
 
 
 # -- appliance.registry.ca_bundle ----------------------------------------------------------
