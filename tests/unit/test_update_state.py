@@ -194,6 +194,9 @@ def test_block_keeps_the_output_tail_and_retry_resumes_the_step() -> None:
     record = again.record(UpdateStep.RENDER)
     assert (record.status, record.message) == ("pending", "retry requested")
     assert again.current is UpdateStep.RENDER
+    resumed = us.begin(again, UpdateStep.RENDER, 41.0).record(UpdateStep.RENDER)
+    assert (resumed.status, resumed.finished_at, resumed.already_done) == ("running", None, False)
+    assert resumed.already_done is False
 
 
 def test_retry_and_supersede_need_a_blocked_run() -> None:
