@@ -219,3 +219,15 @@ def test_two_first_starts_agree_on_one_token(tmp_path: Path) -> None:
         thread.join()
     assert len(set(seen)) == 1
     assert path.read_text().strip() == seen[0]
+
+
+def test_a_full_lockout_forgets_exactly_the_clients_whose_wait_is_over() -> None:
+    clock = Clock()
+    lockout = Lockout(free=1, base=1, clock=clock, max_clients=2)
+    lockout.failed("ended")  # locked until now + 1
+    clock.now += 0.5
+    lockout.failed("waiting")  # locked until now + 1.5
+    clock.now += 0.5
+    lockout.failed("new")  # full: "ended" ends exactly now and is forgotten
+    assert (lockout.failures("ended"), lockout.failures("waiting"), lockout.failures("new")) == (
+        0, 1, 1)  # fmt: skip

@@ -50,6 +50,7 @@ def test_each_change_is_written_with_its_history_entry(tmp_path: Path) -> None:
     assert UpdateKeeper(store.paths).load() == begun
     assert store.snapshot()[0] > version
     assert store.history.entries() == [begun.history_entry()]
+    assert store.paths.history.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_transition_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
