@@ -363,3 +363,11 @@ def test_a_signing_key_is_a_fingerprint_or_a_path_beside_the_config(
     config = parse_config(text, source=tmp_path / "a.yaml", base_dir=tmp_path)
     expected = key if fingerprint else str((tmp_path / key).resolve())
     assert config.signing.key == expected
+
+
+def test_a_field_type_without_a_name_is_a_bug_not_a_message() -> None:
+    from isobuild import config
+
+    assert config._type_name(tuple[str, ...]) == "a list of a string"
+    with pytest.raises(TypeError, match=r"^config field type <class 'int'> has no name here$"):
+        config._type_name(int)
