@@ -196,3 +196,22 @@ def test_each_kind_has_its_api_resource() -> None:
     assert source._resource({"kind": "Secret"}) == "secrets"
     assert source._resource({"kind": "OCIRepository"}) == OCI_REPOSITORIES
     assert source._resource({"kind": "Kustomization"}) == KUSTOMIZATIONS
+
+
+def test_a_ca_bundle_with_text_beside_the_certificates_is_named_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    ctx, _, _ = source_context(tmp_path, ca=True)
+    bundle = ctx.settings.registry.ca_bundle
+    assert bundle is not None
+    bundle.write_text("# Root CA\n# Főtanúsítvány\n" + PEM, encoding="utf-8")
+    with pytest.raises(StepFailed) as caught:
+        source.desired(ctx)
+    failed = caught.value
+    assert str(failed) == f"the registry CA bundle {bundle}: line 2 has a non-ASCII character"
+    assert failed.cause == (
+        "the file holds more than certificate blocks (a comment or a subject line)"
+    )
+    assert failed.next_step == (
+        "keep only the -----BEGIN CERTIFICATE----- blocks in it, then retry"
+    )
