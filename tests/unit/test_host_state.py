@@ -300,3 +300,10 @@ def test_a_failed_transition_changes_nothing(tmp_path: Path) -> None:
         keeper.update(lambda s: sm.retry(s, 1.0))
     assert keeper.state == BootstrapState()
     assert keeper.version == 0
+
+
+def test_a_blocker_without_output_or_time_reads_with_empty_output_at_zero() -> None:
+    data = {"step": "apply", "message": "m", "cause": "c", "next_step": "n"}
+    blocker = sm.Blocker.from_json(data)
+    assert (blocker.output, blocker.at) == ("", 0.0)
+    assert isinstance(blocker.at, float)
