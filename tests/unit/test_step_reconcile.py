@@ -545,3 +545,10 @@ def test_the_console_banner_shows_the_address_token_and_app_url(tmp_path: Path) 
     assert token in banner
     assert "192.0.2.10" in banner
     assert "https://psa.example.com" in banner
+
+
+def test_a_kustomization_just_created_has_no_status_yet(tmp_path: Path) -> None:
+    kube = healthy_kube()
+    kube.put({"kind": "Kustomization",
+              "metadata": {"name": manifests.SOURCE_NAME, "namespace": "flux-system"}})  # fmt: skip
+    assert state(tmp_path, kube) == (False, "Kustomization: no status yet")
