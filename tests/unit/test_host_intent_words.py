@@ -192,3 +192,16 @@ def test_a_stored_password_never_goes_to_another_host() -> None:
     again = parse_setup({"app_url": URL, "proxy": "http://u@q:1"}, default_channel="s",
                         stored=no_password)  # fmt: skip
     assert again.proxy == "http://u@q:1"
+
+
+def test_several_errors_read_as_one_line_each_named() -> None:
+    with pytest.raises(InputErrors) as caught:
+        parse_setup({"app_url": "x", "channel": "UP"}, default_channel="stable")
+    assert str(caught.value) == (
+        "app_url: expected a URL starting with https:// or http://, such as https://host; "
+        "channel: expected a channel name such as 'stable' or 'nightly'"
+    )
+
+
+def test_a_url_is_kept_as_typed_but_for_a_trailing_slash() -> None:
+    assert parsed(app_url="https://PSA.Example.X/").app_url == "https://PSA.Example.X"
