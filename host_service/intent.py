@@ -94,7 +94,7 @@ def _valid_host(host: str) -> bool:
     return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
 
 
-def _check_url(value: str, *, schemes: tuple[str, ...], allow_path: bool, what: str) -> str:
+def _check_url(value: str, *, schemes: tuple[str, ...], what: str) -> str:
     if len(value) > MAX_URL:
         raise ValueError(f"longer than {MAX_URL} characters")
     if any(c.isspace() for c in value):
@@ -113,9 +113,9 @@ def _check_url(value: str, *, schemes: tuple[str, ...], allow_path: bool, what: 
         raise ValueError(f"{what} has an invalid port")
     if parts.query or parts.fragment:
         raise ValueError(f"{what} must not have a query or fragment")
-    if not allow_path and parts.path not in ("", "/"):
+    if parts.path not in ("", "/"):
         raise ValueError(f"{what} must not have a path")
-    return value.rstrip("/") if not allow_path or parts.path == "/" else value
+    return value.rstrip("/")
 
 
 def parse_setup(
@@ -147,7 +147,7 @@ def parse_setup(
         errors["app_url"] = "required: the public URL users open, e.g. https://psa.example.com"
     elif app_url is not None:
         try:
-            app_url = _check_url(app_url, schemes=("https", "http"), allow_path=False, what="URL")
+            app_url = _check_url(app_url, schemes=("https", "http"), what="URL")
             if urlsplit(app_url).username is not None:
                 errors["app_url"] = "must not contain a user name or password"
         except ValueError as exc:
@@ -167,7 +167,7 @@ def parse_setup(
     proxy = text("proxy")
     if proxy is not None:
         try:
-            proxy = _check_url(proxy, schemes=("http", "https"), allow_path=False, what="proxy")
+            proxy = _check_url(proxy, schemes=("http", "https"), what="proxy")
         except ValueError as exc:
             errors["proxy"] = str(exc)
     password = data.get("proxy_password")

@@ -21,6 +21,15 @@ def _ca_pem(ctx: StepContext) -> str | None:
             cause="build-info.json names a CA bundle that is not on the system",
             next_step="restore the CA bundle file, then retry",
         ) from exc
+    except UnicodeDecodeError as exc:
+        # A bundle put in place on the appliance, not checked by the build: Flux's Secret
+        # takes certificate blocks only.
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise StepFailed(
+            f"the registry CA bundle {bundle}: line {line} has a non-ASCII character",
+            cause="the file holds more than certificate blocks (a comment or a subject line)",
+            next_step="keep only the -----BEGIN CERTIFICATE----- blocks in it, then retry",
+        ) from exc
 
 
 def _source_namespaces(ctx: StepContext) -> tuple[str, str]:

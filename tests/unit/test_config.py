@@ -136,6 +136,7 @@ def test_mapping_is_plain_data() -> None:
 def test_volume_id_is_clamped_and_sanitised() -> None:
     assert volume_id_for("x" * 40, "1") == "x" * 32
     assert volume_id_for("a", "1+b") == "a 1_b"
+    assert volume_id_for("Demo", "1.0-RC1_x.y") == "Demo 1.0-RC1_x.y"  # kept as typed
 
 
 # -- appliance.registry.ca_bundle ----------------------------------------------------------
@@ -290,3 +291,83 @@ def test_non_default_namespaces_are_refused_naming_the_key() -> None:
         "bundle (flux/)"
     )
     assert "set 'alga-system'" in problems[1]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "problem"),
+    [
+        ("iso: {volume_id: [a]}", "iso.volume_id: expected a string, got list"),
+        ("iso: {volume_id: true}", "iso.volume_id: expected a string, got bool"),
+        ("iso: {grub: {timeout: true}}", "iso.grub.timeout: expected an integer, got True"),
+        ("iso: {grub: {timeout: 1.5}}", "iso.grub.timeout: expected an integer, got 1.5"),
+        ("autoinstall: {ssh: {allow_pw: 'yes'}}",
+         "autoinstall.ssh.allow_pw: expected true or false, got 'yes'"),
+        ("autoinstall: {storage: {match: {ssd: 1}}}",
+         "autoinstall.storage.match.ssd: expected true or false, got 1"),
+        ("autoinstall: {storage: {match: {size: huge}}}",
+         "autoinstall.storage.match.size: expected one of 'largest', 'smallest', got 'huge'"),
+        ("autoinstall: {ssh: {authorized_keys: [k, [x]]}}",
+         "autoinstall.ssh.authorized_keys[1]: expected a string, got list"),
+        ("appliance: {k3s: {disable: traefik}}",
+         "appliance.k3s.disable: expected a list of one of 'traefik', 'servicelb', 'metrics-server'"
+         ", 'coredns', 'local-storage', got str"),
+        ("appliance: {registry: {ca_bundle: ''}}",
+         "appliance.registry.ca_bundle: expected a path, got ''"),
+        ("appliance: {registry: {ca_bundle: 5}}",
+         "appliance.registry.ca_bundle: expected a path, got 5"),
+        ("payload: {lock: [a]}", "payload.lock: expected a path, got ['a']"),
+        ("autoinstall: {identity: 5}", "autoinstall.identity: expected a mapping, got int"),
+    ],
+)  # fmt: skip
+def test_each_type_error_word_for_word(yaml_text: str, problem: str) -> None:
+    assert _problems(f"name: a\nversion: '1'\n{yaml_text}\n") == [f"appliance.yaml: {problem}"]
+
+
+def test_numbers_where_text_is_expected_are_taken_as_text() -> None:
+    config = parse_config("name: a\nversion: 2\niso: {disk_info: 1.5}\n", source=Path("a.yaml"))
+    assert (config.version, config.iso.disk_info) == ("2", "1.5")
+
+
+def test_optional_values_may_be_null() -> None:
+    config = parse_config(
+        "name: a\nversion: '1'\niso: {volume_id: null}\n"
+        "autoinstall: {storage: {match: {size: null}}}\n",
+        source=Path("a.yaml"),
+    )
+    assert config.iso.volume_id is None
+    assert config.autoinstall.storage.match.size is None
+
+
+def test_an_empty_file_reports_the_required_keys() -> None:
+    assert _problems("") == [
+        "appliance.yaml: name: required value is missing",
+        "appliance.yaml: version: required value is missing",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "fingerprint"),
+    [
+        ("0123456789ABCDEF", True),
+        ("0x0123456789abcdef", True),
+        ("0123456789ABCDEF0123456789ABCDEF01234567", True),
+        ("0123456789ABCDE", False),
+        ("0123456789ABCDEF0", False),
+        ("keys/signing.asc", False),
+    ],
+)
+def test_a_signing_key_is_a_fingerprint_or_a_path_beside_the_config(
+    tmp_path: Path, key: str, fingerprint: bool
+) -> None:
+    text = f"name: a\nversion: '1'\nsigning: {{key: '{key}'}}\n"
+    config = parse_config(text, source=tmp_path / "a.yaml", base_dir=tmp_path)
+    expected = key if fingerprint else str((tmp_path / key).resolve())
+    assert config.signing.key == expected
+
+
+def test_a_field_type_without_a_name_is_a_bug_not_a_message() -> None:
+    from isobuild import config
+
+    assert config._type_name(tuple[str, ...]) == "a list of a string"
+    with pytest.raises(TypeError, match=r"^config field type <class 'int'> has no name here$"):
+        config._type_name(int)

@@ -4,7 +4,6 @@ lines, on a lockout clock the test moves."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from tests.unit.test_host_app import Browser, login
 from tests.unit.test_host_worker import Script, runtime
 
 WRONG = "AAAA-BBBB-CCCC-DDDD-EEEE"
+NOW = 1_800_000_000.0  # the service's wall clock: 2027-01-15T08:00:00Z
 
 
 class Clock:
@@ -40,6 +40,7 @@ def service(tmp_path: Path, clock: Clock) -> Iterator[Service]:
         runtime(),
         implementations=Script().implementations(),
         lockout=Lockout(free=2, base=0.4, clock=clock),
+        clock=lambda: NOW,
     )
     service.start()
     yield service
@@ -71,9 +72,9 @@ def test_login_logs_say_who_how_often_and_when_the_lockout_starts(
     assert caplog.messages[0] == (
         "login from 192.0.2.50 refused: wrong setup token (1 in a row; lockout at 2)"
     )
-    assert re.fullmatch(
-        r"login from 192\.0\.2\.50 locked until \S+ \(1 s\) after 2 wrong setup tokens in a row",
-        caplog.messages[1],
+    assert caplog.messages[1] == (
+        "login from 192.0.2.50 locked until 2027-01-15T08:00:00+00:00 (1 s) after 2 wrong "
+        "setup tokens in a row"
     )
     assert WRONG not in caplog.text
 
@@ -122,7 +123,30 @@ def test_the_login_page_nonce_lives_an_hour_and_must_match(service: Service) -> 
     assert "Max-Age=3600" in cookie
     answer = browser.form("/login", {"token": service.token(), "nonce": "forged"})
     assert answer.code == 403
-    assert "the login form expired; reload the page and try again" in answer.text
+    assert (
+        '<p class="error" role="alert">the login form expired; reload the page and try again</p>'
+        in answer.text
+    )
     answer = browser.form("/login", {"token": service.token()})
     assert answer.code == 403
     assert "appliance_session" not in browser.jar
+
+
+def test_a_login_after_wrong_tokens_says_how_many_and_starts_afresh(
+    service: Service, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = Browser(App(service))
+    answer = browser.json("POST", "/api/login", {"token": WRONG})
+    assert answer.json()["error"] == (
+        "wrong setup token: use the token shown on the appliance's console"
+    )
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="host_service.auth"):
+        assert browser.json("POST", "/api/login", {"token": service.token()}).code == 200
+        assert browser.json("POST", "/api/login", {"token": service.token()}).code == 200
+        browser.json("POST", "/api/login", {"token": WRONG})
+    assert caplog.messages == [
+        "login from 192.0.2.50 after 1 wrong tokens",
+        "login from 192.0.2.50",
+        "login from 192.0.2.50 refused: wrong setup token (1 in a row; lockout at 2)",
+    ]

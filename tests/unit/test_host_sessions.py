@@ -219,3 +219,58 @@ def test_two_first_starts_agree_on_one_token(tmp_path: Path) -> None:
         thread.join()
     assert len(set(seen)) == 1
     assert path.read_text().strip() == seen[0]
+
+
+def test_a_full_lockout_forgets_exactly_the_clients_whose_wait_is_over() -> None:
+    clock = Clock()
+    lockout = Lockout(free=1, base=1, clock=clock, max_clients=2)
+    lockout.failed("ended")  # locked until now + 1
+    clock.now += 0.5
+    lockout.failed("waiting")  # locked until now + 1.5
+    clock.now += 0.5
+    lockout.failed("new")  # full: "ended" ends exactly now and is forgotten
+    assert (lockout.failures("ended"), lockout.failures("waiting"), lockout.failures("new")) == (
+        0, 1, 1)  # fmt: skip
+
+
+def test_an_unwritable_list_of_ended_sessions_keeps_them_ended_in_memory(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keeper = SessionKeeper(tmp_path / "session.key", clock=Clock())
+    ended, ended_cookie = keeper.issue()
+    _, other_cookie = keeper.issue()
+    assert keeper.verify(other_cookie) is not None  # the (empty) list is read now
+    keeper.revoked_file.mkdir()  # a directory where the list goes: every write fails
+    keeper.revoke(ended)
+    assert keeper.verify(ended_cookie) is None
+    assert keeper.verify(other_cookie) is not None  # no new key: the others live on
+    assert caplog.messages == [
+        f"cannot write {keeper.revoked_file} (Is a directory): ended sessions stay ended "
+        "only until the service restarts"
+    ]
+
+
+def test_an_ended_session_expiring_right_now_no_longer_counts(tmp_path: Path) -> None:
+    clock = Clock()
+    keeper = SessionKeeper(tmp_path / "session.key", clock=clock, lifetime=10, max_revoked=1)
+    first, _ = keeper.issue()
+    clock.now += 10  # first's cookie expires exactly now
+    second, _ = keeper.issue()
+    _, kept_cookie = keeper.issue()
+    keeper.revoke(first)
+    keeper.revoke(second)  # first is dropped from the list: still one entry, no new key
+    assert keeper.verify(kept_cookie) is not None
+
+
+def test_too_many_logouts_start_a_new_list_under_a_new_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keeper = SessionKeeper(tmp_path / "session.key", clock=Clock(), max_revoked=1)
+    a, _ = keeper.issue()
+    b, _ = keeper.issue()
+    keeper.revoke(a)
+    keeper.revoke(b)
+    assert caplog.messages == ["2 sessions ended by logout: a new key ends them all"]
+    assert json.loads(keeper.revoked_file.read_text()) == {"revoked": {}}
+    _, cookie = keeper.issue()
+    assert keeper.verify(cookie) is not None

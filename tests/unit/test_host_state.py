@@ -300,3 +300,28 @@ def test_a_failed_transition_changes_nothing(tmp_path: Path) -> None:
         keeper.update(lambda s: sm.retry(s, 1.0))
     assert keeper.state == BootstrapState()
     assert keeper.version == 0
+
+
+def test_a_blocker_without_output_or_time_reads_with_empty_output_at_zero() -> None:
+    data = {"step": "apply", "message": "m", "cause": "c", "next_step": "n"}
+    blocker = sm.Blocker.from_json(data)
+    assert (blocker.output, blocker.at) == ("", 0.0)
+    assert isinstance(blocker.at, float)
+
+
+def test_abandon_returns_a_run_to_waiting_for_setup_and_logs_why() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    state = sm.claim(state, pid=42, started_at=0.5, boot_id="b", now=1.5)
+    first = state.steps[0].step
+    state = sm.finish_step(sm.begin_step(state, first, 2.0), first, 3.0, already_done=False)
+    second = state.steps[1].step
+    state = sm.begin_step(state, second, 4.0)
+    abandoned = sm.abandon(state, 5.0, "inputs gone")
+    assert abandoned.phase is Phase.AWAITING_SETUP
+    assert abandoned.owner is None
+    assert abandoned.updated_at == 5.0
+    assert [r.status for r in abandoned.steps[:3]] == [
+        StepStatus.DONE, StepStatus.PENDING, StepStatus.PENDING]  # fmt: skip
+    assert abandoned.steps[0] == state.steps[0]
+    assert abandoned.history[-1] == f"5.000 run {state.run} abandoned: inputs gone"
+    assert abandoned.history[:-1] == state.history

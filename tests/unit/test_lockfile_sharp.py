@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import locale
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -169,21 +167,8 @@ def test_a_yaml_syntax_error_says_how_to_get_a_valid_file() -> None:
     assert caught.value.hint == LOCK_HINT
 
 
-@pytest.fixture
-def ascii_locale() -> Iterator[None]:
-    """The process's text encoding as on a host whose locale is plain C (ASCII)."""
-    before = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    try:
-        yield
-    finally:
-        locale.setlocale(locale.LC_CTYPE, before)
-
-
 @pytest.mark.usefixtures("ascii_locale")
 def test_a_lock_file_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
-    if sys.flags.utf8_mode:
-        pytest.skip("Python's UTF-8 mode reads every file as UTF-8 anyway")
     assert locale.getencoding().upper() not in ("UTF-8", "UTF8")
     path = tmp_path / "payload.lock.yaml"
     path.write_bytes("# Pinned by José's release job\n".encode() + DEFAULT_LOCK.read_bytes())

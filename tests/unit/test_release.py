@@ -255,3 +255,23 @@ def test_unknown_profile_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"profiles/ha/values: no such values profile") as caught:
         profile_values(FLUX_DIR, "ha")
     assert caught.value.hint == "profiles with values: single-node"
+
+
+def test_a_bad_release_file_is_named_in_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "release.json"
+    document = sample()
+    del document["version"]
+    del document["channel"]
+    path.write_bytes(canonical_json(document))
+    with pytest.raises(ReleaseError) as caught:
+        load_release(path)
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert all(p.startswith(f"{path}: ") for p in problems)
+    assert str(caught.value) == "\n".join(problems)
+
+
+def test_a_release_error_keeps_its_hint() -> None:
+    error = ReleaseError(["a", "b"], hint="pin another release")
+    assert (str(error), error.hint, error.problems) == ("a\nb", "pin another release", ["a", "b"])
+    assert ReleaseError("one").problems == ["one"]

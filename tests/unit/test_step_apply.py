@@ -4,6 +4,7 @@ stored values and the release selection applied, what it reports, when probe say
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,20 @@ from tests.unit.test_host_steps import context, store_release
 NAMESPACES = ["flux-system", "alga-system", "msp"]
 
 
-def apply_context(tmp_path: Path) -> tuple[StepContext, FakeKube, list[tuple[str, str | None]]]:
-    kube = FakeKube()
+class Managed(FakeKube):
+    """Records the field manager of every server-side apply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.managers: list[str] = []
+
+    def apply(self, objects: Any, *, field_manager: str) -> None:
+        self.managers.append(field_manager)
+        super().apply(objects, field_manager=field_manager)
+
+
+def apply_context(tmp_path: Path) -> tuple[StepContext, Managed, list[tuple[str, str | None]]]:
+    kube = Managed()
     ctx, reports = context(tmp_path, kube=kube)
     store_release(ctx)
     values_step.run(ctx)
@@ -93,6 +106,7 @@ def test_run_applies_in_order_and_reports_each_object(tmp_path: Path) -> None:
         ("create", "Secret", SECRET_NAME),
     ]
     assert apply.probe(ctx) is True
+    assert kube.managers == ["alga-appliance", "alga-appliance"]
 
 
 def test_probe_sees_changed_data_lost_labels_and_a_missing_secret_key(tmp_path: Path) -> None:
@@ -139,7 +153,7 @@ def test_the_generated_secret_gains_missing_keys_and_keeps_the_rest(tmp_path: Pa
     apply._ensure_generated_secret(ctx)
     first = manifests.secret_values(kube.get("secrets", SECRET_NAME, "msp"))
     assert sorted(first) == sorted(GENERATED_SECRET_KEYS)
-    assert all(len(v) >= 40 for v in first.values())
+    assert all(len(v) == 43 for v in first.values())  # 32 random bytes, base64url
     assert len(set(first.values())) == len(first)
     reports.clear()
     apply._ensure_generated_secret(ctx)
@@ -160,7 +174,7 @@ def test_the_generated_secret_gains_missing_keys_and_keeps_the_rest(tmp_path: Pa
         k: v for k, v in first.items() if k not in ("redis-password", "crypto-key")
     }
     assert now["redis-password"] != first["redis-password"]
-    assert len(now["crypto-key"]) >= 40
+    assert len(now["crypto-key"]) == len(now["redis-password"]) == 43
 
 
 class Racing(FakeKube):

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from host_service.command import CommandError
+from host_service.errors import ServiceError
 from host_service.settings import Timeouts
-from host_service.steps.blockers import Wording, WordingTable, disk_failure
+from host_service.state import Blocker, Step
+from host_service.steps.blockers import Wording, WordingTable, disk_failure, to_blocker
 from host_service.steps.context import Cancelled, StepContext, StepFailed
 from tests.unit.test_host_steps import context
 
@@ -204,3 +207,53 @@ def test_a_wording_table_picks_the_most_specific_class_and_refuses_others() -> N
     with pytest.raises(TypeError, match=r"^no blocker wording for ValueError$"):
         table.failed(ValueError("v"))
     assert Wording("m", "c", "n").failed().output == ""
+
+
+def shout(text: str) -> str:
+    return text.replace("secret", "[redacted]")
+
+
+def test_to_blocker_keeps_a_step_failure_and_redacts_every_text(tmp_path: Path) -> None:
+    failed = StepFailed("m secret", cause="c secret", next_step="n secret", output="o secret")
+    blocker = to_blocker(Step.APPLY, failed, shout, state_dir=tmp_path)
+    assert blocker == Blocker(step=Step.APPLY, message="m [redacted]", cause="c [redacted]",
+                              next_step="n [redacted]", output="o [redacted]")  # fmt: skip
+
+
+def test_to_blocker_words_a_full_disk(tmp_path: Path) -> None:
+    error = OSError(errno.ENOSPC, "No space left on device")
+    blocker = to_blocker(Step.VALUES, error, shout, state_dir=tmp_path)
+    assert blocker.message == f"cannot write {tmp_path}: No space left on device"
+    assert blocker.cause == f"the disk holding {tmp_path} is full"
+
+
+def test_to_blocker_words_a_tool_failure_with_its_output(tmp_path: Path) -> None:
+    error = CommandError("kubectl failed (exit 1)", argv=["kubectl"], output="tail secret")
+    blocker = to_blocker(Step.SOURCE, error, shout, state_dir=tmp_path)
+    assert (blocker.message, blocker.cause, blocker.next_step, blocker.output) == (
+        "source failed: kubectl failed (exit 1)",
+        "an unexpected error from a tool or the registry",
+        "read the output, then retry; if it persists, collect a support bundle",
+        "tail [redacted]",
+    )
+    plain = to_blocker(Step.SOURCE, ServiceError("registry said no"), shout, state_dir=tmp_path)
+    assert (plain.message, plain.output) == ("source failed: registry said no", "")
+
+
+def test_to_blocker_words_a_bug_with_its_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    try:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "x")
+    except FileNotFoundError as exc:
+        blocker = to_blocker(Step.K3S, exc, shout, state_dir=tmp_path)
+    assert blocker.message == (
+        "k3s failed with an internal error: FileNotFoundError(2, 'No such file or directory')"
+    )
+    assert blocker.cause == "a bug in the host service"
+    assert blocker.next_step == "retry; if it persists, collect a support bundle and report it"
+    assert blocker.output.startswith("Traceback (most recent call last):")
+    assert blocker.output.rstrip().endswith(
+        "FileNotFoundError: [Errno 2] No such file or directory: 'x'"
+    )
+    assert caplog.messages == ["step k3s crashed"]

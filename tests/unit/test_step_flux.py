@@ -52,9 +52,15 @@ class Flux(FakeKube):
     """Controllers that come up: after ``after`` readiness checks, every CRD is Established
     and every Deployment Available."""
 
-    def __init__(self, after: int | None = 1) -> None:
+    def __init__(self, after: int | None = 1, *, controllers_after: int = 0) -> None:
         super().__init__()
         self.after = after
+        self.controllers_after = controllers_after  # further checks until they are Available
+        self.field_managers: list[str] = []
+
+    def apply_file(self, path: Path, *, field_manager: str) -> None:
+        self.field_managers.append(field_manager)
+        super().apply_file(path, field_manager=field_manager)
 
     def list(
         self, resource: str, namespace: str | None = None, *, selector: str | None = None
@@ -65,6 +71,8 @@ class Flux(FakeKube):
                 for (_kind, _, _), obj in self.objects.items():
                     condition = {"CustomResourceDefinition": "Established",
                                  "Deployment": "Available"}.get(obj["kind"])  # fmt: skip
+                    if condition == "Available" and self.after + self.controllers_after >= 0:
+                        continue
                     if condition:
                         obj["status"] = {"conditions": [{"type": condition, "status": "True"}]}
         return super().list(resource, namespace, selector=selector)
@@ -225,3 +233,31 @@ def test_waiting_for_lists_only_the_install_namespaces(tmp_path: Path) -> None:
     ]
     lists = [c for c in kube.calls if c[0] == "list"]
     assert lists == [("list", CRDS, "", ""), ("list", "deployments.apps", "flux-system", "")]
+
+
+def test_crds_ready_before_the_controllers_are_reported_once(tmp_path: Path) -> None:
+    kube = Flux(after=0, controllers_after=3)
+    ctx, reports = flux_context(tmp_path, kube)
+    flux.run(ctx)
+    messages = [m for m, _ in reports]
+    assert messages.count(f"CRD {SOURCES_CRD} ready") == 1
+    assert messages.count("flux-system/source-controller ready") == 1
+    assert messages.index(f"CRD {SOURCES_CRD} ready") < messages.index(
+        "waiting for flux-system/source-controller, flux-system/kustomize-controller"
+    )
+    assert kube.field_managers == ["alga-appliance"]
+
+
+def test_a_crd_listed_without_metadata_is_no_crd_of_ours(tmp_path: Path) -> None:
+    kube = Flux(after=0)
+    ctx, _ = flux_context(tmp_path, kube)
+    flux.run(ctx)
+    kube.objects[(CRDS, "", "odd")] = {"kind": "CustomResourceDefinition"}
+    assert flux.probe(ctx) is True
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_install_yaml_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    path = tmp_path / "install.yaml"
+    path.write_bytes("# Flux exported by José\n".encode() + install_yaml().encode())
+    assert flux.read_install(path).crds == (SOURCES_CRD, KUSTOMIZATIONS_CRD)

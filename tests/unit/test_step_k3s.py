@@ -14,6 +14,7 @@ import pytest
 
 from host_service import k3s_files
 from host_service.command import CommandError
+from host_service.intent import SetupIntent
 from host_service.settings import ImageArchive, K3s, Timeouts
 from host_service.steps import k3s
 from host_service.steps.context import StepContext, StepFailed
@@ -45,12 +46,18 @@ class FakeSystemd:
         self.calls.append(("daemon-reload",))
         self._maybe_fail("daemon-reload")
 
+    @staticmethod
+    def _unit(unit: str) -> None:
+        assert unit == "k3s.service", f"asked about {unit!r}"
+
     def enable_now(self, unit: str) -> None:
+        self._unit(unit)
         self.calls.append(("enable-now", unit))
         self._maybe_fail("enable-now")
         self._start()
 
     def restart(self, unit: str) -> None:
+        self._unit(unit)
         self.calls.append(("restart", unit))
         self._maybe_fail("restart")
         self._start()
@@ -62,11 +69,13 @@ class FakeSystemd:
         self.states = [UnitState("active", "running")]
 
     def unit_state(self, unit: str) -> UnitState:
+        self._unit(unit)
         self.calls.append(("state", unit))
         self._maybe_fail("state")
         return self.states.pop(0) if len(self.states) > 1 else self.states[0]
 
     def journal(self, unit: str, *, lines: int = 40) -> str:
+        self._unit(unit)
         self.calls.append(("journal", unit))
         return self.log
 
@@ -543,3 +552,25 @@ def test_probe_needs_payload_files_unit_api_node_and_a_private_kubeconfig(
 
     paths.kubeconfig.unlink()
     assert k3s.probe(ctx) is False
+
+
+def test_a_ready_node_without_metadata_is_named_with_a_question_mark(tmp_path: Path) -> None:
+    kube = FakeKube()
+    ctx, _, _ = k3s_context(tmp_path, kube=kube)
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    kube.objects[("nodes", "", "x")] = {"kind": "Node", "status": ready}
+    assert k3s._node_ready(ctx) == ("?", "")
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_files_with_a_non_ascii_proxy_user_match_whatever_the_locale(tmp_path: Path) -> None:
+    ctx, systemd, _ = k3s_context(tmp_path, UnitState("inactive", "dead"))
+    intent = SetupIntent(app_url="https://psa.example.com", channel="stable",
+                         proxy="http://josé@proxy.example.com:3128")  # fmt: skip
+    ctx = dataclasses.replace(ctx, intent=intent)
+    k3s.run(ctx)
+    assert "josé" in ctx.settings.paths.k3s_env.read_bytes().decode("utf-8")
+    systemd.calls.clear()
+    assert k3s.probe(ctx) is True
+    k3s.run(ctx)
+    assert [c for c in systemd.calls if c[0] not in ("state",)] == []  # nothing rewritten

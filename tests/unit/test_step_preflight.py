@@ -284,3 +284,24 @@ def test_hostnames_and_the_proxy_address() -> None:
     assert preflight._hostname("proxy.example.com:3128") == "proxy.example.com"
     assert preflight._hostname("[2001:db8::1]:3128") == "2001:db8::1"
     assert preflight._hostname("") == ""
+
+
+def test_a_failing_check_is_reported_as_failed(tmp_path: Path) -> None:
+    ctx, reports = preflight_context(tmp_path, host=FakeHost(route=None, memory=1))
+    with pytest.raises(StepFailed) as caught:
+        preflight.run(ctx)
+    assert ("network: no default route", "failed: network: no default route") in reports
+    assert str(caught.value) == (
+        "the host has no default route (and 1 more problem(s), see output)"
+    )
+
+
+def test_a_skew_under_a_second_past_a_zero_tolerance(tmp_path: Path) -> None:
+    ctx, _ = preflight_context(tmp_path, client=Client(Ping(401, CLOCK - 0.5)))
+    strict = dataclasses.replace(
+        ctx.settings, thresholds=dataclasses.replace(ctx.settings.thresholds,
+                                                     max_clock_skew_seconds=0.0)
+    )  # fmt: skip
+    with pytest.raises(StepFailed) as caught:
+        preflight.run(dataclasses.replace(ctx, settings=strict))
+    assert str(caught.value) == "the clock is 0 s ahead of the registry"

@@ -526,3 +526,29 @@ def test_run_reports_each_release_once_as_it_becomes_ready(tmp_path: Path) -> No
         "HelmRelease redis Ready",
         "release 1.4.0 reconciled",
     ]
+
+
+def test_a_message_ending_in_a_capital_x_keeps_it() -> None:
+    obj = kustomization(cond("Ready", "False", "HealthCheckFailed", "timeout waiting for X"))
+    assert reconcile._message(obj) == "HealthCheckFailed: timeout waiting for X"
+
+
+def test_describe_an_object_without_metadata_or_conditions() -> None:
+    assert reconcile._describe([{"kind": "HelmRelease", "status": {}}]) == "HelmRelease None/None:"
+
+
+def test_the_console_banner_shows_the_address_token_and_app_url(tmp_path: Path) -> None:
+    ctx, _ = reconcile_context(tmp_path, healthy_kube())
+    reconcile.run(ctx)
+    banner = ctx.settings.paths.issue.read_text()
+    token = ctx.settings.paths.token_file.read_text().strip()
+    assert token in banner
+    assert "192.0.2.10" in banner
+    assert "https://psa.example.com" in banner
+
+
+def test_a_kustomization_just_created_has_no_status_yet(tmp_path: Path) -> None:
+    kube = healthy_kube()
+    kube.put({"kind": "Kustomization",
+              "metadata": {"name": manifests.SOURCE_NAME, "namespace": "flux-system"}})  # fmt: skip
+    assert state(tmp_path, kube) == (False, "Kustomization: no status yet")

@@ -17,6 +17,7 @@ from host_service.steps import source
 from host_service.steps.context import StepContext, StepFailed
 from tests.fixtures.host_service import FakeKube
 from tests.unit.test_host_steps import context, store_release
+from tests.unit.test_step_apply import Managed
 
 CONFIG = "sha256:" + "d" * 64
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -26,7 +27,7 @@ PROXY = "http://user:secret@proxy.example.com:3128"
 def source_context(
     tmp_path: Path, *, proxy: str | None = None, ca: bool = False, kube: FakeKube | None = None
 ) -> tuple[StepContext, FakeKube, list[tuple[str, str | None]]]:
-    kube = kube or FakeKube()
+    kube = kube or Managed()
     intent = SetupIntent(app_url="https://psa.example.com", channel="stable", proxy=proxy)
     ctx, reports = context(tmp_path, kube=kube, intent=intent)
     if ca:
@@ -123,6 +124,8 @@ def test_run_applies_everything_and_reports_each_source(tmp_path: Path) -> None:
     assert len(reports) == 1 + 8 + 2
     assert kube.get(KUSTOMIZATIONS, "alga-appliance", "flux-system") is not None
     assert source.probe(ctx) is True
+    assert isinstance(kube, Managed)
+    assert kube.managers == ["alga-appliance"]
 
 
 def test_run_removes_a_dropped_proxys_credentials(tmp_path: Path) -> None:
@@ -196,3 +199,22 @@ def test_each_kind_has_its_api_resource() -> None:
     assert source._resource({"kind": "Secret"}) == "secrets"
     assert source._resource({"kind": "OCIRepository"}) == OCI_REPOSITORIES
     assert source._resource({"kind": "Kustomization"}) == KUSTOMIZATIONS
+
+
+def test_a_ca_bundle_with_text_beside_the_certificates_is_named_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    ctx, _, _ = source_context(tmp_path, ca=True)
+    bundle = ctx.settings.registry.ca_bundle
+    assert bundle is not None
+    bundle.write_text("# Root CA\n# Főtanúsítvány\n" + PEM, encoding="utf-8")
+    with pytest.raises(StepFailed) as caught:
+        source.desired(ctx)
+    failed = caught.value
+    assert str(failed) == f"the registry CA bundle {bundle}: line 2 has a non-ASCII character"
+    assert failed.cause == (
+        "the file holds more than certificate blocks (a comment or a subject line)"
+    )
+    assert failed.next_step == (
+        "keep only the -----BEGIN CERTIFICATE----- blocks in it, then retry"
+    )

@@ -28,7 +28,8 @@ class Provisioning(FakeKube):
         self,
         *,
         bind: bool = True,
-        pod_phase: str = "Succeeded",
+        pod_phase: str | None = "Succeeded",
+        volume: str | None = "pvc-0001",
         output: str = "appliance-smoke",
         keep: tuple[str, ...] = (),
     ) -> None:
@@ -37,6 +38,7 @@ class Provisioning(FakeKube):
         self.pod_phase = pod_phase
         self.output = output
         self.keep = keep  # resources whose delete a finalizer holds
+        self.volume = volume
         self.created: list[dict[str, Any]] = []
 
     def create(self, obj: Any) -> bool:
@@ -45,11 +47,14 @@ class Provisioning(FakeKube):
         key = self._key_of(obj)
         if obj["kind"] == "PersistentVolumeClaim" and self.bind:
             self.objects[key]["status"] = {"phase": "Bound"}
-            self.objects[key]["spec"]["volumeName"] = "pvc-0001"
-        if obj["kind"] == "Pod":
+            if self.volume is None:
+                del self.objects[key]["spec"]
+            else:
+                self.objects[key]["spec"]["volumeName"] = self.volume
+        if obj["kind"] == "Pod" and self.pod_phase is not None:
             self.objects[key]["status"] = {"phase": self.pod_phase}
-            if self.output:
-                self.add_log(*SMOKE, self.output)
+        if obj["kind"] == "Pod" and self.output:
+            self.add_log(*SMOKE, self.output)
         return created
 
     def delete(self, resource: str, name: str, namespace: str | None = None) -> None:
@@ -428,3 +433,39 @@ def test_probe_needs_the_marker_of_this_cluster_and_a_healthy_setup(tmp_path: Pa
     assert storage.probe(ctx) is False
     marker.unlink()
     assert storage.probe(ctx) is False
+
+
+def test_a_pod_without_status_yet_is_pending(tmp_path: Path) -> None:
+    failed = failure(tmp_path, cluster(Provisioning(pod_phase=None, output="")))
+    assert str(failed) == (
+        "the storage smoke test did not finish (smoke test: claim Bound, pod Pending)"
+    )
+
+
+def test_a_bound_claim_without_a_volume_name(tmp_path: Path) -> None:
+    kube = cluster(Provisioning(volume=None))
+    ctx, reports = storage_context(tmp_path, kube)
+    storage.run(ctx)
+    assert ("smoke test: bound, written, read back", "PVC smoke test passed (?)") in reports
+
+
+def test_a_failed_pod_shows_the_last_fifty_log_lines(tmp_path: Path) -> None:
+    kube = cluster(Provisioning(pod_phase="Failed", output=""))
+    original = kube.create
+
+    def create(obj: Any) -> bool:
+        created = original(obj)
+        kube.pod_logs[SMOKE] = [f"line {n}" for n in range(60)]
+        return created
+
+    kube.create = create  # type: ignore[method-assign]
+    failed = failure(tmp_path, kube)
+    assert failed.output.splitlines() == [f"line {n}" for n in range(10, 60)]
+
+
+def test_objects_without_metadata_are_neither_default_nor_ours(tmp_path: Path) -> None:
+    assert storage._is_default({}) is False
+    kube = cluster(FakeKube())
+    kube.objects[(CLASSES, "", "nameless")] = {"kind": "StorageClass", "provisioner": "x"}
+    ctx, _ = storage_context(tmp_path, kube)
+    assert storage._check_classes(ctx, fix=False) is None

@@ -181,7 +181,7 @@ def test_block_keeps_the_output_tail_and_retry_resumes_the_step() -> None:
     long = dataclasses.replace(BLOCKER, output="x" * 10 + "y" * 8000)
     run = us.block(run, long, 31.0)
     assert run.phase is RunPhase.BLOCKED
-    assert run.finished_at == 31.0
+    assert (run.finished_at, run.updated_at) == (31.0, 31.0)
     assert run.blocker is not None
     assert run.blocker.output == "y" * 8000
     assert run.blocker.at == 31.0
@@ -194,6 +194,9 @@ def test_block_keeps_the_output_tail_and_retry_resumes_the_step() -> None:
     record = again.record(UpdateStep.RENDER)
     assert (record.status, record.message) == ("pending", "retry requested")
     assert again.current is UpdateStep.RENDER
+    resumed = us.begin(again, UpdateStep.RENDER, 41.0).record(UpdateStep.RENDER)
+    assert (resumed.status, resumed.finished_at, resumed.already_done) == ("running", None, False)
+    assert resumed.already_done is False
 
 
 def test_retry_and_supersede_need_a_blocked_run() -> None:

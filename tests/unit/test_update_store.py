@@ -1,0 +1,150 @@
+"""Update state on disk: the run and its history entry written on every change (0600), an
+unchanged transition writes nothing, a damaged file is set aside, candidates by digest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from host_service.settings import default_settings
+from host_service.update import state as us
+from host_service.update.store import (
+    HISTORY_LIMIT,
+    Candidate,
+    CandidateCache,
+    History,
+    UpdateKeeper,
+    UpdatePaths,
+)
+from tests.unit.test_update_state import new_run
+
+
+def keeper(tmp_path: Path) -> UpdateKeeper:
+    return UpdateKeeper(UpdatePaths(tmp_path / "update"))
+
+
+def test_the_paths_under_the_state_directory(tmp_path: Path) -> None:
+    paths = UpdatePaths.of(default_settings(tmp_path).paths)
+    base = tmp_path / "var/lib/alga-appliance/update"
+    assert (paths.run, paths.history, paths.check) == (
+        base / "run.json", base / "history.json", base / "check.json")  # fmt: skip
+    assert paths.manifest("sha256:" + "a" * 64) == base / "manifests" / ("a" * 64 + ".json")
+
+
+def test_an_update_without_a_run_is_a_bug() -> None:
+    with pytest.raises(RuntimeError, match=r"^no update run$"):
+        UpdateKeeper(UpdatePaths(Path("/nonexistent"))).update(lambda run: run)
+
+
+def test_each_change_is_written_with_its_history_entry(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    run = new_run()
+    store.replace(run)
+    version, _ = store.snapshot()
+    assert json.loads(store.paths.run.read_text()) == run.to_json()
+    assert store.paths.run.stat().st_mode & 0o777 == 0o600
+    begun = store.update(lambda r: us.begin(r, us.UpdateStep.RESOLVE, 5.0))
+    assert store.run == begun
+    assert UpdateKeeper(store.paths).load() == begun
+    assert store.snapshot()[0] > version
+    assert store.history.entries() == [begun.history_entry()]
+    assert store.paths.history.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_transition_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.replace(new_run())
+    store.paths.run.unlink()
+    version, _ = store.snapshot()
+    same = store.update(lambda r: r)
+    assert same == new_run()
+    assert not store.paths.run.exists()
+    assert store.snapshot()[0] == version
+
+
+def test_the_history_entry_is_rewritten_only_when_it_changes(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.replace(new_run())
+    store.paths.history.write_text("[]")
+    store.update(lambda r: us.begin(r, us.UpdateStep.RESOLVE, 5.0))  # same entry
+    assert store.history.entries() == []
+    blocker = us.Blocker(step=us.UpdateStep.RESOLVE, message="m", cause="c", next_step="n")
+    blocked = store.update(lambda r: us.block(r, blocker, 6.0))
+    assert store.history.entries() == [blocked.history_entry()]
+
+
+def test_history_replaces_by_id_and_keeps_the_last_entries(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.json")
+    history.upsert({"id": "a", "n": 1})
+    history.upsert({"id": "b", "n": 1})
+    history.upsert({"id": "a", "n": 2})
+    assert history.entries() == [{"id": "a", "n": 2}, {"id": "b", "n": 1}]
+    for n in range(HISTORY_LIMIT + 3):
+        history.upsert({"id": f"x{n}"})
+    entries = history.entries()
+    assert len(entries) == HISTORY_LIMIT
+    assert entries[-1] == {"id": f"x{HISTORY_LIMIT + 2}"}
+
+
+def test_a_damaged_file_is_set_aside_and_reads_as_nothing(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.json")
+    history.path.write_text("{broken")
+    assert history.entries() == []
+    aside = [p.name for p in tmp_path.iterdir() if p.name.startswith("history.json.corrupt-")]
+    assert len(aside) == 1
+    assert not history.path.exists()
+    history.path.write_text('[{"id": "a"}, 3, "x"]')
+    assert history.entries() == [{"id": "a"}]
+    history.path.write_text('{"id": "a"}')
+    assert history.entries() == []
+
+
+def test_a_run_file_that_is_not_a_run_is_ignored(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.paths.directory.mkdir(parents=True)
+    store.paths.run.write_text('{"id": "x"}')
+    assert store.load() is None
+    assert store.run is None
+    store.paths.run.write_text("[]")
+    assert store.load() is None
+
+
+def test_load_puts_back_a_history_entry_a_crash_lost(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.replace(new_run())
+    store.paths.history.unlink()
+    again = keeper(tmp_path)
+    assert again.load() == new_run()
+    assert again.history.entries() == [new_run().history_entry()]
+
+
+def test_candidates_are_kept_by_digest(tmp_path: Path) -> None:
+    from tests.unit.test_update_diff import release
+
+    cache = CandidateCache(UpdatePaths(tmp_path))
+    digest = "sha256:" + "b" * 64
+    candidate = Candidate(digest, "sha256:" + "c" * 64, release("1.5.0"))
+    cache.save(candidate)
+    path = UpdatePaths(tmp_path).manifest(digest)
+    assert path.stat().st_mode & 0o777 == 0o600
+    loaded = cache.load(digest)
+    assert loaded is not None
+    assert (loaded.manifest_digest, loaded.config_digest) == (digest, "sha256:" + "c" * 64)
+    assert loaded.release.version == "1.5.0"
+    assert cache.load("sha256:" + "d" * 64) is None
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "manifest_digest": "sha256:" + "e" * 64}))
+    assert cache.load(digest) is None  # a file under the wrong name
+    path.write_text(json.dumps({**data, "release": {"schema": "nope"}}))
+    assert cache.load(digest) is None
+    del data["release"]
+    path.write_text(json.dumps(data))
+    assert cache.load(digest) is None
+    del data["config_digest"]
+    data["release"] = json.loads(json.dumps(release("1.5.0").document))
+    path.write_text(json.dumps(data))
+    found = cache.load(digest)
+    assert found is not None
+    assert found.config_digest == ""
