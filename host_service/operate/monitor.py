@@ -47,6 +47,7 @@ class Monitor:
         self._raised: list[RuntimeBlocker] = []
         self._lock = threading.Lock()
         self._pods: tuple[int, list[PodView]] = (-1, [])
+        self._groups: dict[str | None, tuple[int, list[dict[str, Any]]]] = {}
         self._stop = threading.Event()
         self._kicker: threading.Thread | None = None
         kube = runtime.kube
@@ -229,7 +230,17 @@ class Monitor:
         """Pods grouped by workload: of ``namespace``, or of every namespace (None)."""
         now = self.clock()
         reading, pods = self.pods()
-        chosen = [p for p in pods if namespace is None or p.namespace == namespace]
+        # Built once per read and namespace: twenty viewers share one rendering (pod ages are
+        # as of that read, at most one interval old).
+        with self._lock:
+            cached = self._groups.get(namespace)
+        if cached is not None and cached[0] == reading.cycles:
+            groups = cached[1]
+        else:
+            chosen = [p for p in pods if namespace is None or p.namespace == namespace]
+            groups = [g.to_json(now) for g in group(chosen)]
+            with self._lock:
+                self._groups[namespace] = (reading.cycles, groups)
         return {
             "namespace": namespace,
             "all": namespace is None,
@@ -239,7 +250,7 @@ class Monitor:
             "age_seconds": reading.age(now),
             "error": reading.error,
             "skipped": reading.skipped,
-            "groups": [g.to_json(now) for g in group(chosen)],
+            "groups": groups,
         }
 
     def ages(self) -> dict[str, float | None]:
