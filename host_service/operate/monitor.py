@@ -97,8 +97,12 @@ class Monitor:
 
     def stop(self) -> None:
         self._stop.set()
-        for poller in self.pollers.values():
-            poller.stop()
+        # In parallel: each may have to end a kubectl that hangs (SIGTERM, then SIGKILL).
+        stopping = [threading.Thread(target=p.stop) for p in self.pollers.values()]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         if self._kicker is not None:
             self._kicker.join(timeout=KICK_CHECK * 4)
 
