@@ -26,7 +26,7 @@ from host_service.store import StateKeeper
 
 K3S_UNIT = "k3s.service"
 K3S_VOLUME = "/var/lib/rancher/k3s"
-KICK_CHECK = 0.5  # seconds between looks at the stop flag while waiting for the bootstrap
+KICK_CHECK = 0.5  # seconds between looks at the bootstrap's progress
 
 
 def _k3s_step() -> str:
@@ -116,11 +116,11 @@ class Monitor:
         keeper = self._keeper
         if keeper is None:
             return
-        version, state = keeper.snapshot()
-        seen = _progress(state)
-        while not self._stop.is_set():
-            version, state = keeper.wait_for_change(version, KICK_CHECK)
-            now = _progress(state)
+        # A look every KICK_CHECK seconds (a lock and a tuple): no request's long-poll slot,
+        # no waiter on the state for the life of the service.
+        seen = _progress(keeper.snapshot()[1])
+        while not self._stop.wait(KICK_CHECK):
+            now = _progress(keeper.snapshot()[1])
             if now != seen:
                 seen = now
                 self.kick()
