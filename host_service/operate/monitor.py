@@ -26,7 +26,7 @@ from host_service.store import StateKeeper
 
 K3S_UNIT = "k3s.service"
 K3S_VOLUME = "/var/lib/rancher/k3s"
-KICK_CHECK = 0.5  # seconds between looks at the stop flag while waiting for the bootstrap
+KICK_CHECK = 0.5  # seconds between looks at the bootstrap's progress
 
 
 def _k3s_step() -> str:
@@ -47,6 +47,7 @@ class Monitor:
         self._raised: list[RuntimeBlocker] = []
         self._lock = threading.Lock()
         self._pods: tuple[int, list[PodView]] = (-1, [])
+        self._groups: dict[str | None, tuple[int, list[dict[str, Any]]]] = {}
         self._stop = threading.Event()
         self._kicker: threading.Thread | None = None
         kube = runtime.kube
@@ -96,8 +97,12 @@ class Monitor:
 
     def stop(self) -> None:
         self._stop.set()
-        for poller in self.pollers.values():
-            poller.stop()
+        # In parallel: each may have to end a kubectl that hangs (SIGTERM, then SIGKILL).
+        stopping = [threading.Thread(target=p.stop) for p in self.pollers.values()]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         if self._kicker is not None:
             self._kicker.join(timeout=KICK_CHECK * 4)
 
@@ -111,11 +116,11 @@ class Monitor:
         keeper = self._keeper
         if keeper is None:
             return
-        version, state = keeper.snapshot()
-        seen = _progress(state)
-        while not self._stop.is_set():
-            version, state = keeper.wait_for_change(version, KICK_CHECK)
-            now = _progress(state)
+        # A look every KICK_CHECK seconds (a lock and a tuple): no request's long-poll slot,
+        # no waiter on the state for the life of the service.
+        seen = _progress(keeper.snapshot()[1])
+        while not self._stop.wait(KICK_CHECK):
+            now = _progress(keeper.snapshot()[1])
             if now != seen:
                 seen = now
                 self.kick()
@@ -229,7 +234,17 @@ class Monitor:
         """Pods grouped by workload: of ``namespace``, or of every namespace (None)."""
         now = self.clock()
         reading, pods = self.pods()
-        chosen = [p for p in pods if namespace is None or p.namespace == namespace]
+        # Built once per read and namespace: twenty viewers share one rendering (pod ages are
+        # as of that read, at most one interval old).
+        with self._lock:
+            cached = self._groups.get(namespace)
+        if cached is not None and cached[0] == reading.cycles:
+            groups = cached[1]
+        else:
+            chosen = [p for p in pods if namespace is None or p.namespace == namespace]
+            groups = [g.to_json(now) for g in group(chosen)]
+            with self._lock:
+                self._groups[namespace] = (reading.cycles, groups)
         return {
             "namespace": namespace,
             "all": namespace is None,
@@ -239,7 +254,7 @@ class Monitor:
             "age_seconds": reading.age(now),
             "error": reading.error,
             "skipped": reading.skipped,
-            "groups": [g.to_json(now) for g in group(chosen)],
+            "groups": groups,
         }
 
     def ages(self) -> dict[str, float | None]:
