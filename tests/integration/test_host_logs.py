@@ -308,13 +308,18 @@ def test_parameters_are_checked_and_named(
     assert "does not exist" in page.text
 
     hub = running.service.logs
-    hub.limits = dataclasses.replace(hub.limits, max_follows_per_session=1)
+    hub.limits = dataclasses.replace(hub.limits, max_follows_per_session=1, max_follows=1)
     first = opened(client, path("/api/logs/follow"))
     assert first.response.status == 200
+    refused = opened(running.logged_in(), path("/api/logs/follow"))  # another session
+    assert refused.response.status == 503
+    assert refused.response.getheader("Retry-After") == "5"
+    assert "1 live log streams are open on this appliance" in refused.body["error"]
+    # the same session again (a reloaded tab): its old stream ends with the reason
     second = opened(client, path("/api/logs/follow"))
-    assert second.response.status == 503
-    assert second.response.getheader("Retry-After") == "5"
-    assert "this session follows 1 logs already" in second.body["error"]
+    assert second.response.status == 200
+    wait_until(first.done.is_set, 20, "the older stream to end")
+    assert "so the oldest stopped" in first.events[-1][1]["reason"]
 
 
 def test_the_page_shows_the_tail_without_javascript(
