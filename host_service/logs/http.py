@@ -173,6 +173,8 @@ class LogsHttp:
             after = cursor({"after": resume or args.get("after", "")}, "after")
         except InvalidLogRequest as exc:
             raise HttpError(400, str(exc), fields=exc.fields) from exc
+        if request.method == "HEAD":  # no body is sent: nothing to follow (or to let go of)
+            return Response(200, b"", content_type="text/event-stream")
         try:
             viewer = self.hub.subscribe(target.key, after, owner=_owner(request))
         except TooManyFollows as exc:

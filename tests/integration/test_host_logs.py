@@ -308,6 +308,8 @@ def test_parameters_are_checked_and_named(
     assert "does not exist" in page.text
 
     hub = running.service.logs
+    assert client.http.head(running.url + path("/api/logs/follow"), timeout=10).ok
+    assert hub.streams() == {}  # a HEAD follows nothing
     hub.limits = dataclasses.replace(hub.limits, max_follows_per_session=1, max_follows=1)
     first = opened(client, path("/api/logs/follow"))
     assert first.response.status == 200
