@@ -303,6 +303,18 @@ def test_parameters_are_checked_and_named(
     assert "has containers app, sidecar" in which.json()["fields"]["container"]
     assert client.get(path("/api/logs", before="yesterday")).status_code == 400
     assert client.get(path("/api/logs", tail="0")).status_code == 400
+    put_pod(kube_api.cluster, "web-1", "web")
+    kube_api.cluster.set_status("pods", "msp", "web-1", {
+        "phase": "Pending", "pinned": True,
+        "containerStatuses": [
+            {"name": "web", "state": {"waiting": {"reason": "ImagePullBackOff"}}}],
+    })  # fmt: skip
+    waiting = client.get("/api/logs?namespace=msp&pod=web-1&container=web")
+    assert waiting.status_code == 409
+    assert waiting.json()["error"] == (
+        "container 'web' of pod 'web-1' has not started yet (ImagePullBackOff), so it has "
+        "logged nothing; the workloads view shows why it waits"
+    )
     page = client.get("/logs?namespace=msp&pod=ghost-1&container=app")
     assert page.status_code == 404
     assert "does not exist" in page.text
