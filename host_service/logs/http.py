@@ -96,16 +96,7 @@ class LogsHttp:
         except InvalidLogRequest as exc:
             raise HttpError(400, str(exc), fields=exc.fields) from exc
         except KubeError as exc:
-            if (
-                "previous terminated container" in str(exc)
-                or "previous terminated container" in exc.output
-            ):
-                raise HttpError(
-                    404,
-                    f"container {target.container!r} of pod {target.pod!r} has no previous "
-                    "instance: it has not restarted since the pod started",
-                ) from exc
-            raise _unreadable(exc) from exc
+            raise _log_refused(exc, target) from exc
         return chunk.lines, chunk.start
 
     # -- the page ------------------------------------------------------------------------
@@ -173,6 +164,8 @@ class LogsHttp:
             after = cursor({"after": resume or args.get("after", "")}, "after")
         except InvalidLogRequest as exc:
             raise HttpError(400, str(exc), fields=exc.fields) from exc
+        if request.method == "HEAD":  # no body is sent: nothing to follow (or to let go of)
+            return Response(200, b"", content_type="text/event-stream")
         try:
             viewer = self.hub.subscribe(target.key, after, owner=_owner(request))
         except TooManyFollows as exc:
@@ -220,6 +213,25 @@ class EventStream:
             if batch.ended:
                 yield _event("end", {"reason": batch.ended})
                 return
+
+
+def _log_refused(exc: KubeError, target: LogTarget) -> HttpError:
+    """The API's answer about this container's log, in words (the kubelet's reasons)."""
+    said = f"{exc} {exc.output}"
+    which = f"container {target.container!r} of pod {target.pod!r}"
+    if "previous terminated container" in said:
+        return HttpError(
+            404, f"{which} has no previous instance: it has not restarted since the pod started"
+        )
+    if "is waiting to start" in said:
+        first = str(exc) if "is waiting to start" in str(exc) else exc.output
+        reason = first.split("is waiting to start:", 1)[1].strip().splitlines()[0]
+        return HttpError(
+            409,
+            f"{which} has not started yet ({reason}), so it has logged nothing; "
+            "the workloads view shows why it waits",
+        )
+    return _unreadable(exc)
 
 
 def _unreadable(exc: KubeError) -> HttpError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,7 +37,7 @@ class LogLimits:
     heartbeat: float = 15.0  # an idle event stream sends a comment this often
     lifetime: float = 600.0  # an event stream ends after this; the browser reconnects
     max_follows: int = 16  # event streams at once (each holds a request slot)
-    max_follows_per_session: int = 4
+    max_follows_per_session: int = 4  # past it the session's oldest stream ends
     stop_grace: float = 5.0  # kubectl gets this long after SIGTERM
     # A live line longer than this is cut (and says so): with the line counts above it bounds
     # a stream's memory in bytes. Chunks and downloads read the whole line.
@@ -65,6 +65,7 @@ class Viewer:
     missed: int = 0
     gap: bool = False
     delivered: int = 0
+    ended: str | None = None  # this viewer was ended (its stream may go on)
 
 
 @dataclass(eq=False)
@@ -87,28 +88,37 @@ class LogHub:
         self._lock = threading.Lock()
         self._streams: dict[StreamKey, Stream] = {}
         self._viewers = 0
-        self._by_owner: Counter[str] = Counter()
+        self._owned: dict[str, list[Viewer]] = {}  # each session's viewers, oldest first
         self._closed = False
         self.started = 0  # upstream follows started, for the tests and the bench
 
     # -- viewers -------------------------------------------------------------------------
 
     def subscribe(self, key: StreamKey, after: Cursor | None, *, owner: str) -> Viewer:
-        """A viewer of ``key``'s lines after ``after`` (from the kept window, then live)."""
+        """A viewer of ``key``'s lines after ``after`` (from the kept window, then live).
+
+        A session at its limit gives up its oldest stream for this one (a reloaded tab's old
+        stream is only noticed at its next write): that viewer is ended with the reason.
+        """
         limits = self.limits
+        idle: Stream | None = None
         with self._lock:
             if self._closed:
                 raise TooManyFollows("the service is stopping")
-            if self._viewers >= limits.max_follows:
+            mine = self._owned.setdefault(owner, [])
+            oldest = mine[0] if len(mine) >= limits.max_follows_per_session else None
+            if self._viewers - (oldest is not None) >= limits.max_follows:
                 raise TooManyFollows(
                     f"{limits.max_follows} live log streams are open on this appliance; "
                     "close a log tab or try again in a moment"
                 )
-            if self._by_owner[owner] >= limits.max_follows_per_session:
-                raise TooManyFollows(
-                    f"this session follows {limits.max_follows_per_session} logs already; "
-                    "close another log tab first"
+            if oldest is not None:
+                oldest.ended = (
+                    f"this session opened more than {limits.max_follows_per_session} live "
+                    "logs, so the oldest stopped; reload to follow it again"
                 )
+                idle = self._release(oldest)
+                oldest.stream.changed.notify_all()
             stream = self._streams.get(key)
             if stream is None or stream.stopping or stream.ended:
                 stream = self._start(key)
@@ -119,22 +129,34 @@ class LogHub:
             stream.viewers.add(viewer)
             stream.idle_since = None
             self._viewers += 1
-            self._by_owner[owner] += 1
+            self._owned.setdefault(owner, []).append(viewer)  # ``mine`` went if it emptied
+        if idle is not None and idle is not stream:
+            self._stop_later(idle)
         return viewer
 
     def unsubscribe(self, viewer: Viewer) -> None:
-        stream = viewer.stream
         with self._lock:
-            if viewer not in stream.viewers:
-                return
-            stream.viewers.discard(viewer)
-            self._viewers -= 1
-            self._by_owner[viewer.owner] -= 1
-            if self._by_owner[viewer.owner] <= 0:
-                del self._by_owner[viewer.owner]
-            if stream.viewers or stream.ended:
-                return
-            stream.idle_since = time.monotonic()
+            idle = self._release(viewer)
+        if idle is not None:
+            self._stop_later(idle)
+
+    def _release(self, viewer: Viewer) -> Stream | None:
+        """Forget ``viewer`` (the lock held); its stream if that has no viewer left."""
+        stream = viewer.stream
+        if viewer not in stream.viewers:
+            return None
+        stream.viewers.discard(viewer)
+        self._viewers -= 1
+        mine = self._owned[viewer.owner]
+        mine.remove(viewer)
+        if not mine:
+            del self._owned[viewer.owner]
+        if stream.viewers or stream.ended:
+            return None
+        stream.idle_since = time.monotonic()
+        return stream
+
+    def _stop_later(self, stream: Stream) -> None:
         timer = threading.Timer(self.limits.grace, self._stop_if_idle, (stream,))
         timer.daemon = True
         timer.start()
@@ -146,6 +168,8 @@ class LogHub:
         deadline = time.monotonic() + timeout
         with stream.changed:
             while not viewer.queue and not viewer.missed and stream.ended is None:
+                if viewer.ended is not None:
+                    break
                 if self._closed:
                     return Batch([], ended="the service is stopping")
                 left = deadline - time.monotonic()
@@ -159,6 +183,9 @@ class LogHub:
             viewer.delivered += len(lines)
             if stream.ended is not None and not viewer.queue:
                 batch.ended = stream.ended
+            if viewer.ended is not None:
+                viewer.queue.clear()
+                batch.ended = viewer.ended
         return batch
 
     # -- streams -------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Host service log follow: 2,000 lines/s from one container to 5 viewers (each its own
-session) through the real kubectl and the Kubernetes API stand-in; lines delivered and lost
-per viewer, and the service's RSS idle (the baseline), after one load and after a second
-(bounded: the second load adds nothing)."""
+session) and one viewer that never reads, through the real kubectl and the Kubernetes API
+stand-in; lines delivered and lost per viewer, and the service's RSS idle (the baseline),
+after one load and after a second (bounded: the second load adds nothing)."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,11 @@ def run(cache: Path) -> int:
                 viewers.append(Viewer(port, cookie))
             for viewer in viewers:
                 viewer.start()
+            # and one more that never reads its socket: it may only cost its bounded queue
+            stuck = socket.create_connection(("127.0.0.1", port))
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stuck.sendall(f"GET {FOLLOW} HTTP/1.1\r\nHost: bench\r\nCookie: {viewers[0].cookie}"
+                          "\r\n\r\n".encode())  # fmt: skip
             wait_until(lambda: kube.cluster.log_follows_open == 1, 30, "the upstream follow")
             time.sleep(1.0)  # idle
             rss_idle = _rss_kib(proc.pid)
@@ -159,6 +165,7 @@ def run(cache: Path) -> int:
                     (v.delivered, v.missed, written - v.delivered, v.out_of_order) for v in viewers
                 ]))  # fmt: skip
             follows = kube.cluster.log_follows
+            stuck.close()
         finally:
             if proc is not None:
                 proc.terminate()
@@ -168,8 +175,8 @@ def run(cache: Path) -> int:
                     proc.kill()
                     proc.wait(10)
             stop_kube()
-    print(f"{VIEWERS} viewers, {RATE} lines/s of ~150 bytes, {SECONDS} s per load; "
-          f"upstream kubectl follows: {follows}")  # fmt: skip
+    print(f"{VIEWERS} viewers and one that never reads, {RATE} lines/s of ~150 bytes, "
+          f"{SECONDS} s per load; upstream kubectl follows: {follows}")  # fmt: skip
     print(f"{'load':6} {'write rate':>11} {'RSS (MiB)':>10} {'ratio to idle':>14}")
     print(f"{'idle':6} {'':>11} {rss_idle / 1024:10.1f} {1.0:14.2f}")
     for load, rate, rss, _ in rows:

@@ -303,18 +303,37 @@ def test_parameters_are_checked_and_named(
     assert "has containers app, sidecar" in which.json()["fields"]["container"]
     assert client.get(path("/api/logs", before="yesterday")).status_code == 400
     assert client.get(path("/api/logs", tail="0")).status_code == 400
+    put_pod(kube_api.cluster, "web-1", "web")
+    kube_api.cluster.set_status("pods", "msp", "web-1", {
+        "phase": "Pending", "pinned": True,
+        "containerStatuses": [
+            {"name": "web", "state": {"waiting": {"reason": "ImagePullBackOff"}}}],
+    })  # fmt: skip
+    waiting = client.get("/api/logs?namespace=msp&pod=web-1&container=web")
+    assert waiting.status_code == 409
+    assert waiting.json()["error"] == (
+        "container 'web' of pod 'web-1' has not started yet (ImagePullBackOff), so it has "
+        "logged nothing; the workloads view shows why it waits"
+    )
     page = client.get("/logs?namespace=msp&pod=ghost-1&container=app")
     assert page.status_code == 404
     assert "does not exist" in page.text
 
     hub = running.service.logs
-    hub.limits = dataclasses.replace(hub.limits, max_follows_per_session=1)
+    assert client.http.head(running.url + path("/api/logs/follow"), timeout=10).ok
+    assert hub.streams() == {}  # a HEAD follows nothing
+    hub.limits = dataclasses.replace(hub.limits, max_follows_per_session=1, max_follows=1)
     first = opened(client, path("/api/logs/follow"))
     assert first.response.status == 200
+    refused = opened(running.logged_in(), path("/api/logs/follow"))  # another session
+    assert refused.response.status == 503
+    assert refused.response.getheader("Retry-After") == "5"
+    assert "1 live log streams are open on this appliance" in refused.body["error"]
+    # the same session again (a reloaded tab): its old stream ends with the reason
     second = opened(client, path("/api/logs/follow"))
-    assert second.response.status == 503
-    assert second.response.getheader("Retry-After") == "5"
-    assert "this session follows 1 logs already" in second.body["error"]
+    assert second.response.status == 200
+    wait_until(first.done.is_set, 20, "the older stream to end")
+    assert "so the oldest stopped" in first.events[-1][1]["reason"]
 
 
 def test_the_page_shows_the_tail_without_javascript(

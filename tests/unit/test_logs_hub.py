@@ -216,16 +216,34 @@ def test_closing_the_hub_wakes_every_viewer_and_stops_the_upstream(kube: Followe
         hub.subscribe(KEY, None, owner="a")
 
 
-def test_live_streams_are_capped_per_session_and_overall(kube: FollowedKube) -> None:
+def test_live_streams_are_capped_overall_and_a_session_gives_up_its_oldest(
+    kube: FollowedKube,
+) -> None:
     with make_hub(kube, max_follows=3, max_follows_per_session=2) as hub:
-        mine = [hub.subscribe(KEY, None, owner="me") for _ in range(2)]
-        with pytest.raises(TooManyFollows, match="this session follows 2 logs already"):
-            hub.subscribe(KEY, None, owner="me")
+        first, second = (hub.subscribe(KEY, None, owner="me") for _ in range(2))
+        third = hub.subscribe(KEY, None, owner="me")  # a reloaded tab: the oldest goes
+        batch = hub.take(first, 5)
+        assert batch.ended is not None
+        assert "this session opened more than 2 live logs, so the oldest stopped" in batch.ended
+        assert hub.take(second, 0).ended is None
+        hub.unsubscribe(first)  # its stream closing later changes nothing
         hub.subscribe(KEY, None, owner="you")
         with pytest.raises(TooManyFollows, match="3 live log streams are open"):
             hub.subscribe(KEY, None, owner="them")
-        hub.unsubscribe(mine[0])
-        hub.subscribe(KEY, None, owner="me")  # room again
+        hub.unsubscribe(third)
+        hub.subscribe(KEY, None, owner="them")  # room again
+        assert hub.streams() == {KEY: 3}
+
+
+def test_an_evicted_viewer_leaves_its_container_to_be_stopped(kube: FollowedKube) -> None:
+    with make_hub(kube, max_follows_per_session=1) as hub:
+        hub.subscribe(KEY, None, owner="me")
+        wait_until(lambda: kube.follows, 5, "the first upstream")
+        other = ("msp", "db-0", "postgres")
+        hub.subscribe(other, None, owner="me")
+        wait_until(lambda: kube.follows[0][1].terminated.is_set(), 5, "the first stopped")
+        assert hub.streams() == {other: 1}
+        hub.unsubscribe(hub.subscribe(other, None, owner="me"))  # its bookkeeping held up
 
 
 def test_a_follow_that_fails_ends_its_viewers_with_the_reason() -> None:
