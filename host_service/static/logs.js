@@ -190,7 +190,9 @@
           topEdge.textContent = "Older lines: scroll up to load them";
         }
         root.dataset.older = String(Number(root.dataset.older || "0") + data.lines.length);
-        dropNewest();
+        // Past the window the end away from the reader goes: the newest while reading up
+        // here, the oldest if the reader went back to following meanwhile.
+        if (following && !detached) { dropOldest(); toBottom(); } else { dropNewest(); }
       })
       .catch(function (error) {
         topEdge.textContent = "Loading older lines failed: " + error.message + " Scroll up to try again.";
@@ -253,7 +255,9 @@
   }
 
   box.addEventListener("scroll", function () {
-    if (box.scrollTop < 40) { loadOlder(); }
+    // Only a box the reader can scroll loads older lines at its top: a filter leaving a
+    // few lines (or a short log) is "at the top" without anyone asking for more.
+    if (box.scrollTop < 40 && box.scrollHeight > box.clientHeight + 40) { loadOlder(); }
     if (atBottom()) {
       if (!following) { resume(); }
     } else if (following) {
@@ -262,6 +266,7 @@
     }
   });
   marker.addEventListener("click", function () { toBottom(); resume(); });
+  topEdge.addEventListener("click", loadOlder);
 
   document.getElementById("opt-timestamps").addEventListener("change", function (event) {
     box.classList.toggle("stamps", event.target.checked);
