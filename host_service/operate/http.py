@@ -86,6 +86,7 @@ class OperateHttp:
                 duration=duration,
                 utc=utc_text,
                 js=self.workloads_js,
+                own_namespaces=self.service.settings.namespaces.all,
             )
         return self.pages.render(
             "workloads.html",
@@ -96,4 +97,5 @@ class OperateHttp:
             duration=duration,
             utc=utc_text,
             js=self.workloads_js,
+            own_namespaces=self.service.settings.namespaces.all,
         )

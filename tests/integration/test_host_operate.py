@@ -5,6 +5,8 @@ runtime blockers raise and clear; a layer that cannot be read says why; the poll
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -131,6 +133,14 @@ def test_the_views_show_what_the_stand_in_holds(
     page = client.get("/workloads").text
     assert 'id="pod-msp-db-0"' in page
     assert "/logs?namespace=msp&amp;pod=db-0&amp;container=app" in page
+    # A pod outside the appliance's namespaces: its log link carries the explicit switch.
+    other = client.get("/workloads", params={"namespace": "kube-system"}).text
+    link = re.search(
+        r'href="(/logs\?namespace=kube-system&amp;pod=coredns-6799fbcd5-abcde[^"]*)"', other
+    )
+    assert link is not None
+    assert link.group(1).endswith("&amp;all=1")
+    assert client.get(html.unescape(link.group(1))).status_code == 200
     status_page = client.get("/status").text
     assert 'id="layer-flux"' in status_page
     assert overview(client)["headline"] in status_page
