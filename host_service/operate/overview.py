@@ -74,6 +74,7 @@ def overview(
     layers: Sequence[Mapping[str, Any]],
     blockers: Sequence[RuntimeBlocker],
     ages: Mapping[str, float | None],
+    recent_warnings: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     steps = list(status["steps"])
     done = sum(1 for s in steps if s["status"] == "done")
@@ -106,4 +107,5 @@ def overview(
         "setup": status.get("setup"),
         "app_url": status.get("app_url"),
         "ages": dict(ages),
+        "warnings": list(recent_warnings),
     }

@@ -15,7 +15,7 @@ import requests
 from host_service.release import SERVICES
 from tests.fixtures.host_service import Appliance, Client, InProcessService, setup_body
 from tests.fixtures.kube_api import KubeApi, condition
-from tests.fixtures.pods import pod, with_state
+from tests.fixtures.pods import event, pod, with_state
 from tests.waiting import wait_until
 
 POLL = 0.5  # seconds between reads of each kind (the appliance default is 5)
@@ -72,14 +72,16 @@ def test_the_views_show_what_the_stand_in_holds(
 ) -> None:
     cluster = kube_api.cluster
     running, client = reconciled(appliance, start_service, kube_api)
-    cluster.put(pod("db-0", "pending-unschedulable", workload="db", owner_kind="StatefulSet"))
+    db0 = cluster.put(pod("db-0", "pending-unschedulable", workload="db", owner_kind="StatefulSet"))
+    cluster.put(event(db0, "FailedScheduling", "0/1 nodes are available: 1 Insufficient memory."))
     cluster.put(pod("coredns-6799fbcd5-abcde", namespace="kube-system", workload=None))
     selected = running.service.monitor.expected_digests
 
     def settled() -> dict[str, Any] | None:
         view = overview(client)
         healths = {x["name"]: x["health"] for x in view["layers"]}
-        done = pod_in(workloads(client), "db-0") and healths["helm"] == "ok"
+        db = pod_in(workloads(client), "db-0")
+        done = db and db["events"] and healths["helm"] == "ok"
         return view if done and healths["flux"] == "ok" and healths["k3s"] == "ok" else None
 
     view = wait_until(settled, 60, lambda: f"every layer read: {overview(client)['layers']}")
@@ -114,6 +116,8 @@ def test_the_views_show_what_the_stand_in_holds(
     assert (db["status"], db["reason"]) == ("Pending", "Unschedulable")
     assert db["message"].endswith("No preemption victims found for incoming pod.")  # whole
     assert db["owner"] == {"kind": "StatefulSet", "name": "db"}
+    assert [e["reason"] for e in db["events"]] == ["FailedScheduling"]
+    assert overview(client)["warnings"][0]["name"] == "db-0"
     core = groups["alga-core"]["items"][0]
     assert (core["status"], core["ready"], core["total"]) == ("Running", 1, 1)
     assert core["owner"] == {"kind": "Deployment", "name": "alga-core"}
