@@ -286,3 +286,32 @@ def test_a_layer_that_cannot_be_read_says_why_and_the_pollers_stop(
     assert left == []
     with pytest.raises(requests.ConnectionError):
         requests.get(running.url + "/healthz", timeout=5)
+
+
+def test_a_hung_api_never_holds_a_request(
+    appliance: Appliance, start_service: Any, kube_api: KubeApi
+) -> None:
+    """Requests answer from the last readings while every read hangs; the layers then say
+    the API did not answer in time, and recover when it answers again."""
+    cluster = kube_api.cluster
+    running, client = reconciled(appliance, start_service, kube_api, kube_call=8)
+    helm = running.service.monitor.pollers["helm"]
+    wait_until(lambda: helm.reading.read_at, 30, "a good read of the HelmReleases")
+    cluster.hang.set()
+    try:
+        cycles = helm.reading.cycles
+
+        def timed_out() -> dict[str, Any] | None:
+            # Well under kubectl's 8 s: a request that read the cluster would time out here.
+            response = client.get("/api/overview", timeout=4)
+            response.raise_for_status()
+            found = layer(response.json(), "helm")
+            return found if found["error"] else None
+
+        failed = wait_until(timed_out, 60, "the helm layer to report the hung API")
+        assert "did not answer in time" in failed["error"]
+        assert helm.reading.cycles > cycles
+        assert client.get("/workloads", timeout=4).status_code == 200
+    finally:
+        cluster.hang.clear()
+    wait_until(lambda: not layer(overview(client), "helm")["error"], 60, "the helm layer back")
