@@ -66,6 +66,11 @@ def _running_now(status: Mapping[str, Any], position: str) -> str:
         if current is not None:
             message = f": {current['message']}" if current.get("message") else ""
             return f"{position}{message}"
+    phase = status.get("phase")
+    if phase == "awaiting-setup":
+        return "Nothing yet: the appliance waits for its setup inputs."
+    if phase == "blocked":
+        return "Nothing: setup waits where it stopped until you retry."
     return "Nothing is being changed: the appliance is keeping the release running."
 
 

@@ -241,6 +241,9 @@ def test_headline_and_progress_in_human_words() -> None:
     assert blocked["progress"] == {"done": 6, "total": 9, "at": "step 7 of 9, Apply"}
     assert blocked["bootstrap_blocker"]["fix"] == "/setup"
     assert blocked["steps"][6]["status_text"] == "Stopped"
+    assert blocked["running_now"] == "Nothing: setup waits where it stopped until you retry."
+    fresh = overview(_status("awaiting-setup", 0), [], [], {})
+    assert (fresh["state"], fresh["headline"]) == ("waiting", "Not set up yet")
     healthy_layers = [{"title": "Host", "health": "ok"}]
     done = overview(_status("reconciled", 9), healthy_layers, [], {})
     assert (done["state"], done["headline"]) == ("ok", "Running normally")
