@@ -261,6 +261,7 @@ class Monitor:
                 {p.namespace for p in pods} | {self.settings.namespaces.workloads}
             ),
             "age_seconds": reading.age(now),
+            "reads": reading.cycles,  # how many reads of the pods this view follows
             "error": reading.error,
             "skipped": reading.skipped,
             "groups": groups,
