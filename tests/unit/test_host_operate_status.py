@@ -147,6 +147,11 @@ def test_a_layer_that_cannot_be_read_says_why() -> None:
     assert "did not answer in time" in stale["error"]
     assert "as read 30s ago" in stale["headline"]
     assert stale["items"][0]["text"] == "db: Ready, chart 1.2.0"
+    upgrading = helm_release("alga-core", "Unknown", "Running 'upgrade' action")
+    upgrading["status"]["lastAttemptedRevision"] = "1.3.0"
+    (item,) = layers.helm_layer(ok([upgrading]), NOW)["items"]
+    assert (item["health"], item["text"]) == ("progress", "alga-core: in progress, chart 1.2.0")
+    assert item["detail"] == "last attempted 1.3.0; Running 'upgrade' action"
 
 
 def test_before_k3s_the_cluster_layers_wait_instead_of_failing() -> None:
