@@ -29,7 +29,13 @@ class OperateHttp:
 
     def overview(self) -> dict[str, Any]:
         monitor = self.monitor
-        return overview(self.service.status(), monitor.layers(), monitor.blockers(), monitor.ages())
+        return overview(
+            self.service.status(),
+            monitor.layers(),
+            monitor.blockers(),
+            monitor.ages(),
+            monitor.recent_warnings(),
+        )
 
     def _namespace(self, request: Request) -> str | None:
         """The namespace asked for; None for every namespace (``all=1``)."""

@@ -354,7 +354,10 @@ def helm_layer(releases: Reading, now: float) -> dict[str, Any]:
             text += f", chart {view['chart_version']}"
         if view["failures"]:
             text += f", {view['failures']} failure(s)"
-        items.append(_item(view["name"], view["health"], text, view["message"]))
+        detail = view["message"]
+        if view["last_attempted"] and view["last_attempted"] != view["chart_version"]:
+            detail = f"last attempted {view['last_attempted']}; {detail}"
+        items.append(_item(view["name"], view["health"], text, detail))
     health = worst([i["health"] for i in items], default="waiting")
     ready = sum(1 for i in items if i["health"] == "ok")
     headline = f"{ready} of {len(items)} releases Ready" if items else "No release installed yet"

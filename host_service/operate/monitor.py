@@ -11,6 +11,7 @@ from typing import Any
 from host_service.host import PROC
 from host_service.manifests import SOURCE_NAME
 from host_service.operate import layers
+from host_service.operate.events import RECENT, by_pod, warnings
 from host_service.operate.host_probe import TIMESYNC_FLAG, read_host
 from host_service.operate.pods import PodView, normalize
 from host_service.operate.poller import Poller
@@ -47,7 +48,7 @@ class Monitor:
         self._raised: list[RuntimeBlocker] = []
         self._lock = threading.Lock()
         self._pods: tuple[int, list[PodView]] = (-1, [])
-        self._groups: dict[str | None, tuple[int, list[dict[str, Any]]]] = {}
+        self._groups: dict[str | None, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
         self._stop = threading.Event()
         self._kicker: threading.Thread | None = None
         kube = runtime.kube
@@ -69,6 +70,7 @@ class Monitor:
                     "kustomizations", lambda: kube.list("kustomizations", ns.flux), skip=cluster
                 ),
                 self._poller("helm", lambda: kube.list("helmreleases", ns.system), skip=cluster),
+                self._poller("events", lambda: kube.list("events"), skip=cluster),
             )
         }
 
@@ -236,15 +238,22 @@ class Monitor:
         reading, pods = self.pods()
         # Built once per read and namespace: twenty viewers share one rendering (pod ages are
         # as of that read, at most one interval old).
+        events = self.pollers["events"].reading
+        key = (reading.cycles, events.cycles)
         with self._lock:
             cached = self._groups.get(namespace)
-        if cached is not None and cached[0] == reading.cycles:
+        if cached is not None and cached[0] == key:
             groups = cached[1]
         else:
             chosen = [p for p in pods if namespace is None or p.namespace == namespace]
             groups = [g.to_json(now) for g in group(chosen)]
+            per_pod = by_pod(warnings(events.value or []))
+            for g in groups:
+                for item in g["items"]:
+                    found = per_pod.get((item["namespace"], item["name"]), [])
+                    item["events"] = [e.to_json() for e in found]
             with self._lock:
-                self._groups[namespace] = (reading.cycles, groups)
+                self._groups[namespace] = (key, groups)
         return {
             "namespace": namespace,
             "all": namespace is None,
@@ -252,10 +261,18 @@ class Monitor:
                 {p.namespace for p in pods} | {self.settings.namespaces.workloads}
             ),
             "age_seconds": reading.age(now),
+            "reads": reading.cycles,  # how many reads of the pods this view follows
             "error": reading.error,
             "skipped": reading.skipped,
             "groups": groups,
         }
+
+    def recent_warnings(self) -> list[dict[str, Any]]:
+        """The newest Warning events of the workloads' namespace."""
+        events = self.pollers["events"].reading.value or []
+        namespace = self.settings.namespaces.workloads
+        found = [e for e in warnings(events) if e.namespace == namespace]
+        return [e.to_json() for e in found[:RECENT]]
 
     def ages(self) -> dict[str, float | None]:
         now = self.clock()

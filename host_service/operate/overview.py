@@ -66,6 +66,11 @@ def _running_now(status: Mapping[str, Any], position: str) -> str:
         if current is not None:
             message = f": {current['message']}" if current.get("message") else ""
             return f"{position}{message}"
+    phase = status.get("phase")
+    if phase == "awaiting-setup":
+        return "Nothing yet: the appliance waits for its setup inputs."
+    if phase == "blocked":
+        return "Nothing: setup waits where it stopped until you retry."
     return "Nothing is being changed: the appliance is keeping the release running."
 
 
@@ -74,6 +79,7 @@ def overview(
     layers: Sequence[Mapping[str, Any]],
     blockers: Sequence[RuntimeBlocker],
     ages: Mapping[str, float | None],
+    recent_warnings: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     steps = list(status["steps"])
     done = sum(1 for s in steps if s["status"] == "done")
@@ -106,4 +112,5 @@ def overview(
         "setup": status.get("setup"),
         "app_url": status.get("app_url"),
         "ages": dict(ages),
+        "warnings": list(recent_warnings),
     }

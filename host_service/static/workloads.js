@@ -5,6 +5,6 @@
   if (!live || !window.AlgaLive) { return; }
   var run = window.AlgaLive.refresher(function () {
     return window.location.pathname + window.location.search;
-  }, ["groups", "read-age", "workloads-read-error"]);
+  }, ["groups", "read-age", "workloads-status"]);
   window.AlgaLive.every(Number(live.dataset.refresh) || 5, run);
 }());

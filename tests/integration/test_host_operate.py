@@ -17,7 +17,7 @@ import requests
 from host_service.release import SERVICES
 from tests.fixtures.host_service import Appliance, Client, InProcessService, setup_body
 from tests.fixtures.kube_api import KubeApi, condition
-from tests.fixtures.pods import pod, with_state
+from tests.fixtures.pods import event, pod, with_state
 from tests.waiting import wait_until
 
 POLL = 0.5  # seconds between reads of each kind (the appliance default is 5)
@@ -74,14 +74,16 @@ def test_the_views_show_what_the_stand_in_holds(
 ) -> None:
     cluster = kube_api.cluster
     running, client = reconciled(appliance, start_service, kube_api)
-    cluster.put(pod("db-0", "pending-unschedulable", workload="db", owner_kind="StatefulSet"))
+    db0 = cluster.put(pod("db-0", "pending-unschedulable", workload="db", owner_kind="StatefulSet"))
+    cluster.put(event(db0, "FailedScheduling", "0/1 nodes are available: 1 Insufficient memory."))
     cluster.put(pod("coredns-6799fbcd5-abcde", namespace="kube-system", workload=None))
     selected = running.service.monitor.expected_digests
 
     def settled() -> dict[str, Any] | None:
         view = overview(client)
         healths = {x["name"]: x["health"] for x in view["layers"]}
-        done = pod_in(workloads(client), "db-0") and healths["helm"] == "ok"
+        db = pod_in(workloads(client), "db-0")
+        done = db and db["events"] and healths["helm"] == "ok"
         return view if done and healths["flux"] == "ok" and healths["k3s"] == "ok" else None
 
     view = wait_until(settled, 60, lambda: f"every layer read: {overview(client)['layers']}")
@@ -116,6 +118,8 @@ def test_the_views_show_what_the_stand_in_holds(
     assert (db["status"], db["reason"]) == ("Pending", "Unschedulable")
     assert db["message"].endswith("No preemption victims found for incoming pod.")  # whole
     assert db["owner"] == {"kind": "StatefulSet", "name": "db"}
+    assert [e["reason"] for e in db["events"]] == ["FailedScheduling"]
+    assert overview(client)["warnings"][0]["name"] == "db-0"
     core = groups["alga-core"]["items"][0]
     assert (core["status"], core["ready"], core["total"]) == ("Running", 1, 1)
     assert core["owner"] == {"kind": "Deployment", "name": "alga-core"}
@@ -157,13 +161,14 @@ def test_a_pod_that_starts_crash_looping_shows_within_one_poll(
     cluster.put(with_state(healthy, "crashloop", restarts=4))
     cycles = poller.reading.cycles  # reads finished before the change was made
 
-    def crash_looping() -> dict[str, Any] | None:
-        found = pod_in(workloads(client), "email-service-7f9-q2w3e")
-        return found if found and found["status"] == "CrashLoopBackOff" else None
+    def crash_looping() -> tuple[dict[str, Any], int] | None:
+        view = workloads(client)
+        found = pod_in(view, "email-service-7f9-q2w3e")
+        return (found, view["reads"]) if found and found["status"] == "CrashLoopBackOff" else None
 
-    shown = wait_until(crash_looping, 30, "CrashLoopBackOff in the workloads view")
+    shown, reads = wait_until(crash_looping, 30, "CrashLoopBackOff in the workloads view")
     # The read under way when the pod changed may have missed it; the next one did not.
-    assert poller.reading.cycles <= cycles + 2
+    assert reads <= cycles + 2
     assert shown["restarts"] == 4
     assert shown["last_restart"]["reason"] == "Error"
     assert shown["health"] == "bad"
@@ -292,3 +297,32 @@ def test_a_layer_that_cannot_be_read_says_why_and_the_pollers_stop(
     assert left == []
     with pytest.raises(requests.ConnectionError):
         requests.get(running.url + "/healthz", timeout=5)
+
+
+def test_a_hung_api_never_holds_a_request(
+    appliance: Appliance, start_service: Any, kube_api: KubeApi
+) -> None:
+    """Requests answer from the last readings while every read hangs; the layers then say
+    the API did not answer in time, and recover when it answers again."""
+    cluster = kube_api.cluster
+    running, client = reconciled(appliance, start_service, kube_api, kube_call=8)
+    helm = running.service.monitor.pollers["helm"]
+    wait_until(lambda: helm.reading.read_at, 30, "a good read of the HelmReleases")
+    cluster.hang.set()
+    try:
+        cycles = helm.reading.cycles
+
+        def timed_out() -> dict[str, Any] | None:
+            # Well under kubectl's 8 s: a request that read the cluster would time out here.
+            response = client.get("/api/overview", timeout=4)
+            response.raise_for_status()
+            found = layer(response.json(), "helm")
+            return found if found["error"] else None
+
+        failed = wait_until(timed_out, 60, "the helm layer to report the hung API")
+        assert "did not answer in time" in failed["error"]
+        assert helm.reading.cycles > cycles
+        assert client.get("/workloads", timeout=4).status_code == 200
+    finally:
+        cluster.hang.clear()
+    wait_until(lambda: not layer(overview(client), "helm")["error"], 60, "the helm layer back")

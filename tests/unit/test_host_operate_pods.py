@@ -7,11 +7,12 @@ import time
 
 import pytest
 
+from host_service.operate.events import by_pod, warnings
 from host_service.operate.pods import normalize
 from host_service.operate.times import duration, parse_time
 from host_service.operate.workloads import OTHER, group, workload_of
 from host_service.release import SERVICES
-from tests.fixtures.pods import STATES, pod
+from tests.fixtures.pods import STATES, event, pod
 
 # state -> (status, reason, health, ready containers)
 EXPECTED = {
@@ -140,3 +141,27 @@ def test_times() -> None:
         "3h10m",
         "3d1h",
     ]
+
+
+def test_warning_events_newest_first_and_per_pod() -> None:
+    crashing = pod("alga-core-1", "crashloop")
+    pending = pod("db-0", "pending-unschedulable")
+    events = [
+        event(crashing, "BackOff", "Back-off restarting failed container app", count=12, ago=5),
+        event(crashing, "Pulled", "Container image already present", type_="Normal", ago=1),
+        event(pending, "FailedScheduling", "0/1 nodes are available: 1 Insufficient memory.",
+              ago=60),
+        *[event(crashing, f"Unhealthy{i}", "Probe failed", ago=100 + i) for i in range(4)],
+    ]  # fmt: skip
+    found = warnings(events)
+    assert [e.reason for e in found[:2]] == ["BackOff", "FailedScheduling"]
+    assert "Pulled" not in [e.reason for e in found]  # Normal events are not warnings
+    assert found[0].count == 12
+    assert found[0].message == "Back-off restarting failed container app"
+    per_pod = by_pod(found)
+    assert [e.reason for e in per_pod[("msp", "alga-core-1")]] == [
+        "BackOff",
+        "Unhealthy0",
+        "Unhealthy1",
+    ]  # the newest three
+    assert [e.reason for e in per_pod[("msp", "db-0")]] == ["FailedScheduling"]

@@ -147,6 +147,11 @@ def test_a_layer_that_cannot_be_read_says_why() -> None:
     assert "did not answer in time" in stale["error"]
     assert "as read 30s ago" in stale["headline"]
     assert stale["items"][0]["text"] == "db: Ready, chart 1.2.0"
+    upgrading = helm_release("alga-core", "Unknown", "Running 'upgrade' action")
+    upgrading["status"]["lastAttemptedRevision"] = "1.3.0"
+    (item,) = layers.helm_layer(ok([upgrading]), NOW)["items"]
+    assert (item["health"], item["text"]) == ("progress", "alga-core: in progress, chart 1.2.0")
+    assert item["detail"] == "last attempted 1.3.0; Running 'upgrade' action"
 
 
 def test_before_k3s_the_cluster_layers_wait_instead_of_failing() -> None:
@@ -241,6 +246,9 @@ def test_headline_and_progress_in_human_words() -> None:
     assert blocked["progress"] == {"done": 6, "total": 9, "at": "step 7 of 9, Apply"}
     assert blocked["bootstrap_blocker"]["fix"] == "/setup"
     assert blocked["steps"][6]["status_text"] == "Stopped"
+    assert blocked["running_now"] == "Nothing: setup waits where it stopped until you retry."
+    fresh = overview(_status("awaiting-setup", 0), [], [], {})
+    assert (fresh["state"], fresh["headline"]) == ("waiting", "Not set up yet")
     healthy_layers = [{"title": "Host", "health": "ok"}]
     done = overview(_status("reconciled", 9), healthy_layers, [], {})
     assert (done["state"], done["headline"]) == ("ok", "Running normally")
@@ -283,7 +291,7 @@ def test_a_poller_reads_at_its_interval_survives_errors_and_stops() -> None:
 def test_kicks_never_read_closer_than_the_minimum_gap() -> None:
     calls: list[int] = []
     poller = Poller("things", lambda: calls.append(1), interval=30.0)
-    poller.min_gap = 0.2
+    poller.min_gap = 2.0  # the fifty kicks below certainly land within it
     poller.start()
     try:
         poller.wait_cycles(1, 10)
