@@ -130,7 +130,9 @@ class Response:
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:
-        body = json.dumps(data, indent=1, sort_keys=True).encode() + b"\n"
+        # Compact: with an indent, json falls back to its pure-Python encoder (6x slower on
+        # the 300 KB workloads document of 200 pods).
+        body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode() + b"\n"
         return cls(status, body, content_type="application/json")
 
     @classmethod
