@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -371,3 +372,33 @@ def test_a_field_type_without_a_name_is_a_bug_not_a_message() -> None:
     assert config._type_name(tuple[str, ...]) == "a list of a string"
     with pytest.raises(TypeError, match=r"^config field type <class 'int'> has no name here$"):
         config._type_name(int)
+
+
+def test_the_check_factories_word_their_refusals() -> None:
+    """The checks are built when the module loads; built here, each is tested as written."""
+    from isobuild import config
+
+    check = config._matches(r"[a-z]+", "lowercase letters")
+    assert check("abc") is None
+    assert check("ab1") == "expected lowercase letters, got 'ab1'"
+    assert check(12) == "expected lowercase letters, got 12"
+    between = config._between(1, 3)
+    assert [between(v) for v in (1, 3)] == [None, None]
+    assert between(0) == "expected 1..3, got 0"
+    assert between(4) == "expected 1..3, got 4"
+    assert config._check(between) == {"check": between}
+    fixed = config._fixed_namespace("flux-system")
+    assert fixed("flux-system") is None
+    assert fixed("flux") == (
+        "'flux' is not supported: the release bundle (flux/) and Flux's install.yaml use "
+        "'flux-system', so the appliance's objects would land where Flux never looks; remove "
+        "the key or set 'flux-system'"
+    )
+
+
+def test_a_yaml_error_without_a_position() -> None:
+    from isobuild.config import yaml_error
+
+    assert yaml_error(Path("a.yaml"), yaml.YAMLError("boom")) == (
+        "a.yaml: not valid YAML (somewhere): boom"
+    )
