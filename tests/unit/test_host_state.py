@@ -325,3 +325,48 @@ def test_abandon_returns_a_run_to_waiting_for_setup_and_logs_why() -> None:
     assert abandoned.steps[0] == state.steps[0]
     assert abandoned.history[-1] == f"5.000 run {state.run} abandoned: inputs gone"
     assert abandoned.history[:-1] == state.history
+
+
+def blocked_at_second_step() -> sm.BootstrapState:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    first = state.steps[0].step
+    state = sm.finish_step(sm.begin_step(state, first, 2.0), first, 3.0, already_done=False)
+    second = state.steps[1].step
+    state = sm.begin_step(state, second, 4.0)
+    blocker = sm.Blocker(step=second, message="m", cause="c", next_step="n")
+    return sm.block(state, blocker, 5.0)
+
+
+def test_retry_puts_the_blocked_step_back_and_logs_it() -> None:
+    blocked = blocked_at_second_step()
+    step = blocked.steps[1].step
+    again = sm.retry(blocked, 6.0)
+    record = again.record(step)
+    assert (record.status, record.message) == (StepStatus.PENDING, "retry requested")
+    assert (again.phase, again.blocker, again.updated_at) == (Phase.RUNNING, None, 6.0)
+    assert again.history[-1] == f"6.000 retry of {step.value}"
+    assert again.history[:-1] == blocked.history
+
+
+def test_retry_needs_a_blocked_run_with_its_blocker() -> None:
+    with pytest.raises(
+        sm.TransitionError, match=r"^nothing to retry: the bootstrap is not blocked$"
+    ):
+        sm.retry(sm.start_run(sm.BootstrapState(), 1.0), 2.0)
+    without = dataclasses.replace(blocked_at_second_step(), blocker=None)
+    with pytest.raises(sm.TransitionError, match=r"^nothing to retry"):
+        sm.retry(without, 2.0)
+
+
+def test_suspend_leaves_the_step_to_resume_on_the_next_start() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    state = sm.claim(state, pid=42, started_at=0.5, boot_id="b", now=1.5)
+    step = state.steps[0].step
+    state = sm.begin_step(state, step, 2.0)
+    stopped = sm.suspend(state, step, 3.0)
+    record = stopped.record(step)
+    assert (record.status, record.message) == (
+        StepStatus.PENDING, "stopped with the service; resumes on start")  # fmt: skip
+    assert (stopped.phase, stopped.owner, stopped.updated_at) == (Phase.RUNNING, None, 3.0)
+    assert stopped.history[-1] == f"3.000 run {state.run} stopped at {step.value}; resumes on start"
+    assert sm.suspend(stopped, step, 4.0) is stopped  # not running: nothing to do
