@@ -105,3 +105,12 @@ def test_a_values_change_is_counted_once_per_file_and_shows_the_lines() -> None:
     assert ["replace", 1, "replicaCount: 1", 1, "replicaCount: 2"] in changed["lines"]
     by_name = {c["name"]: c["changed"] for c in diff["configmaps"]}
     assert by_name == {f"alga-values-{s}": s == "redis" for s in SERVICES}
+
+
+def test_a_replace_of_more_lines_by_fewer_leaves_the_right_side_empty() -> None:
+    assert side_by_side("a\nb\nc\nd\n", "a\nX\nd\n") == [
+        ["equal", 1, "a", 1, "a"],
+        ["replace", 2, "b", 2, "X"],
+        ["replace", 3, "c", None, ""],
+        ["equal", 4, "d", 3, "d"],
+    ]
