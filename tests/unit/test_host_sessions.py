@@ -274,3 +274,48 @@ def test_too_many_logouts_start_a_new_list_under_a_new_key(
     assert json.loads(keeper.revoked_file.read_text()) == {"revoked": {}}
     _, cookie = keeper.issue()
     assert keeper.verify(cookie) is not None
+
+
+@pytest.mark.parametrize("start", [1_000_000.0, 10_000_000.0, 100_000_000.0])
+def test_cookies_of_every_padding_verify(tmp_path: Path, start: float) -> None:
+    """The expiry's digits change the cookie body's length, so its base64 padding."""
+    clock = Clock()
+    clock.now = start
+    keeper = SessionKeeper(tmp_path / "key", clock=clock)
+    session, cookie = keeper.issue()
+    assert keeper.verify(cookie) == session
+
+
+def test_a_cookie_expires_at_its_expiry_second(tmp_path: Path) -> None:
+    clock = Clock()
+    keeper = SessionKeeper(tmp_path / "key", lifetime=60, clock=clock)
+    session, cookie = keeper.issue()
+    clock.now = session.expires - 0.5
+    assert keeper.verify(cookie) is not None
+    clock.now = session.expires
+    assert keeper.verify(cookie) is None
+
+
+def test_a_cookie_with_an_extra_dot_is_refused(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key", clock=Clock())
+    _, cookie = keeper.issue()
+    body, _, signature = cookie.partition(".")
+    assert keeper.verify(f"{body}..{signature}") is None
+    assert keeper.verify(f"{body}.{signature}.") is None
+
+
+def test_a_damaged_list_says_so_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keeper = SessionKeeper(tmp_path / "key")
+    (tmp_path / "revoked-sessions.json").write_text("[]")
+    keeper.verify(keeper.issue()[1])
+    assert caplog.messages == [
+        f"{tmp_path / 'revoked-sessions.json'} is unreadable (list indices must be integers or "
+        "slices, not str): a new session key ends every session"
+    ]
+
+
+def test_an_unknown_client_has_no_failures_and_no_wait() -> None:
+    lockout = Lockout(clock=lambda: 0.0)
+    assert (lockout.failures("new"), lockout.wait_seconds("new")) == (0, 0.0)
