@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -145,7 +146,9 @@ def test_a_reset_token_empties_the_list(tmp_path: Path, caplog: pytest.LogCaptur
     _, cookie = keeper.issue()
     assert keeper.verify(cookie) is not None
     assert json.loads((tmp_path / "revoked-sessions.json").read_text()) == {"revoked": {}}
-    assert "reset-token" in caplog.text
+    assert caplog.messages == [
+        "the session key was replaced (reset-token): every session has ended"
+    ]
 
 
 def test_non_ascii_secrets_compare_as_different() -> None:
@@ -319,3 +322,27 @@ def test_a_damaged_list_says_so_naming_the_file(
 def test_an_unknown_client_has_no_failures_and_no_wait() -> None:
     lockout = Lockout(clock=lambda: 0.0)
     assert (lockout.failures("new"), lockout.wait_seconds("new")) == (0, 0.0)
+
+
+def test_the_cookie_is_compact_json_and_its_parts_unpadded(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key", clock=Clock())
+    session, cookie = keeper.issue()
+    body = cookie.partition(".")[0]
+    assert "=" not in cookie
+    assert len(session.id) == 24  # 18 random bytes
+    assert len(session.csrf) == 32
+    padded = body + "=" * (-len(body) % 4)
+    assert base64.urlsafe_b64decode(padded) == (
+        f'{{"sid":"{session.id}","exp":{int(session.expires)}}}'.encode()
+    )
+
+
+def test_a_short_key_file_is_replaced_by_a_full_one_without_ending_sessions(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "key").write_bytes(b"short")
+    keeper = SessionKeeper(tmp_path / "key", clock=Clock())
+    _, cookie = keeper.issue()
+    assert len((tmp_path / "key").read_bytes()) == 32
+    assert keeper.verify(cookie) is not None
+    assert caplog.messages == []
