@@ -402,3 +402,20 @@ def test_a_yaml_error_without_a_position() -> None:
     assert yaml_error(Path("a.yaml"), yaml.YAMLError("boom")) == (
         "a.yaml: not valid YAML (somewhere): boom"
     )
+
+
+def test_a_missing_config_says_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+    assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: config file not found"
+    assert caught.value.hint == "pass --config with an existing file"
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_a_config_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    path = tmp_path / "appliance.yaml"
+    path.write_text(
+        "name: a\nversion: '1'\nautoinstall: {identity: {realname: Administrátor}}\n",
+        encoding="utf-8",
+    )
+    assert load_config(path).autoinstall.identity.realname == "Administrátor"

@@ -370,3 +370,21 @@ def test_suspend_leaves_the_step_to_resume_on_the_next_start() -> None:
     assert (stopped.phase, stopped.owner, stopped.updated_at) == (Phase.RUNNING, None, 3.0)
     assert stopped.history[-1] == f"3.000 run {state.run} stopped at {step.value}; resumes on start"
     assert sm.suspend(stopped, step, 4.0) is stopped  # not running: nothing to do
+
+
+def test_interrupted_makes_the_running_step_runnable_and_logs_where() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    state = sm.claim(state, pid=42, started_at=0.5, boot_id="b", now=1.5)
+    step = state.steps[0].step
+    state = sm.begin_step(state, step, 2.0)
+    resumed = sm.interrupted(state, 3.0)
+    record = resumed.record(step)
+    assert (record.status, record.message) == (StepStatus.PENDING, "interrupted; resuming")
+    assert (resumed.owner, resumed.updated_at) == (None, 3.0)
+    assert resumed.history[-1] == f"3.000 run {state.run} interrupted at {step.value}; resuming"
+    # A state file claiming a run with every step done names no step.
+    done = tuple(dataclasses.replace(r, status=StepStatus.DONE) for r in state.steps)
+    odd = dataclasses.replace(state, steps=done)
+    assert (
+        sm.interrupted(odd, 4.0).history[-1] == f"4.000 run {state.run} interrupted at ?; resuming"
+    )
