@@ -4,6 +4,7 @@ unchanged transition writes nothing, a damaged file is set aside, candidates by 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from host_service.update.store import (
     UpdatePaths,
 )
 from tests.unit.test_update_state import new_run
+from tests.waiting import wait_until
 
 
 def keeper(tmp_path: Path) -> UpdateKeeper:
@@ -148,3 +150,22 @@ def test_candidates_are_kept_by_digest(tmp_path: Path) -> None:
     found = cache.load(digest)
     assert found is not None
     assert found.config_digest == ""
+
+
+def test_touch_wakes_a_waiter_with_the_new_version(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.replace(new_run())
+    version, run = store.snapshot()
+    # Already changed: no wait at all, whatever the timeout.
+    store.touch()
+    assert store.wait_for_change(version, timeout=3600) == (version + 1, run)
+    # Nothing changed: the wait times out and says so with the same version.
+    assert store.wait_for_change(version + 1, timeout=0) == (version + 1, run)
+    woken: list[tuple[int, object]] = []
+    waiter = threading.Thread(
+        target=lambda: woken.append(store.wait_for_change(version + 1, 60)), daemon=True
+    )
+    waiter.start()
+    store.touch()  # before or during the wait: either way the waiter sees version + 2
+    wait_until(lambda: woken, timeout=30, what="the waiter to wake")
+    assert woken == [(version + 2, run)]
