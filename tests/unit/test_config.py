@@ -419,3 +419,56 @@ def test_a_config_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_config(path).autoinstall.identity.realname == "Administrátor"
+
+
+def test_the_cross_checks_word_for_word() -> None:
+    problems = _problems(
+        "name: a\nversion: '1'\n"
+        "autoinstall: {apt_mode: offline, apt_fallback: abort, updates: all,\n"
+        "  storage: {layout: direct, sizing_policy: scaled}, ssh: {allow_pw: true}}\n"
+    )
+    assert problems == [
+        "appliance.yaml: autoinstall.apt_fallback: 'abort' applies only with apt_mode: online "
+        "(an offline install never asks a mirror); remove it or set apt_mode: online",
+        "appliance.yaml: autoinstall.updates: 'all' needs apt_mode: online (an offline install "
+        "downloads no updates); remove it or set apt_mode: online",
+        "appliance.yaml: autoinstall.storage.sizing_policy: applies only to layout: lvm (the "
+        "direct layout always uses the whole disk)",
+        "appliance.yaml: autoinstall.ssh.allow_pw: password login over SSH is enabled but "
+        "autoinstall.identity.password_hash is not set; set a hash or turn allow_pw off",
+    ]
+
+
+def test_every_unknown_key_is_named_with_or_without_a_suggestion() -> None:
+    problems = _problems("name: a\nversion: '1'\nzzzz: 1\nsha256: x\n")
+    allowed = "allowed here: appliance, autoinstall, iso, name, payload, signing, version"
+    assert problems == [
+        f"appliance.yaml: zzzz: unknown key; {allowed}",
+        f"appliance.yaml: sha256: unknown key; {allowed}",
+    ]
+
+
+def test_problems_and_yaml_errors_carry_their_hints() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("name: A\nversion: '1'\n", source=Path("a.yaml"))
+    assert caught.value.hint == "see docs/config.md for every key and default"
+    with pytest.raises(ConfigError) as caught:
+        parse_config("name: [\n", source=Path("a.yaml"))
+    assert caught.value.hint == (
+        "fix the YAML syntax; `python3 -c 'import yaml,sys; yaml.safe_load(sys.stdin)'` < FILE "
+        "shows the same error"
+    )
+
+
+def test_a_path_with_dot_dot_is_refused() -> None:
+    assert _problems("name: a\nversion: '1'\nappliance: {paths: {opt: /opt/../etc}}\n") == [
+        "appliance.yaml: appliance.paths.opt: expected an absolute path without '..', got "
+        "'/opt/../etc'"
+    ]
+
+
+def test_an_unsupported_field_type_is_a_bug() -> None:
+    from isobuild import config
+
+    with pytest.raises(TypeError, match=r"^config field type <class 'float'> is not supported$"):
+        config._convert(float, 1.0, "x", config._Problems("a.yaml"))

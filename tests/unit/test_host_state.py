@@ -388,3 +388,15 @@ def test_interrupted_makes_the_running_step_runnable_and_logs_where() -> None:
     assert (
         sm.interrupted(odd, 4.0).history[-1] == f"4.000 run {state.run} interrupted at ?; resuming"
     )
+
+
+def test_block_records_the_blocker_on_its_step_and_in_the_history() -> None:
+    blocked = blocked_at_second_step()
+    step = blocked.steps[1].step
+    record = blocked.record(step)
+    assert (record.status, record.finished_at, record.message) == (StepStatus.BLOCKED, 5.0, "m")
+    assert blocked.blocker is not None
+    assert blocked.blocker.at == 5.0
+    assert blocked.history[-1] == f"5.000 {step.value} blocked: m"
+    with pytest.raises(sm.TransitionError, match=rf"^{step.value} is not running$"):
+        sm.block(blocked, blocked.blocker, 6.0)
