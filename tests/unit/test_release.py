@@ -275,3 +275,30 @@ def test_a_release_error_keeps_its_hint() -> None:
     error = ReleaseError(["a", "b"], hint="pin another release")
     assert (str(error), error.hint, error.problems) == ("a\nb", "pin another release", ["a", "b"])
     assert ReleaseError("one").problems == ["one"]
+
+
+def test_every_bad_values_file_is_named_with_its_line() -> None:
+    document = sample()
+    values = document["profileValues"]
+    values["db.single-node.yaml"] = "a: 1\nb: [\n"
+    values["redis.single-node.yaml"] = "- a list\n"
+    values["pgbouncer.single-node.yaml"] = "a: 1\n\tb: 2\n"
+    assert problems_of(document) == [
+        "release.json: profileValues.db.single-node.yaml: not valid YAML (line 3)",
+        "release.json: profileValues.pgbouncer.single-node.yaml: not valid YAML (line 2)",
+        "release.json: profileValues.redis.single-node.yaml: expected a YAML mapping",
+    ]
+
+
+def test_a_values_file_yaml_cannot_even_read_has_no_line() -> None:
+    document = sample()
+    document["profileValues"]["db.single-node.yaml"] = "a: \x07\n"  # a control character
+    assert problems_of(document) == [
+        "release.json: profileValues.db.single-node.yaml: not valid YAML"
+    ]
+
+
+def test_canonical_json_is_sorted_indented_utf8_with_a_final_newline() -> None:
+    assert canonical_json({"b": "ü", "a": [1]}) == (
+        '{\n  "a": [\n    1\n  ],\n  "b": "ü"\n}\n'.encode()
+    )
