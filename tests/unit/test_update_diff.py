@@ -114,3 +114,17 @@ def test_a_replace_of_more_lines_by_fewer_leaves_the_right_side_empty() -> None:
         ["replace", 3, "c", None, ""],
         ["equal", 4, "d", 3, "d"],
     ]
+
+
+def test_a_profile_change_shows_the_old_files_removed_and_the_new_ones_added() -> None:
+    a = release("1.4.0")
+    values = {profile_values_file(s, "multi-node"): f"name: {s}\n" for s in SERVICES}
+    b = release("1.5.0", valuesProfile="multi-node", profileValues=values)
+    diff = release_diff(a, b, running_digest=DIGEST, candidate_digest=DIGEST, intent=None,
+                        workloads="msp")  # fmt: skip
+    rows = {v["name"]: v for v in diff["profile_values"]}
+    old = rows[profile_values_file("db", "single-node")]
+    assert old["changed"]
+    assert all(row[0] == "delete" and row[3] is None and row[4] == "" for row in old["lines"])
+    new = rows[profile_values_file("db", "multi-node")]
+    assert new["lines"] == [["insert", None, "", 1, "name: db"]]
