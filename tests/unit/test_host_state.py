@@ -400,3 +400,39 @@ def test_block_records_the_blocker_on_its_step_and_in_the_history() -> None:
     assert blocked.history[-1] == f"5.000 {step.value} blocked: m"
     with pytest.raises(sm.TransitionError, match=rf"^{step.value} is not running$"):
         sm.block(blocked, blocked.blocker, 6.0)
+
+
+def test_an_older_state_file_reads_with_every_default() -> None:
+    loaded = sm.BootstrapState.from_json(
+        {"phase": "awaiting-setup", "steps": [{"step": "k3s", "status": "done"}]}
+    )
+    assert loaded == dataclasses.replace(
+        sm.BootstrapState(),
+        steps=tuple(
+            sm.StepRecord(step=s, status=StepStatus.DONE if s is Step.K3S else StepStatus.PENDING)
+            for s in STEPS
+        ),
+    )
+    record = loaded.record(Step.K3S)
+    assert (record.attempts, record.message, record.already_done, record.details) == (
+        0, "", False, ())  # fmt: skip
+    assert (loaded.run, loaded.generation, loaded.updated_at, loaded.history) == (0, 0, 0.0, ())
+    assert isinstance(loaded.updated_at, float)
+
+
+def test_finish_step_says_done_or_already_done_and_a_last_step_reconciles() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    first = state.steps[0].step
+    with pytest.raises(sm.TransitionError, match=rf"^{first.value} is not running$"):
+        sm.finish_step(state, first, 2.0, already_done=False)
+    with pytest.raises(sm.TransitionError, match=rf"^{first.value} is not running$"):
+        sm.report(state, first, "m", 2.0)
+    state = sm.finish_step(sm.begin_step(state, first, 2.0), first, 3.0, already_done=True)
+    record = state.record(first)
+    assert (record.status, record.finished_at, record.message) == (
+        StepStatus.DONE, 3.0, "already done")  # fmt: skip
+    for n, step in enumerate(STEPS[1:], 4):
+        state = sm.finish_step(sm.begin_step(state, step, n), step, n + 0.5, already_done=False)
+    assert state.record(STEPS[-1]).message == "done"
+    assert state.phase is Phase.RECONCILED
+    assert state.history[-1] == f"{len(STEPS) + 2.5:.3f} run {state.run} reconciled"
