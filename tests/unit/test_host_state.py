@@ -436,3 +436,48 @@ def test_finish_step_says_done_or_already_done_and_a_last_step_reconciles() -> N
     assert state.record(STEPS[-1]).message == "done"
     assert state.phase is Phase.RECONCILED
     assert state.history[-1] == f"{len(STEPS) + 2.5:.3f} run {state.run} reconciled"
+
+
+def test_start_run_begin_step_claim_and_report_record_what_they_did() -> None:
+    blocked = blocked_at_second_step()
+    again = sm.start_run(blocked, 10.0)
+    assert (again.phase, again.blocker, again.run, again.updated_at) == (
+        Phase.RUNNING, None, blocked.run + 1, 10.0)  # fmt: skip
+    assert all(r == StepRecord(step=r.step) for r in again.steps)
+    assert again.history[-1] == f"10.000 run {blocked.run + 1} started"
+    with pytest.raises(sm.TransitionError, match=r"^a bootstrap run is already in progress$"):
+        sm.start_run(again, 11.0)
+    owned = sm.claim(again, pid=7, started_at=9.0, boot_id="b", now=11.0)
+    assert (owned.generation, owned.updated_at) == (again.generation + 1, 11.0)
+    first = again.steps[0].step
+    # A step begun again after it was reported on starts clean.
+    begun = sm.report(sm.begin_step(owned, first, 12.0), first, "half", 12.5, detail="d")
+    assert begun.updated_at == 12.5
+    assert begun.record(first).message == "half"
+    begun = sm.begin_step(sm.interrupted(begun, 13.0), first, 14.0)
+    record = begun.record(first)
+    assert (record.status, record.started_at, record.finished_at, record.attempts) == (
+        StepStatus.RUNNING, 14.0, None, 2)  # fmt: skip
+    assert (record.message, record.already_done, record.details) == ("starting", False, ())
+    assert begun.updated_at == 14.0
+
+
+def test_begin_step_refuses_a_step_out_of_turn_or_out_of_a_run() -> None:
+    idle = sm.BootstrapState()
+    with pytest.raises(sm.TransitionError, match=r"^cannot start k3s: phase is awaiting-setup$"):
+        sm.begin_step(idle, Step.K3S, 1.0)
+    running = sm.start_run(idle, 1.0)
+    with pytest.raises(sm.TransitionError, match=r"^cannot start k3s: the next step is preflight$"):
+        sm.begin_step(running, Step.K3S, 2.0)
+    done = tuple(dataclasses.replace(r, status=StepStatus.DONE) for r in running.steps)
+    with pytest.raises(sm.TransitionError, match=r"^cannot start k3s: the next step is none$"):
+        sm.begin_step(dataclasses.replace(running, steps=done), Step.K3S, 2.0)
+
+
+def test_a_step_done_earlier_is_begun_afresh() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    first = state.steps[0].step
+    state = sm.finish_step(sm.begin_step(state, first, 2.0), first, 3.0, already_done=True)
+    redo = dataclasses.replace(state.record(first), status=StepStatus.PENDING)
+    state = dataclasses.replace(state, steps=(redo, *state.steps[1:]))
+    assert sm.begin_step(state, first, 4.0).record(first).already_done is False
