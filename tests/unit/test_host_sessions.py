@@ -346,3 +346,24 @@ def test_a_short_key_file_is_replaced_by_a_full_one_without_ending_sessions(
     assert len((tmp_path / "key").read_bytes()) == 32
     assert keeper.verify(cookie) is not None
     assert caplog.messages == []
+
+
+def test_the_default_lockout_allows_four_tries_then_waits_30_s_doubling_to_15_min() -> None:
+    clock = Clock()
+    lockout = Lockout(clock=clock)
+    assert [lockout.failed("a") for _ in range(4)] == [0, 0, 0, 0]
+    delays = []
+    for _ in range(7):
+        delays.append(lockout.failed("a"))
+        clock.now += delays[-1]
+    assert delays == [30, 60, 120, 240, 480, 900, 900]
+
+
+def test_the_default_lockout_forgets_finished_clients_once_it_holds_10000() -> None:
+    clock = Clock()
+    lockout = Lockout(free=1, base=1, clock=clock)
+    for n in range(10_000):
+        lockout.failed(f"c{n}")
+    clock.now += 5
+    lockout.failed("new")
+    assert (lockout.failures("c0"), lockout.failures("new")) == (0, 1)

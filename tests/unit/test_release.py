@@ -302,3 +302,39 @@ def test_canonical_json_is_sorted_indented_utf8_with_a_final_newline() -> None:
     assert canonical_json({"b": "ü", "a": [1]}) == (
         '{\n  "a": [\n    1\n  ],\n  "b": "ü"\n}\n'.encode()
     )
+
+
+def test_the_schema_is_loaded_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from host_service import release as module
+
+    monkeypatch.setattr(module, "_SCHEMA", None)
+    assert parse_release(sample(), source="release.json").version == "1.4.0"
+    assert module._SCHEMA is not None
+
+
+def test_an_unknown_schema_says_which_are_read_and_what_to_do() -> None:
+    document = sample()
+    document["schema"] = "alga.appliance.release/v9"
+    with pytest.raises(ReleaseError) as caught:
+        parse_release(document, source="release.json")
+    assert caught.value.hint == "update the appliance, or publish the release in a supported schema"
+    assert str(caught.value).endswith("this version reads alga.appliance.release/v1")
+    with pytest.raises(ReleaseError) as caught:
+        parse_release("[1]", source="release.json")
+    assert str(caught.value) == "release.json: expected a JSON object, got list"
+
+
+def test_every_values_file_of_another_profile_is_named() -> None:
+    document = sample()
+    document["profileValues"]["db.other.yaml"] = "a: 1\n"
+    document["profileValues"]["redis.other.yaml"] = "a: 1\n"
+    assert problems_of(document) == [
+        "release.json: profileValues.db.other.yaml: not for profile 'single-node'",
+        "release.json: profileValues.redis.other.yaml: not for profile 'single-node'",
+    ]
+
+
+def test_the_config_bundle_tag_is_kept() -> None:
+    document = sample()
+    document["config"]["tag"] = "1.4.0"
+    assert parse_release(document, source="release.json").config.tag == "1.4.0"

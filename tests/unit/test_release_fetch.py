@@ -20,9 +20,15 @@ class Recording(FakeRegistry):
     def __init__(self) -> None:
         super().__init__()
         self.blob_limits: list[int] = []
+        self.repositories: list[str] = []
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        self.repositories.append(repository)
+        return super().get_manifest(repository, reference)
 
     def get_blob(self, repository: str, digest: str, *, max_bytes: int = 0) -> bytes:
         self.blob_limits.append(max_bytes)
+        self.repositories.append(repository)
         return super().get_blob(repository, digest, max_bytes=max_bytes)
 
     def put_manifest(self, tag: str, document: dict[str, Any], media_type: str) -> str:
@@ -48,6 +54,7 @@ def test_a_release_by_tag_and_by_digest() -> None:
     assert (fetched.release.version, fetched.reference) == ("1.5.0", "stable")
     assert (fetched.manifest_digest, fetched.config_digest) == (digest, config)
     assert registry.blob_limits == [8 * 1024 * 1024]
+    assert registry.repositories == [REPO, REPO]
     assert fetch_release(registry, REPO, digest).reference == digest  # type: ignore[arg-type]
 
 
