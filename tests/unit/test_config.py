@@ -472,3 +472,14 @@ def test_an_unsupported_field_type_is_a_bug() -> None:
 
     with pytest.raises(TypeError, match=r"^config field type <class 'float'> is not supported$"):
         config._convert(float, 1.0, "x", config._Problems("a.yaml"))
+
+
+def test_a_config_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "appliance.yaml"
+    path.write_bytes(b"name: \xff\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: cannot read config: 'utf-8' codec can't decode byte 0xff in position 6: "
+        "invalid start byte"
+    )

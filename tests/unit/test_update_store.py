@@ -169,3 +169,34 @@ def test_touch_wakes_a_waiter_with_the_new_version(tmp_path: Path) -> None:
     store.touch()  # before or during the wait: either way the waiter sees version + 2
     wait_until(lambda: woken, timeout=30, what="the waiter to wake")
     assert woken == [(version + 2, run)]
+
+
+def test_load_warns_about_a_file_that_is_not_json_or_not_a_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = keeper(tmp_path)
+    store.paths.directory.mkdir(parents=True)
+    store.paths.run.write_text("{broken")
+    try:
+        json.loads("{broken")
+    except ValueError as exc:
+        why = str(exc)
+    assert store.load() is None
+    [aside] = [p.name for p in store.paths.directory.iterdir() if ".corrupt-" in p.name]
+    assert caplog.messages == [f"{store.paths.run}: unreadable ({why}); kept as {aside}"]
+    caplog.clear()
+    store.paths.run.write_text('{"id": "x"}')
+    assert store.load() is None
+    assert caplog.messages == [f"{store.paths.run}: not a run ('steps'); ignored"]
+
+
+def test_each_load_is_a_change_waiters_see(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.replace(new_run())
+    again = keeper(tmp_path)
+    before = again.snapshot()[0]
+    again.load()
+    middle = again.snapshot()[0]
+    again.load()
+    assert before < middle < again.snapshot()[0]
+    assert again.run == new_run()
