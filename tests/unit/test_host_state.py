@@ -481,3 +481,11 @@ def test_a_step_done_earlier_is_begun_afresh() -> None:
     redo = dataclasses.replace(state.record(first), status=StepStatus.PENDING)
     state = dataclasses.replace(state, steps=(redo, *state.steps[1:]))
     assert sm.begin_step(state, first, 4.0).record(first).already_done is False
+
+
+def test_a_blocked_step_begun_again_has_no_finish_time() -> None:
+    blocked = blocked_at_second_step()
+    step = blocked.steps[1].step
+    assert blocked.record(step).finished_at == 5.0
+    again = sm.begin_step(sm.retry(blocked, 6.0), step, 7.0)
+    assert again.record(step).finished_at is None

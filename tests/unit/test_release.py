@@ -338,3 +338,13 @@ def test_the_config_bundle_tag_is_kept() -> None:
     document = sample()
     document["config"]["tag"] = "1.4.0"
     assert parse_release(document, source="release.json").config.tag == "1.4.0"
+
+
+def test_every_values_file_of_an_unknown_service_is_named() -> None:
+    document = sample()
+    document["profileValues"]["aaa.single-node.yaml"] = "a: 1\n"
+    document["profileValues"]["zzz.single-node.yaml"] = "a: 1\n"
+    assert problems_of(document) == [
+        "release.json: profileValues.aaa.single-node.yaml: unknown service 'aaa'",
+        "release.json: profileValues.zzz.single-node.yaml: unknown service 'zzz'",
+    ]
