@@ -203,7 +203,7 @@ def parse_setup(
         errors["no_proxy"] = "at most 64 entries"
     else:
         no_proxy = tuple(dict.fromkeys(items))
-    if no_proxy and proxy is None and "proxy" not in errors:
+    if no_proxy and proxy is None:
         errors["no_proxy"] = "only meaningful with a proxy"
 
     if errors:

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -371,3 +372,114 @@ def test_a_field_type_without_a_name_is_a_bug_not_a_message() -> None:
     assert config._type_name(tuple[str, ...]) == "a list of a string"
     with pytest.raises(TypeError, match=r"^config field type <class 'int'> has no name here$"):
         config._type_name(int)
+
+
+def test_the_check_factories_word_their_refusals() -> None:
+    """The checks are built when the module loads; built here, each is tested as written."""
+    from isobuild import config
+
+    check = config._matches(r"[a-z]+", "lowercase letters")
+    assert check("abc") is None
+    assert check("ab1") == "expected lowercase letters, got 'ab1'"
+    assert check(12) == "expected lowercase letters, got 12"
+    between = config._between(1, 3)
+    assert [between(v) for v in (1, 3)] == [None, None]
+    assert between(0) == "expected 1..3, got 0"
+    assert between(4) == "expected 1..3, got 4"
+    assert config._check(between) == {"check": between}
+    fixed = config._fixed_namespace("flux-system")
+    assert fixed("flux-system") is None
+    assert fixed("flux") == (
+        "'flux' is not supported: the release bundle (flux/) and Flux's install.yaml use "
+        "'flux-system', so the appliance's objects would land where Flux never looks; remove "
+        "the key or set 'flux-system'"
+    )
+
+
+def test_a_yaml_error_without_a_position() -> None:
+    from isobuild.config import yaml_error
+
+    assert yaml_error(Path("a.yaml"), yaml.YAMLError("boom")) == (
+        "a.yaml: not valid YAML (somewhere): boom"
+    )
+
+
+def test_a_missing_config_says_what_to_pass(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+    assert str(caught.value) == f"{tmp_path / 'nope.yaml'}: config file not found"
+    assert caught.value.hint == "pass --config with an existing file"
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_a_config_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    path = tmp_path / "appliance.yaml"
+    path.write_text(
+        "name: a\nversion: '1'\nautoinstall: {identity: {realname: Administrátor}}\n",
+        encoding="utf-8",
+    )
+    assert load_config(path).autoinstall.identity.realname == "Administrátor"
+
+
+def test_the_cross_checks_word_for_word() -> None:
+    problems = _problems(
+        "name: a\nversion: '1'\n"
+        "autoinstall: {apt_mode: offline, apt_fallback: abort, updates: all,\n"
+        "  storage: {layout: direct, sizing_policy: scaled}, ssh: {allow_pw: true}}\n"
+    )
+    assert problems == [
+        "appliance.yaml: autoinstall.apt_fallback: 'abort' applies only with apt_mode: online "
+        "(an offline install never asks a mirror); remove it or set apt_mode: online",
+        "appliance.yaml: autoinstall.updates: 'all' needs apt_mode: online (an offline install "
+        "downloads no updates); remove it or set apt_mode: online",
+        "appliance.yaml: autoinstall.storage.sizing_policy: applies only to layout: lvm (the "
+        "direct layout always uses the whole disk)",
+        "appliance.yaml: autoinstall.ssh.allow_pw: password login over SSH is enabled but "
+        "autoinstall.identity.password_hash is not set; set a hash or turn allow_pw off",
+    ]
+
+
+def test_every_unknown_key_is_named_with_or_without_a_suggestion() -> None:
+    problems = _problems("name: a\nversion: '1'\nzzzz: 1\nsha256: x\n")
+    allowed = "allowed here: appliance, autoinstall, iso, name, payload, signing, version"
+    assert problems == [
+        f"appliance.yaml: zzzz: unknown key; {allowed}",
+        f"appliance.yaml: sha256: unknown key; {allowed}",
+    ]
+
+
+def test_problems_and_yaml_errors_carry_their_hints() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("name: A\nversion: '1'\n", source=Path("a.yaml"))
+    assert caught.value.hint == "see docs/config.md for every key and default"
+    with pytest.raises(ConfigError) as caught:
+        parse_config("name: [\n", source=Path("a.yaml"))
+    assert caught.value.hint == (
+        "fix the YAML syntax; `python3 -c 'import yaml,sys; yaml.safe_load(sys.stdin)'` < FILE "
+        "shows the same error"
+    )
+
+
+def test_a_path_with_dot_dot_is_refused() -> None:
+    assert _problems("name: a\nversion: '1'\nappliance: {paths: {opt: /opt/../etc}}\n") == [
+        "appliance.yaml: appliance.paths.opt: expected an absolute path without '..', got "
+        "'/opt/../etc'"
+    ]
+
+
+def test_an_unsupported_field_type_is_a_bug() -> None:
+    from isobuild import config
+
+    with pytest.raises(TypeError, match=r"^config field type <class 'float'> is not supported$"):
+        config._convert(float, 1.0, "x", config._Problems("a.yaml"))
+
+
+def test_a_config_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "appliance.yaml"
+    path.write_bytes(b"name: \xff\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: cannot read config: 'utf-8' codec can't decode byte 0xff in position 6: "
+        "invalid start byte"
+    )

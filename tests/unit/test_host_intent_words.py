@@ -98,7 +98,7 @@ def test_each_error_word_for_word(data: dict[str, Any], errors: dict[str, str]) 
 
 
 def test_a_bad_proxy_reports_the_proxy_not_its_password() -> None:
-    errors = errors_of({"app_url": URL, "proxy": "ftp://u@p", "proxy_password": "x"})
+    errors = errors_of({"app_url": URL, "proxy": "ftp://p", "proxy_password": "x"})
     assert errors == {
         "proxy": "expected a URL starting with http:// or https://, such as http://host"
     }
@@ -205,3 +205,9 @@ def test_several_errors_read_as_one_line_each_named() -> None:
 
 def test_a_url_is_kept_as_typed_but_for_a_trailing_slash() -> None:
     assert parsed(app_url="https://PSA.Example.X/").app_url == "https://PSA.Example.X"
+
+
+def test_a_clear_flag_that_is_not_a_boolean_is_not_taken_as_true() -> None:
+    data = {"app_url": URL, "proxy": "http://u@p:1", "proxy_password": "x",
+            "proxy_password_clear": "yes"}  # fmt: skip
+    assert errors_of(data) == {"proxy_password_clear": "expected true or false, got 'yes'"}

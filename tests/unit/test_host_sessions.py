@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -145,7 +146,9 @@ def test_a_reset_token_empties_the_list(tmp_path: Path, caplog: pytest.LogCaptur
     _, cookie = keeper.issue()
     assert keeper.verify(cookie) is not None
     assert json.loads((tmp_path / "revoked-sessions.json").read_text()) == {"revoked": {}}
-    assert "reset-token" in caplog.text
+    assert caplog.messages == [
+        "the session key was replaced (reset-token): every session has ended"
+    ]
 
 
 def test_non_ascii_secrets_compare_as_different() -> None:
@@ -274,3 +277,93 @@ def test_too_many_logouts_start_a_new_list_under_a_new_key(
     assert json.loads(keeper.revoked_file.read_text()) == {"revoked": {}}
     _, cookie = keeper.issue()
     assert keeper.verify(cookie) is not None
+
+
+@pytest.mark.parametrize("start", [1_000_000.0, 10_000_000.0, 100_000_000.0])
+def test_cookies_of_every_padding_verify(tmp_path: Path, start: float) -> None:
+    """The expiry's digits change the cookie body's length, so its base64 padding."""
+    clock = Clock()
+    clock.now = start
+    keeper = SessionKeeper(tmp_path / "key", clock=clock)
+    session, cookie = keeper.issue()
+    assert keeper.verify(cookie) == session
+
+
+def test_a_cookie_expires_at_its_expiry_second(tmp_path: Path) -> None:
+    clock = Clock()
+    keeper = SessionKeeper(tmp_path / "key", lifetime=60, clock=clock)
+    session, cookie = keeper.issue()
+    clock.now = session.expires - 0.5
+    assert keeper.verify(cookie) is not None
+    clock.now = session.expires
+    assert keeper.verify(cookie) is None
+
+
+def test_a_cookie_with_an_extra_dot_is_refused(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key", clock=Clock())
+    _, cookie = keeper.issue()
+    body, _, signature = cookie.partition(".")
+    assert keeper.verify(f"{body}..{signature}") is None
+    assert keeper.verify(f"{body}.{signature}.") is None
+
+
+def test_a_damaged_list_says_so_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keeper = SessionKeeper(tmp_path / "key")
+    (tmp_path / "revoked-sessions.json").write_text("[]")
+    keeper.verify(keeper.issue()[1])
+    assert caplog.messages == [
+        f"{tmp_path / 'revoked-sessions.json'} is unreadable (list indices must be integers or "
+        "slices, not str): a new session key ends every session"
+    ]
+
+
+def test_an_unknown_client_has_no_failures_and_no_wait() -> None:
+    lockout = Lockout(clock=lambda: 0.0)
+    assert (lockout.failures("new"), lockout.wait_seconds("new")) == (0, 0.0)
+
+
+def test_the_cookie_is_compact_json_and_its_parts_unpadded(tmp_path: Path) -> None:
+    keeper = SessionKeeper(tmp_path / "key", clock=Clock())
+    session, cookie = keeper.issue()
+    body = cookie.partition(".")[0]
+    assert "=" not in cookie
+    assert len(session.id) == 24  # 18 random bytes
+    assert len(session.csrf) == 32
+    padded = body + "=" * (-len(body) % 4)
+    assert base64.urlsafe_b64decode(padded) == (
+        f'{{"sid":"{session.id}","exp":{int(session.expires)}}}'.encode()
+    )
+
+
+def test_a_short_key_file_is_replaced_by_a_full_one_without_ending_sessions(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "key").write_bytes(b"short")
+    keeper = SessionKeeper(tmp_path / "key", clock=Clock())
+    _, cookie = keeper.issue()
+    assert len((tmp_path / "key").read_bytes()) == 32
+    assert keeper.verify(cookie) is not None
+    assert caplog.messages == []
+
+
+def test_the_default_lockout_allows_four_tries_then_waits_30_s_doubling_to_15_min() -> None:
+    clock = Clock()
+    lockout = Lockout(clock=clock)
+    assert [lockout.failed("a") for _ in range(4)] == [0, 0, 0, 0]
+    delays = []
+    for _ in range(7):
+        delays.append(lockout.failed("a"))
+        clock.now += delays[-1]
+    assert delays == [30, 60, 120, 240, 480, 900, 900]
+
+
+def test_the_default_lockout_forgets_finished_clients_once_it_holds_10000() -> None:
+    clock = Clock()
+    lockout = Lockout(free=1, base=1, clock=clock)
+    for n in range(10_000):
+        lockout.failed(f"c{n}")
+    clock.now += 5
+    lockout.failed("new")
+    assert (lockout.failures("c0"), lockout.failures("new")) == (0, 1)

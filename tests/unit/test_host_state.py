@@ -325,3 +325,167 @@ def test_abandon_returns_a_run_to_waiting_for_setup_and_logs_why() -> None:
     assert abandoned.steps[0] == state.steps[0]
     assert abandoned.history[-1] == f"5.000 run {state.run} abandoned: inputs gone"
     assert abandoned.history[:-1] == state.history
+
+
+def blocked_at_second_step() -> sm.BootstrapState:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    first = state.steps[0].step
+    state = sm.finish_step(sm.begin_step(state, first, 2.0), first, 3.0, already_done=False)
+    second = state.steps[1].step
+    state = sm.begin_step(state, second, 4.0)
+    blocker = sm.Blocker(step=second, message="m", cause="c", next_step="n")
+    return sm.block(state, blocker, 5.0)
+
+
+def test_retry_puts_the_blocked_step_back_and_logs_it() -> None:
+    blocked = blocked_at_second_step()
+    step = blocked.steps[1].step
+    again = sm.retry(blocked, 6.0)
+    record = again.record(step)
+    assert (record.status, record.message) == (StepStatus.PENDING, "retry requested")
+    assert (again.phase, again.blocker, again.updated_at) == (Phase.RUNNING, None, 6.0)
+    assert again.history[-1] == f"6.000 retry of {step.value}"
+    assert again.history[:-1] == blocked.history
+
+
+def test_retry_needs_a_blocked_run_with_its_blocker() -> None:
+    with pytest.raises(
+        sm.TransitionError, match=r"^nothing to retry: the bootstrap is not blocked$"
+    ):
+        sm.retry(sm.start_run(sm.BootstrapState(), 1.0), 2.0)
+    without = dataclasses.replace(blocked_at_second_step(), blocker=None)
+    with pytest.raises(sm.TransitionError, match=r"^nothing to retry"):
+        sm.retry(without, 2.0)
+
+
+def test_suspend_leaves_the_step_to_resume_on_the_next_start() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    state = sm.claim(state, pid=42, started_at=0.5, boot_id="b", now=1.5)
+    step = state.steps[0].step
+    state = sm.begin_step(state, step, 2.0)
+    stopped = sm.suspend(state, step, 3.0)
+    record = stopped.record(step)
+    assert (record.status, record.message) == (
+        StepStatus.PENDING, "stopped with the service; resumes on start")  # fmt: skip
+    assert (stopped.phase, stopped.owner, stopped.updated_at) == (Phase.RUNNING, None, 3.0)
+    assert stopped.history[-1] == f"3.000 run {state.run} stopped at {step.value}; resumes on start"
+    assert sm.suspend(stopped, step, 4.0) is stopped  # not running: nothing to do
+
+
+def test_interrupted_makes_the_running_step_runnable_and_logs_where() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    state = sm.claim(state, pid=42, started_at=0.5, boot_id="b", now=1.5)
+    step = state.steps[0].step
+    state = sm.begin_step(state, step, 2.0)
+    resumed = sm.interrupted(state, 3.0)
+    record = resumed.record(step)
+    assert (record.status, record.message) == (StepStatus.PENDING, "interrupted; resuming")
+    assert (resumed.owner, resumed.updated_at) == (None, 3.0)
+    assert resumed.history[-1] == f"3.000 run {state.run} interrupted at {step.value}; resuming"
+    # A state file claiming a run with every step done names no step.
+    done = tuple(dataclasses.replace(r, status=StepStatus.DONE) for r in state.steps)
+    odd = dataclasses.replace(state, steps=done)
+    assert (
+        sm.interrupted(odd, 4.0).history[-1] == f"4.000 run {state.run} interrupted at ?; resuming"
+    )
+
+
+def test_block_records_the_blocker_on_its_step_and_in_the_history() -> None:
+    blocked = blocked_at_second_step()
+    step = blocked.steps[1].step
+    record = blocked.record(step)
+    assert (record.status, record.finished_at, record.message) == (StepStatus.BLOCKED, 5.0, "m")
+    assert blocked.blocker is not None
+    assert blocked.blocker.at == 5.0
+    assert blocked.history[-1] == f"5.000 {step.value} blocked: m"
+    with pytest.raises(sm.TransitionError, match=rf"^{step.value} is not running$"):
+        sm.block(blocked, blocked.blocker, 6.0)
+
+
+def test_an_older_state_file_reads_with_every_default() -> None:
+    loaded = sm.BootstrapState.from_json(
+        {"phase": "awaiting-setup", "steps": [{"step": "k3s", "status": "done"}]}
+    )
+    assert loaded == dataclasses.replace(
+        sm.BootstrapState(),
+        steps=tuple(
+            sm.StepRecord(step=s, status=StepStatus.DONE if s is Step.K3S else StepStatus.PENDING)
+            for s in STEPS
+        ),
+    )
+    record = loaded.record(Step.K3S)
+    assert (record.attempts, record.message, record.already_done, record.details) == (
+        0, "", False, ())  # fmt: skip
+    assert (loaded.run, loaded.generation, loaded.updated_at, loaded.history) == (0, 0, 0.0, ())
+    assert isinstance(loaded.updated_at, float)
+
+
+def test_finish_step_says_done_or_already_done_and_a_last_step_reconciles() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    first = state.steps[0].step
+    with pytest.raises(sm.TransitionError, match=rf"^{first.value} is not running$"):
+        sm.finish_step(state, first, 2.0, already_done=False)
+    with pytest.raises(sm.TransitionError, match=rf"^{first.value} is not running$"):
+        sm.report(state, first, "m", 2.0)
+    state = sm.finish_step(sm.begin_step(state, first, 2.0), first, 3.0, already_done=True)
+    record = state.record(first)
+    assert (record.status, record.finished_at, record.message) == (
+        StepStatus.DONE, 3.0, "already done")  # fmt: skip
+    for n, step in enumerate(STEPS[1:], 4):
+        state = sm.finish_step(sm.begin_step(state, step, n), step, n + 0.5, already_done=False)
+    assert state.record(STEPS[-1]).message == "done"
+    assert state.phase is Phase.RECONCILED
+    assert state.history[-1] == f"{len(STEPS) + 2.5:.3f} run {state.run} reconciled"
+
+
+def test_start_run_begin_step_claim_and_report_record_what_they_did() -> None:
+    blocked = blocked_at_second_step()
+    again = sm.start_run(blocked, 10.0)
+    assert (again.phase, again.blocker, again.run, again.updated_at) == (
+        Phase.RUNNING, None, blocked.run + 1, 10.0)  # fmt: skip
+    assert all(r == StepRecord(step=r.step) for r in again.steps)
+    assert again.history[-1] == f"10.000 run {blocked.run + 1} started"
+    with pytest.raises(sm.TransitionError, match=r"^a bootstrap run is already in progress$"):
+        sm.start_run(again, 11.0)
+    owned = sm.claim(again, pid=7, started_at=9.0, boot_id="b", now=11.0)
+    assert (owned.generation, owned.updated_at) == (again.generation + 1, 11.0)
+    first = again.steps[0].step
+    # A step begun again after it was reported on starts clean.
+    begun = sm.report(sm.begin_step(owned, first, 12.0), first, "half", 12.5, detail="d")
+    assert begun.updated_at == 12.5
+    assert begun.record(first).message == "half"
+    begun = sm.begin_step(sm.interrupted(begun, 13.0), first, 14.0)
+    record = begun.record(first)
+    assert (record.status, record.started_at, record.finished_at, record.attempts) == (
+        StepStatus.RUNNING, 14.0, None, 2)  # fmt: skip
+    assert (record.message, record.already_done, record.details) == ("starting", False, ())
+    assert begun.updated_at == 14.0
+
+
+def test_begin_step_refuses_a_step_out_of_turn_or_out_of_a_run() -> None:
+    idle = sm.BootstrapState()
+    with pytest.raises(sm.TransitionError, match=r"^cannot start k3s: phase is awaiting-setup$"):
+        sm.begin_step(idle, Step.K3S, 1.0)
+    running = sm.start_run(idle, 1.0)
+    with pytest.raises(sm.TransitionError, match=r"^cannot start k3s: the next step is preflight$"):
+        sm.begin_step(running, Step.K3S, 2.0)
+    done = tuple(dataclasses.replace(r, status=StepStatus.DONE) for r in running.steps)
+    with pytest.raises(sm.TransitionError, match=r"^cannot start k3s: the next step is none$"):
+        sm.begin_step(dataclasses.replace(running, steps=done), Step.K3S, 2.0)
+
+
+def test_a_step_done_earlier_is_begun_afresh() -> None:
+    state = sm.start_run(sm.BootstrapState(), 1.0)
+    first = state.steps[0].step
+    state = sm.finish_step(sm.begin_step(state, first, 2.0), first, 3.0, already_done=True)
+    redo = dataclasses.replace(state.record(first), status=StepStatus.PENDING)
+    state = dataclasses.replace(state, steps=(redo, *state.steps[1:]))
+    assert sm.begin_step(state, first, 4.0).record(first).already_done is False
+
+
+def test_a_blocked_step_begun_again_has_no_finish_time() -> None:
+    blocked = blocked_at_second_step()
+    step = blocked.steps[1].step
+    assert blocked.record(step).finished_at == 5.0
+    again = sm.begin_step(sm.retry(blocked, 6.0), step, 7.0)
+    assert again.record(step).finished_at is None

@@ -275,3 +275,76 @@ def test_a_release_error_keeps_its_hint() -> None:
     error = ReleaseError(["a", "b"], hint="pin another release")
     assert (str(error), error.hint, error.problems) == ("a\nb", "pin another release", ["a", "b"])
     assert ReleaseError("one").problems == ["one"]
+
+
+def test_every_bad_values_file_is_named_with_its_line() -> None:
+    document = sample()
+    values = document["profileValues"]
+    values["db.single-node.yaml"] = "a: 1\nb: [\n"
+    values["redis.single-node.yaml"] = "- a list\n"
+    values["pgbouncer.single-node.yaml"] = "a: 1\n\tb: 2\n"
+    assert problems_of(document) == [
+        "release.json: profileValues.db.single-node.yaml: not valid YAML (line 3)",
+        "release.json: profileValues.pgbouncer.single-node.yaml: not valid YAML (line 2)",
+        "release.json: profileValues.redis.single-node.yaml: expected a YAML mapping",
+    ]
+
+
+def test_a_values_file_yaml_cannot_even_read_has_no_line() -> None:
+    document = sample()
+    document["profileValues"]["db.single-node.yaml"] = "a: \x07\n"  # a control character
+    assert problems_of(document) == [
+        "release.json: profileValues.db.single-node.yaml: not valid YAML"
+    ]
+
+
+def test_canonical_json_is_sorted_indented_utf8_with_a_final_newline() -> None:
+    assert canonical_json({"b": "ü", "a": [1]}) == (
+        '{\n  "a": [\n    1\n  ],\n  "b": "ü"\n}\n'.encode()
+    )
+
+
+def test_the_schema_is_loaded_on_first_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    from host_service import release as module
+
+    monkeypatch.setattr(module, "_SCHEMA", None)
+    assert parse_release(sample(), source="release.json").version == "1.4.0"
+    assert module._SCHEMA is not None
+
+
+def test_an_unknown_schema_says_which_are_read_and_what_to_do() -> None:
+    document = sample()
+    document["schema"] = "alga.appliance.release/v9"
+    with pytest.raises(ReleaseError) as caught:
+        parse_release(document, source="release.json")
+    assert caught.value.hint == "update the appliance, or publish the release in a supported schema"
+    assert str(caught.value).endswith("this version reads alga.appliance.release/v1")
+    with pytest.raises(ReleaseError) as caught:
+        parse_release("[1]", source="release.json")
+    assert str(caught.value) == "release.json: expected a JSON object, got list"
+
+
+def test_every_values_file_of_another_profile_is_named() -> None:
+    document = sample()
+    document["profileValues"]["db.other.yaml"] = "a: 1\n"
+    document["profileValues"]["redis.other.yaml"] = "a: 1\n"
+    assert problems_of(document) == [
+        "release.json: profileValues.db.other.yaml: not for profile 'single-node'",
+        "release.json: profileValues.redis.other.yaml: not for profile 'single-node'",
+    ]
+
+
+def test_the_config_bundle_tag_is_kept() -> None:
+    document = sample()
+    document["config"]["tag"] = "1.4.0"
+    assert parse_release(document, source="release.json").config.tag == "1.4.0"
+
+
+def test_every_values_file_of_an_unknown_service_is_named() -> None:
+    document = sample()
+    document["profileValues"]["aaa.single-node.yaml"] = "a: 1\n"
+    document["profileValues"]["zzz.single-node.yaml"] = "a: 1\n"
+    assert problems_of(document) == [
+        "release.json: profileValues.aaa.single-node.yaml: unknown service 'aaa'",
+        "release.json: profileValues.zzz.single-node.yaml: unknown service 'zzz'",
+    ]

@@ -574,3 +574,15 @@ def test_files_with_a_non_ascii_proxy_user_match_whatever_the_locale(tmp_path: P
     assert k3s.probe(ctx) is True
     k3s.run(ctx)
     assert [c for c in systemd.calls if c[0] not in ("state",)] == []  # nothing rewritten
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_the_payload_manifest_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    ctx, _, _ = k3s_context(tmp_path)
+    manifest = ctx.settings.paths.payload_manifest
+    data = json.loads(manifest.read_text())
+    data["built_by"] = "José"
+    manifest.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    binary = ctx.settings.paths.k3s_binary
+    binary.write_bytes(b"#!/bin/sh\necho replaced\n")
+    assert k3s.installed_problems(ctx) == [f"{binary}: sha256 differs from the payload manifest"]

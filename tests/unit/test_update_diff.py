@@ -105,3 +105,26 @@ def test_a_values_change_is_counted_once_per_file_and_shows_the_lines() -> None:
     assert ["replace", 1, "replicaCount: 1", 1, "replicaCount: 2"] in changed["lines"]
     by_name = {c["name"]: c["changed"] for c in diff["configmaps"]}
     assert by_name == {f"alga-values-{s}": s == "redis" for s in SERVICES}
+
+
+def test_a_replace_of_more_lines_by_fewer_leaves_the_right_side_empty() -> None:
+    assert side_by_side("a\nb\nc\nd\n", "a\nX\nd\n") == [
+        ["equal", 1, "a", 1, "a"],
+        ["replace", 2, "b", 2, "X"],
+        ["replace", 3, "c", None, ""],
+        ["equal", 4, "d", 3, "d"],
+    ]
+
+
+def test_a_profile_change_shows_the_old_files_removed_and_the_new_ones_added() -> None:
+    a = release("1.4.0")
+    values = {profile_values_file(s, "multi-node"): f"name: {s}\n" for s in SERVICES}
+    b = release("1.5.0", valuesProfile="multi-node", profileValues=values)
+    diff = release_diff(a, b, running_digest=DIGEST, candidate_digest=DIGEST, intent=None,
+                        workloads="msp")  # fmt: skip
+    rows = {v["name"]: v for v in diff["profile_values"]}
+    old = rows[profile_values_file("db", "single-node")]
+    assert old["changed"]
+    assert all(row[0] == "delete" and row[3] is None and row[4] == "" for row in old["lines"])
+    new = rows[profile_values_file("db", "multi-node")]
+    assert new["lines"] == [["insert", None, "", 1, "name: db"]]

@@ -4,6 +4,7 @@ unchanged transition writes nothing, a damaged file is set aside, candidates by 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from host_service.update.store import (
     UpdatePaths,
 )
 from tests.unit.test_update_state import new_run
+from tests.waiting import wait_until
 
 
 def keeper(tmp_path: Path) -> UpdateKeeper:
@@ -148,3 +150,53 @@ def test_candidates_are_kept_by_digest(tmp_path: Path) -> None:
     found = cache.load(digest)
     assert found is not None
     assert found.config_digest == ""
+
+
+def test_touch_wakes_a_waiter_with_the_new_version(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.replace(new_run())
+    version, run = store.snapshot()
+    # Already changed: no wait at all, whatever the timeout.
+    store.touch()
+    assert store.wait_for_change(version, timeout=3600) == (version + 1, run)
+    # Nothing changed: the wait times out and says so with the same version.
+    assert store.wait_for_change(version + 1, timeout=0) == (version + 1, run)
+    woken: list[tuple[int, object]] = []
+    waiter = threading.Thread(
+        target=lambda: woken.append(store.wait_for_change(version + 1, 60)), daemon=True
+    )
+    waiter.start()
+    store.touch()  # before or during the wait: either way the waiter sees version + 2
+    wait_until(lambda: woken, timeout=30, what="the waiter to wake")
+    assert woken == [(version + 2, run)]
+
+
+def test_load_warns_about_a_file_that_is_not_json_or_not_a_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = keeper(tmp_path)
+    store.paths.directory.mkdir(parents=True)
+    store.paths.run.write_text("{broken")
+    try:
+        json.loads("{broken")
+    except ValueError as exc:
+        why = str(exc)
+    assert store.load() is None
+    [aside] = [p.name for p in store.paths.directory.iterdir() if ".corrupt-" in p.name]
+    assert caplog.messages == [f"{store.paths.run}: unreadable ({why}); kept as {aside}"]
+    caplog.clear()
+    store.paths.run.write_text('{"id": "x"}')
+    assert store.load() is None
+    assert caplog.messages == [f"{store.paths.run}: not a run ('steps'); ignored"]
+
+
+def test_each_load_is_a_change_waiters_see(tmp_path: Path) -> None:
+    store = keeper(tmp_path)
+    store.replace(new_run())
+    again = keeper(tmp_path)
+    before = again.snapshot()[0]
+    again.load()
+    middle = again.snapshot()[0]
+    again.load()
+    assert before < middle < again.snapshot()[0]
+    assert again.run == new_run()
