@@ -115,13 +115,17 @@ def test_a_layer_never_read_or_skipped_waits() -> None:
     failed = Reading(error=REFUSED, tried_at=NOW, cycles=1)
     layer = layers.helm_layer(failed, NOW)
     assert (layer["health"], layer["age_seconds"]) == ("unknown", None)
-    assert layer["headline"] == f"Cannot be read: k3s is not running: its API refuses connections ({REFUSED})"
+    assert (
+        layer["headline"]
+        == f"Cannot be read: k3s is not running: its API refuses connections ({REFUSED})"
+    )
     assert layer["error"] == f"k3s is not running: its API refuses connections ({REFUSED})"
 
 
 def test_a_stale_layer_keeps_its_health_but_at_least_warns() -> None:
+    conditions = [cond("Ready", "True", "Helm install succeeded")]
     healthy = [{"metadata": {"name": "db", "namespace": "alga-system"},
-                "status": {"conditions": [cond("Ready", "True", "Helm install succeeded")]}}]  # fmt: skip
+                "status": {"conditions": conditions}}]  # fmt: skip
     stale = Reading(value=healthy, read_at=NOW - 150, tried_at=NOW, cycles=9, error=REFUSED)
     layer = layers.helm_layer(stale, NOW)
     assert layer["health"] == "warn"
@@ -232,7 +236,8 @@ def test_the_k3s_layer_when_things_fail() -> None:
         {"name": "service", "health": "bad", "text": "k3s service: failed", "detail": "exited"},
         {"name": "api", "health": "bad", "text": "API not ready", "detail": "no answer"},
         {"name": "nodes", "health": "unknown",
-         "text": f"Nodes cannot be read: k3s is not running: its API refuses connections ({REFUSED})",
+         "text": "Nodes cannot be read: k3s is not running: its API refuses connections "
+         f"({REFUSED})",
          "detail": ""},
     ]  # fmt: skip
     assert layer["facts"] == [["Version", "—"]]
@@ -296,15 +301,23 @@ def controllers(*, missing: str = "", unavailable: str = "") -> list[dict[str, A
         status = "False" if name == unavailable else "True"
         message = "Deployment does not have minimum availability." if status == "False" else "up"
         found.append(
-            {"metadata": {"name": name}, "status": {"conditions": [cond("Available", status, message)]}}
+            {
+                "metadata": {"name": name},
+                "status": {"conditions": [cond("Available", status, message)]},
+            }
         )
     return found
 
 
-def source(name: str, ready: str, revision: str, message: str = "stored artifact") -> dict[str, Any]:
+def source(
+    name: str, ready: str, revision: str, message: str = "stored artifact"
+) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "flux-system"},
-        "status": {"conditions": [cond("Ready", ready, message)], "artifact": {"revision": revision}},
+        "status": {
+            "conditions": [cond("Ready", ready, message)],
+            "artifact": {"revision": revision},
+        },
     }
 
 
@@ -507,7 +520,8 @@ def test_the_helm_layer_in_full() -> None:
         "skipped": None,
         "age_seconds": 2.0,
         "items": [
-            {"name": "db", "health": "ok", "text": "db: Ready, chart 15.5.0", "detail": "db says True"},
+            {"name": "db", "health": "ok", "text": "db: Ready, chart 15.5.0",
+             "detail": "db says True"},
             {"name": "redis", "health": "bad", "text": "redis: not Ready, 2 failure(s)",
              "detail": "redis says False"},
             {"name": "temporal", "health": "progress", "text": "temporal: in progress",
@@ -553,7 +567,8 @@ def test_the_workloads_layer_in_full() -> None:
     assert layer["items"] == [
         {"name": "alga-core", "health": "ok", "text": "Alga PSA (web and API): 0/0 pods ready",
          "detail": ""},
-        {"name": "db", "health": "ok", "text": "Database (PostgreSQL): 1/1 pods ready", "detail": ""},
+        {"name": "db", "health": "ok", "text": "Database (PostgreSQL): 1/1 pods ready",
+         "detail": ""},
         {"name": "redis", "health": "bad", "text": "Cache (Redis): 0/2 pods ready",
          "detail": "redis-0: CrashLoopBackOff; redis-1: Error"},
         {"name": "temporal", "health": "waiting", "text": "Workflow engine (Temporal): no pods",

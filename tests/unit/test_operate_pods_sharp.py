@@ -72,7 +72,10 @@ def pod_json(
             "name": "alga-core-5d8f9c7b6d-x2x9q",
             "namespace": "msp",
             "creationTimestamp": "2026-12-05T06:00:00Z",
-            "labels": {"app.kubernetes.io/instance": "alga-core", "pod-template-hash": "5d8f9c7b6d"},
+            "labels": {
+                "app.kubernetes.io/instance": "alga-core",
+                "pod-template-hash": "5d8f9c7b6d",
+            },
             "ownerReferences": [
                 {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "alga-core-5d8f9c7b6d",
                  "controller": True},
@@ -378,7 +381,9 @@ def test_failed_pods() -> None:
     assert (view.status, view.reason, view.message) == ("OOMKilled", "OOMKilled", "pm")
     oom_said = terminated("OOMKilled", 137, "2026-12-05T06:59:00Z", message="cgroup limit")
     view = normalize(
-        pod_json(phase="Failed", statuses=[status_of("app", {"terminated": oom_said})], message="pm")
+        pod_json(
+            phase="Failed", statuses=[status_of("app", {"terminated": oom_said})], message="pm"
+        )
     )
     assert view.message == "cgroup limit"
     error = terminated("Error", 1, "2026-12-05T06:59:00Z")
@@ -483,9 +488,13 @@ def test_owner_rules() -> None:
     assert owner({"metadata": {}}) == ("", "")
     assert owner({}) == ("", "")
     # The template hash names the Deployment exactly, even with dashes in its name.
-    hashed = meta_pod([{"kind": "ReplicaSet", "name": "alga-core-5d8f"}], {"pod-template-hash": "5d8f"})
+    hashed = meta_pod(
+        [{"kind": "ReplicaSet", "name": "alga-core-5d8f"}], {"pod-template-hash": "5d8f"}
+    )
     assert owner(hashed) == ("Deployment", "alga-core")
-    other_hash = meta_pod([{"kind": "ReplicaSet", "name": "alga-core-5d8f"}], {"pod-template-hash": "99"})
+    other_hash = meta_pod(
+        [{"kind": "ReplicaSet", "name": "alga-core-5d8f"}], {"pod-template-hash": "99"}
+    )
     assert owner(other_hash) == ("Deployment", "alga-core")  # by the last dash
     bare = meta_pod([{"kind": "ReplicaSet", "name": "standalone"}])
     assert owner(bare) == ("ReplicaSet", "standalone")

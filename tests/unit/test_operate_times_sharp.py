@@ -57,7 +57,7 @@ def test_utc_text() -> None:
 
 
 def test_a_readings_age_is_from_its_last_good_read() -> None:
-    assert NOT_READ == Reading(None, None, None, None, 0, None)
+    assert Reading(None, None, None, None, 0, None) == NOT_READ
     assert NOT_READ.age(NOW) is None
     reading = Reading(value=[1], read_at=NOW - 12.5, tried_at=NOW)
     assert reading.age(NOW) == 12.5
@@ -67,7 +67,10 @@ def test_a_readings_age_is_from_its_last_good_read() -> None:
 @pytest.mark.parametrize(
     ("error", "meaning"),
     [
-        ("Unable to connect to the server: net/http: TLS handshake timeout", "did not answer in time"),
+        (
+            "Unable to connect to the server: net/http: TLS handshake timeout",
+            "did not answer in time",
+        ),
         ("kubectl timed out after 10 s", "did not answer in time"),
         ("context deadline exceeded", "did not answer in time"),
         ("dial tcp 127.0.0.1:6443: connect: connection refused", "k3s is not running"),
