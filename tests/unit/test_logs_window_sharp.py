@@ -323,3 +323,9 @@ def test_picking_a_container_word_for_word() -> None:
         pick_container(two, named)
     assert str(no_container.value).endswith("its containers: web, sidecar")
     assert isinstance(no_container.value, InvalidInput)
+
+
+def test_a_request_without_names_says_they_are_required() -> None:
+    with pytest.raises(InvalidLogRequest) as caught:
+        parse_target({}, OURS)
+    assert caught.value.fields == {"namespace": "required", "pod": "required"}

@@ -400,6 +400,10 @@ def test_flux_objects_without_a_ready_condition_are_not_reconciled_yet() -> None
     reason_only["status"]["conditions"][0]["reason"] = "BuildFailed"
     layer = layers.flux_layer(ok(controllers()), ok([]), ok([reason_only]), NOW, expected={})
     assert layer["items"][-1]["detail"] == "BuildFailed; revision r1"
+    silent = kustomization("k", "False", "r1", message="")
+    del silent["status"]["conditions"][0]["reason"]
+    layer = layers.flux_layer(ok(controllers()), ok([]), ok([silent]), NOW, expected={})
+    assert layer["items"][-1]["detail"] == "; revision r1"
 
 
 def test_flux_readings_that_fail() -> None:

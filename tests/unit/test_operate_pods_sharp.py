@@ -604,3 +604,33 @@ def test_groups_keep_the_given_names_and_sort_by_namespace_then_name() -> None:
     ]
     copied = copy.deepcopy(pods[:1])
     assert [g.name for g in group(copied, names=("one",))] == ["one"]
+
+
+def test_a_container_that_ended_without_a_reason_is_named_by_its_exit_code() -> None:
+    ended = terminated(None, 137, "2026-12-05T06:59:00Z")
+    view = normalize(pod_json(statuses=[status_of("app", {"terminated": ended})]))
+    (container,) = view.containers
+    assert (container.state, container.reason) == ("terminated", "ExitCode:137")
+    assert (view.status, view.reason) == ("Error", "ExitCode:137")
+    killed = terminated(None, 0, "2026-12-05T06:59:00Z", signal=15)
+    (container,) = normalize(
+        pod_json(statuses=[status_of("app", {"terminated": killed})])
+    ).containers
+    assert container.reason == "Signal:15"
+
+
+def test_the_image_the_kubelet_reports_wins_over_the_spec() -> None:
+    resolved = running(image="docker.io/nine-minds/alga-psa:1.4.2")
+    (container,) = normalize(pod_json(statuses=[resolved])).containers
+    assert container.image == "docker.io/nine-minds/alga-psa:1.4.2"
+
+
+def test_odd_container_entries_are_read_safely() -> None:
+    pod = pod_json(phase="Pending", statuses=[status_of("app", {"waiting": None})])
+    pod["spec"]["containers"].insert(0, "junk")  # an entry that is not a container is skipped
+    pod["spec"]["containers"].append({})  # a container without name or image
+    view = normalize(pod)
+    assert [(c.name, c.image, c.state, c.reason) for c in view.containers] == [
+        ("app", IMAGE, "waiting", ""),
+        ("", "", "waiting", "ContainerCreating"),
+    ]

@@ -3,6 +3,8 @@ testing found their edges unprotected; docs/testing.md, "Operator views")."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from host_service.operate.snapshot import NOT_READ, Reading, why
@@ -104,3 +106,13 @@ def test_why_words_exactly_and_leaves_others_alone() -> None:
     # "not found" alone is an object that is not there, not a missing program.
     assert why('helmreleases "db" not found') == 'helmreleases "db" not found'
     assert why("something else") == "something else"
+
+
+def test_utc_text_is_utc_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert utc_text(NOW) == "2026-12-05 07:00:00 UTC"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
