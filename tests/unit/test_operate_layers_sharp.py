@@ -591,3 +591,21 @@ def test_a_workload_without_pods_alone_does_not_make_the_layer_unwell() -> None:
         "Database (PostgreSQL): 0/1 pods ready"
     )
     assert layers.workloads_layer(NOT_READ, unready, NOW)["headline"] == "Not read yet"
+
+
+def test_every_layer_waits_under_its_own_name_until_first_read() -> None:
+    found = [
+        layers.host_layer(NOT_READ, NOW),
+        layers.k3s_layer(NOT_READ, NOT_READ, NOW),
+        layers.flux_layer(NOT_READ, NOT_READ, NOT_READ, NOW, expected={}),
+        layers.helm_layer(NOT_READ, NOW),
+        layers.workloads_layer(NOT_READ, [], NOW),
+    ]
+    assert [(x["name"], x["title"], x["health"], x["headline"]) for x in found] == [
+        ("host", "Host", "waiting", "Not read yet"),
+        ("k3s", "Kubernetes (k3s)", "waiting", "Not read yet"),
+        ("flux", "Flux", "waiting", "Not read yet"),
+        ("helm", "Helm releases", "waiting", "Not read yet"),
+        ("workloads", "Workloads", "waiting", "Not read yet"),
+    ]
+    assert all(x["age_seconds"] is None and x["items"] == [] for x in found)

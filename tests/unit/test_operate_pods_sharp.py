@@ -430,6 +430,18 @@ def test_pending_pods_say_why() -> None:
         "Unschedulable",
         "0/1 nodes are available",
     )
+    unscheduled["status"]["conditions"][1] = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "SchedulerError",
+        "message": "binding rejected",
+    }
+    view = normalize(unscheduled)
+    assert (view.status, view.reason, view.message) == (
+        "Pending",
+        "SchedulerError",
+        "binding rejected",
+    )
     unscheduled["status"]["conditions"][1] = {"type": "PodScheduled", "status": "False"}
     view = normalize(unscheduled)
     assert (view.status, view.reason, view.message) == ("Pending", "Unschedulable", "")

@@ -113,6 +113,7 @@ def test_utc_text_is_utc_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch
     time.tzset()
     try:
         assert utc_text(NOW) == "2026-12-05 07:00:00 UTC"
+        assert parse_time("2026-12-05T07:00:00") == NOW  # a stamp without a zone is UTC
     finally:
         monkeypatch.undo()
         time.tzset()
