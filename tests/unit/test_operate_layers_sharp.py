@@ -609,3 +609,23 @@ def test_every_layer_waits_under_its_own_name_until_first_read() -> None:
         ("workloads", "Workloads", "waiting", "Not read yet"),
     ]
     assert all(x["age_seconds"] is None and x["items"] == [] for x in found)
+
+
+def test_flux_items_with_parts_missing() -> None:
+    first_missing = controllers(missing="source-controller")
+    del first_missing[0]["status"]["conditions"][0]["message"]  # kustomize-controller's
+    sources = [{"metadata": {"namespace": "flux-system"}, "status": {}}]  # no name yet
+    layer = layers.flux_layer(ok(first_missing), ok(sources), NOT_READ, NOW, expected={})
+    assert layer["items"] == [
+        {"name": "source-controller", "health": "waiting",
+         "text": "source-controller: not installed", "detail": ""},
+        {"name": "kustomize-controller", "health": "ok", "text": "kustomize-controller: Available",
+         "detail": ""},
+        {"name": "helm-controller", "health": "ok", "text": "helm-controller: Available",
+         "detail": "up"},
+        {"name": "notification-controller", "health": "ok",
+         "text": "notification-controller: Available", "detail": "up"},
+        {"name": "OCIRepository/", "health": "progress",
+         "text": "OCIRepository flux-system/: in progress",
+         "detail": "not reconciled yet; revision —"},
+    ]  # fmt: skip
