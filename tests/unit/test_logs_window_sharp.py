@@ -329,3 +329,23 @@ def test_a_request_without_names_says_they_are_required() -> None:
     with pytest.raises(InvalidLogRequest) as caught:
         parse_target({}, OURS)
     assert caught.value.fields == {"namespace": "required", "pod": "required"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-12-05T17:00:00+10:00", Cursor(NS)),
+        ("2026-12-04T20:00:00-11:00", Cursor(NS)),
+        ("2026-12-05T19:45:00+12:45", Cursor(NS)),
+    ],
+)
+def test_offsets_of_ten_hours_and_more(text: str, expected: Cursor) -> None:
+    assert parse_cursor(text) == expected
+
+
+@pytest.mark.parametrize("stamp", ["2026-13-05T07:00:00Z", "2026-12-32T07:00:00Z"])
+def test_an_invalid_time_padded_with_space_is_quoted_short(stamp: str) -> None:
+    text = " " * 70 + stamp
+    with pytest.raises(BadCursor) as caught:
+        parse_cursor(text)
+    assert str(caught.value) == f"{text[:80]!r} is not a valid time"

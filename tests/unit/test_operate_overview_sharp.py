@@ -355,3 +355,9 @@ def test_progress_at_the_end_and_without_steps() -> None:
     empty = overview({"phase": "reconciled", "steps": []}, [], [], {})
     assert empty["progress"] == {"done": 0, "total": 0, "at": ""}
     assert (empty["release"], empty["setup"], empty["app_url"]) == (None, None, None)
+
+
+def test_a_problem_not_due_yet_does_not_hide_the_next_one() -> None:
+    tracker = RuntimeBlockers()
+    found = tracker.update([problem("slow", after=900), problem("now")], NOW)
+    assert [b.key for b in found] == ["now"]
