@@ -123,12 +123,12 @@ def host_layer(reading: Reading, now: float) -> dict[str, Any]:
         ),
         ("Addresses", ", ".join(facts_in.get("addresses") or []) or "none"),
     ]
-    health = worst([i["health"] for i in items])
+    health = worst([i["health"] for i in items])  # the clock item is always there
     headline = {
         "ok": "Healthy",
         "warn": "Working, with a warning",
         "bad": "A disk is almost full",
-    }.get(health, "Unknown")
+    }[health]
     return _layer(
         "host", title, reading, now, health=health, headline=headline, items=items, facts=facts
     )

@@ -203,10 +203,7 @@ def owner(pod: Mapping[str, Any]) -> tuple[str, str]:
     if ref is None:
         return "", ""
     kind, name = str(ref.get("kind") or ""), str(ref.get("name") or "")
-    if kind == "ReplicaSet":
-        template_hash = (meta.get("labels") or {}).get("pod-template-hash")
-        if template_hash and name.endswith(f"-{template_hash}"):
-            return "Deployment", name[: -len(template_hash) - 1]
+    if kind == "ReplicaSet":  # named <deployment>-<pod-template-hash>; the hash has no dash
         head, dash, _ = name.rpartition("-")
         return ("Deployment", head) if dash else (kind, name)
     return kind, name
@@ -239,7 +236,7 @@ def _status(pod: Mapping[str, Any], containers: tuple[ContainerView, ...]) -> tu
         if c.state == "waiting" and c.reason in FAILING_WAITS:
             return STATUS_OF_WAIT.get(c.reason, c.reason), c.reason, c.message
     for c in containers:
-        if c.state == "terminated" and not (c.init and c.reason == "Completed"):
+        if c.state == "terminated":
             if c.reason == "OOMKilled":
                 return "OOMKilled", c.reason, c.message
             if c.reason != "Completed":
@@ -276,8 +273,8 @@ def normalize(pod: Mapping[str, Any]) -> PodView:
     containers = _containers(pod)
     main = [c for c in containers if not c.init]
     status, reason, message = _status(pod, containers)
-    restarted = [c for c in containers if c.last is not None]
-    last = max(restarted, key=lambda c: (c.last.at or 0.0) if c.last else 0.0, default=None)
+    ends = [c.last for c in containers if c.last is not None]
+    last = max(ends, key=lambda end: end.at or 0.0, default=None)
     owner_kind, owner_name = owner(pod)
     labels = meta.get("labels") or {}
     return PodView(
@@ -289,7 +286,7 @@ def normalize(pod: Mapping[str, Any]) -> PodView:
         ready=sum(1 for c in main if c.ready),
         total=len(main),
         restarts=sum(c.restarts for c in containers),
-        last_restart=last.last if last else None,
+        last_restart=last,
         created=parse_time(meta.get("creationTimestamp")),
         node=str(spec.get("nodeName") or ""),
         owner_kind=owner_kind,

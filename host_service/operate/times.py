@@ -10,7 +10,7 @@ def parse_time(value: object) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        stamp = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        stamp = datetime.datetime.fromisoformat(value)  # reads "Z" since Python 3.11
     except ValueError:
         return None
     if stamp.tzinfo is None:
