@@ -238,6 +238,7 @@ def test_the_overview_document_in_full() -> None:
         [{"name": "host", "title": "Host", "health": "ok"}],
         [],
         {"host": 3.0, "helm": None},
+        [{"reason": "BackOff", "object": "Pod msp/alga-core-1"}],
     )  # fmt: skip
     assert {k: v for k, v in doc.items() if k != "steps"} == {
         "state": "progress",
@@ -253,6 +254,7 @@ def test_the_overview_document_in_full() -> None:
         "setup": {"done": True},
         "app_url": "https://psa.example.test",
         "ages": {"host": 3.0, "helm": None},
+        "warnings": [{"reason": "BackOff", "object": "Pod msp/alga-core-1"}],
     }
     assert [(s["status_text"], s["health"]) for s in doc["steps"][2:5]] == [
         ("Done", "ok"),
