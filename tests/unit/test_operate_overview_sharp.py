@@ -285,6 +285,17 @@ def test_the_running_step_says_what_it_does() -> None:
     )
     update = status("reconciled", 9, update={"run": {"phase": "running", "id": "u-7"}})
     assert overview(update, [], [], {})["running_now"] == "Update u-7 is running (see Updates)."
+
+
+def test_nothing_runs_before_setup_or_while_blocked() -> None:
+    waiting = status("awaiting-setup", 0, running=False)
+    assert overview(waiting, [], [], {})["running_now"] == (
+        "Nothing yet: the appliance waits for its setup inputs."
+    )
+    blocked = status("blocked", 3, running=False)
+    assert overview(blocked, [], [], {})["running_now"] == (
+        "Nothing: setup waits where it stopped until you retry."
+    )
     finished = status("reconciled", 9, update={"run": {"phase": "done", "id": "u-7"}})
     assert overview(finished, [], [], {})["running_now"].startswith("Nothing is being changed")
 
