@@ -14,6 +14,7 @@ from typing import Any
 from host_service import atomic
 from host_service.errors import InvalidInput
 from host_service.intent import CHANNEL, DIGEST, VERSION, IntentStore, SetupIntent
+from host_service.operate.overview import STEP_HEALTH, STEP_WORDS
 from host_service.release import Release
 from host_service.runtime import Runtime
 from host_service.settings import Settings
@@ -390,12 +391,33 @@ class UpdateManager:
         }
 
 
+PHASE_WORDS: Mapping[RunPhase, str] = {
+    RunPhase.RUNNING: "In progress",
+    RunPhase.BLOCKED: "Stopped",
+    RunPhase.SUCCEEDED: "Done",
+    RunPhase.SUPERSEDED: "Replaced by a later update",
+}
+PHASE_HEALTH: Mapping[RunPhase, str] = {
+    RunPhase.RUNNING: "progress",
+    RunPhase.BLOCKED: "bad",
+    RunPhase.SUCCEEDED: "ok",
+    RunPhase.SUPERSEDED: "waiting",
+}
+
+
 def run_view(run: UpdateRun, runner_alive: bool) -> dict[str, Any]:
     data = run.to_json()
     data["running"] = run.phase is RunPhase.RUNNING and runner_alive
     data["current_step"] = run.current.value if run.current else None
+    data["phase_text"] = PHASE_WORDS[run.phase]
+    data["health"] = PHASE_HEALTH[run.phase]
+    if run.blocker is not None:
+        data["blocker"]["title"] = TITLES[run.blocker.step]
     for record in data["steps"]:
         record["title"] = TITLES[UpdateStep(record["step"])]
+        # The same words and icons as the setup steps on the status page.
+        record["status_text"] = STEP_WORDS.get(record["status"], record["status"])
+        record["health"] = STEP_HEALTH.get(record["status"], "unknown")
     return data
 
 

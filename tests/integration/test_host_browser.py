@@ -198,9 +198,15 @@ def test_update_available_diff_run_watch_and_support_bundle(
     page.wait_for_selector("#ustep-source[data-status=done]")
     page.wait_for_selector("#ustep-reconcile[data-status=running]")
     page.wait_for_selector("#ustep-reconcile li:has-text('HelmRelease db Ready')")
+    # Worded as the status page words its steps, with the same icons.
+    assert page.inner_text("#ustep-source .state").strip() == "Done"
+    assert page.inner_text("#ustep-reconcile .state").strip() == "In progress"
+    assert page.get_attribute("#ustep-reconcile .state .icon", "aria-label") == "In progress"
+    assert page.inner_text("#run-phase") == "In progress"
     assert page.evaluate("window.__sameDocument") is True  # progress arrived without a reload
     cluster.stuck_helm_releases = set()
     page.wait_for_selector("#run[data-phase=succeeded]")
+    assert page.inner_text("#run-phase") == "Done"
     assert page.inner_text("#selected-version") == "3.1.0"
     assert page.get_attribute("#history tbody tr:first-child", "data-outcome") == "succeeded"
     assert "3.1.0" in page.inner_text("#history tbody tr:first-child")

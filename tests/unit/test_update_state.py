@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from host_service.update import state as us
+from host_service.update.manager import run_view
 from host_service.update.state import (
     UPDATE_STEPS,
     Blocker,
@@ -224,3 +225,33 @@ def test_interrupted_resets_running_steps_only_of_a_running_run() -> None:
 def test_with_changes_records_them_and_the_time() -> None:
     run = us.with_changes(new_run(), ("alga-values-db",), 12.0)
     assert (run.changes, run.updated_at) == (("alga-values-db",), 12.0)
+
+
+def test_the_run_view_words_each_state_as_the_status_page_does() -> None:
+    running = us.begin(run_to(UpdateStep.RENDER), UpdateStep.RENDER, 30.0)
+    view = run_view(running, runner_alive=True)
+    assert (view["running"], view["phase_text"], view["health"]) == (True, "In progress",
+                                                                     "progress")  # fmt: skip
+    words = [(s["step"], s["status_text"], s["health"]) for s in view["steps"]]
+    assert words[:4] == [("resolve", "Done", "ok"), ("validate", "Done", "ok"),
+                         ("render", "In progress", "progress"),
+                         ("commit", "Waiting", "waiting")]  # fmt: skip
+    assert [s["title"] for s in view["steps"]] == [us.TITLES[s] for s in UPDATE_STEPS]
+    assert "title" not in (view["blocker"] or {})
+    assert run_view(running, runner_alive=False)["running"] is False
+
+    blocked = run_view(us.block(running, BLOCKER, 31.0), runner_alive=True)
+    assert (blocked["running"], blocked["phase_text"], blocked["health"]) == (False, "Stopped",
+                                                                              "bad")  # fmt: skip
+    assert blocked["blocker"]["title"] == "Render values"
+    assert blocked["steps"][2]["status_text"] == "Stopped"
+    assert blocked["steps"][2]["health"] == "bad"
+
+    done = run_to(UpdateStep.RECONCILE)
+    done = us.finish(us.begin(done, UpdateStep.RECONCILE, 3.0), UpdateStep.RECONCILE, 4.0,
+                     already_done=False)  # fmt: skip
+    view = run_view(done, runner_alive=True)
+    assert (done.phase, view["phase_text"], view["health"]) == (RunPhase.SUCCEEDED, "Done", "ok")
+    superseded = run_view(us.supersede(us.block(running, BLOCKER, 31.0), 32.0), runner_alive=True)
+    assert (superseded["phase_text"], superseded["health"]) == ("Replaced by a later update",
+                                                                "waiting")  # fmt: skip
