@@ -5,6 +5,7 @@ The registry probe is not here: it goes through the registry client (``host_serv
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import itertools
 import shutil
@@ -16,6 +17,11 @@ from typing import Protocol
 from host_service.errors import ExternalError
 
 PROC = Path("/proc")
+# adjtimex(2)'s answer while the kernel's clock is not synchronized (STA_UNSYNC and the other
+# error states); an NTP daemon (systemd-timesyncd, chrony, ntpd) clears it once it syncs.
+TIME_ERROR = 5
+# struct timex is 208 bytes on x86-64 and arm64; zeroed, its modes field asks for nothing.
+_TIMEX_BYTES = 512
 
 
 class HostError(ExternalError):
@@ -39,6 +45,11 @@ class Host(Protocol):
 
     def addresses(self) -> list[str]:
         """Every global unicast address of the host, for the console banner."""
+        ...
+
+    def clock_synchronized(self) -> bool | None:
+        """Whether the kernel calls its clock NTP-synchronized, whichever daemon keeps it;
+        None when it cannot be asked."""
         ...
 
 
@@ -89,6 +100,25 @@ class LinuxHost:
 
     def addresses(self) -> list[str]:
         return [*_ipv4_local_addresses(self.proc), *_ipv6_global_addresses(self.proc)]
+
+    def clock_synchronized(self) -> bool | None:
+        return synchronized(kernel_clock_state())
+
+
+def kernel_clock_state() -> int | None:
+    """adjtimex(2) with nothing to change (no privilege needed): the clock state, or None."""
+    try:
+        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex
+    except (OSError, AttributeError):  # no libc to load, or no adjtimex in it
+        return None
+    timex = ctypes.create_string_buffer(_TIMEX_BYTES)
+    state = int(adjtimex(timex))
+    return None if state < 0 else state
+
+
+def synchronized(state: int | None) -> bool | None:
+    """The clock state read as systemd-timedated's NTPSynchronized reads it (pure)."""
+    return None if state is None else state != TIME_ERROR
 
 
 def _ipv4_local_addresses(proc: Path) -> list[str]:

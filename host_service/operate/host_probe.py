@@ -43,9 +43,14 @@ def read_host(
     *,
     volumes: Mapping[str, Path],
     timesync_flag: Path,
+    kernel_clock: Callable[[], bool | None],
     addresses: Callable[[], list[str]],
 ) -> dict[str, Any]:
-    """Uptime, load, memory, the named volumes' disks, clock sync and addresses."""
+    """Uptime, load, memory, the named volumes' disks, clock sync and addresses.
+
+    The clock is synchronized when systemd-timesyncd's flag is there or the kernel says so
+    (another NTP daemon: chrony, ntpd).
+    """
     uptime = float((proc / "uptime").read_text().split()[0])
     load = [float(x) for x in (proc / "loadavg").read_text().split()[:3]]
     return {
@@ -54,6 +59,6 @@ def read_host(
         "cpus": os.cpu_count() or 1,
         "memory": memory(proc),
         "disks": {name: disk(path) for name, path in volumes.items()},
-        "clock_synchronized": timesync_flag.exists(),
+        "clock_synchronized": timesync_flag.exists() or kernel_clock() is True,
         "addresses": addresses(),
     }

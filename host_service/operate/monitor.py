@@ -145,6 +145,7 @@ class Monitor:
             PROC,
             volumes={"state": paths.state, "k3s": rooted(paths.root, K3S_VOLUME)},
             timesync_flag=rooted(paths.root, TIMESYNC_FLAG),
+            kernel_clock=self.runtime.host.clock_synchronized,
             addresses=self.runtime.host.addresses,
         )
 

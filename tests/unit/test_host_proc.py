@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from host_service import host, owner
+from host_service.operate.host_probe import read_host
 from host_service.state import Owner
 
 ROUTE = (
@@ -92,3 +93,44 @@ def test_process_identity_and_liveness(proc: Path) -> None:
     (proc / "4242/stat").write_text(stat(4242, "Z", 250605))
     assert not owner.is_alive(me, proc)
     assert owner.process_start(9999, proc) is None
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [(None, None), (0, True), (1, True), (4, True), (host.TIME_ERROR, False)],
+)
+def test_the_kernel_clock_state_read_as_timedated_reads_it(
+    state: int | None, expected: bool | None
+) -> None:
+    assert host.synchronized(state) is expected
+
+
+@pytest.mark.parametrize(
+    ("flag", "kernel", "expected"),
+    [
+        (True, None, True),  # systemd-timesyncd (the 24.04 default) says so
+        (True, False, True),
+        (False, True, True),  # chrony or ntpd keep the clock: only the kernel knows
+        (False, False, False),
+        (False, None, False),  # nothing can tell: shown as not synchronized
+    ],
+)
+def test_the_clock_is_synchronized_by_the_flag_or_the_kernel(
+    tmp_path: Path, flag: bool, kernel: bool | None, expected: bool
+) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "uptime").write_text("5000.25 9000.00\n")
+    (proc / "loadavg").write_text("0.50 0.25 0.10 1/200 4242\n")
+    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 10 kB\nMemAvailable: 500 kB\n")
+    timesync = tmp_path / "synchronized"
+    if flag:
+        timesync.touch()
+    facts = read_host(
+        proc, volumes={"state": tmp_path}, timesync_flag=timesync,
+        kernel_clock=lambda: kernel, addresses=lambda: ["192.0.2.2"],
+    )  # fmt: skip
+    assert facts["clock_synchronized"] is expected
+    assert (facts["uptime_seconds"], facts["load"]) == (5000.25, [0.5, 0.25, 0.1])
+    assert facts["memory"] == {"total": 1024000, "available": 512000}
+    assert facts["addresses"] == ["192.0.2.2"]
