@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from host_service.host import LinuxHost
+from host_service.host import LinuxHost, kernel_clock_state, synchronized
 from host_service.intent import IntentStore, with_password
 from host_service.settings import Settings, rooted
 from host_service.support.archive import Item
@@ -132,6 +132,9 @@ def _time_sync(settings: Settings) -> str:
     lines = [f"now (UTC): {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"]
     synced = rooted(root, "/run/systemd/timesync/synchronized")
     lines.append(f"{synced}: {'present (synchronized)' if synced.exists() else 'absent'}")
+    state = kernel_clock_state()
+    kernel = {None: "cannot be asked", True: "synchronized", False: "not synchronized"}
+    lines.append(f"kernel (adjtimex state {state}): {kernel[synchronized(state)]}")
     clock = rooted(root, "/var/lib/systemd/timesync/clock")
     try:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.stat().st_mtime))

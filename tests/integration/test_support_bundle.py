@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from host_service import host
 from host_service.values import SECRET_NAME
 from tests.fixtures.host_service import PROJECT, InProcessService, setup_body
 from tests.fixtures.kube_api import KubeApi
@@ -139,6 +140,11 @@ def test_cli_bundle_has_every_part_and_no_secret(
     ):
         assert expected in files, expected
     assert b"listening on :3000" in files["logs/msp/alga-core-7f9/app.log"]
+    # The kernel's own clock state, as this machine's kernel answers it.
+    state = host.kernel_clock_state()
+    said = {None: "cannot be asked", True: "synchronized", False: "not synchronized"}
+    kernel_line = f"kernel (adjtimex state {state}): {said[host.synchronized(state)]}"
+    assert kernel_line in files["host/time.txt"].decode().splitlines()
     assert b"crashed" in files["logs/msp/alga-core-7f9/app.previous.log"]
     kustomizations = json.loads(files["flux/kustomizations.json"])["items"]
     assert kustomizations[0]["status"]["lastAppliedRevision"].startswith("sha256:")
