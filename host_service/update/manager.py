@@ -386,7 +386,7 @@ class UpdateManager:
             "followed_channel": self.followed_channel(),
             "check": self.last_check(),
             "run": run_view(run, self.runner.alive) if run else None,
-            "history": list(reversed(history))[:HISTORY_SHOWN],
+            "history": [history_view(e) for e in reversed(history)][:HISTORY_SHOWN],
             "bootstrap_phase": self.bootstrap_phase().value,
         }
 
@@ -403,6 +403,20 @@ PHASE_HEALTH: Mapping[RunPhase, str] = {
     RunPhase.SUCCEEDED: "ok",
     RunPhase.SUPERSEDED: "waiting",
 }
+
+
+def history_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """A history entry with its outcome and blocked step in words (the raw ones stay)."""
+    try:
+        outcome = PHASE_WORDS[RunPhase(str(entry.get("outcome")))]
+    except ValueError:  # none, or an outcome from a newer service
+        outcome = str(entry.get("outcome") or "")
+    blocked_at = entry.get("blocked_at")
+    try:
+        step = TITLES[UpdateStep(blocked_at)] if blocked_at else None
+    except ValueError:
+        step = str(blocked_at)
+    return {**entry, "outcome_text": outcome, "blocked_at_title": step}
 
 
 def run_view(run: UpdateRun, runner_alive: bool) -> dict[str, Any]:

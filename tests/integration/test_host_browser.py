@@ -210,6 +210,7 @@ def test_update_available_diff_run_watch_and_support_bundle(
     assert page.inner_text("#selected-version") == "3.1.0"
     assert page.get_attribute("#history tbody tr:first-child", "data-outcome") == "succeeded"
     assert "3.1.0" in page.inner_text("#history tbody tr:first-child")
+    assert page.inner_text("#history tbody tr:first-child td:last-child") == "Done"
 
     page.click("nav a[href='/status']")
     page.wait_for_url("**/status")

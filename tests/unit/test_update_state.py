@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from host_service.update import state as us
-from host_service.update.manager import run_view
+from host_service.update.manager import history_view, run_view
 from host_service.update.state import (
     UPDATE_STEPS,
     Blocker,
@@ -255,3 +255,16 @@ def test_the_run_view_words_each_state_as_the_status_page_does() -> None:
     superseded = run_view(us.supersede(us.block(running, BLOCKER, 31.0), 32.0), runner_alive=True)
     assert (superseded["phase_text"], superseded["health"]) == ("Replaced by a later update",
                                                                 "waiting")  # fmt: skip
+
+
+def test_a_history_entry_in_words_keeps_its_raw_fields() -> None:
+    blocked = us.block(us.begin(run_to(UpdateStep.RENDER), UpdateStep.RENDER, 30.0), BLOCKER, 31.0)
+    entry = blocked.history_entry()
+    assert history_view(entry) == {**entry, "outcome_text": "Stopped",
+                                   "blocked_at_title": "Render values"}  # fmt: skip
+    install = {"kind": "install", "outcome": "succeeded", "blocked_at": None}
+    assert history_view(install) == {**install, "outcome_text": "Done", "blocked_at_title": None}
+    newer = {"outcome": "rolled-back", "blocked_at": "migrate"}  # from a newer service
+    assert history_view(newer) == {**newer, "outcome_text": "rolled-back",
+                                   "blocked_at_title": "migrate"}  # fmt: skip
+    assert history_view({})["outcome_text"] == ""
