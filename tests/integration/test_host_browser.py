@@ -182,6 +182,7 @@ def test_update_available_diff_run_watch_and_support_bundle(
     page.click("#view-changes")
     page.wait_for_selector("#diff")
     assert page.inner_text("#preview-version") == "3.1.0"
+    assert page.inner_text("#preview > p.muted").startswith("Update on the followed channel · ")
     assert page.get_attribute("[data-name='charts/alga-core']", "class") == "changed"
     assert page.get_attribute("[data-name='charts/db']", "class") == "same"
     assert "1.1.0" in page.inner_text("[data-name='charts/alga-core']")
