@@ -87,9 +87,9 @@ class _SpcIndirectData(core.Sequence):  # type: ignore[misc]
     _fields = [("data", core.Any), ("message_digest", _Digest)]  # noqa: RUF012
 
 
-def read_efi_binary(data: bytes) -> EfiBinary:
-    """Everything :class:`EfiBinary` says about ``data`` (pure)."""
-    sha = hashlib.sha256(data).hexdigest()
+def read_efi_binary(data: bytes, *, sha256: str | None = None) -> EfiBinary:
+    """Everything :class:`EfiBinary` says about ``data`` (pure); ``sha256``: its digest if known."""
+    sha = sha256 or hashlib.sha256(data).hexdigest()
     try:
         pe = pefile.PE(data=data, fast_load=True)
     except pefile.PEFormatError:

@@ -8,7 +8,8 @@ tree (``/EFI/...``, and the kernels GRUB loads from ``/casper``). Each is listed
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +62,31 @@ class EfiInventory:
         return [e.as_json() for e in self.entries]
 
 
-def _fat_entries(location: str, image: bytes) -> list[EfiEntry]:
+Reader = Callable[[bytes], EfiBinary]
+
+
+def binary_reader(known: Iterable[EfiBinary] = ()) -> Reader:
+    """:func:`read_efi_binary`, answering from ``known`` for bytes it has already read.
+
+    What a binary says is a function of its bytes, so one whose sha256 is known is not
+    parsed again: the output of a build carries the base's binaries byte for byte.
+    """
+    seen = {b.sha256: b for b in known}
+
+    def read(data: bytes) -> EfiBinary:
+        sha256 = hashlib.sha256(data).hexdigest()
+        binary = seen.get(sha256)
+        if binary is None or binary.size != len(data):
+            binary = seen[sha256] = read_efi_binary(data, sha256=sha256)
+        return binary
+
+    return read
+
+
+def _fat_entries(location: str, image: bytes, read: Reader) -> list[EfiEntry]:
     fat = FatImage(image)
     return [
-        EfiEntry(location=location, path=f.path, binary=read_efi_binary(fat.read(f)))
+        EfiEntry(location=location, path=f.path, binary=read(fat.read(f)))
         for f in fat.files()
         if f.path.lower().endswith(".efi")
     ]
@@ -84,26 +106,34 @@ def _iso_files(source: SourceIso, directory: str) -> Iterable[str]:
             yield child.path
 
 
-def read_inventory(iso: Path) -> EfiInventory:
-    """The EFI binaries of ``iso`` in all three places (reads only those bytes)."""
+def read_inventory(
+    iso: Path, *, source: SourceIso | None = None, known: Iterable[EfiBinary] = ()
+) -> EfiInventory:
+    """The EFI binaries of ``iso`` in all three places (reads only those bytes).
+
+    ``source``: ``iso`` already opened, used and left open (pycdlib's open walks the whole
+    tree); ``known``: binaries read before, not parsed again (see :func:`binary_reader`).
+    """
+    if source is None:
+        with SourceIso(iso) as opened:
+            return read_inventory(iso, source=opened, known=known)
+    read = binary_reader(known)
     entries: list[EfiEntry] = []
     problems: list[str] = []
-    with SourceIso(iso) as source:
-        extents = [(o, s) for platform, o, s in source.eltorito_extents() if platform == "UEFI"]
-        paths = sorted(_iso_files(source, EFI_TREE)) if source.is_dir(EFI_TREE) else []
-        paths = [p for p in paths if p.lower().endswith(".efi")]
-        paths += [k for k in KERNELS if source.exists(k)]
-        entries += [
-            EfiEntry(location=ISO9660, path=p, binary=read_efi_binary(source.read_bytes(p)))
-            for p in paths
-        ]
+    extents = [(o, s) for platform, o, s in source.eltorito_extents() if platform == "UEFI"]
+    paths = sorted(_iso_files(source, EFI_TREE)) if source.is_dir(EFI_TREE) else []
+    paths = [p for p in paths if p.lower().endswith(".efi")]
+    paths += [k for k in KERNELS if source.exists(k)]
+    entries += [
+        EfiEntry(location=ISO9660, path=p, binary=read(source.read_bytes(p))) for p in paths
+    ]
     esp = partition_table.read(iso).esp
     places = [(ELTORITO, offset, size) for offset, size in extents[:1]]
     if esp is not None:
         places.append((ESP, esp.first * partition_table.SECTOR, esp.size * partition_table.SECTOR))
     for location, offset, size in places:
         try:
-            entries += _fat_entries(location, _read_range(iso, offset, size))
+            entries += _fat_entries(location, _read_range(iso, offset, size), read)
         except (FatError, IndexError) as exc:
             problems.append(f"{location}: not a readable FAT image ({exc})")
     return EfiInventory(entries=tuple(entries), problems=tuple(problems))

@@ -1,9 +1,19 @@
-"""Comparing two inventories of the UEFI chain and what is said of an unsigned one."""
+"""Comparing two inventories of the UEFI chain, what is said of an unsigned one, and the
+reader that does not parse a binary it has already read."""
 
 from __future__ import annotations
 
-from isobuild.iso.efi_binary import EfiBinary, Signature
-from isobuild.iso.efi_inventory import EfiEntry, EfiInventory, chain_warning, changed_binaries
+from isobuild.iso.efi_binary import EfiBinary, Signature, read_efi_binary
+from isobuild.iso.efi_inventory import (
+    EfiEntry,
+    EfiInventory,
+    binary_reader,
+    chain_warning,
+    changed_binaries,
+)
+from tests.conftest import TESTS_DIR
+
+EFI = TESTS_DIR / "data" / "efi"
 
 SIGNED = Signature(signer="S", issuer="CA", digest_algorithm="sha256", valid=True)
 
@@ -42,3 +52,26 @@ def test_a_signed_chain_has_no_warning_an_unsigned_one_names_its_binaries() -> N
     assert "esp:/EFI/boot/grubx64.efi" in warning
     assert "Secure Boot" in warning
     assert "cannot boot from UEFI" in (chain_warning(EfiInventory(entries=())) or "")
+
+
+def test_the_reader_answers_known_bytes_from_what_was_read_and_parses_the_rest() -> None:
+    data = (EFI / "signed.efi").read_bytes()
+    parsed = read_efi_binary(data)
+    # A stand-in with the same digest but a different word on its signer: the reader
+    # must answer from it, without parsing the bytes again.
+    known = EfiBinary(sha256=parsed.sha256, size=len(data), pe=True, signatures=(SIGNED,))
+    read = binary_reader([known])
+    assert read(data) is known
+    other = (EFI / "unsigned.efi").read_bytes()
+    assert read(other) == read_efi_binary(other)  # not known: parsed
+    assert read(other) is read(other)  # and kept
+    # Same digest, different size: not the same bytes (a recorded binary is never trusted
+    # for a size it does not have).
+    wrong_size = EfiBinary(sha256=parsed.sha256, size=len(data) + 1, pe=True)
+    assert binary_reader([wrong_size])(data) == parsed
+
+
+def test_the_reader_hands_the_digest_it_computed_to_the_parse() -> None:
+    data = (EFI / "tampered.efi").read_bytes()
+    assert binary_reader()(data) == read_efi_binary(data)
+    assert read_efi_binary(data, sha256="given").sha256 == "given"

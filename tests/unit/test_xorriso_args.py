@@ -31,7 +31,7 @@ SPEC = Remaster(
 def test_golden_remaster_argv() -> None:
     assert remaster_argv(SPEC) == [
         "xorriso", "-abort_on", "FAILURE", "-return_with", "SORRY", "32",
-        "-report_about", "UPDATE",
+        "-report_about", "UPDATE", "-pacifier", "interval=0.1",
         "-indev", "/in/base.iso", "-outdev", "-",
         "-boot_image", "any", "replay",
         "-joliet", "on",
