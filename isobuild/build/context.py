@@ -54,6 +54,9 @@ class BuildOptions:
     offline: bool = False
     # Sign SHA256SUMS with this key (fingerprint or key file); None: the config's signing.key.
     sign_key: str | None = None
+    # The base ISO's digest, already started by the caller (the CLI starts it before loading
+    # the build); None: verify_base starts it. It must be of base_iso, in cache_dir's cache.
+    base_digest: BackgroundDigest | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -70,7 +70,7 @@ def verify_base(ctx: BuildContext) -> None:
         )
     if check.sha256 is not None:
         expected.append((check.sha256, "--sha256"))
-    ctx.base_digest = BackgroundDigest(cache, iso)
+    ctx.base_digest = ctx.options.base_digest or BackgroundDigest(cache, iso)
     for digest, source in expected:
         check_digest(ctx.base_digest.result(), digest, iso, source)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
+from isobuild.errors import ExitCode
 from isobuild.installer.autoinstall import META_DATA, ROOT_FILE, USER_DATA, render_autoinstall
 from isobuild.iso.grub import AUTOINSTALL_ARGS, installer_entries
 from isobuild.iso.source import SourceIso
@@ -180,6 +181,31 @@ def test_cli_build_and_inspect(
     ).stdout
     assert "entries with autoinstall: 0" in base
     assert "Try or Install Ubuntu Server" in base
+
+
+def test_cli_cold_build_checks_the_digest_it_started_before_loading_the_build(
+    standin_base_iso: Path, standin_artifacts_dir: StandinArtifacts, tmp_path: Path
+) -> None:
+    # An empty cache: the CLI hashes the base on a thread from its start (isobuild.commands.
+    # build); that digest is the one --sha256 is checked against, recorded and cached.
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    real = hashlib.sha256(standin_base_iso.read_bytes()).hexdigest()
+    argv = [
+        *ISOBUILD, "--quiet", "build", "--base-iso", str(standin_base_iso),
+        "--output-dir", str(out), "--cache-dir", str(cache),
+        "--lock", str(standin_artifacts_dir.lock_path),
+        "--mirror", str(standin_artifacts_dir.directory),
+    ]  # fmt: skip
+    wrong = subprocess.run([*argv, "--sha256", "0" * 64], capture_output=True, text=True)
+    assert wrong.returncode == ExitCode.INPUT, wrong.stderr  # a bad input, not a failure
+    assert real in wrong.stderr, wrong.stderr  # both digests are named
+    assert "0" * 64 in wrong.stderr, wrong.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+    built = subprocess.run([*argv, "--sha256", real], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    manifest = json.loads((out / "build-manifest.json").read_text())
+    assert manifest["base_iso"]["sha256"] == real
+    assert real in (cache / "base-iso-digests.json").read_text()
 
 
 def _run_on_terminal(argv: list[str]) -> tuple[int, str]:
