@@ -3,23 +3,28 @@
 The 2.7 GB bench ISO goes to a loop device with direct I/O to its backing file (a stick's
 writes reach the medium, not the page cache): `dd bs=4M oflag=direct` against the flash
 writer (head zeroed first and written last, three fsyncs, all included), and `dd
-iflag=direct` against the read-back (which also hashes). Interleaved, best of 3 each.
+iflag=direct` against the read-back (which also compares). Interleaved, best of 5 each:
+on these VMs one direct read of the same 2.6 GiB takes 1.2 to 2.1 s whatever the block
+size, so three rounds let one lucky dd run decide (a read-back ratio of 80 % was seen with
+both reads at the same speed); the medians are printed beside the best.
 Targets (issue 14): write >= 90 % of dd, read-back >= 90 % of dd. Needs root.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import time
 from pathlib import Path
 
 from isobuild.flash import writer
-from tests.bench.iso import REPEATS, base_iso
+from tests.bench.iso import base_iso
 
 MB4 = 4 << 20
 SPARE = 64 << 20
 TARGET = 0.90
+REPEATS = 5
 
 
 def _dd(*args: str) -> float:
@@ -70,6 +75,9 @@ def run(cache: Path) -> int:
     def rate(seconds: list[float]) -> float:
         return size / min(seconds) / mib
 
+    def median_rate(seconds: list[float]) -> float:
+        return size / statistics.median(seconds) / mib
+
     rows = (
         ("write", rate(dd_write), rate(flash_write), "dd bs=4M oflag=direct"),
         ("read back", rate(dd_read), rate(flash_read), "dd bs=4M iflag=direct (no compare)"),
@@ -80,6 +88,9 @@ def run(cache: Path) -> int:
         verdict = "ok" if ours / dd >= TARGET else f"below the {TARGET:.0%} target"
         print(f"  {name:10} dd {dd:7.1f}  flash {ours:7.1f}  = {ours / dd:5.1%} of {what}  "
               f"({verdict})")  # fmt: skip
+    print(f"  medians    write dd {median_rate(dd_write):7.1f}  flash "
+          f"{median_rate(flash_write):7.1f};  read back dd {median_rate(dd_read):7.1f}  flash "
+          f"{median_rate(flash_read):7.1f}")  # fmt: skip
     print(
         f"  all runs (s): dd write {dd_write}, flash write {flash_write}, dd read {dd_read}, "
         f"flash read {flash_read}"
