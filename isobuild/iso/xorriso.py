@@ -27,6 +27,7 @@ PIPE_BYTES = 1 << 20  # /proc/sys/fs/pipe-max-size's default: what an unprivileg
 F_SETPIPE_SZ = 1031
 _PROGRESS = re.compile(r"UPDATE :.*?\bWriting:\s+\d+s\s+(\d+(?:\.\d+)?)%")
 _VERSION = re.compile(r"^xorriso (\S+)", re.MULTILINE)
+_UPDATE = " : UPDATE : "  # xorriso's and libisofs' progress severity, below NOTE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,11 +250,13 @@ def drain_stderr(stream: IO[bytes], tail: deque[str], progress: Callable[[float]
 
     If nothing read it, xorriso would block on a full pipe and the writer with it; so a
     progress callback that fails (a closed terminal) only ends the progress display.
+    ``tail`` keeps the last messages for an error, without the progress lines.
     """
     show = True
     for raw in stream:
         line = raw.decode("utf-8", "replace").rstrip()
-        tail.append(line)
+        if _UPDATE not in line:  # ten progress lines a second would push the messages out
+            tail.append(line)
         percent = progress_percent(line)
         if show and percent is not None:
             try:
