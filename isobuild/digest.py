@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -106,7 +107,11 @@ class BackgroundDigest:
     """The base ISO's sha256 computed on a thread while xorriso reads the same pages."""
 
     def __init__(self, cache: DigestCache, path: Path) -> None:
-        self._result: str | None = cache.get(path)
+        # Started before anything checked ``path`` (the CLI starts it first): a base that is
+        # missing or unreadable is the thread's error, for result(), never the constructor's.
+        self._result: str | None = None
+        with contextlib.suppress(OSError):
+            self._result = cache.get(path)
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if self._result is None:

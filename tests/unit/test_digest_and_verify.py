@@ -47,6 +47,14 @@ def test_background_digest_hands_its_error_to_the_caller(tmp_path: Path) -> None
         BackgroundDigest(cache, unreadable).result()
 
 
+def test_a_missing_base_is_the_digests_error_not_its_constructors(tmp_path: Path) -> None:
+    # The CLI starts the digest before the build checks the base: the build's own check
+    # then says what is wrong with it, and the digest only fails when asked.
+    started = BackgroundDigest(DigestCache(tmp_path / "cache"), tmp_path / "missing.iso")
+    with pytest.raises(FileNotFoundError):
+        started.result()
+
+
 def test_sha256_and_md5_in_one_read(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"hello")
