@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from isobuild.build import BuildOptions, Tools, build
 from isobuild.config import load_config
@@ -120,73 +120,72 @@ def _best(runs: list[Pass]) -> Pass:
     return min(runs, key=lambda p: p.seconds)
 
 
-class DevNullXorriso(RealXorriso):
-    """xorriso's own pass, the build's exact argv, its output straight to /dev/null."""
+class PassMeasured(Exception):
+    """Raised by a `MeasuredXorriso`'s write once its pass is timed."""
+
+
+class MeasuredXorriso(RealXorriso):
+    """xorriso's remaster pass with the build's exact argv, timed; the build ends there.
+
+    The pass is what is measured: the write raises PassMeasured, which ends the build (it
+    removes its work directory), as the steps after the write read an output no pass here
+    makes.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.runs: list[Pass] = []
 
-    def write(
-        self, spec: Remaster, out: IO[bytes], progress: Callable[[float], None]
-    ) -> WriteResult:
+    def _spawn(self, spec: Remaster, stdout: int) -> subprocess.Popen[bytes]:
         argv = remaster_argv(spec)
         argv[0] = self.program
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(spec.epoch)}
-        started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
                                 stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+
+    def _ended(self, proc: subprocess.Popen[bytes], started: float, own_cpu: float) -> NoReturn:
+        """Reap xorriso, record the pass (its CPU time and ``own_cpu``), end the build."""
         _, status, usage = os.wait4(proc.pid, 0)  # its own CPU time, not the session's
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             raise RuntimeError(f"xorriso exited with {proc.returncode}")
-        self.runs.append(Pass(seconds, usage.ru_utime + usage.ru_stime))
-        # The pass is what was measured: end the build here (it removes its work directory),
-        # as the steps after the write read an output this pass does not make.
+        self.runs.append(Pass(seconds, own_cpu + usage.ru_utime + usage.ru_stime))
         raise PassMeasured
 
 
-class PassMeasured(Exception):
-    """Raised by `DevNullXorriso.write` once xorriso's pass is timed."""
-
-
-class PipedHashXorriso(RealXorriso):
-    """Both mandated passes side by side and nothing else: xorriso (the build's argv) into a
-    pipe, read into 32 MiB buffers and hashed on another thread (the build's own overlap,
-    isobuild.overlap), nothing written. What a rebuild could take here if it did no other
-    work: the pipe's copies are the price of hashing the bytes in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.runs: list[Pass] = []
+class DevNullXorriso(MeasuredXorriso):
+    """xorriso's own pass, its output straight to /dev/null."""
 
     def write(
         self, spec: Remaster, out: IO[bytes], progress: Callable[[float], None]
     ) -> WriteResult:
-        argv = remaster_argv(spec)
-        argv[0] = self.program
-        env = {**os.environ, "SOURCE_DATE_EPOCH": str(spec.epoch)}
+        started = time.perf_counter()
+        self._ended(self._spawn(spec, subprocess.DEVNULL), started, 0.0)
+
+
+class PipedHashXorriso(MeasuredXorriso):
+    """Both mandated passes side by side and nothing else: xorriso into a pipe, read into
+    32 MiB buffers and hashed on another thread (the build's own overlap, isobuild.overlap),
+    nothing written. What a rebuild could take here if it did no other work: the pipe's
+    copies are the price of hashing the bytes in order."""
+
+    def write(
+        self, spec: Remaster, out: IO[bytes], progress: Callable[[float], None]
+    ) -> WriteResult:
         digest = hashlib.sha256()
         started, cpu = time.perf_counter(), time.process_time()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        proc = self._spawn(spec, subprocess.PIPE)
         assert proc.stdout is not None
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
-        with Stage(lambda view, _offset: digest.update(view), name="bench-hash") as stage:
-            while (length := fill(proc.stdout.fileno(), stage.take())) == stage.chunk:
+        with proc.stdout:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+            with Stage(lambda view, _offset: digest.update(view), name="bench-hash") as stage:
+                while (length := fill(proc.stdout.fileno(), stage.take())) == stage.chunk:
+                    stage.give(length, 0)
                 stage.give(length, 0)
-            stage.give(length, 0)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.stdout.close()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError(f"xorriso exited with {proc.returncode}")
-        own = time.process_time() - cpu  # this process's threads: the reader and the hasher
-        self.runs.append(Pass(seconds, own + usage.ru_utime + usage.ru_stime))
-        raise PassMeasured
+        # This process's threads (the reader and the hasher) and xorriso's.
+        self._ended(proc, started, time.process_time() - cpu)
 
 
 def hashlib_pass(path: Path) -> Pass:
@@ -266,7 +265,7 @@ def run(cache: Path) -> int:
         shutil.rmtree(digests, ignore_errors=True)
         return _child_pass(cli, capture_output=True)
 
-    def measured(xorriso: DevNullXorriso | PipedHashXorriso) -> Pass:
+    def measured(xorriso: MeasuredXorriso) -> Pass:
         """Run a build up to its write, which ``xorriso`` times and ends."""
         with contextlib.suppress(PassMeasured):
             build(config, Tools(xorriso=xorriso, gpgv=RealGpgv()), BuildOptions(
