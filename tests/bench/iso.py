@@ -377,8 +377,8 @@ def run(cache: Path) -> int:
     # the CPU seconds a piece of work needs do not. So beside the wall ratios, the work
     # each build does against the work of its mandated passes (all three in CPU seconds).
     ratios["rebuild_cpu"] = rebuild.cpu / (xorriso_pass.cpu + hash_out.cpu)
-    # Not a target: how far the bare pipe of the two passes already is from the floor, and
-    # the rebuild from that pipe (what the build's own work adds).
+    # Not targets: how far the bare pipe of the two passes already is from the floor, what
+    # writing the file adds to it, and what the build adds around its write step.
     ratios["piped_floor"] = piped_pass.seconds / page_floor
     ratios["write_piped"] = write_pass.seconds / piped_pass.seconds
     ratios["rebuild_write"] = rebuild.seconds / write_pass.seconds
