@@ -199,13 +199,12 @@ class WriteStepXorriso(MeasuredXorriso):
     def write(
         self, spec: Remaster, out: IO[bytes], progress: Callable[[float], None]
     ) -> WriteResult:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        children = _children_cpu()
         started, cpu = time.perf_counter(), time.process_time()
         RealXorriso.write(self, spec, out, progress)
         seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        children = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        self.runs.append(Pass(seconds, time.process_time() - cpu + children))
+        own = time.process_time() - cpu  # this process's threads: reader, hasher, writer
+        self.runs.append(Pass(seconds, own + _children_cpu() - children))
         raise PassMeasured
 
 
@@ -223,13 +222,17 @@ def hashlib_pass(path: Path) -> Pass:
 
 def _child_pass(argv: list[str], **kwargs: object) -> Pass:
     """A program's wall time and its CPU time (its children's included)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = _children_cpu()
     started = time.perf_counter()
     subprocess.run(argv, check=True, **kwargs)  # type: ignore[call-overload]
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Pass(seconds, cpu)
+    return Pass(seconds, _children_cpu() - before)
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's reaped children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _sync() -> float:
