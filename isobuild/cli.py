@@ -16,18 +16,39 @@ from isobuild.log import setup_logging
 log = logging.getLogger("isobuild")
 
 # The CLI's table of contents: each command lives in the module named for it, imported only
-# when that command runs (a build does not pay for the release command's imports).
+# when that command runs (a build does not pay for the release command's imports), with the
+# first sentence of its help for the command list, so `isobuild --help` imports none of them
+# (it took 2 s when it imported all ten: `release` alone loads oras and jsonschema's format
+# grammars). tests/unit/test_cli_listing.py holds each summary to its command's help.
 COMMANDS = {
-    "build": "isobuild.commands.build:build",
-    "inspect": "isobuild.commands.inspect:inspect",
-    "standin-iso": "isobuild.commands.standin_iso:standin_iso",
-    "standin-artifacts": "isobuild.commands.standin_artifacts:standin_artifacts",
     "boot-test": "isobuild.commands.boot_test:boot_test",
-    "flash": "isobuild.commands.flash:flash",
+    "build": "isobuild.commands.build:build",
     "fetch": "isobuild.commands.payload:fetch",
+    "flash": "isobuild.commands.flash:flash",
+    "inspect": "isobuild.commands.inspect:inspect",
     "lock": "isobuild.commands.payload:lock",
     "release": "isobuild.commands.release:release",
+    "standin-artifacts": "isobuild.commands.standin_artifacts:standin_artifacts",
+    "standin-iso": "isobuild.commands.standin_iso:standin_iso",
     "verify": "isobuild.commands.verify:verify",
+}
+SUMMARIES = {
+    "boot-test": "Boot ISO in QEMU six ways (BIOS, UEFI and UEFI with Secure Boot enforced, each"
+    " from a CD and a USB stick) and report what the (stand-in) installer saw.",
+    "build": "Write OUTPUT_DIR/<name>-<version>.iso, its .sha256, build-manifest.json, the SBOM"
+    " (sbom.cdx.json) and SHA256SUMS over them, signed as SHA256SUMS.gpg with a key.",
+    "fetch": "Download and verify every pinned k3s/Flux artifact into the cache.",
+    "flash": "Write ISO to the USB stick DEVICE (or an image file) and read it back to verify.",
+    "inspect": "Show ISO's volume ID, .disk/info, El Torito entries, partitions, GRUB menus and"
+    " whether (and where) autoinstall is present.",
+    "lock": "Show the pins; with --update, move them to the k3s stable / latest Flux releases.",
+    "release": "Publish appliance releases: the Flux config bundle and the release manifest.",
+    "standin-artifacts": "Write stand-in k3s/Flux release files and DIRECTORY/payload.lock.yaml"
+    " pinning them.",
+    "standin-iso": "Build OUT, a stand-in base ISO with the Ubuntu 24.04 layout and boot records.",
+    "verify": "Check ISO with the files `isobuild build` wrote beside it: ISO.sha256, SHA256SUMS"
+    " (+ SHA256SUMS.gpg with --keyring), build-manifest.json (every file on the ISO with its"
+    " digest), sbom.cdx.json and the UEFI boot chain (same binaries, same signers).",
 }
 
 
@@ -55,6 +76,22 @@ class _Group(click.Group):
             command = getattr(importlib.import_module(module), attribute)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from SUMMARIES: a command not yet loaded is not imported for it.
+
+        Each row is the summary shortened by click itself (a stand-in command carrying the
+        summary as its help), so the list reads as if every command had been loaded.
+        """
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            command = self.commands.get(name) or click.Command(name, help=SUMMARIES[name])
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # Installed before click parses anything, so no Ctrl-C becomes click's "Aborted!".

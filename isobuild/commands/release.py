@@ -42,7 +42,6 @@ from isobuild.release.flux_check import (
     check_topology,
 )
 from isobuild.release.flux_crds import pinned_flux_schemas
-from isobuild.release.publish import publish_release, split_repository
 from isobuild.release.render import (
     parse_image,
     parse_image_options,
@@ -50,6 +49,7 @@ from isobuild.release.render import (
     pin_digests,
     profile_values,
     render_release,
+    split_repository,
 )
 from isobuild.resources import FLUX_DIR
 
@@ -415,6 +415,9 @@ def push(
     as_json: bool,
 ) -> None:
     """Publish the bundle and the release with oras, then move the release's channel tag."""
+    # Only a push loads oras (and, through it, jsonschema and its format grammars: 1.3 s).
+    from isobuild.release.publish import publish_release
+
     with _registry_errors():
         loaded = load_release(manifest)
     config = load_config(config_path)

@@ -11,10 +11,10 @@ writable buffers, hence the ISO is mapped copy-on-write (nothing is ever written
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"))
-_memcmp = _libc.memcmp
+# The symbols the interpreter already has loaded, libc's among them (dlopen(NULL)):
+# ctypes.util.find_library("c") would run `ldconfig -p` on every import of this module.
+_memcmp = ctypes.CDLL(None).memcmp
 _memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
 _memcmp.restype = ctypes.c_int
 

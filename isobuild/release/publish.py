@@ -21,12 +21,12 @@ from host_service.oci import (
     NotFoundError,
     RegistryClient,
     RegistryError,
-    parse_reference,
     sha256_digest,
 )
 from host_service.release import EMPTY_BLOB, EMPTY_MEDIA_TYPE, RELEASE_MEDIA_TYPE, Release
 from isobuild.errors import ConfigError, PayloadError, VerificationError
 from isobuild.release.bundle import Artifact, Blob
+from isobuild.release.render import split_repository
 
 log = logging.getLogger(__name__)
 
@@ -241,17 +241,6 @@ def release_artifact(release: Release) -> Artifact:
         config=Blob(RELEASE_MEDIA_TYPE, release.to_json()),
         layers=(Blob(EMPTY_MEDIA_TYPE, EMPTY_BLOB),),
     )
-
-
-def split_repository(text: str, what: str) -> tuple[str, str]:
-    """``registry/repository`` (no tag) into its two parts."""
-    try:
-        ref = parse_reference(text)
-    except ValueError as exc:
-        raise ConfigError(f"{what}: {exc}") from exc
-    if ref.tag or ref.digest:
-        raise ConfigError(f"{what}: {text!r}: give the repository without a tag or digest")
-    return ref.registry, ref.repository
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,17 @@ def parse_image(text: str, what: str) -> ImageRef:
     return ImageRef(f"{ref.registry}/{ref.repository}", ref.tag, ref.digest)
 
 
+def split_repository(text: str, what: str) -> tuple[str, str]:
+    """``registry/repository`` (no tag) into its two parts."""
+    try:
+        ref = parse_reference(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from exc
+    if ref.tag or ref.digest:
+        raise ConfigError(f"{what}: {text!r}: give the repository without a tag or digest")
+    return ref.registry, ref.repository
+
+
 def parse_image_options(values: tuple[str, ...]) -> dict[str, ImageRef]:
     """``--image algaCore=REF`` options; every image key must be given exactly once."""
     images: dict[str, ImageRef] = {}
