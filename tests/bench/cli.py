@@ -17,7 +17,8 @@ from pathlib import Path
 ROUNDS = 5
 
 
-def _isobuild() -> list[str]:
+def isobuild_argv() -> list[str]:
+    """The console script a user runs, else the module."""
     script = Path(sys.executable).with_name("isobuild")
     return [str(script)] if script.is_file() else [sys.executable, "-m", "isobuild.cli"]
 
@@ -34,7 +35,7 @@ def run(cache: Path) -> int:
         "python -c pass": [sys.executable, "-c", "pass"],
         "python -c 'import click'": [sys.executable, "-c", "import click"],
         **{
-            f"isobuild {' '.join(args)}": [*_isobuild(), *args]
+            f"isobuild {' '.join(args)}": [*isobuild_argv(), *args]
             for args in (
                 ["--help"],
                 ["build", "--help"],

@@ -25,7 +25,6 @@ import os
 import resource
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from isobuild.standin import initrd as standin_initrd
 from isobuild.standin import iso as standin_iso
 from isobuild.standin.artifacts import write_standins
 from isobuild.standin.iso import StandinOptions, build_standin
+from tests.bench.cli import isobuild_argv
 
 FILLER = int(2.6 * (1 << 30))  # + ~35 MB of real files: about the 24.04.3 ISO's size
 SAMPLE_SECONDS = 0.25
@@ -248,12 +248,6 @@ def _read_all(path: Path) -> None:
             pass
 
 
-def _isobuild() -> list[str]:
-    """The console script a user runs, else the module."""
-    script = Path(sys.executable).with_name("isobuild")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "isobuild.cli"]
-
-
 def run(cache: Path) -> int:
     base = base_iso(cache)
     bench = base.parent
@@ -269,7 +263,7 @@ def run(cache: Path) -> int:
     config = load_config(None)
     output = out / config.iso_filename
     cli = [
-        *_isobuild(), "-q", "build", "--base-iso", str(base), "--output-dir", str(out),
+        *isobuild_argv(), "-q", "build", "--base-iso", str(base), "--output-dir", str(out),
         "--cache-dir", str(digests), "--force", "--lock", str(artifacts / "payload.lock.yaml"),
         "--mirror", str(artifacts),
     ]  # fmt: skip
