@@ -85,10 +85,10 @@ def run(cache: Path) -> int:
         for round_ in range(REPEATS):
             # Who goes first alternates, and each reads twice in a row: a read is fast or
             # slow, often by turns (see above), so a single read each is a coin toss.
-            first, second = (write_with_dd, write_with_flash), (read_with_dd, read_with_flash)
+            writes, reads = (write_with_dd, write_with_flash), (read_with_dd, read_with_flash)
             if round_ % 2:
-                first, second = first[::-1], second[::-1]
-            for step in (*first, second[0], second[0], second[1], second[1]):
+                writes, reads = writes[::-1], reads[::-1]
+            for step in (*writes, reads[0], reads[0], reads[1], reads[1]):
                 step()
     finally:
         subprocess.run(["losetup", "--detach", str(device)], check=False)
