@@ -14,7 +14,9 @@ one read each per round, which of dd and the read-back got the fast turns decide
 ratio (70 % and 80 % were seen, the read-back faster than dd by the medians), so each
 reads twice in a row in every round. The best is still one rare fast read, which dd got
 more often (16 reads each: best 1.08 s against 1.52 s, medians 2.08 s against 2.01 s), so
-the median is printed as a ratio too.
+the median is printed as a ratio too. The fastest reads (1.0-1.2 s) only ever came to
+readers that reuse one buffer, as dd does; the read-back, which compares one buffer while
+filling the next, did not get them in any design tried (docs/building.md, run O).
 Targets (issue 14): write >= 90 % of dd, read-back >= 90 % of dd. Needs root.
 """
 
