@@ -22,8 +22,15 @@ HASH_STEP = 32 << 20  # progress and Ctrl-C between steps; hashlib drops the GIL
 CACHE_FILE = "base-iso-digests.json"
 
 
-def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+def sha256_file(
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    also: Callable[[memoryview], None] | None = None,
+) -> str:
     """One pass over ``path``'s mapped pages: no copy into a buffer and no thread.
+
+    ``also`` gets the same pages, HASH_STEP bytes at a time in order, right after SHA-256
+    read them (the flash digests the ISO's chunks there: isobuild.flash.chunk_digests).
 
     Measured on the 2.6 GiB base at load 23-30: 1.9 CPU-s mapped against 2.1-2.4 read into
     a buffer, and a reader thread handing buffers to a hashing thread was slower still
@@ -42,7 +49,10 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> st
                 view = memoryview(mapping)
                 try:
                     for offset in range(0, size, HASH_STEP):
-                        digest.update(view[offset : offset + HASH_STEP])
+                        with view[offset : offset + HASH_STEP] as piece:
+                            digest.update(piece)
+                            if also is not None:
+                                also(piece)
                         if progress is not None:
                             progress(min(offset + HASH_STEP, size))
                         checkpoint()

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from isobuild.digest import sha256_file
 from isobuild.direct_io import FILE_ALIGN
-from isobuild.errors import ConfigError, FlashError
+from isobuild.errors import ConfigError, FlashError, VerificationError
 from isobuild.flash import image, safety, writer
+from isobuild.flash.chunk_digests import ChunkDigests, Digester
 from isobuild.flash.mounts import unmount
 from isobuild.progress import Progress
 
@@ -79,37 +80,50 @@ class Flash:
             target = safety.resolve(req.target, req.iso, root=req.root)
             safety.check(target, iso_size=iso.size, options=safety.Options(
                 allow_fixed=req.options.allow_fixed))  # fmt: skip
-        return self._write(target, iso, checked)
+        return self._write(target, iso, *checked)
 
     def verify(self) -> writer.Timing:
         """Only read the target back and compare it with the ISO: nothing is written."""
         req = self.request
         iso = image.open_image(req.iso, req.sha256)
         target = safety.resolve(req.target, req.iso, root=req.root)
-        checked = self._check_iso(iso)
+        checked, digests = self._check_iso(iso)
         self.phase = Phase.VERIFYING
         align = target.disk.logical_block_size if target.disk is not None else FILE_ALIGN
         with self._progress(f"verifying {target.path}", iso.size) as bar:
-            found = writer.read_back(target.path, iso.path, iso.size, align, bar.update)
+            found = writer.read_back(target.path, iso.path, digests, align, bar.update)
         image.check_unchanged(iso, checked, CHANGED)
         self.phase = Phase.DONE
         _verdict(target.path, iso, found)
         return found.timing
 
-    def _check_iso(self, iso: image.Image) -> image.Identity:
-        """The ISO's sha256 against the pinned one; the file as it was when hashed."""
+    def _check_iso(self, iso: image.Image) -> tuple[image.Identity, ChunkDigests]:
+        """The ISO's sha256 against the pinned one; the file as it was when hashed, and the
+        digests of its chunks, taken from the bytes hashed, which the read-back checks."""
         started = time.monotonic()
         before = image.identity(iso.path)
+        chunks = Digester()
         with self._progress(f"checking {iso.path.name}", iso.size) as bar:
-            actual = sha256_file(iso.path, progress=bar.update)
+            actual = sha256_file(iso.path, progress=bar.update, also=chunks)
         image.check(iso, actual)
         image.check_unchanged(iso, before, "while it was checked")
+        digests = chunks.result()
+        if digests.size != iso.size:
+            raise VerificationError(
+                f"{iso.path}: the ISO changed since it was opened ({digests.size} bytes "
+                f"hashed, {iso.size} expected): nothing was written",
+                hint="make sure nothing writes to the ISO, then run the command again",
+            )
         log.info("%s: sha256 %s matches %s (%.1f s)", iso.path.name, actual, iso.source,
                  time.monotonic() - started)  # fmt: skip
-        return before
+        return before, digests
 
     def _write(
-        self, target: safety.Target, iso: image.Image, checked: image.Identity
+        self,
+        target: safety.Target,
+        iso: image.Image,
+        checked: image.Identity,
+        digests: ChunkDigests,
     ) -> FlashResult:
         disk = target.disk
         align = disk.logical_block_size if disk is not None else FILE_ALIGN
@@ -122,8 +136,8 @@ class Flash:
             self.phase = Phase.VERIFYING
             # Read back while the exclusive hold keeps automounters off the new partitions.
             with self._progress(f"verifying {target.path}", iso.size) as bar:
-                found = writer.read_back(target.path, iso.path, iso.size, align, bar.update)
-        # Equal bytes verify the stick only if the ISO is still the file that was hashed.
+                found = writer.read_back(target.path, iso.path, digests, align, bar.update)
+        # Said before the verdict: a changed ISO was written from other bytes than hashed.
         image.check_unchanged(iso, checked, CHANGED)
         self.phase = Phase.DONE  # read back: a mismatch below is the stick's verdict
         _verdict(target.path, iso, found)

@@ -2,9 +2,9 @@
 
 The write sends the ISO's mapped pages to the device with direct I/O, one 16 MiB request
 after another (dd's usual 4M is a quarter of that), with no copy. The read-back reads the
-device directly into buffers that a thread compares with the ISO's mapped pages
-(isobuild.overlap, isobuild.flash.compare), so the device does not wait on the comparison.
-Ctrl-C is checked between chunks.
+device directly into one reused buffer, 4 MiB at a time, and checks each chunk against
+the digest taken of the ISO's chunk when its sha256 was checked
+(isobuild.flash.chunk_digests). Ctrl-C is checked between chunks.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from isobuild import interrupt
 from isobuild.direct_io import DirectWriter
 from isobuild.errors import DeviceRefused, FlashError
 from isobuild.flash import compare
-from isobuild.overlap import Stage
+from isobuild.flash.chunk_digests import ChunkDigests
 
-CHUNK = 16 << 20  # per write and per read-back request; a Ctrl-C waits for one
-READ_DEPTH = 8  # read-back chunks in flight to the hasher (128 MiB)
+CHUNK = 16 << 20  # per write request; a Ctrl-C waits for one
 WIPE_TAIL = 1 << 20  # an old backup GPT lives in a disk's last sectors
 
 Progress = Callable[[int], None]
@@ -118,9 +117,9 @@ def _fsync(device: Device) -> None:
         ) from None
 
 
-def _pieces(start: int, end: int) -> Iterator[tuple[int, int]]:
-    for offset in range(start, end, CHUNK):
-        yield offset, min(CHUNK, end - offset)
+def _pieces(start: int, end: int, chunk: int = CHUNK) -> Iterator[tuple[int, int]]:
+    for offset in range(start, end, chunk):
+        yield offset, min(chunk, end - offset)
 
 
 def _copy(
@@ -163,18 +162,16 @@ def write_image(iso: Path, size: int, device: Device, progress: Progress) -> Tim
 
 
 @contextlib.contextmanager
-def _mapped(iso: Path, size: int, *, copy_on_write: bool = False) -> Iterator[memoryview]:
+def _mapped(iso: Path, size: int) -> Iterator[memoryview]:
     """The ISO's pages, mapped: a direct write sends them to the device without a copy.
 
     One thread, no read into a buffer and no hand-over between threads: under a loaded
     machine every hand-over waited for a core (measured: 8 MiB chunks through a reader
-    thread reached 36 % of dd at load 30; mapped, the write beat dd). ``copy_on_write``
-    maps it private and writable, which the read-back's memcmp needs; nothing writes to it.
+    thread reached 36 % of dd at load 30; mapped, the write beat dd).
     """
     fd = os.open(iso, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        access = mmap.ACCESS_COPY if copy_on_write else mmap.ACCESS_READ
-        with mmap.mmap(fd, 0, access=access) as mapping:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapping:
             if mapping.size() < size:
                 raise FlashError(f"{iso}: shorter than {size} bytes: it changed since")
             mapping.madvise(mmap.MADV_SEQUENTIAL)
@@ -197,55 +194,65 @@ class ReadBack:
     ends_at: int | None = None  # the target ended before the ISO's last byte
 
 
-class _Differs(Exception):
-    def __init__(self, offset: int) -> None:
-        self.offset = offset
+def read_back(
+    path: Path, iso: Path, digests: ChunkDigests, align: int, progress: Progress
+) -> ReadBack:
+    """The target's first ``digests.size`` bytes, read from the medium, checked chunk by chunk.
 
-
-def read_back(path: Path, iso: Path, size: int, align: int, progress: Progress) -> ReadBack:
-    """The target's first ``size`` bytes, read from the medium, compared with the ISO's.
-
-    The reading thread fills buffers straight from the medium (O_DIRECT; on filesystems
-    without it the cached pages are dropped first, which a tmpfs cannot do) while another
-    thread compares each with the same bytes of the ISO (isobuild.flash.compare); the
-    first difference ends the read. The caller checked the ISO against its sha256 before
-    writing and checks afterwards that the file did not change, so equal bytes mean the
-    target has that sha256.
+    Each chunk is read straight from the medium (O_DIRECT; on filesystems without it the
+    cached pages are dropped first, which a tmpfs cannot do) into the same buffer and
+    checked against its digest before the next read; the first chunk that does not match
+    ends the read, and the ISO's bytes there name the first byte that differs. The digests
+    were taken from the bytes whose sha256 the caller checked, so a target whose chunks all
+    match has that sha256.
     """
     started = time.monotonic()
+    size = digests.size
     fd, direct = _open(path, os.O_RDONLY)
     try:
         if not direct:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        with _mapped(iso, size, copy_on_write=True) as source:
-
-            def check(data: memoryview, offset: int) -> None:
-                where = compare.first_difference(data, source[offset : offset + len(data)])
-                if where is not None:
-                    raise _Differs(offset + where)
-
-            ends_at = None
-            try:
-                with (
-                    interrupt.deferred() as checkpoint,
-                    Stage(check, name="flash-verify", chunk=CHUNK, depth=READ_DEPTH) as stage,
-                ):
-                    for offset, length in _pieces(0, size):
-                        want = _round_up(length, align) if direct else length
-                        got = _pread(fd, path, stage.take()[:want], offset)
-                        stage.give(min(got, length), offset)
-                        progress(stage.consumed)
-                        checkpoint()
-                        if got < length:  # the target is shorter than the ISO
-                            ends_at = offset + got
-                            break
-                progress(stage.consumed)
-            except _Differs as found:
-                return ReadBack(timing=_since(started, found.offset), direct=direct,
-                                difference=found.offset)  # fmt: skip
+        with (
+            mmap.mmap(-1, _round_up(digests.chunk, align)) as buffer,  # page-aligned
+            memoryview(buffer) as view,
+            interrupt.deferred() as checkpoint,
+        ):
+            for offset, length in _pieces(0, size, digests.chunk):
+                want = _round_up(length, align) if direct else length
+                got = min(_pread(fd, path, view[:want], offset), length)
+                with view[:got] as data:
+                    if not digests.matches(offset, data):
+                        where = _first_difference(iso, data, offset)
+                        if where is not None or got == length:
+                            return ReadBack(
+                                timing=_since(started, offset + (where or 0)),
+                                direct=direct,
+                                difference=offset + (where or 0),
+                            )
+                progress(offset + got)
+                if got < length:  # the target is shorter than the ISO
+                    return ReadBack(timing=_since(started, offset + got), direct=direct,
+                                    ends_at=offset + got)  # fmt: skip
+                checkpoint()
     finally:
         os.close(fd)
-    return ReadBack(timing=_since(started, size), direct=direct, ends_at=ends_at)
+    return ReadBack(timing=_since(started, size), direct=direct)
+
+
+def _first_difference(iso: Path, data: memoryview, offset: int) -> int | None:
+    """Where ``data``, read at ``offset``, first differs from the ISO's bytes there.
+
+    None if it does not: the target ended early with what it had right, or the ISO itself
+    changed since its digests were taken (which the caller's check of the file then says).
+    """
+    try:
+        with iso.open("rb") as handle:
+            expected = os.pread(handle.fileno(), len(data), offset)
+    except OSError:
+        return None  # gone or unreadable: the caller says it changed
+    if len(expected) < len(data):
+        return len(expected)  # the ISO shrank; the caller says it changed
+    return compare.first_difference(bytes(data), expected)
 
 
 def _since(started: float, done: int) -> Timing:

@@ -9,9 +9,13 @@ from pathlib import Path
 import pytest
 
 from isobuild import interrupt
+from isobuild.digest import sha256_file
 from isobuild.errors import DeviceRefused
-from isobuild.flash import writer
+from isobuild.flash import chunk_digests, writer
+from isobuild.flash.chunk_digests import ChunkDigests, Digester
 from isobuild.flash.writer import CHUNK
+
+PIECE = chunk_digests.CHUNK  # what the read-back reads and checks at a time
 
 # Not a multiple of 4096: the end goes through the page cache, the rest direct.
 SIZE = 2 * CHUNK + 3 * 2048 + 1000
@@ -22,6 +26,12 @@ def iso(tmp_path: Path) -> Path:
     path = tmp_path / "a.iso"
     path.write_bytes(os.urandom(SIZE))
     return path
+
+
+def _digests(iso: Path) -> ChunkDigests:
+    chunks = Digester()
+    sha256_file(iso, also=chunks)
+    return chunks.result()
 
 
 def test_an_image_file_gets_the_iso_and_reads_back_to_its_digest(iso: Path, tmp_path: Path) -> None:
@@ -38,27 +48,57 @@ def test_an_image_file_gets_the_iso_and_reads_back_to_its_digest(iso: Path, tmp_
     assert seen == sorted(seen)
     assert seen[-1] == SIZE
     read: list[int] = []
-    found = writer.read_back(image, iso, SIZE, 4096, read.append)
+    found = writer.read_back(image, iso, _digests(iso), 4096, read.append)
     assert (found.difference, found.ends_at, found.timing.bytes) == (None, None, SIZE)
-    assert read[-1] == SIZE
+    assert read == [min(o + PIECE, SIZE) for o in range(0, SIZE, PIECE)]
 
 
-@pytest.mark.parametrize("where", [0, CHUNK - 1, CHUNK, 2 * CHUNK + 4096 + 17, SIZE - 1])
+@pytest.mark.parametrize(
+    "where", [0, PIECE - 1, PIECE, CHUNK - 1, CHUNK, 2 * CHUNK + 4096 + 17, SIZE - 1]
+)
 def test_read_back_names_the_first_byte_that_differs(iso: Path, tmp_path: Path, where: int) -> None:
     data = bytearray(iso.read_bytes())
     data[where] ^= 0x01
     data[SIZE - 1] ^= 0x80 if where != SIZE - 1 else 0  # a later difference is not the first
     image = tmp_path / "stick.img"
     image.write_bytes(data)
-    found = writer.read_back(image, iso, SIZE, 4096, lambda n: None)
+    found = writer.read_back(image, iso, _digests(iso), 4096, lambda n: None)
     assert (found.difference, found.ends_at) == (where, None)
 
 
-def test_a_target_shorter_than_the_iso_says_where_it_ends(iso: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("length", [SIZE - 1, CHUNK + 5, PIECE])
+def test_a_target_shorter_than_the_iso_says_where_it_ends(
+    iso: Path, tmp_path: Path, length: int
+) -> None:
     short = tmp_path / "short.img"
-    short.write_bytes(iso.read_bytes()[: SIZE - 1])
-    found = writer.read_back(short, iso, SIZE, 4096, lambda n: None)
-    assert (found.difference, found.ends_at) == (None, SIZE - 1)
+    short.write_bytes(iso.read_bytes()[:length])
+    found = writer.read_back(short, iso, _digests(iso), 4096, lambda n: None)
+    assert (found.difference, found.ends_at) == (None, length)
+
+
+def test_a_short_target_that_differs_before_its_end_names_the_byte(
+    iso: Path, tmp_path: Path
+) -> None:
+    data = bytearray(iso.read_bytes()[: CHUNK + 5])
+    data[CHUNK + 2] ^= 0x01
+    short = tmp_path / "short.img"
+    short.write_bytes(data)
+    found = writer.read_back(short, iso, _digests(iso), 4096, lambda n: None)
+    assert (found.difference, found.ends_at) == (CHUNK + 2, None)
+
+
+def test_the_target_is_checked_against_the_bytes_hashed_not_the_iso_as_it_is_now(
+    iso: Path, tmp_path: Path
+) -> None:
+    digests = _digests(iso)
+    changed = bytearray(iso.read_bytes())
+    changed[PIECE + 100] ^= 0x01
+    iso.write_bytes(changed)  # the ISO edited after its check, and written so
+    image = tmp_path / "stick.img"
+    image.write_bytes(changed)
+    found = writer.read_back(image, iso, digests, 4096, lambda n: None)
+    # Its bytes no longer tell where: the chunk that does not match is named.
+    assert (found.difference, found.ends_at) == (PIECE, None)
 
 
 def _interrupt_at(done: int) -> None:
@@ -87,3 +127,14 @@ def test_a_target_that_cannot_be_opened_is_refused(iso: Path, tmp_path: Path) ->
         writer.open_target(missing, block=False, align=4096, size=0),
     ):
         pass
+
+
+def test_a_mismatch_with_the_iso_gone_names_the_chunk(iso: Path, tmp_path: Path) -> None:
+    digests = _digests(iso)
+    data = bytearray(iso.read_bytes())
+    data[2 * PIECE + 7] ^= 0x01
+    image = tmp_path / "stick.img"
+    image.write_bytes(data)
+    iso.unlink()  # the caller's check of the file says it changed; this names the chunk
+    found = writer.read_back(image, iso, digests, 4096, lambda n: None)
+    assert (found.difference, found.ends_at) == (2 * PIECE, None)
