@@ -49,8 +49,8 @@ class Digester:
     """
 
     chunk: int = CHUNK
-    _digests: list[bytes] = field(default_factory=list)
-    _size: int = 0
+    _digests: list[bytes] = field(default_factory=list, init=False)
+    _size: int = field(default=0, init=False)
 
     def __call__(self, piece: memoryview) -> None:
         if self._size % self.chunk:
