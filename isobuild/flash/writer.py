@@ -2,9 +2,9 @@
 
 The write sends the ISO's mapped pages to the device with direct I/O, one 16 MiB request
 after another (dd's usual 4M is a quarter of that), with no copy. The read-back reads the
-device directly into one reused buffer, 4 MiB at a time, and checks each chunk against
-the digest taken of the ISO's chunk when its sha256 was checked
-(isobuild.flash.chunk_digests). Ctrl-C is checked between chunks.
+device directly, two 16 MiB requests in flight (isobuild.flash.read_ahead), and checks
+each 4 MiB chunk against the digest taken of the ISO's chunk when its sha256 was checked
+(isobuild.flash.chunk_digests). Ctrl-C is checked between requests.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from pathlib import Path
 from isobuild import interrupt
 from isobuild.direct_io import DirectWriter
 from isobuild.errors import DeviceRefused, FlashError
-from isobuild.flash import compare
+from isobuild.flash import compare, read_ahead
 from isobuild.flash.chunk_digests import ChunkDigests
+from isobuild.flash.read_ahead import ReadAhead
 
 CHUNK = 16 << 20  # per write request; a Ctrl-C waits for one
 WIPE_TAIL = 1 << 20  # an old backup GPT lives in a disk's last sectors
@@ -199,12 +200,12 @@ def read_back(
 ) -> ReadBack:
     """The target's first ``digests.size`` bytes, read from the medium, checked chunk by chunk.
 
-    Each chunk is read straight from the medium (O_DIRECT; on filesystems without it the
-    cached pages are dropped first, which a tmpfs cannot do) into the same buffer and
-    checked against its digest before the next read; the first chunk that does not match
-    ends the read, and the ISO's bytes there name the first byte that differs. The digests
-    were taken from the bytes whose sha256 the caller checked, so a target whose chunks all
-    match has that sha256.
+    The target is read straight from the medium (O_DIRECT; on filesystems without it the
+    cached pages are dropped first, which a tmpfs cannot do) with two 16 MiB requests in
+    flight (isobuild.flash.read_ahead), and each chunk is checked against its digest as it
+    arrives, in order; the first chunk that does not match ends the read, and the ISO's
+    bytes there name the first byte that differs. The digests were taken from the bytes
+    whose sha256 the caller checked, so a target whose chunks all match has that sha256.
     """
     started = time.monotonic()
     size = digests.size
@@ -212,31 +213,56 @@ def read_back(
     try:
         if not direct:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        request = _round_up(read_ahead.REQUEST, digests.chunk)
         with (
-            mmap.mmap(-1, _round_up(digests.chunk, align)) as buffer,  # page-aligned
-            memoryview(buffer) as view,
             interrupt.deferred() as checkpoint,
+            contextlib.closing(
+                ReadAhead(fd, path, size, align=align, direct=direct, request=request)
+            ) as reads,
         ):
-            for offset, length in _pieces(0, size, digests.chunk):
-                want = _round_up(length, align) if direct else length
-                got = min(_pread(fd, path, view[:want], offset), length)
-                with view[:got] as data:
-                    if not digests.matches(offset, data):
-                        where = _first_difference(iso, data, offset)
-                        if where is not None or got == length:
-                            return ReadBack(
-                                timing=_since(started, offset + (where or 0)),
-                                direct=direct,
-                                difference=offset + (where or 0),
-                            )
-                progress(offset + got)
-                if got < length:  # the target is shorter than the ISO
-                    return ReadBack(timing=_since(started, offset + got), direct=direct,
-                                    ends_at=offset + got)  # fmt: skip
+            for offset, data in reads:
+                end = _check(iso, digests, offset, data, progress)
+                if end is None and len(data) < min(request, size - offset):
+                    end = _Ends(offset + len(data))  # the target is shorter than the ISO
+                if isinstance(end, _Differs):
+                    return ReadBack(timing=_since(started, end.offset), direct=direct,
+                                    difference=end.offset)  # fmt: skip
+                if isinstance(end, _Ends):
+                    return ReadBack(timing=_since(started, end.offset), direct=direct,
+                                    ends_at=end.offset)  # fmt: skip
                 checkpoint()
     finally:
         os.close(fd)
     return ReadBack(timing=_since(started, size), direct=direct)
+
+
+@dataclass(frozen=True)
+class _Differs:
+    offset: int  # the first byte that differs from the ISO
+
+
+@dataclass(frozen=True)
+class _Ends:
+    offset: int  # where the target ends, before the ISO does
+
+
+def _check(
+    iso: Path, digests: ChunkDigests, offset: int, data: memoryview, progress: Progress
+) -> _Differs | _Ends | None:
+    """Each chunk of ``data``, read at ``offset``, against its digest, in order."""
+    for start in range(0, len(data), digests.chunk):
+        here = offset + start
+        length = min(digests.chunk, digests.size - here)
+        with data[start : start + digests.chunk] as piece:
+            got = len(piece)
+            if not digests.matches(here, piece):
+                where = _first_difference(iso, piece, here)
+                if where is not None or got == length:
+                    return _Differs(here + (where or 0))
+        progress(here + got)
+        if got < length:  # ends inside this chunk, with what it has right
+            return _Ends(here + got)
+    return None
 
 
 def _first_difference(iso: Path, data: memoryview, offset: int) -> int | None:
@@ -257,19 +283,3 @@ def _first_difference(iso: Path, data: memoryview, offset: int) -> int | None:
 
 def _since(started: float, done: int) -> Timing:
     return Timing(bytes=done, seconds=time.monotonic() - started)
-
-
-def _pread(fd: int, path: Path, view: memoryview, offset: int) -> int:
-    done = 0
-    try:
-        while done < len(view):
-            got = os.preadv(fd, [view[done:]], offset + done)
-            if got == 0:
-                break
-            done += got
-    except OSError as exc:
-        raise FlashError(
-            f"{path}: read failed at byte {offset + done}: {exc.strerror}",
-            hint="the disk or stick may be failing",
-        ) from None
-    return done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from isobuild.digest import sha256_file
 from isobuild.errors import DeviceRefused
 from isobuild.flash import chunk_digests, writer
 from isobuild.flash.chunk_digests import ChunkDigests, Digester
+from isobuild.flash.read_ahead import REQUEST
 from isobuild.flash.writer import CHUNK
 
 PIECE = chunk_digests.CHUNK  # what the read-back reads and checks at a time
@@ -66,7 +68,7 @@ def test_read_back_names_the_first_byte_that_differs(iso: Path, tmp_path: Path, 
     assert (found.difference, found.ends_at) == (where, None)
 
 
-@pytest.mark.parametrize("length", [SIZE - 1, CHUNK + 5, PIECE])
+@pytest.mark.parametrize("length", [SIZE - 1, CHUNK + 5, PIECE, REQUEST, 2 * REQUEST])
 def test_a_target_shorter_than_the_iso_says_where_it_ends(
     iso: Path, tmp_path: Path, length: int
 ) -> None:
@@ -118,6 +120,14 @@ def test_an_interrupted_write_leaves_the_head_zeroed(iso: Path, tmp_path: Path) 
     data = image.read_bytes()
     assert data[:CHUNK] == bytes(CHUNK)  # no signature: nothing mistakes it for an ISO
     assert data[CHUNK : 2 * CHUNK] == iso.read_bytes()[CHUNK : 2 * CHUNK]
+
+
+def test_an_interrupted_read_back_stops_its_readers(iso: Path, tmp_path: Path) -> None:
+    image = tmp_path / "stick.img"
+    image.write_bytes(iso.read_bytes())
+    with interrupt.handled(), pytest.raises(interrupt.Interrupted):
+        writer.read_back(image, iso, _digests(iso), 4096, _interrupt_at)
+    assert [t for t in threading.enumerate() if t.name.startswith("read-ahead-")] == []
 
 
 def test_a_target_that_cannot_be_opened_is_refused(iso: Path, tmp_path: Path) -> None:
