@@ -2,10 +2,9 @@
 
 The read-back checks the stick chunk by chunk against these rather than against the ISO's
 own pages. xxh3-128 hashes a chunk that is still in the CPU's cache at about 60 GiB/s
-(SHA-256: 1.7 GiB/s), so the read-back can read every chunk into one reused buffer and
-check it before the next read: one thread, and no second 2.6 GiB stream through memory.
-On the project's VM only a reader like that got the disk's fast reads (docs/building.md,
-runs O to Q).
+(SHA-256: 1.7 GiB/s), so the read-back checks each chunk as it arrives, in the buffer it
+was read into: no second 2.6 GiB stream through memory, and the reads are not held up
+(docs/building.md, runs O to R).
 
 The digests are taken from the very bytes whose sha256 was just checked, so a stick whose
 chunks all match holds the ISO's sha256 unless xxh3-128 collides. The failures a stick
