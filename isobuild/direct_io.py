@@ -21,6 +21,11 @@ from typing import IO
 FILE_ALIGN = 4096
 
 
+def round_up(n: int, align: int) -> int:
+    """``n`` rounded up to a whole number of ``align``-byte blocks."""
+    return -(-n // align) * align
+
+
 def set_direct(fd: int, on: bool) -> bool:
     """Turn O_DIRECT on or off; False when the filesystem refuses it (tmpfs before 6.6)."""
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)

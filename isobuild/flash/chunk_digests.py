@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import xxhash
 
-CHUNK = 4 << 20  # a read-back request, and the bytes one digest covers
+CHUNK = 4 << 20  # the bytes one digest covers (a read-back request is four of them)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from isobuild.direct_io import round_up
 from isobuild.errors import FlashError
 
 REQUEST = 16 << 20  # bytes per read request
@@ -28,7 +29,7 @@ DEPTH = 2  # requests in flight: more gained nothing measurable (run R)
 _Result = tuple[int, int] | BaseException  # (offset, bytes read), or what the read raised
 
 
-def pread_full(fd: int, path: Path, view: memoryview, offset: int) -> int:
+def _pread_full(fd: int, path: Path, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``offset``; fewer bytes only where the target ends."""
     done = 0
     try:
@@ -49,7 +50,7 @@ class _Reader:
     """One thread, one buffer: reads requests ``first``, ``first + depth``, ... in turn."""
 
     def __init__(self, ahead: ReadAhead, first: int) -> None:
-        self.buffer = mmap.mmap(-1, _round_up(ahead.request, ahead.align))  # page-aligned
+        self.buffer = mmap.mmap(-1, round_up(ahead.request, ahead.align))  # page-aligned
         self.results: queue.SimpleQueue[_Result] = queue.SimpleQueue()
         self.free: queue.SimpleQueue[bool] = queue.SimpleQueue()  # False: stop
         self.thread = threading.Thread(
@@ -63,9 +64,9 @@ class _Reader:
                     return
                 offset = index * ahead.request
                 length = min(ahead.request, ahead.size - offset)
-                want = _round_up(length, ahead.align) if ahead.direct else length
+                want = round_up(length, ahead.align) if ahead.direct else length
                 try:
-                    got = pread_full(ahead.fd, ahead.path, view[:want], offset)
+                    got = _pread_full(ahead.fd, ahead.path, view[:want], offset)
                 except BaseException as exc:  # handed to the caller's thread
                     self.results.put(exc)
                     return
@@ -123,7 +124,3 @@ class ReadAhead:
             reader.free.put(False)
         for reader in self._readers:
             reader.thread.join()
-
-
-def _round_up(n: int, align: int) -> int:
-    return -(-n // align) * align

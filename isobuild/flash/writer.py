@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobuild import interrupt
-from isobuild.direct_io import DirectWriter
+from isobuild.direct_io import DirectWriter, round_up
 from isobuild.errors import DeviceRefused, FlashError
 from isobuild.flash import compare, read_ahead
 from isobuild.flash.chunk_digests import ChunkDigests
@@ -94,10 +94,6 @@ def open_target(path: Path, *, block: bool, align: int, size: int) -> Iterator[D
         os.close(fd)
 
 
-def _round_up(n: int, align: int) -> int:
-    return -(-n // align) * align
-
-
 def _pwrite(device: Device, data: memoryview, offset: int) -> None:
     try:
         device.out.write(data, offset)
@@ -118,9 +114,9 @@ def _fsync(device: Device) -> None:
         ) from None
 
 
-def _pieces(start: int, end: int, chunk: int = CHUNK) -> Iterator[tuple[int, int]]:
-    for offset in range(start, end, chunk):
-        yield offset, min(chunk, end - offset)
+def _pieces(start: int, end: int) -> Iterator[tuple[int, int]]:
+    for offset in range(start, end, CHUNK):
+        yield offset, min(CHUNK, end - offset)
 
 
 def _copy(
@@ -135,7 +131,7 @@ def _copy(
 
 
 def _zero(device: Device, offset: int, length: int) -> None:
-    zeros = mmap.mmap(-1, _round_up(length, device.out.align))  # page-aligned for O_DIRECT
+    zeros = mmap.mmap(-1, round_up(length, device.out.align))  # page-aligned for O_DIRECT
     _pwrite(device, memoryview(zeros)[:length], offset)
 
 
@@ -152,7 +148,7 @@ def write_image(iso: Path, size: int, device: Device, progress: Progress) -> Tim
     with _mapped(iso, size) as source:
         _zero(device, 0, head)
         tail = device.size - WIPE_TAIL
-        if device.is_block and tail >= _round_up(size, device.out.align):
+        if device.is_block and tail >= round_up(size, device.out.align):
             _zero(device, tail, WIPE_TAIL)
         _fsync(device)
         _copy(source, device, head, size, progress, base=0)
@@ -213,7 +209,7 @@ def read_back(
     try:
         if not direct:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        request = _round_up(read_ahead.REQUEST, digests.chunk)
+        request = round_up(read_ahead.REQUEST, digests.chunk)
         with (
             interrupt.deferred() as checkpoint,
             contextlib.closing(
@@ -221,47 +217,37 @@ def read_back(
             ) as reads,
         ):
             for offset, data in reads:
-                end = _check(iso, digests, offset, data, progress)
-                if end is None and len(data) < min(request, size - offset):
-                    end = _Ends(offset + len(data))  # the target is shorter than the ISO
-                if isinstance(end, _Differs):
-                    return ReadBack(timing=_since(started, end.offset), direct=direct,
-                                    difference=end.offset)  # fmt: skip
-                if isinstance(end, _Ends):
-                    return ReadBack(timing=_since(started, end.offset), direct=direct,
-                                    ends_at=end.offset)  # fmt: skip
+                where = _check(iso, digests, offset, data, progress)
+                if where is not None:
+                    return ReadBack(timing=_since(started, where), direct=direct,
+                                    difference=where)  # fmt: skip
+                if len(data) < min(request, size - offset):  # shorter than the ISO
+                    ends = offset + len(data)
+                    return ReadBack(timing=_since(started, ends), direct=direct,
+                                    ends_at=ends)  # fmt: skip
                 checkpoint()
     finally:
         os.close(fd)
     return ReadBack(timing=_since(started, size), direct=direct)
 
 
-@dataclass(frozen=True)
-class _Differs:
-    offset: int  # the first byte that differs from the ISO
-
-
-@dataclass(frozen=True)
-class _Ends:
-    offset: int  # where the target ends, before the ISO does
-
-
 def _check(
     iso: Path, digests: ChunkDigests, offset: int, data: memoryview, progress: Progress
-) -> _Differs | _Ends | None:
-    """Each chunk of ``data``, read at ``offset``, against its digest, in order."""
+) -> int | None:
+    """Each chunk of ``data``, read at ``offset``, against its digest, in order.
+
+    The first byte that differs from the ISO, or None. A last chunk cut short by the end of
+    the target, with what it has right, is no difference: the caller says where it ends.
+    """
     for start in range(0, len(data), digests.chunk):
         here = offset + start
-        length = min(digests.chunk, digests.size - here)
         with data[start : start + digests.chunk] as piece:
             got = len(piece)
             if not digests.matches(here, piece):
                 where = _first_difference(iso, piece, here)
-                if where is not None or got == length:
-                    return _Differs(here + (where or 0))
+                if where is not None or got == min(digests.chunk, digests.size - here):
+                    return here + (where or 0)
         progress(here + got)
-        if got < length:  # ends inside this chunk, with what it has right
-            return _Ends(here + got)
     return None
 
 

@@ -8,7 +8,9 @@ import mmap
 import os
 from pathlib import Path
 
-from isobuild.direct_io import FILE_ALIGN, DirectWriter, writer_for
+import pytest
+
+from isobuild.direct_io import FILE_ALIGN, DirectWriter, round_up, writer_for
 
 
 def _aligned(data: bytes) -> memoryview:
@@ -53,3 +55,11 @@ def test_a_writer_that_may_not_go_direct_writes_through_the_cache(tmp_path: Path
     finally:
         os.close(fd)
     assert path.read_bytes() == b"\0" * 5 + b"abc"
+
+
+@pytest.mark.parametrize(
+    ("n", "rounded"),
+    [(0, 0), (1, FILE_ALIGN), (FILE_ALIGN, FILE_ALIGN), (FILE_ALIGN + 1, 2 * FILE_ALIGN)],
+)
+def test_round_up_goes_to_the_next_whole_block(n: int, rounded: int) -> None:
+    assert round_up(n, FILE_ALIGN) == rounded
