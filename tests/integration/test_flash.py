@@ -153,10 +153,8 @@ def test_a_device_with_a_mounted_partition_is_refused(iso: Path, tmp_path: Path)
     image.write_bytes(bytes(STICK_SIZE))
     write_mbr(image, [(2048, STICK_SIZE // 512 - 4096, 0x0C)])
     with attached(image, partscan=True) as device:
-        if not (Path("/sys/block") / device.name / f"{device.name}p1").exists():
-            pytest.skip("this kernel reads no partition tables (CONFIG_MSDOS_PARTITION unset)")
         part = partition(device, 1)
-        mkfs(part, "vfat", "STICK")
+        mkfs(part, "ext4", "STICK")  # not vfat: some kernels (this VM's) lack it, none lacks ext4
         stick = Stick(device=device, image=image, before=b"")
         before = device_sha256(device)
         mnt = tmp_path / "mnt"
