@@ -12,6 +12,7 @@ import click
 from isobuild.errors import ConfigError
 from isobuild.flash.devices import NOT_A_DISK, Disk, scan
 from isobuild.flash.flasher import Flash, FlashRequest, Phase, require_terminal
+from isobuild.flash.probe import with_filesystems
 from isobuild.flash.safety import Options, human, refusal
 
 # Existence and kind are checked by the flash itself, which says what to do about them.
@@ -131,7 +132,11 @@ def _as_json(disk: Disk) -> dict[str, Any]:
 
 def _list(*, all_disks: bool, as_json: bool) -> None:
     disks = scan()
-    shown = [d for d in disks if all_disks or (d.hotplug and d.transport not in NOT_A_DISK)]
+    shown = [
+        with_filesystems(d)
+        for d in disks
+        if all_disks or (d.hotplug and d.transport not in NOT_A_DISK)
+    ]
     if as_json:
         click.echo(json.dumps({"devices": [_as_json(d) for d in shown]}, indent=2))
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from isobuild.flash.mounts import Mount, parse_mountinfo, parse_swaps
 
 SECTOR = 512  # sysfs sizes are in 512-byte sectors whatever the device's block size
 _HEX_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+_ENCODED_IN_PLACE = frozenset({"ID_PART_ENTRY_NAME"})
 _USB = re.compile(r"/usb\d+/")
 _ATA = re.compile(r"/ata\d+/")
 _VIRTIO = re.compile(r"/virtio\d+/")
@@ -143,9 +144,13 @@ def _udev(root: Path, devno: str) -> dict[str, str]:
     return props
 
 
-def _udev_text(props: dict[str, str], key: str) -> str | None:
-    """A udev string, from its ``_ENC`` form (``\\x20`` escapes) when there is one."""
-    encoded = props.get(f"{key}_ENC")
+def udev_text(props: Mapping[str, str], key: str) -> str | None:
+    """A udev string, from its ``_ENC`` form (``\\x20`` escapes) when there is one.
+
+    A partition's name in its table has no ``_ENC`` twin: udev (and ``blkid --output
+    udev``) writes the escapes into ``ID_PART_ENTRY_NAME`` itself.
+    """
+    encoded = props.get(key if key in _ENCODED_IN_PLACE else f"{key}_ENC")
     if encoded is not None:
         return _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), encoded).strip() or None
     value = props.get(key)
@@ -220,8 +225,8 @@ def _identity(
         vendor = vendor or _read(usb / "manufacturer")
         model = model or _read(usb / "product")
         serial = _read(usb / "serial") or serial
-    vendor = vendor or _udev_text(props, "ID_VENDOR")
-    model = model or _udev_text(props, "ID_MODEL")
+    vendor = vendor or udev_text(props, "ID_VENDOR")
+    model = model or udev_text(props, "ID_MODEL")
     serial = serial or props.get("ID_SERIAL_SHORT")
     return vendor or None, model or None, serial or None
 
@@ -230,7 +235,7 @@ def _partition(root: Path, node: _Node) -> Partition:
     props = _udev(root, node.devno)
     size = int(_read(node.directory / "size") or 0) * SECTOR
     number = int(_read(node.directory / "partition") or 0)
-    label = _udev_text(props, "ID_FS_LABEL") or _udev_text(props, "ID_PART_ENTRY_NAME")
+    label = udev_text(props, "ID_FS_LABEL") or udev_text(props, "ID_PART_ENTRY_NAME")
     return Partition(
         name=node.name, number=number, size=size, fstype=props.get("ID_FS_TYPE"), label=label
     )
@@ -353,7 +358,7 @@ def _disk(root: Path, node: _Node, parts: tuple[Partition, ...], uses: tuple[Use
         partitions=parts,
         uses=uses,
         fstype=props.get("ID_FS_TYPE"),
-        label=_udev_text(props, "ID_FS_LABEL"),
+        label=udev_text(props, "ID_FS_LABEL"),
     )
 
 

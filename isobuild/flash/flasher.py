@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from isobuild.digest import sha256_file
 from isobuild.direct_io import FILE_ALIGN
 from isobuild.errors import ConfigError, FlashError, VerificationError
-from isobuild.flash import image, safety, writer
+from isobuild.flash import image, probe, safety, writer
 from isobuild.flash.chunk_digests import ChunkDigests, Digester
 from isobuild.flash.mounts import unmount
 from isobuild.progress import Progress
@@ -72,7 +73,7 @@ class Flash:
         target = safety.resolve(req.target, req.iso, root=req.root)
         safety.check(target, iso_size=iso.size, options=req.options)
         checked = self._check_iso(iso)
-        if confirm is not None and not confirm(safety.describe(target)):
+        if confirm is not None and not confirm(safety.describe(self._probed(target))):
             raise FlashError(f"{req.target}: not confirmed: nothing was written")
         if target.disk is not None and target.disk.mounts and req.options.unmount:
             unmount([u.mount for u in target.disk.mounts if u.mount is not None])
@@ -81,6 +82,12 @@ class Flash:
             safety.check(target, iso_size=iso.size, options=safety.Options(
                 allow_fixed=req.options.allow_fixed))  # fmt: skip
         return self._write(target, iso, *checked)
+
+    def _probed(self, target: safety.Target) -> safety.Target:
+        """``target`` with the filesystems udev did not describe probed, on the live system."""
+        if target.disk is None or self.request.root != Path("/"):
+            return target
+        return dataclasses.replace(target, disk=probe.with_filesystems(target.disk))
 
     def verify(self) -> writer.Timing:
         """Only read the target back and compare it with the ISO: nothing is written."""

@@ -4,6 +4,7 @@ untouched (its sha256 unchanged), the confirmation prompt on a terminal, Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pty
 import select
@@ -307,6 +308,33 @@ def test_the_prompt_shows_the_device_and_no_writes_nothing(iso: Path, stick: Sti
     assert f"{stick.device} ({stick.device.name}): loop device on {stick.image}" in output
     assert "not confirmed: nothing was written" in output
     assert device_sha256(stick.device) == before
+
+
+def test_the_prompt_and_the_list_show_the_partitions_filesystems_and_labels(
+    iso: Path, tmp_path: Path
+) -> None:
+    # What tells a technician their backup stick from the blank one: udev's record, or
+    # where there is none (this VM runs no udev) what blkid probes.
+    image = tmp_path / "backup.img"
+    image.write_bytes(bytes(STICK_SIZE))
+    write_mbr(image, [(2048, STICK_SIZE // 512 - 4096, 0x83)])
+    with attached(image, partscan=True) as device:
+        part = partition(device, 1)
+        mkfs(part, "ext4", "OLD BACKUP")
+        before = device_sha256(device)
+        returncode, output = _answer_prompt([*ISOBUILD, "flash", str(iso), str(device)], "no")
+        assert returncode == ExitCode.FAILURE, output
+        size = f"{(STICK_SIZE - 4096 * 512) / MIB:.1f}"
+        row = [part.name, size, "MiB", "ext4", '"OLD', 'BACKUP"']
+        assert row in [line.split() for line in output.splitlines()], output
+        assert device_sha256(device) == before
+        listed = subprocess.run([*ISOBUILD, "flash", "--list", "--all", "--json"],
+                                capture_output=True, text=True, check=True)  # fmt: skip
+        (disk,) = [d for d in json.loads(listed.stdout)["devices"] if d["device"] == str(device)]
+        assert disk["partitions"] == [
+            {"name": part.name, "size": STICK_SIZE - 4096 * 512, "fstype": "ext4",
+             "label": "OLD BACKUP"}
+        ]  # fmt: skip
 
 
 def test_yes_at_the_prompt_flashes(iso: Path, stick: Stick) -> None:

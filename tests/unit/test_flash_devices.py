@@ -42,6 +42,14 @@ def test_only_whole_disks_are_listed_and_partitions_hang_off_them(
     assert [p.number for p in laptop["nvme0n1"].partitions] == [1, 2, 3]
 
 
+def test_a_partition_without_a_filesystem_label_shows_its_name_in_the_table(
+    laptop: dict[str, Disk],
+) -> None:
+    # udev writes the GPT name's escapes into ID_PART_ENTRY_NAME itself (no _ENC twin).
+    esp = laptop["nvme0n1"].partitions[0]
+    assert (esp.fstype, esp.label) == ("vfat", "EFI System Partition")
+
+
 def test_a_usb_stick_with_a_mounted_partition(laptop: dict[str, Disk]) -> None:
     stick = laptop["sda"]
     assert stick.transport is Transport.USB
