@@ -59,10 +59,10 @@ def blkid(device: Path) -> dict[str, str]:
 def with_filesystems(disk: Disk, probe: Probe = blkid) -> Disk:
     """``disk``, with the filesystem and label of each part udev did not describe probed."""
     parts = tuple(
-        part if part.fstype is not None else _described(part, probe(Path("/dev") / part.name))
+        part if part.fstype or part.label else _described(part, probe(Path("/dev") / part.name))
         for part in disk.partitions
     )
-    if disk.fstype is None and not parts:  # a filesystem on the whole disk, no table
+    if not (disk.fstype or parts):  # a filesystem on the whole disk, no table
         disk = _described(disk, probe(disk.path))
     return dataclasses.replace(disk, partitions=parts)
 

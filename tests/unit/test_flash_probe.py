@@ -69,10 +69,12 @@ def test_a_partition_udev_did_not_describe_gets_blkids_type_and_label() -> None:
 def test_what_udev_described_is_kept_and_not_probed_again() -> None:
     known = Partition(name="sdb1", number=1, size=1 << 30, fstype="vfat", label=None)
     unknown = Partition(name="sdb2", number=2, size=1 << 30)
-    answers = Answers({"/dev/sdb1": EXT4_PART, "/dev/sdb2": EXT4_PART})
-    disk = with_filesystems(_disk(known, unknown), answers)
+    named = Partition(name="sdb3", number=3, size=1 << 30, label="swap space")  # GPT name
+    answers = Answers({f"/dev/sdb{n}": EXT4_PART for n in (1, 2, 3)})
+    disk = with_filesystems(_disk(known, unknown, named), answers)
     assert disk.partitions[0] == known  # udev said vfat without a label: that stands
     assert disk.partitions[1].fstype == "ext4"
+    assert disk.partitions[2] == named
     assert answers.asked == ["/dev/sdb2"]
 
 
