@@ -189,7 +189,7 @@ def _transport(node: _Node) -> Transport:
         return Transport.USB
     if "/mmc_host/" in path:
         return Transport.SD if _read(node.directory / "device/type") == "SD" else Transport.EMMC
-    if "/nvme/" in path or name.startswith("nvme"):
+    if name.startswith("nvme"):  # namespaces are nvme<controller>n<namespace>, PCIe or fabrics
         return Transport.NVME
     if _ATA.search(path):
         return Transport.SATA
@@ -218,7 +218,7 @@ def _identity(
     serial = _read(device / "serial") or _read(node.directory / "serial")
     if vendor and vendor.startswith("0x"):  # a PCI/virtio vendor id says nothing to a user
         vendor = None
-    if transport is Transport.SATA and vendor == "ATA":  # the SCSI translation's placeholder
+    if vendor == "ATA":  # SCSI-to-ATA translation's placeholder: SATA ports, USB-SATA bridges
         vendor = None
     usb = _usb_device(node.directory) if transport is Transport.USB else None
     if usb is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,18 +30,24 @@ def sums_path(iso: Path) -> Path:
 def open_image(iso: Path, sha256: str | None) -> Image:
     """Check that ``iso`` is an ISO 9660 image and find the digest it must have."""
     try:
-        with iso.open("rb") as handle:
-            handle.seek(MAGIC_OFFSET)
-            magic = handle.read(len(ISO9660_MAGIC))
-            size = handle.seek(0, 2)
+        # Non-blocking: opening a named pipe to read would wait for a writer for ever.
+        fd = os.open(iso, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise SourceIsoError(f"{iso}: ISO not found", hint="check the path") from None
-    except IsADirectoryError:
-        raise SourceIsoError(f"{iso}: is a directory, expected an ISO image") from None
     except OSError as exc:
         raise SourceIsoError(f"{iso}: cannot read it ({exc.strerror})") from None
-    if not iso.is_file():
-        raise SourceIsoError(f"{iso}: is not a regular file, expected an ISO image")
+    try:
+        info = os.fstat(fd)  # what was opened, not what the path names by now
+        if stat.S_ISDIR(info.st_mode):
+            raise SourceIsoError(f"{iso}: is a directory, expected an ISO image")
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceIsoError(f"{iso}: is not a regular file, expected an ISO image")
+        magic = os.pread(fd, len(ISO9660_MAGIC), MAGIC_OFFSET)
+    except OSError as exc:
+        raise SourceIsoError(f"{iso}: cannot read it ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    size = info.st_size
     if magic != ISO9660_MAGIC:
         raise SourceIsoError(
             f"{iso}: not an ISO 9660 image (no CD001 volume descriptor at byte {MAGIC_OFFSET})",

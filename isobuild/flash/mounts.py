@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from isobuild.run import run
+from isobuild.run import Completed, run
 
 # Mount points whose disk is the running system: never overwritten, --unmount or not.
 SYSTEM_MOUNTS = ("/", "/boot", "/boot/efi", "/usr", "/var")
@@ -60,7 +61,7 @@ def parse_swaps(text: str) -> list[str]:
     return areas
 
 
-def unmount(points: list[str]) -> None:
+def unmount(points: list[str], *, runner: Callable[..., Completed] = run) -> None:
     """Unmount each point, deepest first (a mount inside another goes before it)."""
     for point in sorted(points, key=lambda p: p.count("/"), reverse=True):
-        run(["umount", point])
+        runner(["umount", point])

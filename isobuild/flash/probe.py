@@ -19,13 +19,14 @@ from typing import TypeVar
 
 from isobuild.errors import ToolError
 from isobuild.flash.devices import Disk, Partition, udev_text
-from isobuild.run import run
+from isobuild.run import Completed, run
 
 log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 10  # a dying stick can hang a read; the prompt must not wait for ever
 
 Probe = Callable[[Path], Mapping[str, str]]
+Runner = Callable[..., Completed]  # isobuild.run.run's signature
 _Described = TypeVar("_Described", Disk, Partition)
 
 
@@ -39,14 +40,14 @@ def parse_udev_output(text: str) -> dict[str, str]:
     return props
 
 
-def blkid(device: Path) -> dict[str, str]:
+def blkid(device: Path, *, runner: Runner = run) -> dict[str, str]:
     """What ``blkid --probe`` finds on ``device``; empty when nothing, or it cannot look."""
     program = shutil.which("blkid")
     if program is None:
         return {}
     try:
-        done = run([program, "--probe", "--output", "udev", device], capture=True,
-                   check=False, timeout=PROBE_SECONDS)  # fmt: skip
+        done = runner([program, "--probe", "--output", "udev", device], capture=True,
+                      check=False, timeout=PROBE_SECONDS)  # fmt: skip
     except ToolError as exc:  # timed out
         log.debug("%s: %s", device, exc)
         return {}

@@ -46,11 +46,13 @@ class Target:
 
 def human(n: float) -> str:
     """Sizes as people read them on a stick's label: GB is 10^9 there, GiB here."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    if n < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
         n /= 1024
-    raise AssertionError("unreachable")
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1024:.1f} TiB"
 
 
 def resolve(path: Path, iso: Path, *, root: Path = Path("/")) -> Target:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from isobuild.errors import ToolError
 from isobuild.flash.devices import Disk, Partition, Transport
-from isobuild.flash.probe import parse_udev_output, with_filesystems
+from isobuild.flash.probe import PROBE_SECONDS, blkid, parse_udev_output, with_filesystems
+from isobuild.run import Completed
 
 # `blkid --probe --output udev /dev/loop0p1`, an ext4 partition labelled "my stick"
 EXT4_PART = """\
@@ -100,3 +106,77 @@ def test_a_whole_disk_filesystem_is_probed_only_without_partitions() -> None:
     described = with_filesystems(_disk(fstype="iso9660", label="Ubuntu"), answers)
     assert (described.fstype, described.label) == ("iso9660", "Ubuntu")
     assert answers.asked == ["/dev/sdb"]
+
+
+def test_a_filesystem_without_a_label_is_still_shown() -> None:
+    bare = Partition(name="sdb1", number=1, size=1 << 30)
+    answers = Answers({"/dev/sdb1": "ID_FS_TYPE=exfat\nID_FS_USAGE=filesystem\n"})
+    assert with_filesystems(_disk(bare), answers).partitions == (
+        Partition(name="sdb1", number=1, size=1 << 30, fstype="exfat", label=None),
+    )
+
+
+def test_a_value_keeps_its_equals_signs() -> None:
+    assert parse_udev_output("ID_FS_LABEL_ENC=a=b\n") == {"ID_FS_LABEL_ENC": "a=b"}
+
+
+class Outcome:
+    """What isobuild.run.run returned for blkid (or raised), and the commands it was given."""
+
+    def __init__(self, returncode: int = 0, stdout: str = "", error: Exception | None = None):
+        self.returncode, self.stdout, self.error = returncode, stdout, error
+        self.commands: list[tuple[list[str], dict[str, object]]] = []
+
+    def __call__(self, argv: Sequence[str | PathLike[str]], **options: object) -> Completed:
+        args = [str(a) for a in argv]
+        self.commands.append((args, options))
+        if self.error is not None:
+            raise self.error
+        return Completed(argv=tuple(args), returncode=self.returncode, stdout=self.stdout,
+                         stderr="blkid: error")  # fmt: skip
+
+
+@pytest.fixture
+def blkid_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PATH whose only ``blkid`` is an executable file here (the runner never starts it)."""
+    program = tmp_path / "bin/blkid"
+    program.parent.mkdir()
+    program.write_text("#!/bin/false\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(program.parent))
+    return program
+
+
+def test_blkid_probes_the_device_read_only_with_a_time_limit(blkid_on_path: Path) -> None:
+    outcome = Outcome(stdout=EXT4_PART)
+    assert blkid(Path("/dev/sdb1"), runner=outcome) == parse_udev_output(EXT4_PART)
+    assert outcome.commands == [
+        (
+            [str(blkid_on_path), "--probe", "--output", "udev", "/dev/sdb1"],
+            {"capture": True, "check": False, "timeout": PROBE_SECONDS},
+        )
+    ]
+    assert PROBE_SECONDS == 10
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        {"returncode": 2},  # nothing found
+        {"returncode": 1, "stdout": "ID_FS_TYPE=ext4\n"},  # could not read it all (not root)
+        {"error": ToolError("blkid: timed out after 10 s: blkid --probe ...")},
+    ],
+)
+def test_blkid_answers_nothing_when_it_finds_nothing_cannot_read_or_hangs(
+    blkid_on_path: Path, recorded: dict[str, Any]
+) -> None:
+    outcome = Outcome(**recorded)
+    assert blkid(Path("/dev/sdb1"), runner=outcome) == {}
+    assert len(outcome.commands) == 1
+
+
+def test_without_blkid_nothing_is_probed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    outcome = Outcome(stdout=EXT4_PART)
+    assert blkid(Path("/dev/sdb1"), runner=outcome) == {}
+    assert outcome.commands == []

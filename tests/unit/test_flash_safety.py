@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections.abc import Callable
@@ -10,8 +11,17 @@ from pathlib import Path
 import pytest
 
 from isobuild.errors import DeviceRefused, ExitCode
-from isobuild.flash.devices import Disk, find, scan
-from isobuild.flash.safety import Options, Target, describe, refusal, target_for
+from isobuild.flash.devices import Disk, Partition, Use, find, scan
+from isobuild.flash.safety import (
+    Options,
+    Target,
+    check,
+    describe,
+    human,
+    refusal,
+    resolve,
+    target_for,
+)
 
 ISO = 2_825_719_808  # the 24.04-layout bench ISO's size
 
@@ -159,6 +169,15 @@ def test_a_device_number_sysfs_does_not_know_is_refused(laptop: Path) -> None:
                    root=laptop)  # fmt: skip
 
 
+def test_a_disk_gone_from_the_block_class_is_refused(laptop: Path) -> None:
+    # Unplugged between the two reads: /sys/dev/block still names it, the disks do not.
+    (laptop / "sys/class/block/sdb").unlink()
+    with pytest.raises(DeviceRefused) as caught:
+        target_for(Path("/dev/sdb"), stat.S_IFBLK, os.makedev(8, 16), same_as_iso=False,
+                   root=laptop)  # fmt: skip
+    assert caught.value.message == "/dev/sdb: sdb is not a whole disk in sysfs"
+
+
 def test_the_prompt_shows_model_size_serial_and_partitions_with_labels(laptop: Path) -> None:
     target = Target(path=Path("/dev/sda"), disk=_disk(laptop, "sda"))
     assert describe(target) == [
@@ -173,4 +192,147 @@ def test_the_prompt_says_when_there_is_no_partition(sysfs_tree: Callable[[str], 
     assert lines == [
         "/dev/loop1 (loop1): loop device on /tmp/flash-rec/stick.img, 32.0 MiB, loop",
         "  no partitions found",
+    ]
+
+
+def _hint(root: Path, name: str, *, iso: int = ISO, options: Options | None = None) -> str | None:
+    disk = _disk(root, name)
+    problem = refusal(disk, disk.path, iso_size=iso, options=options or Options())
+    assert problem is not None
+    return problem.hint
+
+
+def test_every_refusal_says_what_to_do(laptop: Path, desktop: Path) -> None:
+    system = Options(allow_fixed=True, unmount=True)
+    assert _hint(laptop, "dm-1") == "name the USB stick itself (`isobuild flash --list`)"
+    assert _hint(laptop, "nvme0n1", options=system) == "`isobuild flash --list` shows the sticks"
+    assert _hint(laptop, "sda") == "unmount them first, or pass --unmount to have flash do it"
+    assert _hint(desktop, "sdb") == "pass --allow-fixed if this really is the disk to overwrite"
+    assert _hint(laptop, "sdb") == "insert the card or stick"
+    assert _hint(desktop, "sdd") == "an SD card's lock switch may be on: slide it up"
+    assert _hint(laptop, "mmcblk0", iso=1 << 40) == "use a bigger stick"
+    (laptop / "proc/self/mountinfo").write_text("")
+    assert _hint(laptop, "nvme0n1", options=Options(allow_fixed=True)) == (
+        "close what uses it first (vgchange -an, cryptsetup close, mdadm --stop)"
+    )
+
+
+def test_check_raises_the_refusal_for_the_path_given_and_passes_the_rest(laptop: Path) -> None:
+    card = _disk(laptop, "mmcblk0")
+    by_id = Path("/dev/disk/by-id/mmc-SD32G_0x1234")
+    check(Target(path=by_id, disk=card), iso_size=card.size, options=Options())
+    with pytest.raises(DeviceRefused) as caught:
+        check(Target(path=by_id, disk=card), iso_size=card.size + 1, options=Options())
+    assert caught.value.message.startswith(f"{by_id}: is too small: 29.7 GiB")
+    system = Target(path=Path("/dev/nvme0n1"), disk=_disk(laptop, "nvme0n1"))
+    with pytest.raises(DeviceRefused, match=r"^/dev/nvme0n1: holds the running system \("):
+        check(system, iso_size=ISO, options=Options(allow_fixed=True, unmount=True))
+    stick = Target(path=Path("/dev/sda"), disk=_disk(laptop, "sda"))
+    with pytest.raises(DeviceRefused, match=r"^/dev/sda: has mounted filesystems"):
+        check(stick, iso_size=1 << 30, options=Options())
+    check(stick, iso_size=1 << 30, options=Options(unmount=True))
+    check(Target(path=Path("stick.img"), disk=None), iso_size=ISO, options=Options())
+
+
+def test_resolve_looks_at_the_path_itself(tmp_path: Path, laptop: Path) -> None:
+    iso = tmp_path / "appliance.iso"
+    iso.write_bytes(b"iso")
+    image = tmp_path / "stick.img"
+    image.write_bytes(b"")
+    assert resolve(image, iso, root=laptop) == Target(path=image, disk=None)
+    assert resolve(image, tmp_path / "gone.iso", root=laptop) == Target(path=image, disk=None)
+    other_name = tmp_path / "other-name.iso"
+    other_name.hardlink_to(iso)
+    for same in (iso, other_name):
+        with pytest.raises(DeviceRefused) as caught:
+            resolve(same, iso, root=laptop)
+        assert (caught.value.message, caught.value.hint) == (
+            f"{same}: is the ISO itself",
+            "name the stick or image",
+        )
+
+
+def test_resolve_refuses_what_is_missing_or_unreadable_and_what_is_no_file(
+    tmp_path: Path, laptop: Path
+) -> None:
+    iso = tmp_path / "appliance.iso"
+    iso.write_bytes(b"iso")
+    missing = tmp_path / "sdz"
+    with pytest.raises(DeviceRefused) as caught:
+        resolve(missing, iso, root=laptop)
+    assert (caught.value.message, caught.value.hint) == (
+        f"{missing}: does not exist",
+        "`isobuild flash --list` shows the sticks; an image file must exist already "
+        "(truncate -s 8G stick.img)",
+    )
+    below_a_file = iso / "x"
+    with pytest.raises(DeviceRefused) as caught:
+        resolve(below_a_file, iso, root=laptop)
+    assert caught.value.message == f"{below_a_file}: cannot look at it (Not a directory)"
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(DeviceRefused) as caught:
+        resolve(pipe, iso, root=laptop)
+    assert (caught.value.message, caught.value.hint) == (
+        f"{pipe}: is a named pipe, not a block device or a regular image file",
+        "`isobuild flash --list` shows the sticks",
+    )
+
+
+def test_resolve_finds_a_block_device_by_its_device_number(tmp_path: Path, laptop: Path) -> None:
+    node = tmp_path / "my-stick"
+    try:
+        os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(8, 0))
+    except PermissionError:
+        pytest.skip("making a device node needs CAP_MKNOD (root)")
+    target = resolve(node, tmp_path / "appliance.iso", root=laptop)
+    assert target.path == node
+    assert target.disk is not None
+    assert target.disk.name == "sda"
+
+
+def test_a_file_type_without_a_name_is_still_refused(laptop: Path) -> None:
+    with pytest.raises(DeviceRefused) as caught:
+        target_for(Path("/dev/x"), 0, 0, same_as_iso=False, root=laptop)
+    assert (
+        caught.value.message == "/dev/x: is not a file, not a block device or a regular image file"
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        ((1 << 20) - 1, "1024.0 KiB"),
+        (1 << 20, "1.0 MiB"),
+        (15_376_000_000, "14.3 GiB"),
+        (1 << 40, "1.0 TiB"),
+        (1 << 50, "1024.0 TiB"),
+    ],
+)
+def test_sizes_are_shown_in_binary_units(size: int, shown: str) -> None:
+    assert human(size) == shown
+
+
+def test_the_prompt_shows_a_whole_disk_filesystem_and_unlabelled_partitions(laptop: Path) -> None:
+    stick = _disk(laptop, "sda")
+    bare = dataclasses.replace(stick, partitions=(), uses=(), fstype="exfat", label="FILES")
+    assert describe(Target(path=Path("/dev/sda"), disk=bare))[1:] == ['  whole disk: exfat "FILES"']
+    unlabelled = dataclasses.replace(bare, label=None)
+    assert describe(Target(path=Path("/dev/sda"), disk=unlabelled))[1:] == ["  whole disk: exfat"]
+    parts = (
+        Partition(name="sda1", number=1, size=1 << 30),
+        Partition(name="sda2", number=2, size=2 << 30, fstype="ext4"),
+    )
+    mounted = (
+        Use(device="sda2", what="mounted at /mnt/a", mount="/mnt/a"),
+        Use(device="sda2", what="mounted at /mnt/b", mount="/mnt/b"),
+    )
+    disk = dataclasses.replace(stick, partitions=parts, uses=mounted, fstype=None, label=None)
+    assert describe(Target(path=Path("/dev/sda"), disk=disk))[1:] == [
+        "  sda1          1.0 GiB  -        (no label)",
+        "  sda2          2.0 GiB  ext4     (no label)  mounted at /mnt/a, mounted at /mnt/b",
     ]
