@@ -235,3 +235,18 @@ def test_a_slave_that_vanished_is_passed_over(tree: Tree) -> None:
     (volume / "slaves/sdz9").symlink_to(tree.root / "sys/class/block/sdz9")  # unplugged
     tree.mounted("252:0", "/srv", "/dev/mapper/vg-data")
     assert [(u.device, u.mount) for u in tree.scan()["sda"].uses] == [("dm-0 (vg-data)", "/srv")]
+
+
+def test_a_4kn_disk_keeps_its_logical_block_size_and_its_number(tree: Tree) -> None:
+    tree.usb(USB_PORT)
+    tree.block("sda", "8:0", under=USB_DISK, files={"queue/logical_block_size": "4096"})
+    tree.block("loop3", "7:3")  # no queue/ attributes at all
+    disks = tree.scan()
+    assert (disks["sda"].devno, disks["sda"].logical_block_size) == ("8:0", 4096)
+    assert (disks["loop3"].devno, disks["loop3"].logical_block_size) == ("7:3", 512)
+
+
+def test_a_disk_whose_size_cannot_be_read_has_size_zero(tree: Tree) -> None:
+    reader = tree.block("sdb", "8:16", under=USB_DISK)
+    (reader / "size").unlink()
+    assert tree.scan()["sdb"].size == 0  # refused as "no medium", never written blind

@@ -168,3 +168,20 @@ def test_a_digest_that_does_not_match_says_nothing_was_written(tmp_path: Path) -
         "written",
         "the file is corrupt or not the release you meant: download it again",
     )
+
+
+def test_a_read_error_is_reported_as_one(tmp_path: Path) -> None:
+    # The process's own memory: a regular file whose byte 32769 is an unmapped address, so
+    # the read fails with EIO as a failing disk's would.
+    mem = Path("/proc/self/mem")
+    with pytest.raises(SourceIsoError) as caught:
+        open_image(mem, None)
+    assert caught.value.message == "/proc/self/mem: cannot read it (Input/output error)"
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_the_sha256_file_is_utf_8_whatever_the_locale(tmp_path: Path) -> None:
+    iso = _iso(tmp_path / "appliance-été.iso")
+    digest = _sha256(iso)
+    (tmp_path / "appliance-été.iso.sha256").write_bytes(f"{digest}  appliance-été.iso\n".encode())
+    assert open_image(iso, None).sha256 == digest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from os import PathLike
 
-from isobuild.flash.mounts import unmount
+from isobuild.flash.mounts import parse_mountinfo, unmount
 from isobuild.run import Completed
 
 
@@ -24,4 +24,16 @@ def test_mounts_inside_others_are_unmounted_first() -> None:
         ["umount", "/media/tech/STICK"],
         ["umount", "/mnt/b"],
         ["umount", "/media/x"],
+    ]
+
+
+def test_a_mountinfo_line_needs_its_type_and_source_after_the_separator() -> None:
+    text = (
+        "36 1 8:3 / /srv rw - ext4\n"  # no source: skipped, the rest still read
+        "37 1 8:1 / /media/a rw shared:5 - vfat /dev/sda1\n"  # no super options: enough
+        "38 1 8:2 / /media/b rw - ext4 /dev/sda2 rw\n"
+    )
+    assert [(m.point, m.source) for m in parse_mountinfo(text)] == [
+        ("/media/a", "/dev/sda1"),
+        ("/media/b", "/dev/sda2"),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -160,19 +161,27 @@ def test_blkid_probes_the_device_read_only_with_a_time_limit(blkid_on_path: Path
 
 
 @pytest.mark.parametrize(
-    "recorded",
+    ("recorded", "logged"),
     [
-        {"returncode": 2},  # nothing found
-        {"returncode": 1, "stdout": "ID_FS_TYPE=ext4\n"},  # could not read it all (not root)
-        {"error": ToolError("blkid: timed out after 10 s: blkid --probe ...")},
+        ({"returncode": 2}, "/dev/sdb1: blkid exited with 2: blkid: error"),  # nothing found
+        (  # could not read it all (not root)
+            {"returncode": 1, "stdout": "ID_FS_TYPE=ext4\n"},
+            "/dev/sdb1: blkid exited with 1: blkid: error",
+        ),
+        (
+            {"error": ToolError("blkid: timed out after 10 s: blkid --probe ...")},
+            "/dev/sdb1: blkid: timed out after 10 s: blkid --probe ...",
+        ),
     ],
 )
 def test_blkid_answers_nothing_when_it_finds_nothing_cannot_read_or_hangs(
-    blkid_on_path: Path, recorded: dict[str, Any]
+    blkid_on_path: Path, caplog: pytest.LogCaptureFixture, recorded: dict[str, Any], logged: str
 ) -> None:
     outcome = Outcome(**recorded)
-    assert blkid(Path("/dev/sdb1"), runner=outcome) == {}
+    with caplog.at_level(logging.DEBUG, logger="isobuild.flash.probe"):
+        assert blkid(Path("/dev/sdb1"), runner=outcome) == {}
     assert len(outcome.commands) == 1
+    assert [r.getMessage() for r in caplog.records] == [logged]  # what -v shows
 
 
 def test_without_blkid_nothing_is_probed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
