@@ -7,7 +7,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -18,7 +18,11 @@ from isobuild.errors import EnvironmentProblem, ToolError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Completed", "find_program", "run", "spawn"]
+__all__ = ["Completed", "Runner", "find_program", "run", "spawn"]
+
+# What code that runs a program takes as a parameter, :func:`run` by default, so its unit
+# tests can hand it recorded outcomes.
+Runner = Callable[..., Completed]
 
 # Debian/Ubuntu package that provides each program we call, for the "install" hint.
 INSTALL_HINTS: Mapping[str, str] = {

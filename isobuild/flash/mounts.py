@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from isobuild.run import Completed, run
+from isobuild.run import Runner, run
 
 # Mount points whose disk is the running system: never overwritten, --unmount or not.
 SYSTEM_MOUNTS = ("/", "/boot", "/boot/efi", "/usr", "/var")
@@ -61,7 +60,7 @@ def parse_swaps(text: str) -> list[str]:
     return areas
 
 
-def unmount(points: list[str], *, runner: Callable[..., Completed] = run) -> None:
+def unmount(points: list[str], *, runner: Runner = run) -> None:
     """Unmount each point, deepest first (a mount inside another goes before it)."""
     for point in sorted(points, key=lambda p: p.count("/"), reverse=True):
         runner(["umount", point])

@@ -19,14 +19,13 @@ from typing import TypeVar
 
 from isobuild.errors import ToolError
 from isobuild.flash.devices import Disk, Partition, udev_text
-from isobuild.run import Completed, run
+from isobuild.run import Runner, run
 
 log = logging.getLogger(__name__)
 
 PROBE_SECONDS = 10  # a dying stick can hang a read; the prompt must not wait for ever
 
 Probe = Callable[[Path], Mapping[str, str]]
-Runner = Callable[..., Completed]  # isobuild.run.run's signature
 _Described = TypeVar("_Described", Disk, Partition)
 
 
