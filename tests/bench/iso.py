@@ -147,6 +147,14 @@ class MeasuredXorriso(RealXorriso):
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
                                 stderr=subprocess.DEVNULL, env=env)  # fmt: skip
 
+    def _spawn_piped(self, spec: Remaster) -> subprocess.Popen[bytes]:
+        """xorriso into a pipe as large as the build's (RealXorriso.write)."""
+        proc = self._spawn(spec, subprocess.PIPE)
+        assert proc.stdout is not None
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+        return proc
+
     def _ended(self, proc: subprocess.Popen[bytes], started: float, own_cpu: float) -> NoReturn:
         """Reap xorriso, record the pass (its CPU time and ``own_cpu``), end the build."""
         _, status, usage = os.wait4(proc.pid, 0)  # its own CPU time, not the session's
@@ -178,11 +186,9 @@ class PipeOnlyXorriso(MeasuredXorriso):
         self, spec: Remaster, out: IO[bytes], progress: Callable[[float], None]
     ) -> WriteResult:
         started, cpu = time.perf_counter(), time.process_time()
-        proc = self._spawn(spec, subprocess.PIPE)
+        proc = self._spawn_piped(spec)
         assert proc.stdout is not None
         with proc.stdout, mmap.mmap(-1, CHUNK) as memory, memoryview(memory) as view:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
             while fill(proc.stdout.fileno(), view) == len(view):
                 pass
         self._ended(proc, started, time.process_time() - cpu)
@@ -199,15 +205,13 @@ class PipedHashXorriso(MeasuredXorriso):
     ) -> WriteResult:
         digest = hashlib.sha256()
         started, cpu = time.perf_counter(), time.process_time()
-        proc = self._spawn(spec, subprocess.PIPE)
+        proc = self._spawn_piped(spec)
         assert proc.stdout is not None
-        with proc.stdout:
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
-            with Stage(lambda view, _offset: digest.update(view), name="bench-hash") as stage:
-                while (length := fill(proc.stdout.fileno(), stage.take())) == stage.chunk:
-                    stage.give(length, 0)
+        hashing = Stage(lambda view, _offset: digest.update(view), name="bench-hash")
+        with proc.stdout, hashing as stage:
+            while (length := fill(proc.stdout.fileno(), stage.take())) == stage.chunk:
                 stage.give(length, 0)
+            stage.give(length, 0)
         # This process's threads (the reader and the hasher) and xorriso's.
         self._ended(proc, started, time.process_time() - cpu)
 

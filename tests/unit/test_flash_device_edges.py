@@ -106,8 +106,9 @@ def test_a_stick_with_blank_scsi_strings_is_named_by_its_usb_device(tree: Tree) 
 
 def test_the_usb_device_fills_in_only_what_the_disk_does_not_say(tree: Tree) -> None:
     tree.usb(USB_PORT, manufacturer="Generic", product="Mass Storage")
-    scsi = {"device/vendor": "SanDisk", "device/model": "Ultra", "serial": "4C53"}
-    tree.block("sda", "8:0", under=USB_DISK, files=dict(scsi))
+    tree.block("sda", "8:0", under=USB_DISK, files={
+        "device/vendor": "SanDisk", "device/model": "Ultra", "serial": "4C53",
+    })  # fmt: skip
     disk = tree.scan()["sda"]
     assert (disk.vendor, disk.model, disk.serial) == ("SanDisk", "Ultra", "4C53")
 
