@@ -158,11 +158,12 @@ class RealXorriso:
         Through a pipe, not ``-outdev FILE``: into a file xorriso writes the first 64 KiB
         (system area, emulated TOC) last, so hashing the file while it grows gives a wrong
         digest (measured). With ``-compliance no_emul_toc`` it writes the same bytes in
-        order, but 32 KiB at a time through the page cache, which took longer than the pipe
-        (docs/building.md). The pipe carries the bytes strictly in order. This thread only
-        moves the pipe into 32 MiB buffers: one thread writes them to ``out`` (past the page
-        cache when it is a file, see isobuild.direct_io) and one hashes them, so xorriso
-        never waits for the disk or for SHA-256 (see isobuild.overlap).
+        order, but 32 KiB at a time through the page cache, which took longer than the pipe,
+        also with ``-stdio_sync off`` (docs/building.md, runs S and T). The pipe carries the
+        bytes strictly in order. This thread only moves the pipe into 32 MiB buffers: one
+        thread writes them to ``out`` (past the page cache when it is a file, see
+        isobuild.direct_io) and one hashes them, so xorriso never waits for the disk or
+        for SHA-256 (see isobuild.overlap).
         """
         argv = remaster_argv(spec)
         argv[0] = self.program
