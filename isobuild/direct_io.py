@@ -56,9 +56,12 @@ class DirectWriter:
         if buffered:
             set_direct(self.fd, False)
         try:
-            while data:
-                written = os.pwrite(self.fd, data, offset)
-                data, offset = data[written:], offset + written
+            done = 0
+            while done < len(data):
+                # Released on the way out, also when the write fails: a view left alive
+                # keeps the caller from closing the mapping under ``data`` (BufferError).
+                with data[done:] as rest:
+                    done += os.pwrite(self.fd, rest, offset + done)
         finally:
             if buffered:
                 set_direct(self.fd, True)

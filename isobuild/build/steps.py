@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import logging
 import os
@@ -148,16 +149,22 @@ def write_iso(ctx: BuildContext) -> None:
     )  # fmt: skip
     # pycdlib holds the base open read-only; xorriso reads it in parallel, that is fine.
     partial = ctx.workdir / ctx.config.iso_filename
+    final = ctx.options.output_dir / ctx.config.iso_filename
     label = f"writing {ctx.config.iso_filename}"
-    with (
-        Progress(label, 100.0, enabled=Progress.wanted(ctx.options.quiet)) as progress,
-        partial.open("wb") as out,
-    ):
-        # No fsync: the writer goes past the page cache where the filesystem allows
-        # (isobuild.direct_io), else the kernel writes back as after cp; the rename makes
-        # the complete file appear at once, which is what readers of the output dir need.
-        ctx.write = ctx.tools.xorriso.write(spec, out, progress.update)
-    ctx.outputs[partial] = ctx.options.output_dir / ctx.config.iso_filename
+    try:
+        with (
+            Progress(label, 100.0, enabled=Progress.wanted(ctx.options.quiet)) as progress,
+            partial.open("wb") as out,
+        ):
+            # No fsync: the writer goes past the page cache where the filesystem allows
+            # (isobuild.direct_io), else the kernel writes back as after cp; the rename
+            # makes the complete file appear at once, which readers of the output dir need.
+            ctx.write = ctx.tools.xorriso.write(spec, out, progress.update)
+    except OSError as exc:  # the output's filesystem filled up or failed while writing
+        raise EnvironmentProblem(
+            f"{final}: writing the ISO failed: {exc.strerror}", hint=iso_write_hint(exc.errno)
+        ) from exc
+    ctx.outputs[partial] = final
 
 
 def write_checksum_and_manifest(ctx: BuildContext) -> None:
@@ -313,6 +320,21 @@ def _read_text(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from exc
+
+
+def iso_write_hint(code: int | None) -> str:
+    """What to do when writing the ISO into the output directory failed with ``code`` (pure)."""
+    if code == errno.EFBIG:
+        return (
+            "the output directory's filesystem cannot hold a file this large (FAT32 stops "
+            "at 4 GiB), or `ulimit -f` limits file sizes: choose another --output-dir"
+        )
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            "free some space (the space check passed, so something else filled it) or "
+            "choose another --output-dir"
+        )
+    return "check the disk holding the output directory (dmesg), or choose another --output-dir"
 
 
 def _gib(n: int) -> str:

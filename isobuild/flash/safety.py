@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -148,12 +149,36 @@ def _uses(uses: Iterable[Use]) -> str:
     return ", ".join(f"{u.device} {u.what}" for u in uses)
 
 
+def image_refusal(path: Path, *, iso_size: int, allocated: int, free: int) -> DeviceRefused | None:
+    """Why the image file ``path`` cannot take the ISO: no room on its filesystem (pure).
+
+    ``allocated`` is what the file holds on disk already (an image made with ``truncate``
+    holds nothing) and ``free`` what its filesystem has left: the ISO's bytes need at least
+    the difference, so an image that would fill the filesystem halfway through the write is
+    refused before anything is written. The write still reports a full filesystem clearly,
+    should something else fill it meanwhile.
+    """
+    needed = iso_size - allocated
+    if needed <= free:
+        return None
+    return DeviceRefused(
+        f"{path}: its filesystem has {human(free)} free, and the ISO ({human(iso_size)}) "
+        f"needs {human(needed)} more in this image file",
+        hint="free space there or put the image on another filesystem",
+    )
+
+
 def check(target: Target, *, iso_size: int, options: Options) -> None:
     """Raise the refusal for ``target``, if there is one."""
     if target.disk is not None:
         problem = refusal(target.disk, target.path, iso_size=iso_size, options=options)
-        if problem is not None:
-            raise problem
+    else:
+        # Free as `df` shows it, and as the build's own space check counts it.
+        free = shutil.disk_usage(target.path).free
+        allocated = target.path.stat().st_blocks * 512
+        problem = image_refusal(target.path, iso_size=iso_size, allocated=allocated, free=free)
+    if problem is not None:
+        raise problem
 
 
 def describe(target: Target) -> list[str]:

@@ -20,13 +20,15 @@ from pathlib import Path
 
 from isobuild import interrupt
 from isobuild.direct_io import DirectWriter, round_up
-from isobuild.errors import DeviceRefused, FlashError
+from isobuild.errors import DeviceRefused, EnvironmentProblem, FlashError
 from isobuild.flash import compare, read_ahead
 from isobuild.flash.chunk_digests import ChunkDigests
 from isobuild.flash.read_ahead import ReadAhead
 
 CHUNK = 16 << 20  # per write request; a Ctrl-C waits for one
 WIPE_TAIL = 1 << 20  # an old backup GPT lives in a disk's last sectors
+# An image file's write errors that say its filesystem has no room, not that it is failing.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 Progress = Callable[[int], None]
 
@@ -98,9 +100,15 @@ def _pwrite(device: Device, data: memoryview, offset: int) -> None:
     try:
         device.out.write(data, offset)
     except OSError as exc:
+        message = f"{device.path}: write failed at byte {offset}: {exc.strerror}"
+        if not device.is_block and exc.errno in _FULL:
+            raise EnvironmentProblem(
+                message,
+                hint="the image file's filesystem is full or limits file size: free space "
+                "there or put the image on another filesystem",
+            ) from None
         raise FlashError(
-            f"{device.path}: write failed at byte {offset}: {exc.strerror}",
-            hint="the stick may be failing or was pulled out: try another one",
+            message, hint="the stick may be failing or was pulled out: try another one"
         ) from None
 
 
@@ -125,7 +133,10 @@ def _copy(
     """ISO bytes [start, end) to the same offsets of the device, straight from its pages."""
     with interrupt.deferred() as checkpoint:
         for offset, length in _pieces(start, end):
-            _pwrite(device, source[offset : offset + length], offset)
+            # Released even when the write fails: the ISO's mapping cannot be closed while
+            # a view of it is alive, which would replace the write error with a BufferError.
+            with source[offset : offset + length] as piece:
+                _pwrite(device, piece, offset)
             progress(base + offset + length - start)
             checkpoint()
 

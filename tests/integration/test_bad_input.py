@@ -429,6 +429,21 @@ def test_not_enough_space_is_found_before_writing(
         subprocess.run(["umount", str(small)], check=True)
 
 
+def test_a_write_that_fails_after_the_space_check_is_one_line_and_leaves_nothing(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path
+) -> None:
+    # The space check passes; the kernel then stops the ISO at half its size (RLIMIT_FSIZE),
+    # as a disk that others fill meanwhile, a quota or FAT32's 4 GiB would.
+    prlimit = require_tool("prlimit", "util-linux")
+    limit = standin_base_iso.stat().st_size // 2
+    run = isobuild(base=standin_base_iso, prefix=(prlimit, f"--fsize={limit}"))
+    iso = outdir / "alga-appliance-0.1.0.iso"
+    _refused(run, ExitCode.ENVIRONMENT, f"{iso}: writing the ISO failed: File too large")
+    assert "Traceback" not in run.stderr
+    assert "`ulimit -f` limits file sizes: choose another --output-dir" in run.stderr
+    assert not outdir.exists()  # the build made it, and removed it again
+
+
 def test_xorriso_missing_says_how_to_install_it(
     isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, tmp_path: Path
 ) -> None:

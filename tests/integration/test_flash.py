@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from isobuild.errors import ExitCode
-from tests.conftest import require_tool
+from tests.conftest import require_root, require_tool
 from tests.fixtures.loop_device import (
     attached,
     device_sha256,
@@ -263,6 +263,82 @@ def test_an_image_file_is_written_and_verified(iso: Path, tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert image.stat().st_size == STICK_SIZE  # not truncated: an image keeps its size
     assert image.read_bytes()[: iso.stat().st_size] == iso.read_bytes()
+
+
+@contextlib.contextmanager
+def _tmpfs(where: Path, size: int) -> Iterator[Path]:
+    """A tmpfs of ``size`` bytes mounted at ``where``, unmounted on every way out."""
+    require_root("mounts a tmpfs")
+    require_tool("mount", "mount")
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                   check=True)  # fmt: skip
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)], check=False).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(where)], check=True)  # a loop let go late
+
+
+def _stopped(done: subprocess.CompletedProcess[str], target: Path) -> str:
+    """A write that failed: after the ISO's check, the target called unusable, then one
+    error line (and a hint)."""
+    checked, *said = [line for line in done.stderr.splitlines() if not line.startswith("hint: ")]
+    assert " matches " in checked, done.stderr
+    assert said == [f"{target}: stopped while writing: it is unusable until flashed again",
+                    said[-1]], done.stderr  # fmt: skip
+    assert said[-1].startswith("error: ")
+    return said[-1].removeprefix("error: ")
+
+
+def test_an_image_file_its_filesystem_cannot_hold_is_refused_before_writing(
+    iso: Path, tmp_path: Path
+) -> None:
+    with _tmpfs(tmp_path / "small", 8 * MIB) as small:
+        image = small / "stick.img"
+        image.write_bytes(os.urandom(2 * MIB))
+        os.truncate(image, STICK_SIZE)  # 2 MiB on disk, the rest a hole, as `truncate -s`
+        before = device_sha256(image)
+        done = flash(iso, image, "--yes")
+        assert done.returncode == ExitCode.ENVIRONMENT, done.stderr
+        message = _one_error(done)
+        assert message.startswith(f"{image}: its filesystem has ")
+        needs = (iso.stat().st_size - 2 * MIB) / MIB
+        assert message.endswith(f"needs {needs:.1f} MiB more in this image file"), message
+        assert device_sha256(image) == before
+
+
+def test_an_image_file_whose_write_fails_midway_says_so_in_one_line(
+    iso: Path, tmp_path: Path
+) -> None:
+    # The space check passes; the kernel then stops the file at 18 MiB (RLIMIT_FSIZE), as a
+    # filesystem that fills meanwhile, FAT32's 4 GiB or a quota would.
+    prlimit = require_tool("prlimit", "util-linux")
+    image = tmp_path / "stick.img"
+    image.write_bytes(os.urandom(STICK_SIZE))
+    argv = [prlimit, f"--fsize={18 * MIB}", *ISOBUILD, "flash", str(iso), str(image), "--yes"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == ExitCode.ENVIRONMENT, done.stderr
+    assert _stopped(done, image) == f"{image}: write failed at byte {HEAD}: File too large"
+    assert "filesystem is full or limits file size" in done.stderr
+    assert image.read_bytes()[:HEAD] == bytes(HEAD)  # no boot signature on it
+
+
+def test_a_stick_that_fails_while_writing_says_so_in_one_line(iso: Path, tmp_path: Path) -> None:
+    # A 48 MiB loop device whose backing file can hold 18 MiB: the zeroed head (16 MiB) and
+    # tail (1 MiB) fit, the ISO's body does not: the device itself refuses the write.
+    with _tmpfs(tmp_path / "backing", 18 * MIB) as backing:
+        image = backing / "stick.img"
+        with image.open("wb") as handle:
+            handle.truncate(STICK_SIZE)
+        with attached(image, partscan=False) as device:
+            done = flash(iso, device, "--yes")
+            assert done.returncode == ExitCode.FAILURE, done.stderr
+            assert _stopped(done, device).startswith(f"{device}: write failed at byte {HEAD}: ")
+            assert "the stick may be failing" in done.stderr
+            with device.open("rb") as handle:
+                assert handle.read(HEAD) == bytes(HEAD)
 
 
 # --- the prompt on a terminal ---------------------------------------------------------------

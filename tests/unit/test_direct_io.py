@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import io
 import mmap
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from isobuild.direct_io import FILE_ALIGN, DirectWriter, round_up, writer_for
+from tests.fixtures.file_size_limit import file_size_limit
 
 
 def _aligned(data: bytes) -> memoryview:
@@ -55,6 +57,26 @@ def test_a_writer_that_may_not_go_direct_writes_through_the_cache(tmp_path: Path
     finally:
         os.close(fd)
     assert path.read_bytes() == b"\0" * 5 + b"abc"
+
+
+def test_a_write_cut_short_then_refused_lets_go_of_the_callers_memory(tmp_path: Path) -> None:
+    path = tmp_path / "limited.bin"
+    memory = mmap.mmap(-1, 4 * FILE_ALIGN)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        with (
+            memoryview(memory) as view,
+            pytest.raises(OSError, match="File too large") as caught,
+            file_size_limit(2 * FILE_ALIGN),  # half written, then EFBIG
+        ):
+            DirectWriter(fd, direct=False).write(view, 0)
+    finally:
+        os.close(fd)
+    assert caught.value.errno == errno.EFBIG
+    assert path.stat().st_size == 2 * FILE_ALIGN
+    # The error's traceback still holds the writer's frame: a view of the memory left alive
+    # there would make closing it a BufferError, hiding the write error from the caller.
+    memory.close()
 
 
 @pytest.mark.parametrize(

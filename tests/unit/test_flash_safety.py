@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from isobuild.flash.safety import (
     check,
     describe,
     human,
+    image_refusal,
     refusal,
     resolve,
     target_for,
@@ -217,7 +219,9 @@ def test_every_refusal_says_what_to_do(laptop: Path, desktop: Path) -> None:
     )
 
 
-def test_check_raises_the_refusal_for_the_path_given_and_passes_the_rest(laptop: Path) -> None:
+def test_check_raises_the_refusal_for_the_path_given_and_passes_the_rest(
+    laptop: Path, tmp_path: Path
+) -> None:
     card = _disk(laptop, "mmcblk0")
     by_id = Path("/dev/disk/by-id/mmc-SD32G_0x1234")
     check(Target(path=by_id, disk=card), iso_size=card.size, options=Options())
@@ -231,7 +235,34 @@ def test_check_raises_the_refusal_for_the_path_given_and_passes_the_rest(laptop:
     with pytest.raises(DeviceRefused, match=r"^/dev/sda: has mounted filesystems"):
         check(stick, iso_size=1 << 30, options=Options())
     check(stick, iso_size=1 << 30, options=Options(unmount=True))
-    check(Target(path=Path("stick.img"), disk=None), iso_size=ISO, options=Options())
+    image = tmp_path / "stick.img"
+    image.write_bytes(bytes(4096))
+    check(Target(path=image, disk=None), iso_size=4096, options=Options())  # needs no more
+    free = shutil.disk_usage(tmp_path).free
+    with pytest.raises(DeviceRefused, match=rf"^{image}: its filesystem has "):
+        check(Target(path=image, disk=None), iso_size=4096 + 2 * free + (1 << 30),
+              options=Options())  # fmt: skip
+
+
+def test_an_image_file_needs_room_for_the_part_of_the_iso_it_does_not_hold() -> None:
+    image = Path("/media/usb/stick.img")
+    gib = 1 << 30
+    # A sparse image (`truncate -s 8G`) holds nothing yet: the whole ISO must fit.
+    assert image_refusal(image, iso_size=ISO, allocated=0, free=ISO) is None
+    refused = image_refusal(image, iso_size=ISO, allocated=0, free=ISO - 1)
+    assert refused is not None
+    assert refused.exit_code == ExitCode.ENVIRONMENT
+    assert refused.message == (
+        f"{image}: its filesystem has 2.6 GiB free, and the ISO (2.6 GiB) needs 2.6 GiB more "
+        "in this image file"
+    )
+    assert refused.hint == "free space there or put the image on another filesystem"
+    # What the image holds already is overwritten in place.
+    assert image_refusal(image, iso_size=ISO, allocated=2 * gib, free=ISO - 2 * gib) is None
+    short = image_refusal(image, iso_size=ISO, allocated=2 * gib, free=gib // 2)
+    assert short is not None
+    assert short.message.endswith("needs 646.8 MiB more in this image file")
+    assert image_refusal(image, iso_size=ISO, allocated=8 * gib, free=0) is None
 
 
 def test_resolve_looks_at_the_path_itself(tmp_path: Path, laptop: Path) -> None:

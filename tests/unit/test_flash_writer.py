@@ -11,11 +11,12 @@ import pytest
 
 from isobuild import interrupt
 from isobuild.digest import sha256_file
-from isobuild.errors import DeviceRefused
+from isobuild.errors import DeviceRefused, EnvironmentProblem
 from isobuild.flash import chunk_digests, writer
 from isobuild.flash.chunk_digests import ChunkDigests, Digester
 from isobuild.flash.read_ahead import REQUEST
 from isobuild.flash.writer import CHUNK
+from tests.fixtures.file_size_limit import file_size_limit
 
 PIECE = chunk_digests.CHUNK  # what the read-back reads and checks at a time
 
@@ -120,6 +121,24 @@ def test_an_interrupted_write_leaves_the_head_zeroed(iso: Path, tmp_path: Path) 
     data = image.read_bytes()
     assert data[:CHUNK] == bytes(CHUNK)  # no signature: nothing mistakes it for an ISO
     assert data[CHUNK : 2 * CHUNK] == iso.read_bytes()[CHUNK : 2 * CHUNK]
+
+
+def test_an_image_whose_write_fails_midway_is_a_clear_error(iso: Path, tmp_path: Path) -> None:
+    image = tmp_path / "stick.img"
+    image.write_bytes(os.urandom(SIZE))
+    with (
+        pytest.raises(EnvironmentProblem) as caught,
+        writer.open_target(image, block=False, align=4096, size=0) as device,
+        file_size_limit(CHUNK + 8192),  # the zeroed head fits, the next chunk only in part
+    ):
+        writer.write_image(iso, SIZE, device, lambda _done: None)
+    # Not a BufferError from closing the ISO's mapping under a view the failed write held.
+    assert caught.value.message == f"{image}: write failed at byte {CHUNK}: File too large"
+    assert caught.value.hint is not None
+    assert "filesystem is full or limits file size" in caught.value.hint
+    data = image.read_bytes()
+    assert data[:CHUNK] == bytes(CHUNK)  # no signature: nothing mistakes it for an ISO
+    assert data[CHUNK : CHUNK + 8192] == iso.read_bytes()[CHUNK : CHUNK + 8192]
 
 
 def test_an_interrupted_read_back_stops_its_readers(iso: Path, tmp_path: Path) -> None:
