@@ -27,7 +27,7 @@ from isobuild.boot.qemu import (
     ovmf_copy,
 )
 from isobuild.errors import BootError, SourceIsoError
-from isobuild.iso import partition_table
+from isobuild.iso import magic, partition_table
 
 REPORT_PREFIX = "ISOBUILD-STANDIN"
 _REPORT_LINE = re.compile(rf"^{REPORT_PREFIX} ([a-z_0-9]+)=(.*?)\r?$", re.MULTILINE)
@@ -232,6 +232,24 @@ def check_iso(iso: Path) -> None:
         raise SourceIsoError(
             f"{iso}: is not a file or a block device, expected an ISO image or a flashed stick",
             hint="pass the .iso file itself, or the stick `isobuild flash` wrote",
+        )
+    # A blank stick or any other file would boot in every cell until its timeout.
+    try:
+        fd = os.open(iso, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            is_iso = magic.has_magic(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise SourceIsoError(
+            f"{iso}: cannot read it ({exc.strerror})",
+            hint="check its permissions; reading a stick usually needs root (sudo)",
+        ) from None
+    if not is_iso:
+        raise SourceIsoError(
+            f"{iso}: {magic.NOT_ISO}: nothing to boot",
+            hint="pass the .iso file `isobuild build` wrote, or a stick `isobuild flash` "
+            "wrote (one whose flash stopped holds none: flash it again)",
         )
 
 

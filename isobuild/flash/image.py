@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobuild.errors import SourceIsoError, VerificationError
+from isobuild.iso import magic
 from isobuild.iso.verify import check_digest, expected_from_sums, normalize_sha256
-
-ISO9660_MAGIC = b"CD001"
-MAGIC_OFFSET = 16 * 2048 + 1  # the primary volume descriptor's "CD001"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,17 +40,15 @@ def open_image(iso: Path, sha256: str | None) -> Image:
             raise SourceIsoError(f"{iso}: is a directory, expected an ISO image")
         if not stat.S_ISREG(info.st_mode):
             raise SourceIsoError(f"{iso}: is not a regular file, expected an ISO image")
-        magic = os.pread(fd, len(ISO9660_MAGIC), MAGIC_OFFSET)
+        is_iso = magic.has_magic(fd)
     except OSError as exc:
         raise SourceIsoError(f"{iso}: cannot read it ({exc.strerror})") from None
     finally:
         os.close(fd)
     size = info.st_size
-    if magic != ISO9660_MAGIC:
-        raise SourceIsoError(
-            f"{iso}: not an ISO 9660 image (no CD001 volume descriptor at byte {MAGIC_OFFSET})",
-            hint="pass the .iso file `isobuild build` wrote",
-        )
+    if not is_iso:
+        raise SourceIsoError(f"{iso}: {magic.NOT_ISO}",
+                             hint="pass the .iso file `isobuild build` wrote")  # fmt: skip
     if sha256 is not None:
         return Image(path=iso, size=size, sha256=normalize_sha256(sha256, "--sha256"),
                      source="--sha256")  # fmt: skip

@@ -580,6 +580,11 @@ def _group_alive(pgid: int) -> bool:
             "a-directory",
             "is not a file or a block device, expected an ISO image or a flashed stick",
         ),
+        # A stick whose flash stopped (its head zeroed) would boot to every cell's timeout.
+        (
+            "blank.img",
+            "not an ISO 9660 image (no CD001 volume descriptor at byte 32769): nothing to boot",
+        ),
     ],
 )
 def test_boot_test_refuses_a_path_that_is_not_an_iso_in_one_line(
@@ -588,6 +593,8 @@ def test_boot_test_refuses_a_path_that_is_not_an_iso_in_one_line(
     target = tmp_path / name
     if name == "a-directory":
         target.mkdir()
+    elif name == "blank.img":
+        target.write_bytes(bytes(64 << 10))
     argv = [*ISOBUILD, "boot-test", str(target), "--logs", str(tmp_path / "logs")]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert done.returncode == ExitCode.INPUT, done.stderr

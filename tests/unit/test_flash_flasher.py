@@ -10,7 +10,7 @@ import pytest
 
 from isobuild.errors import ConfigError, ExitCode, FlashError, SourceIsoError, VerificationError
 from isobuild.flash.flasher import Flash, FlashRequest, Phase, require_terminal
-from isobuild.flash.image import MAGIC_OFFSET
+from isobuild.iso.magic import OFFSET as MAGIC_OFFSET
 
 SIZE = 3 << 20
 
