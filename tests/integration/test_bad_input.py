@@ -24,6 +24,7 @@ from isobuild.iso.gpgv import RealGpgv
 from isobuild.iso.source import SourceIso
 from isobuild.iso.xorriso import RealXorriso, Remaster, WriteResult
 from tests.conftest import require_root, require_tool
+from tests.fixtures.tmpfs import small_tmpfs
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -417,16 +418,10 @@ def test_output_exists_unless_force(
 def test_not_enough_space_is_found_before_writing(
     isobuild: Callable[..., Run], tmp_path: Path, standin_base_iso: Path
 ) -> None:
-    require_root("to mount a small tmpfs")
-    small = tmp_path / "small"
-    small.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(small)], check=True)
-    try:
+    with small_tmpfs(tmp_path / "small", 8 << 20) as small:
         run = isobuild(base=standin_base_iso, output=small)
         _refused(run, ExitCode.ENVIRONMENT, str(small), "free, the ISO needs about")
         assert list(small.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_a_write_that_fails_after_the_space_check_is_one_line_and_leaves_nothing(

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from isobuild.errors import ExitCode
-from tests.conftest import require_root, require_tool
+from tests.conftest import require_tool
 from tests.fixtures.loop_device import (
     attached,
     device_sha256,
@@ -31,6 +31,7 @@ from tests.fixtures.loop_device import (
     throttled,
     write_mbr,
 )
+from tests.fixtures.tmpfs import small_tmpfs
 from tests.waiting import wait_until
 
 ISOBUILD = [sys.executable, "-m", "isobuild.cli"]
@@ -265,21 +266,6 @@ def test_an_image_file_is_written_and_verified(iso: Path, tmp_path: Path) -> Non
     assert image.read_bytes()[: iso.stat().st_size] == iso.read_bytes()
 
 
-@contextlib.contextmanager
-def _tmpfs(where: Path, size: int) -> Iterator[Path]:
-    """A tmpfs of ``size`` bytes mounted at ``where``, unmounted on every way out."""
-    require_root("mounts a tmpfs")
-    require_tool("mount", "mount")
-    where.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                   check=True)  # fmt: skip
-    try:
-        yield where
-    finally:
-        if subprocess.run(["umount", str(where)], check=False).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(where)], check=True)  # a loop let go late
-
-
 def _stopped(done: subprocess.CompletedProcess[str], target: Path) -> str:
     """A write that failed: after the ISO's check, the target called unusable, then one
     error line (and a hint)."""
@@ -294,7 +280,7 @@ def _stopped(done: subprocess.CompletedProcess[str], target: Path) -> str:
 def test_an_image_file_its_filesystem_cannot_hold_is_refused_before_writing(
     iso: Path, tmp_path: Path
 ) -> None:
-    with _tmpfs(tmp_path / "small", 8 * MIB) as small:
+    with small_tmpfs(tmp_path / "small", 8 * MIB) as small:
         image = small / "stick.img"
         image.write_bytes(os.urandom(2 * MIB))
         os.truncate(image, STICK_SIZE)  # 2 MiB on disk, the rest a hole, as `truncate -s`
@@ -328,7 +314,7 @@ def test_an_image_file_whose_write_fails_midway_says_so_in_one_line(
 def test_a_stick_that_fails_while_writing_says_so_in_one_line(iso: Path, tmp_path: Path) -> None:
     # A 48 MiB loop device whose backing file can hold 18 MiB: the zeroed head (16 MiB) and
     # tail (1 MiB) fit, the ISO's body does not: the device itself refuses the write.
-    with _tmpfs(tmp_path / "backing", 18 * MIB) as backing:
+    with small_tmpfs(tmp_path / "backing", 18 * MIB) as backing:
         image = backing / "stick.img"
         with image.open("wb") as handle:
             handle.truncate(STICK_SIZE)
