@@ -96,30 +96,30 @@ def open_target(path: Path, *, block: bool, align: int, size: int) -> Iterator[D
         os.close(fd)
 
 
+def io_error(device: Device, what: str, exc: OSError) -> EnvironmentProblem | FlashError:
+    """The error for a write or flush of ``device`` the system refused with ``exc``."""
+    message = f"{device.path}: {what}: {exc.strerror}"
+    if not device.is_block and exc.errno in _FULL:
+        return EnvironmentProblem(
+            message,
+            hint="the image file's filesystem is full or limits file size: free space there "
+            "or put the image on another filesystem",
+        )
+    return FlashError(message, hint="the stick may be failing or was pulled out: try another one")
+
+
 def _pwrite(device: Device, data: memoryview, offset: int) -> None:
     try:
         device.out.write(data, offset)
     except OSError as exc:
-        message = f"{device.path}: write failed at byte {offset}: {exc.strerror}"
-        if not device.is_block and exc.errno in _FULL:
-            raise EnvironmentProblem(
-                message,
-                hint="the image file's filesystem is full or limits file size: free space "
-                "there or put the image on another filesystem",
-            ) from None
-        raise FlashError(
-            message, hint="the stick may be failing or was pulled out: try another one"
-        ) from None
+        raise io_error(device, f"write failed at byte {offset}", exc) from None
 
 
 def _fsync(device: Device) -> None:
     try:
         os.fsync(device.out.fd)
-    except OSError as exc:
-        raise FlashError(
-            f"{device.path}: flushing the writes failed: {exc.strerror}",
-            hint="the stick may be failing or was pulled out: try another one",
-        ) from None
+    except OSError as exc:  # a filesystem may report a full disk only when flushing (NFS)
+        raise io_error(device, "flushing the writes failed", exc) from None
 
 
 def _pieces(start: int, end: int) -> Iterator[tuple[int, int]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 import signal
 import threading
@@ -11,7 +13,7 @@ import pytest
 
 from isobuild import interrupt
 from isobuild.digest import sha256_file
-from isobuild.errors import DeviceRefused, EnvironmentProblem
+from isobuild.errors import DeviceRefused, EnvironmentProblem, FlashError
 from isobuild.flash import chunk_digests, writer
 from isobuild.flash.chunk_digests import ChunkDigests, Digester
 from isobuild.flash.read_ahead import REQUEST
@@ -139,6 +141,33 @@ def test_an_image_whose_write_fails_midway_is_a_clear_error(iso: Path, tmp_path:
     data = image.read_bytes()
     assert data[:CHUNK] == bytes(CHUNK)  # no signature: nothing mistakes it for an ISO
     assert data[CHUNK : CHUNK + 8192] == iso.read_bytes()[CHUNK : CHUNK + 8192]
+
+
+@pytest.mark.parametrize(
+    ("block", "code", "raised", "hint"),
+    [
+        (True, errno.ENOSPC, FlashError, "the stick may be failing"),  # a loop on a full disk
+        (True, errno.EIO, FlashError, "the stick may be failing"),
+        (False, errno.ENOSPC, EnvironmentProblem, "the image file's filesystem is full"),
+        (False, errno.EDQUOT, EnvironmentProblem, "the image file's filesystem is full"),
+        (False, errno.EFBIG, EnvironmentProblem, "the image file's filesystem is full"),
+        (False, errno.EIO, FlashError, "the stick may be failing"),
+    ],
+)
+def test_a_refused_write_or_flush_is_the_stick_failing_or_an_image_without_room(
+    tmp_path: Path, block: bool, code: int, raised: type[Exception], hint: str
+) -> None:
+    image = tmp_path / "stick.img"
+    image.touch()
+    with writer.open_target(image, block=False, align=4096, size=0) as opened:
+        device = dataclasses.replace(opened, is_block=block)
+        error = writer.io_error(
+            device, "flushing the writes failed", OSError(code, os.strerror(code))
+        )
+    assert type(error) is raised
+    assert error.message == f"{image}: flushing the writes failed: {os.strerror(code)}"
+    assert error.hint is not None
+    assert error.hint.startswith(hint)
 
 
 def test_an_interrupted_read_back_stops_its_readers(iso: Path, tmp_path: Path) -> None:
