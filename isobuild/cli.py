@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
 import click
 
-from isobuild import interrupt
-from isobuild.errors import IsobuildError
+from isobuild import interrupt, no_room
+from isobuild.errors import ExitCode, IsobuildError
 from isobuild.log import setup_logging
 
 log = logging.getLogger("isobuild")
@@ -53,7 +54,12 @@ SUMMARIES = {
 
 
 class _Group(click.Group):
-    """Turns IsobuildError into one line (plus a hint) and a distinct exit code."""
+    """Turns IsobuildError into one line (plus a hint) and a distinct exit code.
+
+    A write that found no room (a full disk, no inodes, a quota, a read-only filesystem)
+    and that the command did not name itself is still one line naming the file, exit 4:
+    it is the machine's state, not a bug to show a traceback for.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
@@ -66,6 +72,16 @@ class _Group(click.Group):
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             ctx.exit(int(exc.exit_code))
+        except OSError as exc:
+            if not no_room.is_no_room(exc):
+                raise
+            if debug:
+                log.exception("failed")
+            click.echo(f"error: {_no_room_message(exc)}", err=True)
+            # The command's cleanup has run: whether inodes ran out cannot be seen any more.
+            way_out = "point the command at another filesystem"
+            click.echo(f"hint: {no_room.hint(exc.errno, way_out)}", err=True)
+            ctx.exit(int(ExitCode.ENVIRONMENT))
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
@@ -102,6 +118,13 @@ class _Group(click.Group):
                 # Each command's own cleanup ran on the way out (a build leaves nothing).
                 click.echo(f"interrupted ({exc}): stopped", err=True)
                 sys.exit(exc.exit_code)
+
+
+def _no_room_message(exc: OSError) -> str:
+    """``FILE: <reason>``, or what was refused when the system did not say which file."""
+    if exc.filename is None:
+        return f"a write was refused: {exc.strerror}"
+    return f"{os.fsdecode(exc.filename)}: {exc.strerror}"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

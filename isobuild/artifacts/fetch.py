@@ -20,6 +20,7 @@ from typing import Protocol
 import requests
 import urllib3
 
+from isobuild import no_room
 from isobuild.artifacts.cache import ArtifactCache
 from isobuild.artifacts.lockfile import PinnedFile
 from isobuild.errors import ConfigError, PayloadError, VerificationError
@@ -412,6 +413,18 @@ class Fetcher:
         return found
 
     def _download(self, pin: PinnedFile) -> Path:
+        try:
+            return self._download_into_cache(pin)
+        except OSError as exc:
+            if exc.errno not in no_room.CANNOT_WRITE:
+                raise
+            # The partial file stays: the next run resumes it once there is room.
+            raise no_room.problem(
+                exc, self.cache.root, f"downloading {pin.name} into the cache",
+                "pass --cache-dir with a directory on a filesystem with room",
+            ) from exc  # fmt: skip
+
+    def _download_into_cache(self, pin: PinnedFile) -> Path:
         assert self.source is not None
         label = f"{self.source.describe(pin)} ({pin.key})"
         log.info("fetching %s", self.source.describe(pin))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from isobuild import no_room
 from isobuild.build import efi_chain, trust_outputs
 from isobuild.build.context import BuildContext, BuildOptions, BuildResult, Step, Tools
 from isobuild.build.steps import (
@@ -63,15 +64,24 @@ def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResu
     """Run every step; on any error or interrupt nothing is left in the output directory."""
     with _workdir(options.output_dir) as workdir:
         staging = workdir / "staging"
-        staging.mkdir()
         ctx = BuildContext(
             config=config, tools=tools, options=options, workdir=workdir, staging=staging,
             source=SourceIso(options.base_iso),
         )  # fmt: skip
         try:
+            staging.mkdir()
             for step in steps():
                 log.debug("step: %s", step.__name__)
                 step(ctx)
+        except OSError as exc:
+            # The build's other writes go to the cache, whose errors name it themselves
+            # (isobuild.artifacts.fetch): a write that names no file was into the output.
+            if not no_room.within(exc, options.output_dir):
+                raise
+            # Here, before the cleanup frees what the build wrote: the hint reads df -i.
+            raise no_room.problem(
+                exc, options.output_dir, "writing the build's files", "choose another --output-dir"
+            ) from exc
         finally:
             ctx.source.close()
         assert ctx.write is not None
@@ -101,10 +111,19 @@ def _workdir(output_dir: Path) -> Iterator[Path]:
         output_dir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=output_dir))
     except OSError as exc:
-        raise EnvironmentProblem(
-            f"{output_dir}: output directory is not writable ({exc.strerror})",
-            hint="choose a writable --output-dir",
-        ) from exc
+        if exc.errno in no_room.NO_ROOM:
+            problem = no_room.problem(
+                exc, output_dir, "making the build's directory", "choose another --output-dir"
+            )
+        else:
+            problem = EnvironmentProblem(
+                f"{output_dir}: output directory is not writable ({exc.strerror})",
+                hint="choose a writable --output-dir",
+            )
+        if created:
+            with contextlib.suppress(OSError):
+                output_dir.rmdir()
+        raise problem from exc
     try:
         yield workdir
     except BaseException:

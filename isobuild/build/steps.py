@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from isobuild import no_room
 from isobuild.artifacts.lockfile import load_lock
 from isobuild.build import manifest
 from isobuild.build.context import BuildContext
@@ -161,8 +162,10 @@ def write_iso(ctx: BuildContext) -> None:
             # makes the complete file appear at once, which readers of the output dir need.
             ctx.write = ctx.tools.xorriso.write(spec, out, progress.update)
     except OSError as exc:  # the output's filesystem filled up or failed while writing
+        no_inodes = exc.errno == errno.ENOSPC and no_room.inodes_exhausted(ctx.workdir)
         raise EnvironmentProblem(
-            f"{final}: writing the ISO failed: {exc.strerror}", hint=iso_write_hint(exc.errno)
+            f"{final}: writing the ISO failed: {exc.strerror}",
+            hint=iso_write_hint(exc.errno, no_inodes=no_inodes),
         ) from exc
     ctx.outputs[partial] = final
 
@@ -322,19 +325,14 @@ def _read_text(path: Path, what: str) -> str:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from exc
 
 
-def iso_write_hint(code: int | None) -> str:
+def iso_write_hint(code: int | None, *, no_inodes: bool = False) -> str:
     """What to do when writing the ISO into the output directory failed with ``code`` (pure)."""
-    if code == errno.EFBIG:
-        return (
-            "the output directory's filesystem cannot hold a file this large (FAT32 stops "
-            "at 4 GiB), or `ulimit -f` limits file sizes: choose another --output-dir"
-        )
-    if code in (errno.ENOSPC, errno.EDQUOT):
+    if code in (errno.ENOSPC, errno.EDQUOT) and not no_inodes:
         return (
             "free some space (the space check passed, so something else filled it) or "
             "choose another --output-dir"
         )
-    return "check the disk holding the output directory (dmesg), or choose another --output-dir"
+    return no_room.hint(code, "choose another --output-dir", no_inodes=no_inodes)
 
 
 def _gib(n: int) -> str:

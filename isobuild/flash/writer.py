@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from isobuild import interrupt
+from isobuild import interrupt, no_room
 from isobuild.direct_io import DirectWriter, round_up
 from isobuild.errors import DeviceRefused, EnvironmentProblem, FlashError
 from isobuild.flash import compare, read_ahead
@@ -27,9 +27,6 @@ from isobuild.flash.read_ahead import ReadAhead
 
 CHUNK = 16 << 20  # per write request; a Ctrl-C waits for one
 WIPE_TAIL = 1 << 20  # an old backup GPT lives in a disk's last sectors
-# An image file's write errors that say its filesystem has no room, not that it is failing.
-_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
-
 Progress = Callable[[int], None]
 
 
@@ -99,12 +96,10 @@ def open_target(path: Path, *, block: bool, align: int, size: int) -> Iterator[D
 def io_error(device: Device, what: str, exc: OSError) -> EnvironmentProblem | FlashError:
     """The error for a write or flush of ``device`` the system refused with ``exc``."""
     message = f"{device.path}: {what}: {exc.strerror}"
-    if not device.is_block and exc.errno in _FULL:
-        return EnvironmentProblem(
-            message,
-            hint="the image file's filesystem is full or limits file size: free space there "
-            "or put the image on another filesystem",
-        )
+    if not device.is_block and exc.errno in no_room.NO_ROOM:
+        # The image exists already: no inode is needed, so ENOSPC means no blocks.
+        way_out = "put the image on another filesystem"
+        return EnvironmentProblem(message, hint=no_room.hint(exc.errno, way_out, no_inodes=False))
     return FlashError(message, hint="the stick may be failing or was pulled out: try another one")
 
 

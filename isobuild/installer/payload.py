@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from host_service.settings import REGISTRY_CA_NAME
+from isobuild import no_room
 from isobuild.artifacts.cache import ArtifactCache
 from isobuild.artifacts.fetch import Fetcher, make_source
 from isobuild.artifacts.flux_install import check_images_pinned
@@ -89,6 +90,30 @@ def fetch_payload(
     if offline and mirror is not None:
         raise ConfigError("--offline and --mirror exclude each other", hint="pass one of them")
     cache = ArtifactCache.under(cache_dir)
+    try:
+        return _fetch_into(
+            cache, lock, mirror=mirror, offline=offline, progress=progress,
+            client_factory=client_factory,
+        )  # fmt: skip
+    except OSError as exc:
+        # Only the cache is written here: a write that names no file was into it.
+        if not no_room.within(exc, cache_dir):
+            raise
+        raise no_room.problem(
+            exc, cache.root, "writing the artifact cache",
+            "pass --cache-dir with a directory on a filesystem with room", cleaned_up=True,
+        ) from exc  # fmt: skip
+
+
+def _fetch_into(
+    cache: ArtifactCache,
+    lock: PayloadLock,
+    *,
+    mirror: str | None,
+    offline: bool,
+    progress: bool,
+    client_factory: ClientFactory,
+) -> FetchedPayload:
     source = None if offline else make_source(mirror, progress=progress)
     prebuilt = lock.image_archive
     built = None if prebuilt is not None else cache.recall(lock.images_key())

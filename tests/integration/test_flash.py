@@ -307,7 +307,7 @@ def test_an_image_file_whose_write_fails_midway_says_so_in_one_line(
                           stdin=subprocess.DEVNULL)  # fmt: skip
     assert done.returncode == ExitCode.ENVIRONMENT, done.stderr
     assert _stopped(done, image) == f"{image}: write failed at byte {HEAD}: File too large"
-    assert "filesystem is full or limits file size" in done.stderr
+    assert "`ulimit -f` limits file sizes: put the image on another filesystem" in done.stderr
     assert image.read_bytes()[:HEAD] == bytes(HEAD)  # no boot signature on it
 
 

@@ -137,7 +137,8 @@ def test_an_image_whose_write_fails_midway_is_a_clear_error(iso: Path, tmp_path:
     # Not a BufferError from closing the ISO's mapping under a view the failed write held.
     assert caught.value.message == f"{image}: write failed at byte {CHUNK}: File too large"
     assert caught.value.hint is not None
-    assert "filesystem is full or limits file size" in caught.value.hint
+    assert "a file this large (FAT32 stops at 4 GiB), or `ulimit -f`" in caught.value.hint
+    assert caught.value.hint.endswith("put the image on another filesystem")
     data = image.read_bytes()
     assert data[:CHUNK] == bytes(CHUNK)  # no signature: nothing mistakes it for an ISO
     assert data[CHUNK : CHUNK + 8192] == iso.read_bytes()[CHUNK : CHUNK + 8192]
@@ -148,9 +149,9 @@ def test_an_image_whose_write_fails_midway_is_a_clear_error(iso: Path, tmp_path:
     [
         (True, errno.ENOSPC, FlashError, "the stick may be failing"),  # a loop on a full disk
         (True, errno.EIO, FlashError, "the stick may be failing"),
-        (False, errno.ENOSPC, EnvironmentProblem, "the image file's filesystem is full"),
-        (False, errno.EDQUOT, EnvironmentProblem, "the image file's filesystem is full"),
-        (False, errno.EFBIG, EnvironmentProblem, "the image file's filesystem is full"),
+        (False, errno.ENOSPC, EnvironmentProblem, "its filesystem is full (`df -h`)"),
+        (False, errno.EDQUOT, EnvironmentProblem, "your disk quota there is used up"),
+        (False, errno.EFBIG, EnvironmentProblem, "its filesystem cannot hold a file this large"),
         (False, errno.EIO, FlashError, "the stick may be failing"),
     ],
 )
