@@ -28,13 +28,21 @@ def check_digest(actual: str, expected: str, path: Path, source: str) -> None:
 
 def expected_from_sums(sums_text: str, sums_path: Path, iso_name: str) -> str:
     """The digest SHA256SUMS lists for ``iso_name`` (``<hex> *name`` or ``<hex>  name``)."""
+    listed = []
     for line in sums_text.splitlines():
         parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2 and parts[1].lstrip("*") == iso_name and SHA256.fullmatch(parts[0]):
-            return parts[0]
+        if len(parts) == 2 and SHA256.fullmatch(parts[0]):
+            if parts[1].lstrip("*") == iso_name:
+                return parts[0]
+            listed.append(parts[1].lstrip("*"))
+    hint = "pass the SHA256SUMS of the release the ISO belongs to (names must match)"
+    if len(listed) == 1:
+        # A checksum file beside an ISO that was renamed since (a download that got "(1)").
+        hint = f"it lists only {listed[0]}: if that is this ISO renamed, give it that name again"
+    shown = ", ".join(listed[:3]) + (f" and {len(listed) - 3} more" if len(listed) > 3 else "")
     raise VerificationError(
-        f"{sums_path}: no entry for {iso_name}",
-        hint="pass the SHA256SUMS of the release the ISO belongs to (names must match)",
+        f"{sums_path}: no entry for {iso_name}" + (f" (it lists {shown})" if listed else ""),
+        hint=hint,
     )
 
 

@@ -45,12 +45,30 @@ def test_the_first_entry_for_a_name_wins() -> None:
 
 
 def test_a_missing_entry_names_the_file_and_says_what_to_pass() -> None:
+    sums = "".join(f"{HEX_A} *{n}.iso\n" for n in ("a", "b", "c", "d", "e"))
     with pytest.raises(VerificationError) as caught:
-        expected_from_sums(f"{HEX_A} *other.iso\n", Path("/in/SHA256SUMS"), "x.iso")
-    assert str(caught.value) == "/in/SHA256SUMS: no entry for x.iso"
+        expected_from_sums(sums + "not a sum line\n", Path("/in/SHA256SUMS"), "x.iso")
+    assert str(caught.value) == (
+        "/in/SHA256SUMS: no entry for x.iso (it lists a.iso, b.iso, c.iso and 2 more)"
+    )
     assert caught.value.hint == (
         "pass the SHA256SUMS of the release the ISO belongs to (names must match)"
     )
+
+
+def test_a_checksum_file_beside_a_renamed_iso_names_the_name_it_had() -> None:
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums(f"{HEX_A}  other.iso\n", Path("x.iso.sha256"), "x.iso")
+    assert str(caught.value) == "x.iso.sha256: no entry for x.iso (it lists other.iso)"
+    assert caught.value.hint == (
+        "it lists only other.iso: if that is this ISO renamed, give it that name again"
+    )
+
+
+def test_an_empty_checksum_file_lists_nothing() -> None:
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums("", Path("x.iso.sha256"), "x.iso")
+    assert str(caught.value) == "x.iso.sha256: no entry for x.iso"
 
 
 def test_a_digest_mismatch_says_everything_and_what_to_do() -> None:
