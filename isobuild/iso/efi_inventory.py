@@ -16,7 +16,7 @@ from pathlib import Path
 from isobuild.iso import partition_table
 from isobuild.iso.efi_binary import EfiBinary, read_efi_binary
 from isobuild.iso.fat import FatError, FatImage
-from isobuild.iso.source import SourceIso
+from isobuild.iso.source import ANY_ISO, SourceIso
 
 ESP = "esp"
 ELTORITO = "eltorito"
@@ -115,7 +115,7 @@ def read_inventory(
     tree); ``known``: binaries read before, not parsed again (see :func:`binary_reader`).
     """
     if source is None:
-        with SourceIso(iso) as opened:
+        with SourceIso(iso, role=ANY_ISO) as opened:
             return read_inventory(iso, source=opened, known=known)
     read = binary_reader(known)
     entries: list[EfiEntry] = []

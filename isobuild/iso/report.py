@@ -11,7 +11,7 @@ from isobuild.iso.boot_records import BootRecords, ElToritoImage
 from isobuild.iso.efi_inventory import EfiInventory
 from isobuild.iso.partition_table import PartitionTable
 from isobuild.iso.seed import META_DATA, ROOT_FILE, USER_DATA
-from isobuild.iso.source import SourceIso
+from isobuild.iso.source import ANY_ISO, SourceIso
 from isobuild.iso.xorriso import Xorriso, split_report
 
 MENUS = ("/boot/grub/grub.cfg", "/boot/grub/loopback.cfg")
@@ -42,7 +42,7 @@ class IsoReport:
 
 
 def inspect_iso(path: Path, xorriso: Xorriso) -> IsoReport:
-    with SourceIso(path) as iso:
+    with SourceIso(path, role=ANY_ISO) as iso:
         disk_info = iso.read_text("/.disk/info").strip() if iso.exists("/.disk/info") else None
         texts = {menu: iso.read_text(menu) for menu in MENUS if iso.exists(menu)}
         files = {p: iso.exists(p) for p in (ROOT_FILE, USER_DATA, META_DATA)}

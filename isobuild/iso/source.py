@@ -27,6 +27,23 @@ REMASTER_HINT = (
 )
 
 
+@dataclass(frozen=True)
+class IsoRole:
+    """What an opened ISO is to the command, for its errors: its name, and what to pass."""
+
+    name: str
+    not_found_hint: str
+    wrong_hint: str
+
+
+BASE = IsoRole("base ISO", "check the --base-iso path", REMASTER_HINT)
+ANY_ISO = IsoRole(
+    "ISO", "check the path",
+    "pass an ISO 9660 image: an Ubuntu Server 24.04 ISO or one `isobuild build` wrote",
+)  # fmt: skip
+BUILT = IsoRole("ISO", "pass the .iso file `build` wrote", "pass the .iso file `build` wrote")
+
+
 @dataclass(frozen=True, kw_only=True)
 class IsoFile:
     path: str  # absolute ISO path, Rock Ridge names
@@ -42,8 +59,9 @@ class SourceIso:
     SourceIsoError naming the ISO.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, role: IsoRole = BASE) -> None:
         self.path = path
+        self.role = role
         self._iso: Any = None
 
     def __enter__(self) -> SourceIso:
@@ -58,16 +76,20 @@ class SourceIso:
     ) -> None:
         self.close()
 
-    def _fail(self, what: str, hint: str | None = REMASTER_HINT) -> SourceIsoError:
-        return SourceIsoError(f"{self.path}: {what}", hint=hint)
+    def _fail(self, what: str, hint: str | None = None) -> SourceIsoError:
+        return SourceIsoError(f"{self.path}: {what}", hint=hint or self.role.wrong_hint)
 
     def open(self) -> None:
+        name = self.role.name
         try:
             info = self.path.stat()
         except FileNotFoundError:
-            raise self._fail("base ISO not found", hint="check the --base-iso path") from None
+            raise self._fail(f"{name} not found", hint=self.role.not_found_hint) from None
         except OSError as exc:
-            raise self._fail(f"cannot read the base ISO: {exc.strerror}", hint=None) from exc
+            raise self._fail(
+                f"cannot read the {name}: {exc.strerror}",
+                hint="check the path and its directories' permissions (ls -ld)",
+            ) from exc
         if stat.S_ISDIR(info.st_mode):
             raise self._fail("is a directory, expected an ISO file")
         if info.st_size == 0:
@@ -79,7 +101,10 @@ class SourceIso:
         try:
             iso.open(str(self.path))
         except PermissionError as exc:
-            raise self._fail("cannot read the base ISO: permission denied", hint=None) from exc
+            raise self._fail(
+                f"cannot read the {name}: permission denied",
+                hint="make the file readable for this user (see ls -l)",
+            ) from exc
         except (PyCdlibException, OSError, ValueError, IndexError, struct.error) as exc:
             raise self._fail(f"not a readable ISO 9660 image ({_short(exc)})") from exc
         self._iso = iso
@@ -95,7 +120,7 @@ class SourceIso:
                 pvd = handle.read(2048)
         except OSError as exc:
             raise self._fail(
-                f"cannot read the base ISO: {exc.strerror}",
+                f"cannot read the {self.role.name}: {exc.strerror}",
                 hint="make the file readable for this user (see ls -l)",
             ) from exc
         if pvd[:6] != b"\x01CD001":

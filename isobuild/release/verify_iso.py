@@ -23,7 +23,7 @@ from isobuild.digest import sha256_file
 from isobuild.errors import IsobuildError, SourceIsoError
 from isobuild.iso.efi_inventory import read_inventory
 from isobuild.iso.gpgv import Gpgv, RealGpgv
-from isobuild.iso.source import SourceIso
+from isobuild.iso.source import BUILT, SourceIso
 from isobuild.iso.verify import SHA256, check_signature
 from isobuild.release import sbom, signing
 
@@ -242,7 +242,7 @@ def verify_iso(iso: Path, *, keyring: Path | None = None, gpgv: Gpgv | None = No
     checks = _digest_checks(iso, iso_sha, keyring, gpgv or RealGpgv())
     manifest, problem = _read_json(iso.parent / MANIFEST)
     document, sbom_problem = _read_json(iso.parent / sbom.FILE_NAME)
-    with SourceIso(iso) as source:
+    with SourceIso(iso, role=BUILT) as source:
         known: dict[str, str] = {}
         if manifest is None:
             checks.append(_failed("manifest", MANIFEST, problem))

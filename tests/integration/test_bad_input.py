@@ -598,3 +598,32 @@ def test_boot_test_refuses_a_path_that_is_not_an_iso_in_one_line(
     assert error == f"error: {target}: {message}"
     assert hint.startswith("hint: ")
     assert not (tmp_path / "logs").exists()
+
+
+ANY_ISO_HINT = "pass an ISO 9660 image: an Ubuntu Server 24.04 ISO or one `isobuild build` wrote"
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "message", "hint"),
+    [
+        ("inspect", "missing.iso", "ISO not found", "check the path"),
+        ("inspect", "a-directory", "is a directory, expected an ISO file", ANY_ISO_HINT),
+        ("inspect", "tiny.iso", "is 100 bytes, too small to be an ISO 9660 image", ANY_ISO_HINT),
+        ("verify", "missing.iso", "ISO not found", "pass the .iso file `build` wrote"),
+        ("verify", "tiny.iso", "is 100 bytes, too small to be an ISO 9660 image",
+         "pass the .iso file `build` wrote"),
+    ],
+)  # fmt: skip
+def test_inspect_and_verify_refuse_what_is_not_an_iso_without_speaking_of_a_base_iso(
+    tmp_path: Path, command: str, name: str, message: str, hint: str
+) -> None:
+    # Both read any ISO (verify: one `build` wrote), not a base ISO passed as --base-iso.
+    target = tmp_path / name
+    if name == "a-directory":
+        target.mkdir()
+    elif name == "tiny.iso":
+        target.write_bytes(bytes(100))
+    done = subprocess.run([*ISOBUILD, command, str(target)], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == ExitCode.INPUT, done.stderr
+    assert done.stderr.splitlines() == [f"error: {target}: {message}", f"hint: {hint}"]
