@@ -38,6 +38,7 @@ GRUB_CFG = "/boot/grub/grub.cfg"
 LOOPBACK_CFG = "/boot/grub/loopback.cfg"
 DISK_INFO = "/.disk/info"
 SPACE_MARGIN = 64 << 20  # directory records, padding, the manifest
+EPOCH_MAX = 5869583999  # 2155-12-31 23:59:59 UTC: the last second an ISO 9660 record holds
 
 
 def check_output(ctx: BuildContext) -> None:
@@ -305,17 +306,31 @@ def _final_paths(ctx: BuildContext) -> list[Path]:
 
 def _source_date_epoch(ctx: BuildContext) -> int:
     if ctx.options.source_date_epoch is not None:
-        return ctx.options.source_date_epoch
+        return _epoch_on_iso(ctx.options.source_date_epoch, "--source-date-epoch")
     env = os.environ.get("SOURCE_DATE_EPOCH")
     if env:
         try:
-            return int(env)
+            return _epoch_on_iso(int(env), "SOURCE_DATE_EPOCH")
         except ValueError:
             raise ConfigError(
                 f"SOURCE_DATE_EPOCH: expected seconds since 1970, got {env!r}"
             ) from None
     epoch = ctx.source.modification_epoch()
     return epoch if epoch is not None else int(ctx.options.base_iso.stat().st_mtime)
+
+
+def _epoch_on_iso(epoch: int, source: str) -> int:
+    """``epoch`` if an ISO 9660 directory record can hold it (years 1970-2155), else refused.
+
+    The records count years from 1900 in one byte; xorriso refuses dates before 1970.
+    """
+    if not 0 <= epoch <= EPOCH_MAX:
+        raise ConfigError(
+            f"{source}: {epoch} is outside what an ISO 9660 date can hold (0 to {EPOCH_MAX}, "
+            "1970 to 2155)",
+            hint="pass seconds since 1970, e.g. `git log -1 --format=%ct`",
+        )
+    return epoch
 
 
 def _read_text(path: Path, what: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 
@@ -40,6 +41,13 @@ def _line(result: CellResult) -> str:
     return line
 
 
+def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A finite number of seconds above 0 (``float`` lets ``nan`` and ``inf`` by)."""
+    if not math.isfinite(value) or value <= 0:
+        raise click.BadParameter(f"{value} is not a number of seconds above 0")
+    return value
+
+
 @click.command("boot-test")
 # The path is checked by boot_matrix.check_iso: one error line and exit 3, like `build`.
 @click.argument("iso", type=click.Path(path_type=Path))
@@ -50,7 +58,10 @@ def _line(result: CellResult) -> str:
     show_default=True,
     help="QEMU accelerator; auto probes whether KVM really runs.",
 )
-@click.option("--jobs", type=int, default=None, help="Cells booted at once [default: cores].")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), default=None,
+    help="Cells booted at once [default: cores].",
+)  # fmt: skip
 @click.option(
     "--cell",
     "cells",
@@ -61,6 +72,7 @@ def _line(result: CellResult) -> str:
 @click.option(
     "--timeout",
     type=float,
+    callback=_seconds,
     default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Seconds each cell may take to report.",

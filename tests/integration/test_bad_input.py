@@ -357,6 +357,30 @@ def test_bad_config(
     assert _nothing_written(outdir)
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "source", "epoch"),
+    [
+        (("--source-date-epoch=-1",), {}, "--source-date-epoch", "-1"),
+        ((), {"SOURCE_DATE_EPOCH": "5869584000"}, "SOURCE_DATE_EPOCH", "5869584000"),
+    ],
+    ids=["before-1970", "after-2155"],
+)
+def test_a_date_an_iso_cannot_hold_is_refused_before_anything_is_written(
+    isobuild: Callable[..., Run],
+    outdir: Path,
+    standin_base_iso: Path,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    source: str,
+    epoch: str,
+) -> None:
+    # Before, -1 failed deep in xorriso ("SORRY"), exit 1; ISO 9660 records end in 2155.
+    run = isobuild(*args, base=standin_base_iso, env=env)
+    _refused(run, ExitCode.USAGE, f"{source}: {epoch} is outside what an ISO 9660 date can "
+             "hold (0 to 5869583999, 1970 to 2155)")  # fmt: skip
+    assert _nothing_written(outdir)
+
+
 def test_default_entry_beyond_the_menu(
     isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, tmp_path: Path
 ) -> None:
