@@ -19,7 +19,6 @@ from isobuild.digest import BackgroundDigest, DigestCache
 from isobuild.errors import (
     ConfigError,
     EnvironmentProblem,
-    OutputExistsError,
     SourceIsoError,
 )
 from isobuild.installer import autoinstall, build_info
@@ -29,6 +28,7 @@ from isobuild.iso.grub import GrubEditError
 from isobuild.iso.source import check_live_server
 from isobuild.iso.verify import check_digest, check_signature, expected_from_sums
 from isobuild.iso.xorriso import IsoEdit, Remaster, parent_dirs
+from isobuild.output_file import check_replaceable
 from isobuild.progress import Progress
 from isobuild.release import sbom, signing
 
@@ -44,8 +44,7 @@ EPOCH_MAX = 5869583999  # 2155-12-31 23:59:59 UTC: the last second an ISO 9660 r
 def check_output(ctx: BuildContext) -> None:
     """The output directory is usable and the outputs do not exist (unless --force)."""
     for final in _final_paths(ctx):
-        if final.exists() and not ctx.options.force:
-            raise OutputExistsError(f"{final}: already exists", hint="pass --force to replace it")
+        check_replaceable(final, force=ctx.options.force)
 
 
 def open_base(ctx: BuildContext) -> None:

@@ -33,7 +33,8 @@ from host_service.release import (
 from isobuild.artifacts.lockfile import load_lock
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
-from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
+from isobuild.errors import ConfigError, PayloadError, VerificationError
+from isobuild.output_file import check_replaceable
 from isobuild.release.bundle import Artifact, build_bundle, read_layout, write_layout
 from isobuild.release.flux_check import (
     KubectlKustomize,
@@ -166,8 +167,7 @@ def _bundle(bundle_file: Path | None, flux_dir: Path, schemas: SchemaChecker | N
 
 
 def _write_output(path: Path, data: bytes, *, force: bool) -> None:
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists", hint="pass --force to replace it")
+    check_replaceable(path, force=force)
     atomic.write_bytes(path, data, mode=0o644)
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from isobuild.cache_dir import default_cache_dir
-from isobuild.errors import ConfigError, OutputExistsError
+from isobuild.errors import ConfigError
+from isobuild.output_file import check_replaceable
 from isobuild.standin import debs as standin_debs
 from isobuild.standin.iso import BootChain, Release, StandinOptions, build_standin
 
@@ -82,8 +83,7 @@ def standin_iso(
         return
     if out is None:
         raise ConfigError("missing argument OUT", hint="isobuild standin-iso OUT.iso")
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out}: already exists", hint="pass --force to replace it")
+    check_replaceable(out, force=force)
     cache = (cache_dir or default_cache_dir()) / "standin"
     build_standin(
         StandinOptions(

@@ -15,7 +15,8 @@ from typing import Any
 
 from host_service import atomic
 from host_service.oci import OCI_MANIFEST, sha256_digest
-from isobuild.errors import ConfigError, OutputExistsError, VerificationError
+from isobuild.errors import ConfigError, VerificationError
+from isobuild.output_file import check_replaceable
 
 FLUX_CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"
 FLUX_CONTENT_MEDIA_TYPE = "application/vnd.cncf.flux.content.v1.tar+gzip"
@@ -156,8 +157,7 @@ def layout_members(artifact: Artifact, *, tag: str | None = None) -> list[tuple[
 
 def write_layout(artifact: Artifact, output: Path, *, tag: str | None = None, force: bool) -> None:
     """Write ``artifact`` as an OCI image layout tar, atomically (no partial file)."""
-    if output.exists() and not force:
-        raise OutputExistsError(f"{output}: already exists", hint="pass --force to replace it")
+    check_replaceable(output, force=force)
     with (
         atomic.replacing(output, mode=FILE_MODE) as out,
         tarfile.open(fileobj=out, mode="w") as tar,

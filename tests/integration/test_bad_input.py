@@ -439,6 +439,19 @@ def test_output_exists_unless_force(
     assert existing.stat().st_size > 1 << 20
 
 
+def test_force_never_replaces_a_directory_named_like_an_output(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path
+) -> None:
+    # It did: the directory was moved aside, then deleted with the build's temporary files.
+    kept = outdir / "alga-appliance-0.1.0.iso"
+    kept.mkdir(parents=True)
+    (kept / "notes.txt").write_text("precious")
+    run = isobuild("--force", base=standin_base_iso)
+    _refused(run, ExitCode.USAGE, f"{kept}: is a directory, where the output file goes")
+    assert (kept / "notes.txt").read_text() == "precious"
+    assert sorted(p.name for p in outdir.iterdir()) == [kept.name]
+
+
 def test_not_enough_space_is_found_before_writing(
     isobuild: Callable[..., Run], tmp_path: Path, standin_base_iso: Path
 ) -> None:

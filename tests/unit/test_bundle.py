@@ -106,6 +106,15 @@ def test_layout_round_trip(tmp_path: Path) -> None:
     assert out.read_bytes() == first, "the layout file is reproducible too"
 
 
+def test_a_directory_where_the_layout_goes_is_kept_even_with_force(tmp_path: Path) -> None:
+    out = tmp_path / "bundle.tar"
+    out.mkdir()
+    (out / "keep").write_text("precious")
+    with pytest.raises(ConfigError, match="is a directory, where the output file goes"):
+        write_layout(build_bundle(FLUX_DIR), out, force=True)
+    assert (out / "keep").read_text() == "precious"
+
+
 def test_tampered_layout_is_refused(tmp_path: Path) -> None:
     bundle = build_bundle(FLUX_DIR)
     out = tmp_path / "bundle.tar"
