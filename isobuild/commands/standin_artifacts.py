@@ -11,7 +11,9 @@ from isobuild.standin.artifacts import DEFAULT_FILLER, write_standins
 
 @click.command("standin-artifacts")
 @click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--force", is_flag=True, help="Replace DIRECTORY if it exists.")
+@click.option(
+    "--force", is_flag=True, help="Replace the stand-in mirror DIRECTORY holds (never another)."
+)
 @click.option(
     "--filler",
     type=click.IntRange(min=0),

@@ -26,9 +26,10 @@ from typing import Any
 from host_service.oci import OCI_MANIFEST
 from isobuild.artifacts.image_archive import ARCHIVE_NAME, ImageContent, write_archive
 from isobuild.artifacts.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock
-from isobuild.errors import EnvironmentProblem, OutputExistsError
+from isobuild.errors import ConfigError, EnvironmentProblem, OutputExistsError
 
 STANDIN_MARK = "STAND-IN"
+README_NAME = "README-STANDIN.txt"  # marks a directory this module wrote
 LABEL = (
     "isobuild stand-in artifact, NOT the real release asset: written by "
     "`isobuild standin-artifacts` so appliance ISOs can be built and tested offline"
@@ -369,7 +370,7 @@ def _populate(
         "Build with: isobuild build --lock DIR/payload.lock.yaml --mirror DIR (DIR: here)\n"
         "The result installs and boots, but k3s and Flux cannot start from these files.\n"
     )
-    tree.write(root / "README-STANDIN.txt", readme.encode())
+    tree.write(root / README_NAME, readme.encode())
 
     document = {
         "schema": 1,
@@ -420,6 +421,23 @@ def _populate(
     return dict(sorted(tree.sha256.items()))
 
 
+def _check_replaceable(directory: Path, *, force: bool) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: is not a directory", hint="name a new or empty directory")
+    if not directory.exists() or not any(directory.iterdir()):
+        return
+    if not (directory / README_NAME).is_file():
+        raise ConfigError(
+            f"{directory}: is not empty and holds no stand-in mirror ({README_NAME}); "
+            "--force replaces only those",
+            hint="name a new or empty directory",
+        )
+    if not force:
+        raise OutputExistsError(
+            f"{directory}: holds a stand-in mirror already", hint="pass --force to replace it"
+        )
+
+
 def write_standins(
     directory: Path,
     *,
@@ -431,11 +449,12 @@ def write_standins(
     filler: int = DEFAULT_FILLER,
     flux_crds: Sequence[Mapping[str, Any]] = (),
 ) -> StandinResult:
-    """Write the stand-in release files and their lock file into ``directory`` atomically."""
-    if directory.exists() and any(directory.iterdir()) and not force:
-        raise OutputExistsError(
-            f"{directory}: exists and is not empty", hint="pass --force to replace it"
-        )
+    """Write the stand-in release files and their lock file into ``directory`` atomically.
+
+    ``force`` replaces a mirror this function wrote before (it holds README-STANDIN.txt),
+    never another directory: replacing deletes the old tree.
+    """
+    _check_replaceable(directory, force=force)
     k3s_base = k3s_base_url or (
         "https://github.com/k3s-io/k3s/releases/download/" + k3s_version.replace("+", "%2B")
     )

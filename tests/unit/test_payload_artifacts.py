@@ -16,7 +16,7 @@ from isobuild.artifacts.cache import ArtifactCache
 from isobuild.artifacts.fetch import parse_checksums
 from isobuild.artifacts.image_archive import ImageContent, inspect_archive, write_archive
 from isobuild.artifacts.lockfile import load_lock
-from isobuild.errors import OutputExistsError, PayloadError, VerificationError
+from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
 from isobuild.standin.artifacts import make_image, write_standins, zstd_frame
 
 K3S_SUMS = """\
@@ -222,17 +222,38 @@ def test_standins_are_labelled_deterministic_and_pinned(tmp_path: Path) -> None:
     }
 
 
-def test_standins_refuse_to_overwrite_without_force(tmp_path: Path) -> None:
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "keep").write_text("mine")
-    with pytest.raises(OutputExistsError):
-        write_standins(tmp_path / "out", filler=10)
-    assert (tmp_path / "out" / "keep").read_text() == "mine"
-    write_standins(tmp_path / "out", filler=10, force=True)
-    assert not (tmp_path / "out" / "keep").exists()
-    assert (tmp_path / "out" / "payload.lock.yaml").is_file()
+def test_standins_replace_only_a_mirror_they_wrote_and_only_with_force(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_standins(out, filler=10)
+    (out / "extra").write_text("left by hand")
+    with pytest.raises(OutputExistsError, match="holds a stand-in mirror already"):
+        write_standins(out, filler=10)
+    assert (out / "extra").is_file()
+    write_standins(out, filler=10, force=True)
+    assert not (out / "extra").exists()
+    assert (out / "payload.lock.yaml").is_file()
     # The old set was renamed aside and then removed: nothing of it is left beside.
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_standins_never_replace_a_directory_they_did_not_write(tmp_path: Path, force: bool) -> None:
+    # --force used to delete any directory named, e.g. a home directory, with all it held.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep").write_text("mine")
+    with pytest.raises(ConfigError, match=r"holds no stand-in mirror \(README-STANDIN\.txt\)"):
+        write_standins(mine, filler=10, force=force)
+    assert (mine / "keep").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_standins_refuse_a_file_where_the_directory_goes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a file")
+    with pytest.raises(ConfigError, match="is not a directory"):
+        write_standins(out, filler=10, force=True)
+    assert out.read_text() == "a file"
 
 
 def test_install_yaml_images_must_all_be_pinned(tmp_path: Path) -> None:
