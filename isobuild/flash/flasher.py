@@ -71,7 +71,8 @@ class Flash:
         req = self.request
         iso = image.open_image(req.iso, req.sha256)
         target = safety.resolve(req.target, req.iso, root=req.root)
-        safety.check(target, iso_size=iso.size, options=req.options)
+        place = safety.iso_place(req.iso, target.disk)
+        safety.check(target, iso_size=iso.size, options=req.options, iso=place)
         checked = self._check_iso(iso)
         if confirm is not None and not confirm(safety.describe(self._probed(target))):
             raise FlashError(f"{req.target}: not confirmed: nothing was written")
@@ -79,7 +80,7 @@ class Flash:
             unmount([u.mount for u in target.disk.mounts if u.mount is not None])
             # Looked at again: what was unmounted, and anything that changed meanwhile.
             target = safety.resolve(req.target, req.iso, root=req.root)
-            safety.check(target, iso_size=iso.size, options=safety.Options(
+            safety.check(target, iso_size=iso.size, iso=place, options=safety.Options(
                 allow_fixed=req.options.allow_fixed))  # fmt: skip
         return self._write(target, iso, *checked)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -100,7 +101,9 @@ def target_for(path: Path, mode: int, rdev: int, *, same_as_iso: bool, root: Pat
     return Target(path=path, disk=disk)
 
 
-def refusal(disk: Disk, path: Path, *, iso_size: int, options: Options) -> DeviceRefused | None:
+def refusal(
+    disk: Disk, path: Path, *, iso_size: int, options: Options, iso: IsoPlace | None = None
+) -> DeviceRefused | None:
     """Why ``disk`` must not be written, the most serious reason first; None: it may be."""
     if disk.transport in NOT_A_DISK:
         return DeviceRefused(
@@ -113,6 +116,9 @@ def refusal(disk: Disk, path: Path, *, iso_size: int, options: Options) -> Devic
             f"{path}: holds the running system ({_uses(system)}): refusing to overwrite it",
             hint="`isobuild flash --list` shows the sticks",
         )
+    held_iso = iso_refusal(disk, path, iso) if iso is not None else None
+    if held_iso is not None:  # before the mounts: --unmount would not make it right
+        return held_iso
     if disk.mounts and not options.unmount:
         return DeviceRefused(
             f"{path}: has mounted filesystems ({_uses(disk.mounts)})",
@@ -145,6 +151,53 @@ def refusal(disk: Disk, path: Path, *, iso_size: int, options: Options) -> Devic
     return None
 
 
+@dataclass(frozen=True, kw_only=True)
+class IsoPlace:
+    """Where the ISO being written lives, to tell whether the target holds it."""
+
+    path: Path  # symlinks resolved
+    file_id: tuple[int, int]  # (st_dev, st_ino)
+    backing_id: tuple[int, int] | None = None  # the target loop device's backing file's
+
+
+def where_iso_is(disk: Disk, iso: IsoPlace) -> str | None:
+    """How ``disk`` holds the ISO (pure): writing it would destroy the ISO mid-write.
+
+    A technician who copied the ISO onto the stick and then flashes that stick, or a
+    loop device set up over the ISO file itself: the first write (the zeroed head) would
+    cut the ISO, the stick would be left unusable and the ISO lost.
+    """
+    for use in disk.mounts:
+        if use.mount is not None and iso.path.is_relative_to(use.mount):
+            return f"on {use.device}, {use.what}"
+    if iso.backing_id is not None and iso.backing_id == iso.file_id:
+        return "as the loop device's backing file"
+    return None
+
+
+def iso_refusal(disk: Disk, path: Path, iso: IsoPlace) -> DeviceRefused | None:
+    """Refuse a target that holds the ISO (pure); None when it does not."""
+    where = where_iso_is(disk, iso)
+    if where is None:
+        return None
+    return DeviceRefused(
+        f"{path}: holds the ISO being written ({iso.path}, {where}): writing would destroy it",
+        hint="copy the ISO to another disk first, then flash from there",
+    )
+
+
+def iso_place(iso: Path, disk: Disk | None) -> IsoPlace:
+    """The ISO's place on the live system, and the backing file of a loop ``disk``."""
+    info = iso.stat()
+    backing = None
+    if disk is not None and disk.backing_file:
+        # The kernel names the file as it was opened; " (deleted)" once it is unlinked.
+        with contextlib.suppress(OSError):
+            held = Path(disk.backing_file.removesuffix(" (deleted)")).stat()
+            backing = (held.st_dev, held.st_ino)
+    return IsoPlace(path=iso.resolve(), file_id=(info.st_dev, info.st_ino), backing_id=backing)
+
+
 def _uses(uses: Iterable[Use]) -> str:
     return ", ".join(f"{u.device} {u.what}" for u in uses)
 
@@ -168,10 +221,10 @@ def image_refusal(path: Path, *, iso_size: int, allocated: int, free: int) -> De
     )
 
 
-def check(target: Target, *, iso_size: int, options: Options) -> None:
+def check(target: Target, *, iso_size: int, options: Options, iso: IsoPlace) -> None:
     """Raise the refusal for ``target``, if there is one."""
     if target.disk is not None:
-        problem = refusal(target.disk, target.path, iso_size=iso_size, options=options)
+        problem = refusal(target.disk, target.path, iso_size=iso_size, options=options, iso=iso)
     else:
         # Free as `df` shows it, and as the build's own space check counts it.
         free = shutil.disk_usage(target.path).free

@@ -4,11 +4,13 @@ untouched (its sha256 unchanged), the confirmation prompt on a terminal, Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pty
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -245,6 +247,43 @@ def test_no_terminal_and_no_yes_writes_nothing(iso: Path, stick: Stick) -> None:
     assert done.returncode == ExitCode.USAGE
     assert "stdin is not a terminal" in _one_error(done)
     assert device_sha256(stick.device) == before
+
+
+def test_a_loop_device_over_the_iso_itself_is_refused(iso: Path, tmp_path: Path) -> None:
+    # It was written: the zeroed head cut the ISO, which the read-back then found changed.
+    own = tmp_path / iso.name
+    shutil.copyfile(iso, own)
+    shutil.copyfile(iso.with_name(iso.name + ".sha256"), own.with_name(own.name + ".sha256"))
+    before = hashlib.sha256(own.read_bytes()).hexdigest()
+    with attached(own, partscan=False) as device:
+        done = flash(own, device, "--yes")
+    assert done.returncode == ExitCode.ENVIRONMENT, done.stderr
+    assert _one_error(done) == (
+        f"{device}: holds the ISO being written ({own}, as the loop device's backing file): "
+        "writing would destroy it"
+    )
+    assert hashlib.sha256(own.read_bytes()).hexdigest() == before
+
+
+def test_a_stick_holding_the_iso_is_refused_even_with_unmount(
+    iso: Path, stick: Stick, tmp_path: Path
+) -> None:
+    # It was unmounted, its head zeroed (ISO and stick lost), then a FileNotFoundError.
+    mkfs(stick.device, "ext4", "STICK")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    copy = f"mount {stick.device} {mnt} && cp {iso} {iso}.sha256 {mnt}/"
+    done = flash(mnt / iso.name, stick.device, "--yes", "--unmount", setup=copy)
+    assert done.returncode == ExitCode.ENVIRONMENT, done.stderr
+    assert _one_error(done) == (
+        f"{stick.device}: holds the ISO being written ({mnt / iso.name}, on "
+        f"{stick.device.name}, mounted at {mnt}): writing would destroy it"
+    )
+    # The stick and the ISO on it are whole: mounted again, the ISO is still the ISO.
+    check = f"mount -o ro {stick.device} {mnt} && sha256sum {mnt / iso.name}"
+    read = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", check],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert read.stdout.split()[0] == hashlib.sha256(iso.read_bytes()).hexdigest()
 
 
 def test_unmount_unmounts_the_stick_then_flashes(iso: Path, stick: Stick, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from isobuild.errors import DeviceRefused, ExitCode
 from isobuild.flash.devices import Disk, Partition, Use, find, scan
 from isobuild.flash.safety import (
+    IsoPlace,
     Options,
     Target,
     check,
@@ -26,6 +27,7 @@ from isobuild.flash.safety import (
 )
 
 ISO = 2_825_719_808  # the 24.04-layout bench ISO's size
+ELSEWHERE = IsoPlace(path=Path("/home/tech/alga-appliance-1.4.0.iso"), file_id=(2049, 131))
 
 
 def _disk(root: Path, name: str) -> Disk:
@@ -79,6 +81,47 @@ def test_a_mounted_stick_is_refused_unless_unmount_is_given(laptop: Path) -> Non
         "/dev/sda: has mounted filesystems (sda1 mounted at /media/tech/TECH STICK)"
     )
     assert _why(stick, iso=1 << 30, options=Options(unmount=True)) is None
+
+
+def test_a_stick_that_holds_the_iso_is_refused_even_with_unmount(laptop: Path) -> None:
+    # The technician copied the ISO onto the stick: unmounting it and zeroing its head
+    # would lose the ISO and leave the stick unusable.
+    stick = _disk(laptop, "sda")
+    on_it = IsoPlace(path=Path("/media/tech/TECH STICK/alga-appliance-1.4.0.iso"),
+                     file_id=(2065, 12))  # fmt: skip
+    for options in (Options(), Options(unmount=True)):
+        problem = refusal(stick, stick.path, iso_size=1 << 30, options=options, iso=on_it)
+        assert problem is not None
+        assert problem.message == (
+            "/dev/sda: holds the ISO being written (/media/tech/TECH STICK/"
+            "alga-appliance-1.4.0.iso, on sda1, mounted at /media/tech/TECH STICK): writing "
+            "would destroy it"
+        )
+        assert problem.hint == "copy the ISO to another disk first, then flash from there"
+    elsewhere = refusal(stick, stick.path, iso_size=1 << 30, options=Options(unmount=True),
+                        iso=ELSEWHERE)  # fmt: skip
+    assert elsewhere is None
+
+
+def test_a_loop_device_over_the_iso_file_is_refused(sysfs_tree: Callable[[str], Path]) -> None:
+    loop = _disk(sysfs_tree("vm-loops"), "loop1")
+    over_iso = dataclasses.replace(ELSEWHERE, backing_id=ELSEWHERE.file_id)
+    problem = refusal(loop, loop.path, iso_size=1 << 20, options=Options(), iso=over_iso)
+    assert problem is not None
+    assert problem.message == (
+        "/dev/loop1: holds the ISO being written (/home/tech/alga-appliance-1.4.0.iso, as the "
+        "loop device's backing file): writing would destroy it"
+    )
+    over_other = dataclasses.replace(ELSEWHERE, backing_id=(2049, 999))
+    assert refusal(loop, loop.path, iso_size=1 << 20, options=Options(), iso=over_other) is None
+
+
+def test_the_running_system_is_named_before_the_iso_it_holds(laptop: Path) -> None:
+    system = _disk(laptop, "nvme0n1")
+    problem = refusal(system, system.path, iso_size=ISO, iso=ELSEWHERE,
+                      options=Options(allow_fixed=True, unmount=True))  # fmt: skip
+    assert problem is not None
+    assert problem.message.startswith("/dev/nvme0n1: holds the running system (")
 
 
 def test_a_fixed_disk_needs_allow_fixed(desktop: Path) -> None:
@@ -224,24 +267,27 @@ def test_check_raises_the_refusal_for_the_path_given_and_passes_the_rest(
 ) -> None:
     card = _disk(laptop, "mmcblk0")
     by_id = Path("/dev/disk/by-id/mmc-SD32G_0x1234")
-    check(Target(path=by_id, disk=card), iso_size=card.size, options=Options())
+    check(Target(path=by_id, disk=card), iso_size=card.size, options=Options(), iso=ELSEWHERE)
     with pytest.raises(DeviceRefused) as caught:
-        check(Target(path=by_id, disk=card), iso_size=card.size + 1, options=Options())
+        check(
+            Target(path=by_id, disk=card), iso_size=card.size + 1, options=Options(), iso=ELSEWHERE
+        )
     assert caught.value.message.startswith(f"{by_id}: is too small: 29.7 GiB")
     system = Target(path=Path("/dev/nvme0n1"), disk=_disk(laptop, "nvme0n1"))
     with pytest.raises(DeviceRefused, match=r"^/dev/nvme0n1: holds the running system \("):
-        check(system, iso_size=ISO, options=Options(allow_fixed=True, unmount=True))
+        check(system, iso_size=ISO, options=Options(allow_fixed=True, unmount=True), iso=ELSEWHERE)
     stick = Target(path=Path("/dev/sda"), disk=_disk(laptop, "sda"))
     with pytest.raises(DeviceRefused, match=r"^/dev/sda: has mounted filesystems"):
-        check(stick, iso_size=1 << 30, options=Options())
-    check(stick, iso_size=1 << 30, options=Options(unmount=True))
+        check(stick, iso_size=1 << 30, options=Options(), iso=ELSEWHERE)
+    check(stick, iso_size=1 << 30, options=Options(unmount=True), iso=ELSEWHERE)
     image = tmp_path / "stick.img"
     image.write_bytes(bytes(4096))
-    check(Target(path=image, disk=None), iso_size=4096, options=Options())  # needs no more
+    # An image needs no more than the ISO's size.
+    check(Target(path=image, disk=None), iso_size=4096, options=Options(), iso=ELSEWHERE)
     free = shutil.disk_usage(tmp_path).free
     with pytest.raises(DeviceRefused, match=rf"^{image}: its filesystem has "):
         check(Target(path=image, disk=None), iso_size=4096 + 2 * free + (1 << 30),
-              options=Options())  # fmt: skip
+              options=Options(), iso=ELSEWHERE)  # fmt: skip
 
 
 def test_an_image_file_needs_room_for_the_part_of_the_iso_it_does_not_hold() -> None:
