@@ -102,9 +102,15 @@ class GuestSpec:
     extra: tuple[str, ...] = field(default=())
 
 
+def option_path(path: Path) -> str:
+    """``path`` as the value of a QEMU ``-drive`` option: a comma there ends the value
+    (``file=a,b.iso`` opens ``a``), so QEMU wants each one doubled."""
+    return os.fspath(path).replace(",", ",,")
+
+
 def _drive_args(index: int, medium: Medium) -> list[str]:
     drive_id = f"drive{index}"
-    path = os.fspath(medium.path)
+    path = option_path(medium.path)
     # A read-only disk or stick still gets writes from firmware and guests (e.g. GPT
     # repair): snapshot=on keeps them in a temporary overlay, the image stays untouched.
     protect = ",snapshot=on" if medium.readonly and medium.kind is not MediaKind.CDROM else ""
@@ -149,8 +155,8 @@ def qemu_argv(spec: GuestSpec) -> list[str]:
         if spec.secure_boot:
             argv += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
         argv += [
-            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={os.fspath(spec.ovmf.code)}",
-            "-drive", f"if=pflash,format=raw,unit=1,file={os.fspath(spec.ovmf.vars)}",
+            "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={option_path(spec.ovmf.code)}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={option_path(spec.ovmf.vars)}",
         ]  # fmt: skip
     if any(m.kind is MediaKind.USB for m in spec.media):
         argv += ["-device", "qemu-xhci,id=xhci"]
@@ -190,8 +196,8 @@ def kvm_probe_argv(serial_log: Path, ovmf: OvmfFiles) -> list[str]:
         "-serial", f"file:{os.fspath(serial_log)}",
         "-nic", "none",
         "-no-reboot",
-        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={os.fspath(ovmf.code)}",
-        "-drive", f"if=pflash,format=raw,unit=1,file={os.fspath(ovmf.vars)}",
+        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={option_path(ovmf.code)}",
+        "-drive", f"if=pflash,format=raw,unit=1,file={option_path(ovmf.vars)}",
     ]  # fmt: skip
 
 

@@ -43,6 +43,23 @@ def test_bios_cdrom() -> None:
     ]  # fmt: skip
 
 
+def test_a_comma_in_a_path_is_doubled_where_qemu_parses_options() -> None:
+    # `file=a,b.iso` opened "a": every cell of a boot-test of such a path failed.
+    cell = Path("/tmp/logs,run 1/cell")
+    spec = GuestSpec(
+        firmware=Firmware.UEFI, serial_log=cell / "serial.log",
+        media=(Medium(path=Path("/srv/alga,1.4.0.iso"), kind=MediaKind.USB),),
+        ovmf=OvmfFiles(code=Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), vars=cell / "VARS.fd"),
+    )  # fmt: skip
+    argv = qemu_argv(spec)
+    assert "if=pflash,format=raw,unit=1,file=/tmp/logs,,run 1/cell/VARS.fd" in argv
+    assert "if=none,id=drive0,file=/srv/alga,,1.4.0.iso,format=raw,snapshot=on" in argv
+    # The chardev's legacy `file:` form takes the rest verbatim: no doubling there.
+    assert "file:/tmp/logs,run 1/cell/serial.log" in argv
+    probe = kvm_probe_argv(cell / "serial.log", OvmfFiles(code=OVMF.code, vars=cell / "V.fd"))
+    assert "if=pflash,format=raw,unit=1,file=/tmp/logs,,run 1/cell/V.fd" in probe
+
+
 def test_uefi_usb_stick_uses_pflash_with_private_vars_and_xhci() -> None:
     spec = GuestSpec(
         firmware=Firmware.UEFI, media=(Medium(path=ISO, kind=MediaKind.USB),), serial_log=LOG,
