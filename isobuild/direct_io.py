@@ -38,6 +38,14 @@ def set_direct(fd: int, on: bool) -> bool:
     return True
 
 
+class WriteStopped(OSError):
+    """A write the system refused after ``done`` of its bytes went in (``errno`` says why)."""
+
+    def __init__(self, code: int, reason: str, *, done: int) -> None:
+        super().__init__(code, reason)
+        self.done = done
+
+
 class DirectWriter:
     """Writes at offsets (from ``base``) into a descriptor, direct where alignment allows."""
 
@@ -50,18 +58,21 @@ class DirectWriter:
         self.direct = direct and set_direct(fd, True)
 
     def write(self, data: memoryview, offset: int) -> None:
-        """All of ``data`` at ``offset``; OSError as the system reports it."""
+        """All of ``data`` at ``offset``; :class:`WriteStopped` (an OSError with how many of
+        its bytes went in before) as the system reports a failure."""
         offset += self.base
         buffered = self.direct and (len(data) % self.align != 0 or offset % self.align != 0)
         if buffered:
             set_direct(self.fd, False)
+        done = 0
         try:
-            done = 0
             while done < len(data):
                 # Released on the way out, also when the write fails: a view left alive
                 # keeps the caller from closing the mapping under ``data`` (BufferError).
                 with data[done:] as rest:
                     done += os.pwrite(self.fd, rest, offset + done)
+        except OSError as exc:
+            raise WriteStopped(exc.errno or errno.EIO, exc.strerror or str(exc), done=done) from exc
         finally:
             if buffered:
                 set_direct(self.fd, True)

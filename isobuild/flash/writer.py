@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from isobuild import interrupt, no_room
-from isobuild.direct_io import DirectWriter, round_up
+from isobuild.direct_io import DirectWriter, WriteStopped, round_up
 from isobuild.errors import DeviceRefused, EnvironmentProblem, FlashError
 from isobuild.flash import compare, read_ahead
 from isobuild.flash.chunk_digests import ChunkDigests
@@ -106,8 +106,8 @@ def io_error(device: Device, what: str, exc: OSError) -> EnvironmentProblem | Fl
 def _pwrite(device: Device, data: memoryview, offset: int) -> None:
     try:
         device.out.write(data, offset)
-    except OSError as exc:
-        raise io_error(device, f"write failed at byte {offset}", exc) from None
+    except WriteStopped as exc:  # the byte it stopped at: where a failing stick gave out
+        raise io_error(device, f"write failed at byte {offset + exc.done}", exc) from None
 
 
 def _fsync(device: Device) -> None:

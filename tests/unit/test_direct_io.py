@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from isobuild.direct_io import FILE_ALIGN, DirectWriter, round_up, writer_for
+from isobuild.direct_io import FILE_ALIGN, DirectWriter, WriteStopped, round_up, writer_for
 from tests.fixtures.file_size_limit import file_size_limit
 
 
@@ -73,6 +73,8 @@ def test_a_write_cut_short_then_refused_lets_go_of_the_callers_memory(tmp_path: 
     finally:
         os.close(fd)
     assert caught.value.errno == errno.EFBIG
+    assert isinstance(caught.value, WriteStopped)
+    assert caught.value.done == 2 * FILE_ALIGN  # what went in before the refusal
     assert path.stat().st_size == 2 * FILE_ALIGN
     # The error's traceback still holds the writer's frame: a view of the memory left alive
     # there would make closing it a BufferError, hiding the write error from the caller.
