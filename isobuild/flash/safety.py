@@ -226,9 +226,11 @@ def check(target: Target, *, iso_size: int, options: Options, iso: IsoPlace) -> 
     if target.disk is not None:
         problem = refusal(target.disk, target.path, iso_size=iso_size, options=options, iso=iso)
     else:
-        # Free as `df` shows it, and as the build's own space check counts it.
-        free = shutil.disk_usage(target.path).free
-        allocated = target.path.stat().st_blocks * 512
+        try:  # free as `df` shows it, and as the build's own space check counts it
+            free = shutil.disk_usage(target.path).free
+            allocated = target.path.stat().st_blocks * 512
+        except OSError as exc:  # removed or replaced since resolve() looked at it
+            raise DeviceRefused(f"{target.path}: cannot look at it ({exc.strerror})") from None
         problem = image_refusal(target.path, iso_size=iso_size, allocated=allocated, free=free)
     if problem is not None:
         raise problem

@@ -290,6 +290,16 @@ def test_check_raises_the_refusal_for_the_path_given_and_passes_the_rest(
               options=Options(), iso=ELSEWHERE)  # fmt: skip
 
 
+def test_an_image_gone_since_it_was_resolved_is_refused_in_one_line(tmp_path: Path) -> None:
+    image = tmp_path / "stick.img"
+    image.write_bytes(bytes(4096))
+    target = resolve(image, tmp_path / "x.iso")
+    image.unlink()
+    with pytest.raises(DeviceRefused) as caught:
+        check(target, iso_size=4096, options=Options(), iso=ELSEWHERE)
+    assert caught.value.message == f"{image}: cannot look at it (No such file or directory)"
+
+
 def test_an_image_file_needs_room_for_the_part_of_the_iso_it_does_not_hold() -> None:
     image = Path("/media/usb/stick.img")
     gib = 1 << 30
