@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from isobuild import no_room
-from isobuild.build import efi_chain, trust_outputs
+from isobuild.build import efi_chain, trust_outputs, work_dir
 from isobuild.build.context import BuildContext, BuildOptions, BuildResult, Step, Tools
 from isobuild.build.steps import (
     add_autoinstall,
@@ -28,13 +22,10 @@ from isobuild.build.steps import (
     write_md5sums,
 )
 from isobuild.config import BuildConfig
-from isobuild.errors import EnvironmentProblem
 from isobuild.iso.source import SourceIso
 from isobuild.release import sbom, signing
 
 log = logging.getLogger(__name__)
-
-TEMP_PREFIX = ".isobuild-"
 
 
 def steps() -> list[Step]:
@@ -62,7 +53,7 @@ def steps() -> list[Step]:
 
 def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResult:
     """Run every step; on any error or interrupt nothing is left in the output directory."""
-    with _workdir(options.output_dir) as workdir:
+    with work_dir.private(options.output_dir) as workdir:
         staging = workdir / "staging"
         ctx = BuildContext(
             config=config, tools=tools, options=options, workdir=workdir, staging=staging,
@@ -99,38 +90,3 @@ def build(config: BuildConfig, tools: Tools, options: BuildOptions) -> BuildResu
             signature=options.output_dir / signing.SIGNATURE if ctx.signing_fingerprint else None,
             signed_by=ctx.signing_fingerprint,
         )
-
-
-@contextmanager
-def _workdir(output_dir: Path) -> Iterator[Path]:
-    """A private directory inside the output directory (same filesystem: renames are atomic)."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise EnvironmentProblem(f"{output_dir}: exists and is not a directory")
-    created = not output_dir.exists()
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=output_dir))
-    except OSError as exc:
-        if exc.errno in no_room.NO_ROOM:
-            problem = no_room.problem(
-                exc, output_dir, "making the build's directory", "choose another --output-dir"
-            )
-        else:
-            problem = EnvironmentProblem(
-                f"{output_dir}: output directory is not writable ({exc.strerror})",
-                hint="choose a writable --output-dir",
-            )
-        if created:
-            with contextlib.suppress(OSError):
-                output_dir.rmdir()
-        raise problem from exc
-    try:
-        yield workdir
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
-        if created:
-            # Only the directory this build made, and only while it is empty.
-            with contextlib.suppress(OSError):
-                output_dir.rmdir()
-        raise
-    shutil.rmtree(workdir, ignore_errors=True)

@@ -593,6 +593,79 @@ def test_a_stop_while_writing_leaves_nothing_and_exits_128_plus_signal(
     assert not survivors, "xorriso outlived the build"
 
 
+def _writing_build(
+    base: Path, artifacts: StandinArtifacts, outdir: Path, cache: Path
+) -> subprocess.Popen[str]:
+    """A build from ``base`` into ``outdir``, returned once it is writing the ISO."""
+    argv = [
+        *ISOBUILD, "build", "--base-iso", str(base), "--output-dir", str(outdir),
+        "--cache-dir", str(cache), "--lock", str(artifacts.lock_path),
+        "--mirror", str(artifacts.directory), "--force",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+
+    def writing() -> bool:
+        assert proc.poll() is None, "the build ended before it wrote the ISO"
+        return any(p.stat().st_size > 16 << 20 for p in outdir.glob(".isobuild-*/*.iso"))
+
+    try:
+        wait_until(writing, 120, "the build to be writing the ISO")
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return proc
+
+
+def test_the_next_build_removes_what_a_killed_build_left(
+    bigger_base_iso: Path, standin_artifacts_dir: StandinArtifacts, tmp_path: Path
+) -> None:
+    # SIGKILL (the OOM killer, a power cut) leaves no way to clean up: the partial ISO stayed
+    # in a hidden .isobuild-* directory for good, and every later space check counted it.
+    outdir, cache = tmp_path / "out", tmp_path / "cache"
+    killed = _writing_build(bigger_base_iso, standin_artifacts_dir, outdir, cache)
+    os.killpg(killed.pid, signal.SIGKILL)  # isobuild and xorriso
+    killed.communicate(timeout=60)
+    left = list(outdir.glob(".isobuild-*"))
+    assert len(left) == 1
+    next_build = subprocess.run(
+        [*ISOBUILD, "build", "--base-iso", str(bigger_base_iso), "--output-dir", str(outdir),
+         "--cache-dir", str(cache), "--lock", str(standin_artifacts_dir.lock_path),
+         "--mirror", str(standin_artifacts_dir.directory)],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert next_build.returncode == 0, next_build.stderr
+    assert f"removed {left[0]} (" in next_build.stderr
+    assert "left by a build that was stopped before it could clean up" in next_build.stderr
+    assert not list(outdir.glob(".isobuild-*"))
+    assert (outdir / "alga-appliance-0.1.0.iso").is_file()
+
+
+def test_a_second_build_into_the_same_directory_is_refused_while_one_runs(
+    bigger_base_iso: Path, standin_artifacts_dir: StandinArtifacts, tmp_path: Path
+) -> None:
+    outdir, cache = tmp_path / "out", tmp_path / "cache"
+    first = _writing_build(bigger_base_iso, standin_artifacts_dir, outdir, cache)
+    os.killpg(first.pid, signal.SIGSTOP)  # mid-write, holding its lock, for as long as needed
+    try:
+        second = subprocess.run(
+            [*ISOBUILD, "build", "--base-iso", str(bigger_base_iso), "--output-dir",
+             str(outdir), "--cache-dir", str(cache), "--force",
+             "--lock", str(standin_artifacts_dir.lock_path),
+             "--mirror", str(standin_artifacts_dir.directory)],
+            capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+        _, stderr = first.communicate(timeout=600)
+    _refused(Run(second.returncode, second.stdout, second.stderr), ExitCode.ENVIRONMENT,
+             f"{outdir}: another build is writing into it")  # fmt: skip
+    assert first.returncode == 0, stderr  # neither its files nor its work were touched
+    assert len(list(outdir.glob(".isobuild-*"))) == 0
+    assert (outdir / "alga-appliance-0.1.0.iso").is_file()
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

@@ -1,0 +1,90 @@
+"""isobuild.build.work_dir: one build at a time per output directory; what killed ones left."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+from isobuild.build.work_dir import PREFIX, private, remove_stale
+from isobuild.errors import EnvironmentProblem
+
+ROOT_ONLY = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+
+
+def _mountinfo(tmp_path: Path, *points: str) -> Path:
+    lines = [ROOT_ONLY] + [
+        f"{40 + i} 22 0:{50 + i} / {p.replace(' ', chr(92) + '040')} rw - tmpfs tmpfs rw\n"
+        for i, p in enumerate(points)
+    ]
+    path = tmp_path / "mountinfo"
+    path.write_text("".join(lines))
+    return path
+
+
+def _left_by_a_killed_build(out: Path, name: str) -> Path:
+    stale = out / f"{PREFIX}{name}"
+    (stale / "staging" / "payload").mkdir(parents=True)
+    (stale / "alga-appliance-0.1.0.iso").write_bytes(bytes(3 << 20))
+    (stale / "staging" / "payload" / "k3s").write_bytes(b"k3s")
+    return stale
+
+
+def test_what_killed_builds_left_is_removed_and_nothing_else(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [_left_by_a_killed_build(out, n) for n in ("a1b2c3", "zz9")]
+    (out / "alga-appliance-0.1.0.iso").write_bytes(b"the last build's ISO")
+    (out / f"{PREFIX}note").write_text("a file, not a build's directory")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("mine")
+    (out / f"{PREFIX}link").symlink_to(elsewhere)
+    assert remove_stale(out, mountinfo=_mountinfo(tmp_path)) == stale
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{PREFIX}link", f"{PREFIX}note", "alga-appliance-0.1.0.iso",
+    ]  # fmt: skip
+    assert (elsewhere / "keep").read_text() == "mine"  # a link is not followed
+
+
+def test_a_directory_something_is_mounted_in_is_left_alone(tmp_path: Path) -> None:
+    out = tmp_path / "out dir"
+    out.mkdir()
+    stale = _left_by_a_killed_build(out, "mounted")
+    (stale / "proc").mkdir()
+    mountinfo = _mountinfo(tmp_path, str(stale / "proc"))
+    assert remove_stale(out, mountinfo=mountinfo) == []
+    assert (stale / "alga-appliance-0.1.0.iso").is_file()
+
+
+def test_nothing_to_remove_reads_no_mount_table(tmp_path: Path) -> None:
+    assert remove_stale(tmp_path, mountinfo=tmp_path / "never-read") == []
+
+
+def test_a_second_build_into_a_locked_directory_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = _left_by_a_killed_build(out, "running")  # the running build's, in fact
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the running build holds it
+        with pytest.raises(EnvironmentProblem) as caught, private(out):
+            pass
+    finally:
+        os.close(fd)
+    assert caught.value.message == f"{out}: another build is writing into it"
+    assert stale.is_dir()  # the running build's directory is not touched
+
+
+def test_the_private_directory_goes_and_a_directory_the_build_made_too(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "out"
+    with private(out) as work:
+        assert work.parent == out
+        assert work.name.startswith(PREFIX)
+        (work / "x.iso").write_bytes(b"x")
+    assert list(out.iterdir()) == []  # done: the work directory is gone, out stays
+    with pytest.raises(RuntimeError), private(tmp_path / "made") as work:
+        raise RuntimeError("a step failed")
+    assert not (tmp_path / "made").exists()  # it made it, and it is empty: removed
