@@ -46,8 +46,9 @@ def private(output_dir: Path) -> Iterator[Path]:
     except OSError as exc:
         raise _not_writable(exc, output_dir, "making it") from exc
     try:
-        with _locked(output_dir):
-            remove_stale(output_dir)
+        with _locked(output_dir) as held:
+            if held:  # without the lock another build's directory could look stale
+                remove_stale(output_dir)
             try:
                 workdir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=output_dir))
             except OSError as exc:
@@ -65,20 +66,23 @@ def private(output_dir: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _locked(output_dir: Path) -> Iterator[None]:
-    """An exclusive lock on the directory itself (no lock file is left behind)."""
+def _locked(output_dir: Path) -> Iterator[bool]:
+    """An exclusive lock on the directory itself (no lock file is left behind); yields
+    False where the filesystem has no locks (some NFS setups): the build goes on."""
     fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
         except BlockingIOError:
             raise EnvironmentProblem(
                 f"{output_dir}: another build is writing into it",
                 hint="wait for it to finish, or choose another --output-dir",
             ) from None
-        except OSError as exc:  # a filesystem without locks (some NFS setups): go on without
+        except OSError as exc:
             log.debug("%s: cannot lock it (%s); going on without the lock", output_dir, exc)
-        yield
+            held = False
+        yield held
     finally:
         os.close(fd)  # the lock goes with the descriptor
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
 
 import pytest
 
+from isobuild.build import work_dir
 from isobuild.build.work_dir import PREFIX, private, remove_stale
 from isobuild.errors import EnvironmentProblem
 
@@ -88,3 +90,20 @@ def test_the_private_directory_goes_and_a_directory_the_build_made_too(tmp_path:
     with pytest.raises(RuntimeError), private(tmp_path / "made") as work:
         raise RuntimeError("a step failed")
     assert not (tmp_path / "made").exists()  # it made it, and it is empty: removed
+
+
+def test_without_locks_nothing_is_taken_for_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Some NFS setups have no flock: the build goes on, but cannot tell a killed build's
+    # directory from one a build elsewhere is writing in, so it removes none.
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(work_dir.fcntl, "flock", no_locks)
+    out = tmp_path / "out"
+    out.mkdir()
+    other = _left_by_a_killed_build(out, "maybe-running")
+    with private(out) as work:
+        assert work.is_dir()
+    assert other.is_dir()
