@@ -203,6 +203,7 @@ def bundle(
     as_json: bool,
 ) -> None:
     """Check flux/ and pack it into a reproducible Flux config bundle; print its digest."""
+    check_replaceable(output, force=force)  # before the work; again when writing
     schemas = None if no_check else _schemas(config_path, lock, mirror, offline, cache_dir)
     artifact = _bundle(None, flux_dir, schemas)
     write_layout(artifact, output, tag=tag, force=force)
@@ -276,6 +277,7 @@ def render(
     as_json: bool,
 ) -> None:
     """Write a release manifest: images, control plane, bundle digest, charts, profile values."""
+    check_replaceable(output, force=force)  # before any registry call; again when writing
     config = load_config(config_path)
     registry = config.appliance.registry
     ca_file = _ca_file(ca_file, config_path, config)

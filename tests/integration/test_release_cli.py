@@ -277,19 +277,24 @@ def test_render_that_cannot_replace_its_output_leaves_no_temp_file(
     registry: RunningRegistry, tmp_path: Path
 ) -> None:
     out = tmp_path / "out" / "r.json"
-    out.mkdir(parents=True)  # --force cannot replace a directory with the manifest
-    with pytest.raises(IsADirectoryError):
-        isobuild(
-            ["release", "render", "--version", "1.0.0", "--channel", "stable",
-             *(f"--image={key}=ghcr.io/x/{key.lower()}:1.0.0"
-               for key in ("algaCore", "workflowWorker", "emailService", "temporalWorker")),
-             "--control-plane", "ghcr.io/x/c:1",
-             "--charts-repository", f"{registry.host}/{ORG}/alga-appliance-charts",
-             "--ca-file", str(registry.ca_path), "--output", str(out), "--force"]
-        )  # fmt: skip
+    out.mkdir(parents=True)  # --force replaces files only, never a directory
+    (out / "keep").write_text("mine")
+    rendered = isobuild(
+        ["release", "render", "--version", "1.0.0", "--channel", "stable",
+         *(f"--image={key}=ghcr.io/x/{key.lower()}:1.0.0"
+           for key in ("algaCore", "workflowWorker", "emailService", "temporalWorker")),
+         "--control-plane", "ghcr.io/x/c:1",
+         "--charts-repository", f"{registry.host}/{ORG}/alga-appliance-charts",
+         "--ca-file", str(registry.ca_path), "--output", str(out), "--force"]
+    )  # fmt: skip
+    # It was an IsADirectoryError traceback; now one line, exit 2, before any registry call.
+    assert rendered.exit_code == 2, rendered.output
+    assert rendered.stderr.splitlines() == [
+        f"error: {out}: is a directory, where the output file goes; --force replaces files only",
+        "hint: move it away or choose another output path",
+    ]
     assert [p.name for p in out.parent.iterdir()] == ["r.json"]
-    assert out.is_dir()
-    assert not any(out.iterdir())
+    assert [p.name for p in out.iterdir()] == ["keep"]
 
 
 def test_a_config_with_a_site_ca_needs_no_ca_file(
