@@ -221,6 +221,12 @@ def image_refusal(path: Path, *, iso_size: int, allocated: int, free: int) -> De
     )
 
 
+def allocated_bytes(path: Path) -> int:
+    """What ``path`` holds on disk: ``st_blocks`` counts 512-byte units whatever the
+    filesystem's block size (a ``truncate``d image holds none)."""
+    return path.stat().st_blocks * 512
+
+
 def check(target: Target, *, iso_size: int, options: Options, iso: IsoPlace) -> None:
     """Raise the refusal for ``target``, if there is one."""
     if target.disk is not None:
@@ -228,7 +234,7 @@ def check(target: Target, *, iso_size: int, options: Options, iso: IsoPlace) -> 
     else:
         try:  # free as `df` shows it, and as the build's own space check counts it
             free = shutil.disk_usage(target.path).free
-            allocated = target.path.stat().st_blocks * 512
+            allocated = allocated_bytes(target.path)
         except OSError as exc:  # removed or replaced since resolve() looked at it
             raise DeviceRefused(f"{target.path}: cannot look at it ({exc.strerror})") from None
         problem = image_refusal(target.path, iso_size=iso_size, allocated=allocated, free=free)

@@ -17,10 +17,12 @@ from isobuild.flash.safety import (
     IsoPlace,
     Options,
     Target,
+    allocated_bytes,
     check,
     describe,
     human,
     image_refusal,
+    iso_place,
     refusal,
     resolve,
     target_for,
@@ -101,6 +103,45 @@ def test_a_stick_that_holds_the_iso_is_refused_even_with_unmount(laptop: Path) -
     elsewhere = refusal(stick, stick.path, iso_size=1 << 30, options=Options(unmount=True),
                         iso=ELSEWHERE)  # fmt: skip
     assert elsewhere is None
+
+
+def test_check_refuses_a_stick_that_holds_the_iso(laptop: Path) -> None:
+    stick = Target(path=Path("/dev/sda"), disk=_disk(laptop, "sda"))
+    on_it = IsoPlace(path=Path("/media/tech/TECH STICK/a.iso"), file_id=(2065, 12))
+    with pytest.raises(DeviceRefused, match=r"^/dev/sda: holds the ISO being written \("):
+        check(stick, iso_size=1 << 30, options=Options(unmount=True), iso=on_it)
+
+
+def test_the_iso_place_names_the_file_and_a_loop_devices_backing_file(
+    tmp_path: Path, sysfs_tree: Callable[[str], Path]
+) -> None:
+    iso = tmp_path / "a.iso"
+    iso.write_bytes(b"iso")
+    link = tmp_path / "link.iso"
+    link.symlink_to(iso)
+    info = iso.stat()
+    own = (info.st_dev, info.st_ino)
+    loop = _disk(sysfs_tree("vm-loops"), "loop1")
+    assert iso_place(link, None) == IsoPlace(path=iso, file_id=own)
+    assert iso_place(link, dataclasses.replace(loop, backing_file=None)).backing_id is None
+    over_iso = dataclasses.replace(loop, backing_file=str(iso))
+    assert iso_place(link, over_iso).backing_id == own
+    # The kernel's name for a file unlinked since (a new one may have its name now).
+    deleted = dataclasses.replace(loop, backing_file=f"{iso} (deleted)")
+    assert iso_place(iso, deleted).backing_id == own
+    gone = dataclasses.replace(loop, backing_file=str(tmp_path / "gone.img"))
+    assert iso_place(iso, gone).backing_id is None  # cannot be looked at: not the ISO
+
+
+def test_what_an_image_holds_on_disk_counts_512_byte_units(tmp_path: Path) -> None:
+    sparse = tmp_path / "sparse.img"
+    with sparse.open("wb") as handle:
+        handle.truncate(1 << 30)
+    assert allocated_bytes(sparse) == 0
+    written = tmp_path / "written.img"
+    written.write_bytes(os.urandom(1 << 20))
+    assert allocated_bytes(written) == written.stat().st_blocks * 512
+    assert allocated_bytes(written) >= 1 << 20
 
 
 def test_a_loop_device_over_the_iso_file_is_refused(sysfs_tree: Callable[[str], Path]) -> None:

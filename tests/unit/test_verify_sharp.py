@@ -149,3 +149,23 @@ def test_only_the_binary_mode_star_is_taken_off_the_name() -> None:
     sums = f"{HEX_A} *X-edition.iso\n{HEX_B} **x.iso\n"
     assert expected_from_sums(sums, Path("S"), "X-edition.iso") == HEX_A
     assert expected_from_sums(sums, Path("S"), "x.iso") == HEX_B
+
+
+@pytest.mark.parametrize(
+    ("names", "lists"),
+    [
+        (["a", "b", "c"], "a.iso, b.iso, c.iso"),
+        (["a", "b", "c", "d"], "a.iso, b.iso, c.iso and 1 more"),
+    ],
+)
+def test_three_names_are_shown_and_the_rest_counted(names: list[str], lists: str) -> None:
+    sums = "".join(f"{HEX_A} *{n}.iso\n" for n in names)
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums(sums, Path("SHA256SUMS"), "x.iso")
+    assert str(caught.value) == f"SHA256SUMS: no entry for x.iso (it lists {lists})"
+
+
+def test_only_the_binary_mark_is_taken_off_a_listed_name() -> None:
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums(f"{HEX_A} *XubuntuX.iso\n", Path("x.iso.sha256"), "x.iso")
+    assert str(caught.value) == "x.iso.sha256: no entry for x.iso (it lists XubuntuX.iso)"
