@@ -106,8 +106,9 @@ def io_error(device: Device, what: str, exc: OSError) -> EnvironmentProblem | Fl
 def _pwrite(device: Device, data: memoryview, offset: int) -> None:
     try:
         device.out.write(data, offset)
-    except WriteStopped as exc:  # the byte it stopped at: where a failing stick gave out
-        raise io_error(device, f"write failed at byte {offset + exc.done}", exc) from None
+    except OSError as exc:  # named at the byte it stopped at: where a failing stick gave out
+        done = exc.done if isinstance(exc, WriteStopped) else 0
+        raise io_error(device, f"write failed at byte {offset + done}", exc) from None
 
 
 def _fsync(device: Device) -> None:
