@@ -544,6 +544,31 @@ def bigger_base_iso(tmp_path_factory: pytest.TempPathFactory, fixture_cache: Pat
     return out
 
 
+def _writing_build(
+    base: Path, artifacts: StandinArtifacts, outdir: Path, cache: Path
+) -> subprocess.Popen[str]:
+    """A build from ``base`` into ``outdir``, returned once it is writing the ISO."""
+    argv = [
+        *ISOBUILD, "build", "--base-iso", str(base), "--output-dir", str(outdir),
+        "--cache-dir", str(cache), "--lock", str(artifacts.lock_path),
+        "--mirror", str(artifacts.directory),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+
+    def writing() -> bool:
+        assert proc.poll() is None, "the build ended before it wrote the ISO"
+        return any(p.stat().st_size > 16 << 20 for p in outdir.glob(".isobuild-*/*.iso"))
+
+    try:
+        wait_until(writing, 120, "the build to be writing the ISO")
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return proc
+
+
 @pytest.mark.parametrize(
     ("signum", "whole_group", "exit_code"),
     [
@@ -563,19 +588,7 @@ def test_a_stop_while_writing_leaves_nothing_and_exits_128_plus_signal(
     exit_code: int,
 ) -> None:
     outdir = tmp_path / "out"
-    argv = [
-        *ISOBUILD, "build", "--base-iso", str(bigger_base_iso), "--output-dir", str(outdir),
-        "--cache-dir", str(tmp_path / "cache"), "--lock", str(standin_artifacts_dir.lock_path),
-        "--mirror", str(standin_artifacts_dir.directory),
-    ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
-
-    def writing() -> bool:
-        assert proc.poll() is None, "the build ended before it wrote the ISO"
-        return any(p.stat().st_size > 16 << 20 for p in outdir.glob(".isobuild-*/*.iso"))
-
-    wait_until(writing, 120, "the build to be writing the ISO")
+    proc = _writing_build(bigger_base_iso, standin_artifacts_dir, outdir, tmp_path / "cache")
     if whole_group:
         os.killpg(proc.pid, signum)
     else:
@@ -591,31 +604,6 @@ def test_a_stop_while_writing_leaves_nothing_and_exits_128_plus_signal(
     assert f"interrupted ({signum.name})" in stderr
     assert _nothing_written(outdir)
     assert not survivors, "xorriso outlived the build"
-
-
-def _writing_build(
-    base: Path, artifacts: StandinArtifacts, outdir: Path, cache: Path
-) -> subprocess.Popen[str]:
-    """A build from ``base`` into ``outdir``, returned once it is writing the ISO."""
-    argv = [
-        *ISOBUILD, "build", "--base-iso", str(base), "--output-dir", str(outdir),
-        "--cache-dir", str(cache), "--lock", str(artifacts.lock_path),
-        "--mirror", str(artifacts.directory), "--force",
-    ]  # fmt: skip
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
-
-    def writing() -> bool:
-        assert proc.poll() is None, "the build ended before it wrote the ISO"
-        return any(p.stat().st_size > 16 << 20 for p in outdir.glob(".isobuild-*/*.iso"))
-
-    try:
-        wait_until(writing, 120, "the build to be writing the ISO")
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return proc
 
 
 def test_the_next_build_removes_what_a_killed_build_left(
