@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import xxhash
 
-CHUNK = 4 << 20  # the bytes one digest covers (a read-back request is four of them)
+CHUNK = 4 << 20  # the bytes one digest covers, one read-back request
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,11 +3,12 @@
 dd reads with one request at a time: the medium idles while each answer travels back and
 the next request goes out. Here ``depth`` threads each own one buffer and read every
 ``depth``-th request, so the next request is already in flight while one is checked; the
-caller gets the pieces in order. Against `dd bs=4M iflag=direct` on the project's VM
-(docs/building.md, run R: five runs of 16-24 reads each, the machine otherwise idle), two
-requests in flight read at 108-132 % of dd's throughput by the median and 106-128 % by the
-mean (16 MiB requests: 132 and 128 %), where one 4 MiB request at a time (the read-back
-before) read at 86-98 % and 88-101 %. By the single fastest read, dd is usually ahead.
+caller gets the pieces in order. Against `dd bs=4M iflag=direct` on the project's VMs
+(docs/building.md), two 4 MiB requests in flight read at 96-113 % of dd's throughput by
+the median in every run measured (runs R, T and W), where one 4 MiB request at a time (the
+read-back before run R) read at 86-98 %. Larger requests won on one VM (run R: 16 MiB,
+132 %) and lost on another (run W: 16 MiB, 77-91 %, its host slower with 32 MiB in
+flight), so each request is dd's size. By the single fastest read, dd is usually ahead.
 The threads only wait in ``preadv``, which drops the GIL.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from isobuild.direct_io import round_up
 from isobuild.errors import FlashError
 
-REQUEST = 16 << 20  # bytes per read request
+REQUEST = 4 << 20  # bytes per read request, as dd's (run W)
 DEPTH = 2  # requests in flight: more gained nothing measurable (run R)
 
 _Result = tuple[int, int] | BaseException  # (offset, bytes read), or what the read raised

@@ -204,7 +204,7 @@ def read_back(
     """The target's first ``digests.size`` bytes, read from the medium, checked chunk by chunk.
 
     The target is read straight from the medium (O_DIRECT; on filesystems without it the
-    cached pages are dropped first, which a tmpfs cannot do) with two 16 MiB requests in
+    cached pages are dropped first, which a tmpfs cannot do) with two 4 MiB requests in
     flight (isobuild.flash.read_ahead), and each chunk is checked against its digest as it
     arrives, in order; the first chunk that does not match ends the read, and the ISO's
     bytes there name the first byte that differs. The digests were taken from the bytes

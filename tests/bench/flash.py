@@ -17,9 +17,9 @@ reads twice in a row in every round. The best is still one rare fast read, which
 more often (16 reads each: best 1.08 s against 1.52 s, medians 2.08 s against 2.01 s), so
 the median and the mean are printed as ratios too. The fastest reads (0.8-1.0 s) only
 ever came to readers with one request in flight, as dd has (docs/building.md, runs O and
-Q), and a fast read never followed another (run Q). The read-back keeps two 16 MiB
-requests in flight (run R): its fast reads are a little slower than dd's fastest, its slow
-ones much faster than dd's, so it leads by the median and the mean.
+Q), and a fast read never followed another (run Q). The read-back keeps two 4 MiB
+requests in flight (runs R and W): its fast reads are a little slower than dd's fastest,
+its slow ones faster than dd's, so it is level with dd or ahead by the median and the mean.
 Targets (issue 14): write >= 90 % of dd, read-back >= 90 % of dd. Needs root.
 """
 
