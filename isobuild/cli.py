@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import sys
 from typing import Any
 
@@ -122,9 +121,10 @@ class _Group(click.Group):
 
 def _no_room_message(exc: OSError) -> str:
     """``FILE: <reason>``, or what was refused when the system did not say which file."""
-    if exc.filename is None:
+    path = no_room.written(exc)
+    if path is None:
         return f"a write was refused: {exc.strerror}"
-    return f"{os.fsdecode(exc.filename)}: {exc.strerror}"
+    return f"{path}: {exc.strerror}"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

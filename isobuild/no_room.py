@@ -26,16 +26,28 @@ def is_no_room(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in CANNOT_WRITE
 
 
+def written(exc: OSError) -> Path | None:
+    """The file ``exc`` failed to write, where it names one.
+
+    A call on two files names the one written second: a rename, a link and
+    ``shutil.copyfile`` (whose failed copy names its source first, which was only read)
+    give the destination as ``filename2``.
+    """
+    name = exc.filename2 if exc.filename2 is not None else exc.filename
+    return None if name is None else Path(os.fsdecode(name))
+
+
 def within(exc: OSError, directory: Path) -> bool:
     """True when ``exc`` is a write into ``directory`` (or below) that the system refused.
 
-    An open or a rename that failed names its file; a write that failed names none, and
-    counts when its errno says the filesystem had no room. The caller knows whether all its
-    writes without a name went into ``directory``.
+    An open, a rename or a copy that failed names the file written (:func:`written`); a
+    write that failed names none, and counts when its errno says the filesystem had no
+    room. The caller knows whether all its writes without a name went into ``directory``.
     """
-    if exc.filename is None:
+    path = written(exc)
+    if path is None:
         return exc.errno in CANNOT_WRITE
-    return Path(os.fsdecode(exc.filename)).is_relative_to(directory)
+    return path.is_relative_to(directory)
 
 
 def inodes_exhausted(path: Path) -> bool:

@@ -3,15 +3,25 @@
 ``--force`` means "replace the file an earlier run wrote". A directory, a device or a
 FIFO at that path is something else the user keeps there: a rename would move a
 directory aside and the build's cleanup would delete it with its contents, so it is
-refused even with ``--force``.
+refused even with ``--force``. A path below a file is refused as given wrong. A command
+that made the file's directory removes it again when it fails, as far as it made it and
+it is empty.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
-from isobuild.errors import ConfigError, OutputExistsError
+from isobuild import no_room
+from isobuild.errors import ConfigError, EnvironmentProblem, OutputExistsError
+
+WAY_OUT = "choose another output path"
+# A path nothing can be at: absent, or a name longer than the filesystem takes.
+_NEVER_THERE = frozenset({errno.ENOENT, errno.ENAMETOOLONG})
 
 
 def check_replaceable(path: Path, *, force: bool) -> None:
@@ -20,6 +30,11 @@ def check_replaceable(path: Path, *, force: bool) -> None:
         mode = path.lstat().st_mode
     except FileNotFoundError:
         return
+    except NotADirectoryError:
+        raise _below_a_file(path) from None
+    except OSError as exc:
+        raise EnvironmentProblem(f"{path}: cannot be looked at ({exc.strerror})",
+                                 hint=WAY_OUT) from None  # fmt: skip
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
         raise ConfigError(
@@ -28,3 +43,59 @@ def check_replaceable(path: Path, *, force: bool) -> None:
         )
     if not force:
         raise OutputExistsError(f"{path}: already exists", hint="pass --force to replace it")
+
+
+@contextlib.contextmanager
+def directory_for(path: Path) -> Iterator[None]:
+    """``path``'s directory, made with its missing parents; when the body fails, those this
+    made are removed again, deepest first, as long as each is empty."""
+    made = []
+    for directory in (path.parent, *path.parent.parents):
+        if not _missing(directory):
+            break
+        made.append(directory)
+    try:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise _below_a_file(path) from None
+        except OSError as exc:
+            if exc.errno in no_room.CANNOT_WRITE:
+                raise no_room.problem(exc, path.parent, "making the output's directory",
+                                      WAY_OUT) from None  # fmt: skip
+            raise EnvironmentProblem(
+                f"{path.parent}: cannot make the output's directory ({exc.strerror})",
+                hint=WAY_OUT,
+            ) from None
+        yield
+    except BaseException:
+        for directory in made:
+            try:
+                directory.rmdir()
+            except OSError as exc:
+                if exc.errno in _NEVER_THERE:
+                    continue  # the failure came before it was made
+                break  # not empty: what is above it stays too
+        raise
+
+
+def _missing(directory: Path) -> bool:
+    """True when nothing is at ``directory``; False when that cannot be told (no access):
+    such a place is not one this made."""
+    try:
+        directory.lstat()
+    except OSError as exc:
+        return exc.errno in _NEVER_THERE
+    return False
+
+
+def _below_a_file(path: Path) -> ConfigError:
+    """``path`` names a place inside something that is not a directory."""
+    blocker = next(
+        (p for p in path.parents if p.exists() and not p.is_dir()),
+        path.parent,
+    )
+    return ConfigError(
+        f"{path}: {blocker} is not a directory, so nothing can be written below it",
+        hint=WAY_OUT,
+    )

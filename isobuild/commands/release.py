@@ -34,7 +34,7 @@ from isobuild.artifacts.lockfile import load_lock
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
 from isobuild.errors import ConfigError, PayloadError, VerificationError
-from isobuild.output_file import check_replaceable
+from isobuild.output_file import check_replaceable, directory_for
 from isobuild.release.bundle import Artifact, build_bundle, read_layout, write_layout
 from isobuild.release.flux_check import (
     KubectlKustomize,
@@ -168,7 +168,8 @@ def _bundle(bundle_file: Path | None, flux_dir: Path, schemas: SchemaChecker | N
 
 def _write_output(path: Path, data: bytes, *, force: bool) -> None:
     check_replaceable(path, force=force)
-    atomic.write_bytes(path, data, mode=0o644)
+    with directory_for(path):
+        atomic.write_bytes(path, data, mode=0o644)
 
 
 def _echo_json(document: Any) -> None:

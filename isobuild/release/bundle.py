@@ -16,7 +16,7 @@ from typing import Any
 from host_service import atomic
 from host_service.oci import OCI_MANIFEST, sha256_digest
 from isobuild.errors import ConfigError, VerificationError
-from isobuild.output_file import check_replaceable
+from isobuild.output_file import check_replaceable, directory_for
 
 FLUX_CONFIG_MEDIA_TYPE = "application/vnd.cncf.flux.config.v1+json"
 FLUX_CONTENT_MEDIA_TYPE = "application/vnd.cncf.flux.content.v1.tar+gzip"
@@ -159,6 +159,7 @@ def write_layout(artifact: Artifact, output: Path, *, tag: str | None = None, fo
     """Write ``artifact`` as an OCI image layout tar, atomically (no partial file)."""
     check_replaceable(output, force=force)
     with (
+        directory_for(output),
         atomic.replacing(output, mode=FILE_MODE) as out,
         tarfile.open(fileobj=out, mode="w") as tar,
     ):

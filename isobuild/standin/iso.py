@@ -10,7 +10,9 @@ of installing (initrds are not verified by Secure Boot, so the chain is unchange
 from __future__ import annotations
 
 import enum
+import errno
 import logging
+import os
 import random
 import shutil
 import tempfile
@@ -18,7 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from isobuild.errors import EnvironmentProblem
+from isobuild import no_room, output_file
+from isobuild.errors import EnvironmentProblem, ToolError
 from isobuild.iso import md5sums
 from isobuild.iso.boot_records import ESP_TYPE_GUID
 from isobuild.run import run
@@ -30,6 +33,9 @@ log = logging.getLogger(__name__)
 GRUB_LIB = Path("/usr/lib/grub")
 GRUB_FONT = Path("/usr/share/grub/unicode.pf2")
 ISO_MBR_TYPE_GUID = "a2a0d0ebe5b9334487c068b6b72699c7"
+WRITING = "writing the stand-in ISO"
+# What a tool says when it finds no room: strerror, or xorriso measuring before it writes.
+_NO_ROOM = (os.strerror(errno.ENOSPC), "exceeds free space on media")
 # Real 24.04.3 layer names; the filler is spread over them in these shares.
 LAYERS = (
     ("ubuntu-server-minimal", 0.20),
@@ -249,19 +255,36 @@ def mkisofs_args(release: Release, esp: Path, tree: Path, out: Path) -> list[str
 def build_standin(options: StandinOptions) -> Path:
     """Build the stand-in ISO at ``options.out`` (atomically: temp name, then rename)."""
     out = options.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="isobuild-standin-", dir=out.parent) as tmp:
+    with (
+        output_file.directory_for(out),
+        tempfile.TemporaryDirectory(prefix="isobuild-standin-", dir=out.parent) as tmp,
+    ):
         work = Path(tmp)
-        eltorito, unsigned_grub = _grub_images(work)
-        efi = efi_files(options.boot_chain, options.cache, unsigned_grub)
-        esp = _esp_image(work, efi)
-        tree = _tree(options, work, eltorito, efi)
-        partial = work / out.name
-        env = {"SOURCE_DATE_EPOCH": str(options.release.epoch)}
-        run(mkisofs_args(options.release, esp, tree, partial), env=env, capture=True)
-        # The filler copies in the tree are no longer needed: free the space first.
-        shutil.rmtree(tree)
-        partial.replace(out)
+        try:
+            eltorito, unsigned_grub = _grub_images(work)
+            efi = efi_files(options.boot_chain, options.cache, unsigned_grub)
+            esp = _esp_image(work, efi)
+            tree = _tree(options, work, eltorito, efi)
+            partial = work / out.name
+            env = {"SOURCE_DATE_EPOCH": str(options.release.epoch)}
+            run(mkisofs_args(options.release, esp, tree, partial), env=env, capture=True)
+            # The filler copies in the tree are no longer needed: free the space first.
+            shutil.rmtree(tree)
+            partial.replace(out)
+        except OSError as exc:
+            # The cache's writes are the tools' (apt-get, dpkg-deb) or name the cache; a
+            # write that names no file was into the work directory, beside OUT.
+            if not no_room.within(exc, out.parent):
+                raise
+            # Here, before the work directory is removed: the hint reads df -i.
+            raise no_room.problem(exc, out.parent, WRITING, "choose another OUT") from exc
+        except ToolError as exc:
+            # A tool that wrote into the work directory (depmod, mkfs.vfat, xorriso, ...)
+            # and found no room there.
+            if str(work) not in exc.message or not any(s in exc.message for s in _NO_ROOM):
+                raise
+            full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            raise no_room.problem(full, out.parent, WRITING, "choose another OUT") from None
     log.info(
         "stand-in base ISO: %s (%d MiB, %s boot chain)",
         out, out.stat().st_size >> 20, options.boot_chain,

@@ -8,6 +8,9 @@ stops at each of its last files in turn (the ISO among them), and at its first o
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from isobuild import no_room
 from isobuild.errors import ExitCode
 from tests.fixtures.tmpfs import resize, small_tmpfs
 
@@ -193,3 +197,38 @@ def test_any_command_out_of_room_is_one_line_naming_the_file(tmp_path: Path) -> 
             "the command at another filesystem"
         )
         assert list(small.iterdir()) == []
+
+
+@pytest.mark.parametrize("room", [0.25, 0.6, 0.9, 1.5], ids=lambda r: f"{r:g}x-the-iso")
+def test_a_stand_in_iso_without_room_names_its_directory_and_leaves_nothing(
+    tmp_path: Path, standin_base_iso: Path, fixture_cache: Path, room: float
+) -> None:
+    # Its work tree is about the ISO's size, and then the ISO is written beside it: with
+    # room for a quarter of it a file of the tree fails (a write naming no file), with 0.6x
+    # depmod (a tool) writing the initrd's modules, with 0.9x the initrd's copy into the
+    # tree, and with 1.5x the tree fits and xorriso finds no room for the ISO. Each is the
+    # same line.
+    size = int(standin_base_iso.stat().st_size * room)
+    with small_tmpfs(tmp_path / "small", size) as small:
+        out = small / "made" / "by-it" / "standin.iso"
+        done = _isobuild("standin-iso", "--cache-dir", str(fixture_cache), str(out))
+        assert (
+            _error(done)
+            == f"{out.parent}: writing the stand-in ISO failed: No space left on device"
+        )
+        assert _hint(done).endswith("choose another OUT")
+        assert list(small.iterdir()) == []  # its work tree, and the directories it made
+
+
+def test_a_copy_into_a_full_disk_names_the_copy_not_its_source(tmp_path: Path) -> None:
+    # shutil.copyfile names the file it read first (filename) and the one it wrote second
+    # (filename2): the place without room is the second.
+    source = tmp_path / "source"
+    source.write_bytes(os.urandom(2 << 20))
+    with small_tmpfs(tmp_path / "small", 1 << 20) as small:
+        with pytest.raises(OSError, match="No space left on device") as caught:
+            shutil.copyfile(source, small / "copy")
+        assert caught.value.errno == errno.ENOSPC
+        assert no_room.written(caught.value) == small / "copy"
+        assert no_room.within(caught.value, small)
+        assert not no_room.within(caught.value, tmp_path / "elsewhere")

@@ -297,6 +297,27 @@ def test_render_that_cannot_replace_its_output_leaves_no_temp_file(
     assert [p.name for p in out.iterdir()] == ["keep"]
 
 
+def test_bundle_into_a_path_below_a_file_is_one_line_and_touches_nothing(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a file, not a directory")
+    out = notes / "bundles" / "config.tar"
+    result = isobuild(["release", "bundle", "--no-check", "--output", str(out)])
+    # It was a NotADirectoryError traceback.
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {out}: {notes} is not a directory, so nothing can be written below it",
+        "hint: choose another output path",
+    ]
+    assert notes.read_text() == "a file, not a directory"
+
+
+def test_bundle_makes_the_directories_of_its_output(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "bundles" / "config.tar"
+    result = isobuild(["release", "bundle", "--no-check", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+
+
 def test_a_config_with_a_site_ca_needs_no_ca_file(
     registry: RunningRegistry, tmp_path: Path, home: Path
 ) -> None:

@@ -73,3 +73,9 @@ def test_pieces_must_be_whole_chunks_until_the_last() -> None:
     with pytest.raises(ValueError, match=f"ended inside a chunk \\(at byte {3 * SMALL + 1}\\)"):
         chunks(memoryview(os.urandom(SMALL)))
     assert chunks.result().size == 3 * SMALL + 1
+
+
+def test_the_offset_where_the_image_ends_starts_no_chunk() -> None:
+    digests = _digests(os.urandom(3 * SMALL))  # whole chunks: 3 * SMALL is a chunk boundary
+    with pytest.raises(ValueError, match=f"offset {3 * SMALL} does not start a chunk of"):
+        digests.matches(3 * SMALL, memoryview(b""))

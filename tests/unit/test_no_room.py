@@ -55,6 +55,75 @@ def test_a_filesystem_with_inodes_left_is_not_out_of_them(tmp_path: Path) -> Non
     assert no_room.inodes_exhausted(tmp_path / "never" / "made") is False
 
 
+def _statvfs(files: int, free_inodes: int) -> os.statvfs_result:
+    """A statvfs answer as the kernel gives one (bsize, frsize, blocks, bfree, bavail,
+    files, ffree, favail, flag, namemax), with room for bytes."""
+    return os.statvfs_result((4096, 4096, 1000, 500, 500, files, free_inodes, free_inodes,
+                              0, 255))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "free_inodes", "exhausted"),
+    [(1000, 0, True), (1000, 1, False), (1, 0, True), (0, 0, False)],
+    ids=["none-left", "one-left", "one-inode-fs-full", "uncounted-like-btrfs"],
+)
+def test_inodes_are_exhausted_only_where_they_are_counted_and_none_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: int, free_inodes: int,
+    exhausted: bool,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(no_room.os, "statvfs", lambda path: _statvfs(files, free_inodes))
+    assert no_room.inodes_exhausted(tmp_path) is exhausted
+
+
+def test_the_nearest_directory_that_answers_is_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[Path] = []
+
+    def statvfs(path: Path) -> os.statvfs_result:
+        asked.append(Path(path))
+        if Path(path) != tmp_path:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+        return _statvfs(1000, 0)
+
+    monkeypatch.setattr(no_room.os, "statvfs", statvfs)
+    assert no_room.inodes_exhausted(tmp_path / "never" / "made") is True
+    assert asked == [tmp_path / "never" / "made", tmp_path / "never", tmp_path]
+
+
+def test_a_place_no_directory_of_answers_for_is_not_out_of_inodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def statvfs(path: Path) -> os.statvfs_result:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    monkeypatch.setattr(no_room.os, "statvfs", statvfs)
+    assert no_room.inodes_exhausted(Path("/a/b")) is False
+
+
+@pytest.mark.parametrize(
+    ("code", "free_inodes", "cleaned_up", "hint"),
+    [
+        (errno.ENOSPC, 0, False, no_room.hint(errno.ENOSPC, WAY_OUT, no_inodes=True)),
+        (errno.ENOSPC, 0, True, no_room.hint(errno.ENOSPC, WAY_OUT, no_inodes=True)),
+        (errno.ENOSPC, 5, False, no_room.hint(errno.ENOSPC, WAY_OUT, no_inodes=False)),
+        (errno.ENOSPC, 5, True, no_room.hint(errno.ENOSPC, WAY_OUT, no_inodes=None)),
+        (errno.EDQUOT, 0, False, no_room.hint(errno.EDQUOT, WAY_OUT)),
+    ],
+    ids=["no-inodes", "no-inodes-after-cleanup", "full", "full-or-no-inodes-after-cleanup",
+         "quota"],
+)  # fmt: skip
+def test_the_problem_says_inodes_only_when_it_saw_none_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, free_inodes: int,
+    cleaned_up: bool, hint: str,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(no_room.os, "statvfs", lambda path: _statvfs(1000, free_inodes))
+    exc = OSError(code, os.strerror(code))
+    problem = no_room.problem(exc, tmp_path, "writing", WAY_OUT, cleaned_up=cleaned_up)
+    assert problem.hint == hint
+    assert problem.message == f"{tmp_path}: writing failed: {os.strerror(code)}"
+
+
 def test_the_problem_names_the_place_and_the_reason(tmp_path: Path) -> None:
     exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     problem = no_room.problem(exc, tmp_path, "writing the build's files", WAY_OUT)
@@ -84,6 +153,28 @@ def test_a_write_is_within_a_directory_when_it_names_a_file_there_or_none(
     assert no_room.within(exc, tmp_path / "out") is about_output
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "about_output"),
+    [
+        ("elsewhere/source", "out/.isobuild-x/staging/copy", True),  # a copy into it
+        ("out/.isobuild-x/staging/source", "elsewhere/copy", False),  # a copy out of it
+    ],
+)
+def test_a_call_on_two_files_is_about_the_second_the_one_written(
+    tmp_path: Path, first: str, second: str, about_output: bool
+) -> None:
+    exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / first), None,
+                  str(tmp_path / second))  # fmt: skip
+    assert no_room.written(exc) == tmp_path / second
+    assert no_room.within(exc, tmp_path / "out") is about_output
+
+
+def test_what_was_written_is_the_one_file_named_or_none() -> None:
+    assert no_room.written(OSError(errno.ENOSPC, "x", "/a")) == Path("/a")
+    assert no_room.written(OSError(errno.ENOSPC, "x", b"/a/b")) == Path("/a/b")
+    assert no_room.written(OSError(errno.ENOSPC, "x")) is None
+
+
 def _failing_cli(exc: BaseException) -> click.Group:
     group = type(cli.main)(name="isobuild")  # isobuild's own group, with one command
 
@@ -104,6 +195,14 @@ def test_the_cli_makes_one_line_of_a_write_no_command_named(tmp_path: Path) -> N
         "hint: its filesystem is out of space or inodes (`df -h`, `df -i`): free some or "
         "point the command at another filesystem",
     ]
+
+
+def test_the_cli_names_the_copy_that_found_no_room_not_its_source(tmp_path: Path) -> None:
+    source, copy = tmp_path / "cache" / "module.ko", tmp_path / "small" / "module.ko"
+    exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(source), None, str(copy))
+    result = CliRunner().invoke(_failing_cli(exc), ["write"])
+    assert result.exit_code == ExitCode.ENVIRONMENT
+    assert result.output.splitlines()[0] == f"error: {copy}: No space left on device"
 
 
 def test_the_cli_says_what_was_refused_when_no_file_was_named() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 from pathlib import Path
 
@@ -107,3 +108,56 @@ def test_without_locks_nothing_is_taken_for_stale(
     with private(out) as work:
         assert work.is_dir()
     assert other.is_dir()
+
+
+def test_each_stale_directory_is_said_and_one_mounted_in_stops_no_other(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    mounted = _left_by_a_killed_build(out, "a-mounted")
+    (mounted / "proc").mkdir()
+    free = _left_by_a_killed_build(out, "b-free")
+    with caplog.at_level(logging.WARNING, logger=work_dir.__name__):
+        removed = remove_stale(out, mountinfo=_mountinfo(tmp_path, str(mounted / "proc")))
+    assert removed == [free]
+    assert mounted.is_dir()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{mounted}: left by a build that was stopped, but {mounted / 'proc'} is mounted in "
+        "it: not removed",
+        f"removed {free} (3.0 MiB), left by a build that was stopped before it could clean up",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "hint"),
+    [
+        (errno.ENOSPC, "{out}: making it failed: No space left on device",
+         "its filesystem is full (`df -h`): free some space or choose another --output-dir"),
+        (errno.EACCES, "{out}: output directory is not writable (Permission denied)",
+         "choose a writable --output-dir"),
+        (errno.EPERM, "{out}: output directory is not writable (Operation not permitted)",
+         "choose a writable --output-dir"),
+        (errno.EROFS, "{out}: output directory is not writable (Read-only file system)",
+         "choose a writable --output-dir"),
+        (errno.ENOTDIR, "{out}: making it failed (Not a directory)",
+         "choose another --output-dir"),
+    ],
+    ids=["full", "denied", "not-permitted", "read-only", "other"],
+)  # fmt: skip
+def test_an_output_directory_that_cannot_be_written_says_why(
+    tmp_path: Path, code: int, message: str, hint: str
+) -> None:
+    exc = OSError(code, os.strerror(code))
+    problem = work_dir._not_writable(exc, tmp_path, "making it")
+    assert problem.message == message.format(out=tmp_path)
+    assert problem.hint == hint
+
+
+def test_an_output_directory_below_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "notes").write_text("a file")
+    out = tmp_path / "notes" / "out"
+    with pytest.raises(EnvironmentProblem) as caught, private(out):
+        pass
+    assert caught.value.message == f"{out}: making it failed (Not a directory)"
+    assert (tmp_path / "notes").read_text() == "a file"
