@@ -93,6 +93,10 @@ def hint(code: int | None, way_out: str, *, no_inodes: bool | None = None) -> st
         return f"your disk quota there is used up (`quota -s`): free some space or {way_out}"
     if code == errno.EROFS:
         return f"its filesystem is mounted read-only: remount it read-write or {way_out}"
+    if code == errno.ENOTDIR:
+        return f"a file stands where the path needs a directory: move it away or {way_out}"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"you may not write there: fix its permissions or {way_out}"
     return f"check the disk (`dmesg`) or {way_out}"
 
 

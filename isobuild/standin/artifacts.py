@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from host_service.oci import OCI_MANIFEST
+from isobuild import output_file
 from isobuild.artifacts.image_archive import ARCHIVE_NAME, ImageContent, write_archive
 from isobuild.artifacts.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock
 from isobuild.errors import ConfigError, EnvironmentProblem, OutputExistsError
@@ -461,8 +462,21 @@ def write_standins(
     flux_base = (
         flux_base_url or f"https://github.com/fluxcd/flux2/releases/download/v{flux_version}"
     )
+    with output_file.directory_for(directory):
+        return _write(directory, k3s_version, flux_version, k3s_base, flux_base, filler,
+                      flux_crds)  # fmt: skip
+
+
+def _write(
+    directory: Path,
+    k3s_version: str,
+    flux_version: str,
+    k3s_base: str,
+    flux_base: str,
+    filler: int,
+    flux_crds: Sequence[Mapping[str, Any]],
+) -> StandinResult:
     try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     except OSError as exc:
         raise EnvironmentProblem(f"{directory.parent}: not writable: {exc.strerror}") from exc

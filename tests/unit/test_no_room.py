@@ -25,9 +25,23 @@ WAY_OUT = "choose another --output-dir"
         (errno.EDQUOT, None, "your disk quota there is used up (`quota -s`)"),
         (errno.EFBIG, None, "FAT32 stops at 4 GiB), or `ulimit -f` limits file sizes: "),
         (errno.EROFS, None, "mounted read-only: remount it read-write or "),
+        (errno.ENOTDIR, None, "a file stands where the path needs a directory: move it away or "),
+        (errno.EACCES, None, "you may not write there: fix its permissions or "),
+        (errno.EPERM, None, "you may not write there: fix its permissions or "),
         (errno.EIO, None, "check the disk (`dmesg`) or "),
     ],
-    ids=["full", "no-inodes", "full-or-no-inodes", "quota", "too-large", "read-only", "other"],
+    ids=[
+        "full",
+        "no-inodes",
+        "full-or-no-inodes",
+        "quota",
+        "too-large",
+        "read-only",
+        "below-a-file",
+        "denied",
+        "not-permitted",
+        "other",
+    ],
 )
 def test_each_cause_has_its_cure_and_the_way_out(
     code: int, no_inodes: bool | None, says: str

@@ -17,6 +17,7 @@ from isobuild.artifacts.fetch import parse_checksums
 from isobuild.artifacts.image_archive import ImageContent, inspect_archive, write_archive
 from isobuild.artifacts.lockfile import load_lock
 from isobuild.errors import ConfigError, OutputExistsError, PayloadError, VerificationError
+from isobuild.standin import artifacts as standin_artifacts
 from isobuild.standin.artifacts import make_image, write_standins, zstd_frame
 
 K3S_SUMS = """\
@@ -254,6 +255,37 @@ def test_standins_refuse_a_file_where_the_directory_goes(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="is not a directory"):
         write_standins(out, filler=10, force=True)
     assert out.read_text() == "a file"
+
+
+def test_standins_below_a_file_are_refused_as_given_wrong(tmp_path: Path) -> None:
+    # It said "<file>: not writable: File exists" (exit 4).
+    notes = tmp_path / "notes"
+    notes.write_text("a file")
+    with pytest.raises(ConfigError) as refused:
+        write_standins(notes / "mirror", filler=10)
+    assert refused.value.message == (
+        f"{notes / 'mirror'}: {notes} is not a directory, so nothing can be written below it"
+    )
+    assert notes.read_text() == "a file"
+
+
+def test_standins_make_their_directory_and_take_it_back_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "new" / "deeper" / "mirror"
+    write_standins(out, filler=10)
+    assert (out / "payload.lock.yaml").is_file()
+
+    class Stopped(Exception):
+        pass
+
+    def stop(*args: object, **kwargs: object) -> None:
+        raise Stopped
+
+    monkeypatch.setattr(standin_artifacts, "_populate", stop)
+    with pytest.raises(Stopped):
+        write_standins(tmp_path / "other" / "deeper" / "mirror", filler=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
 
 
 def test_install_yaml_images_must_all_be_pinned(tmp_path: Path) -> None:
