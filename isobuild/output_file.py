@@ -48,13 +48,8 @@ def check_replaceable(path: Path, *, force: bool) -> None:
 @contextlib.contextmanager
 def directory_for(path: Path) -> Iterator[None]:
     """``path``'s directory, made with its missing parents; when the body fails, those this
-    made are removed again, deepest first, as long as each is empty."""
-    made = []
-    for directory in (path.parent, *path.parent.parents):
-        if not _missing(directory):
-            break
-        made.append(directory)
-    try:
+    made are removed again (:func:`taken_back`)."""
+    with taken_back(path.parent):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except (NotADirectoryError, FileExistsError):
@@ -68,10 +63,23 @@ def directory_for(path: Path) -> Iterator[None]:
                 hint=WAY_OUT,
             ) from None
         yield
+
+
+@contextlib.contextmanager
+def taken_back(directory: Path) -> Iterator[None]:
+    """When the body fails, ``directory`` and its parents that were missing before it ran
+    are removed, deepest first, as long as each is empty (the body makes them)."""
+    made = []
+    for candidate in (directory, *directory.parents):
+        if not _missing(candidate):
+            break
+        made.append(candidate)
+    try:
+        yield
     except BaseException:
-        for directory in made:
+        for candidate in made:
             try:
-                directory.rmdir()
+                candidate.rmdir()
             except OSError as exc:
                 if exc.errno in _NEVER_THERE:
                     continue  # the failure came before it was made

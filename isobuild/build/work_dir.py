@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from isobuild import no_room
+from isobuild import no_room, output_file
 from isobuild.errors import EnvironmentProblem
 from isobuild.flash.mounts import parse_mountinfo
 
@@ -35,17 +35,17 @@ MOUNTINFO = Path("/proc/self/mountinfo")
 def private(output_dir: Path) -> Iterator[Path]:
     """A new private directory in ``output_dir`` (made if missing), removed at the end.
 
-    On an error or interrupt the output directory is removed too when this build made it
-    and it is empty again.
+    On an error or interrupt the output directory, and the parents it had to make, are
+    removed too when this build made them and they are empty again.
     """
     if output_dir.exists() and not output_dir.is_dir():
         raise EnvironmentProblem(f"{output_dir}: exists and is not a directory")
-    created = not output_dir.exists()
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _not_writable(exc, output_dir, "making it") from exc
-    try:
+    # Only the directories this build made, and only while they are empty, go again.
+    with output_file.taken_back(output_dir):
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _not_writable(exc, output_dir, "making it") from exc
         with _locked(output_dir) as held:
             if held:  # without the lock another build's directory could look stale
                 remove_stale(output_dir)
@@ -57,12 +57,6 @@ def private(output_dir: Path) -> Iterator[Path]:
                 yield workdir
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
-    except BaseException:
-        if created:
-            # Only the directory this build made, and only while it is empty.
-            with contextlib.suppress(OSError):
-                output_dir.rmdir()
-        raise
 
 
 @contextlib.contextmanager

@@ -91,6 +91,9 @@ def test_the_private_directory_goes_and_a_directory_the_build_made_too(tmp_path:
     with pytest.raises(RuntimeError), private(tmp_path / "made") as work:
         raise RuntimeError("a step failed")
     assert not (tmp_path / "made").exists()  # it made it, and it is empty: removed
+    with pytest.raises(RuntimeError), private(tmp_path / "made" / "deeper" / "out") as work:
+        raise RuntimeError("a step failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]  # and the parents it made
 
 
 def test_without_locks_nothing_is_taken_for_stale(
