@@ -31,7 +31,7 @@ def check_replaceable(path: Path, *, force: bool) -> None:
     except FileNotFoundError:
         return
     except NotADirectoryError:
-        raise _below_a_file(path) from None
+        raise _below_a_file(path, path.parent) from None
     except OSError as exc:
         raise EnvironmentProblem(f"{path}: cannot be looked at ({exc.strerror})",
                                  hint=WAY_OUT) from None  # fmt: skip
@@ -50,19 +50,26 @@ def directory_for(path: Path) -> Iterator[None]:
     """``path``'s directory, made with its missing parents; when the body fails, those this
     made are removed again (:func:`taken_back`)."""
     with taken_back(path.parent):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except (NotADirectoryError, FileExistsError):
-            raise _below_a_file(path) from None
-        except OSError as exc:
-            if exc.errno in no_room.CANNOT_WRITE:
-                raise no_room.problem(exc, path.parent, "making the output's directory",
-                                      WAY_OUT) from None  # fmt: skip
-            raise EnvironmentProblem(
-                f"{path.parent}: cannot make the output's directory ({exc.strerror})",
-                hint=WAY_OUT,
-            ) from None
+        make_directory(path.parent, named=path)
         yield
+
+
+def make_directory(directory: Path, *, named: Path, way_out: str = WAY_OUT) -> None:
+    """``directory`` and its missing parents, made for ``named`` (what the user named: the
+    output, or the directory itself); one line when that cannot be: a file in the way is
+    exit 2, anything else (a full disk, no permission) exit 4."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError):
+        raise _below_a_file(named, directory, way_out) from None
+    except OSError as exc:
+        if exc.errno in no_room.CANNOT_WRITE:
+            raise no_room.problem(exc, directory, "making the output's directory",
+                                  way_out) from None  # fmt: skip
+        raise EnvironmentProblem(
+            f"{directory}: cannot make the output's directory ({exc.strerror})",
+            hint=way_out,
+        ) from None
 
 
 @contextlib.contextmanager
@@ -97,13 +104,14 @@ def _missing(directory: Path) -> bool:
     return False
 
 
-def _below_a_file(path: Path) -> ConfigError:
-    """``path`` names a place inside something that is not a directory."""
+def _below_a_file(path: Path, directory: Path, way_out: str = WAY_OUT) -> ConfigError:
+    """``path`` names a place whose ``directory`` is, or is inside, something that is not a
+    directory."""
     blocker = next(
-        (p for p in path.parents if p.exists() and not p.is_dir()),
-        path.parent,
+        (p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()),
+        directory,
     )
     return ConfigError(
         f"{path}: {blocker} is not a directory, so nothing can be written below it",
-        hint=WAY_OUT,
+        hint=way_out,
     )

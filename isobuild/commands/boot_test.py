@@ -20,6 +20,7 @@ from isobuild.boot.matrix import (
 from isobuild.boot.qemu import Accel, detect_accel
 from isobuild.cache_dir import default_cache_dir
 from isobuild.errors import BootError
+from isobuild.output_file import make_directory
 
 
 def _line(result: CellResult) -> str:
@@ -100,6 +101,9 @@ def boot_test(
     cells boot the ISO, with the same partition-table check.
     """
     check_iso(iso)
+    if logs is not None:
+        # Before QEMU is probed or any cell starts.
+        make_directory(logs, named=logs, way_out="choose another --logs directory")
     chosen = [CELLS_BY_NAME[c] for c in cells] if cells else list(default_cells(iso))
     accelerator = detect_accel(default_cache_dir()) if accel == "auto" else Accel(accel)
     workdir = logs or Path(tempfile.mkdtemp(prefix="isobuild-boot-"))

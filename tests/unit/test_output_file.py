@@ -137,7 +137,7 @@ def test_a_file_in_the_way_that_went_meanwhile_is_named_as_the_directory(tmp_pat
     # The directory could not be made because of a file that is gone by the time the
     # message is written: the message names the directory that was to be made.
     out = tmp_path / "a" / "out.iso"
-    assert output_file._below_a_file(out).message == (
+    assert output_file._below_a_file(out, out.parent).message == (
         f"{out}: {out.parent} is not a directory, so nothing can be written below it"
     )
 
