@@ -14,7 +14,7 @@ from typing import IO
 
 from host_service import lock
 from host_service.command import CommandError
-from host_service.errors import AlreadyRunning, ServiceError
+from host_service.errors import AlreadyRunning, HostNotReady, InvalidInput, ServiceError
 from host_service.intent import IntentStore
 from host_service.kube import KubeError
 from host_service.runtime import real_runtime
@@ -25,6 +25,8 @@ from host_service.support.cluster import LogLimits
 from host_service.support.repair import NothingToRepair, repair_release
 from host_service.support.reset import CONFIRMATION, ResetRefused, execute, make_plan
 from host_service.worker import redactor
+
+OUTPUT_HINT = "a file, or a directory for the default name"
 
 MiB = 1024 * 1024
 JOURNAL_SOCKET = Path("/dev/log")
@@ -89,16 +91,25 @@ def support_bundle(settings: Settings, args: argparse.Namespace) -> int:
     output: Path | None = args.output
     if output is None:
         output = new_bundle_path(settings, now)
-    elif output.is_dir():
+    elif _is_directory(output):
         output = output / new_bundle_path(settings, now).name
+    _make_directory_for(output)  # before a minute and more of collecting
     say(
         f"collecting a support bundle (cluster parts at most {limits.cluster_seconds:g} s, "
         f"size at most {args.max_size_mb} MB)"
     )
     runtime = real_runtime(settings)
-    result = build_bundle(
-        settings, kube=runtime.kube, journal=runtime.journal, output=output, limits=limits
-    )
+    try:
+        result = build_bundle(
+            settings, kube=runtime.kube, journal=runtime.journal, output=output, limits=limits
+        )
+    except OSError as exc:
+        if exc.filename != str(output):  # the bundle's own write names it (atomic)
+            raise
+        raise HostNotReady(
+            f"{output}: writing the bundle failed: {exc.strerror}",
+            hint=f"free space there, or name another place with --output ({OUTPUT_HINT})",
+        ) from None
     if args.output is None:
         prune(settings)
     manifest = result.manifest
@@ -113,6 +124,36 @@ def support_bundle(settings: Settings, args: argparse.Namespace) -> int:
     say(f"wrote {result.path} ({result.size} bytes, mode 0600)")
     journal_log.info("support bundle written to %s (%d bytes)", result.path, result.size)
     return 0
+
+
+def _is_directory(output: Path) -> bool:
+    try:
+        return output.is_dir()
+    except OSError as exc:  # a name too long, a loop of links
+        raise HostNotReady(
+            f"{output}: cannot be looked at ({exc.strerror})",
+            hint=f"name another place with --output ({OUTPUT_HINT})",
+        ) from None
+
+
+def _make_directory_for(output: Path) -> None:
+    """The bundle's directory, made if missing; one line when it cannot be."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError):
+        blocker = next(
+            (p for p in (output.parent, *output.parent.parents) if p.exists() and not p.is_dir()),
+            output.parent,
+        )
+        raise InvalidInput(
+            f"{output}: {blocker} is not a directory, so the bundle cannot be written there",
+            hint=f"name another place with --output ({OUTPUT_HINT})",
+        ) from None
+    except OSError as exc:
+        raise HostNotReady(
+            f"{output.parent}: cannot make the bundle's directory ({exc.strerror})",
+            hint=f"name another place with --output ({OUTPUT_HINT})",
+        ) from None
 
 
 def add_command_arguments(parser: argparse.ArgumentParser) -> None:

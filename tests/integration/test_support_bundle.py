@@ -19,6 +19,7 @@ from host_service.values import SECRET_NAME
 from tests.fixtures.host_service import PROJECT, InProcessService, setup_body
 from tests.fixtures.kube_api import KubeApi
 from tests.fixtures.support import Canaries, manifest, members, plant_host_canaries, search
+from tests.fixtures.tmpfs import small_tmpfs
 
 pytestmark = pytest.mark.usefixtures("published_release")
 
@@ -263,3 +264,56 @@ def test_size_bound_from_the_command_line(
     assert output.stat().st_size <= 1024 * 1024
     assert "cut: logs/msp/noisy-" in done.stdout
     assert any(c.startswith("logs/msp/noisy-") for c in manifest(output)["cut"])
+
+
+def _bundle_into(root: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """`support-bundle --output OUTPUT` on a bare root: no cluster, a developer's defaults."""
+    argv = [sys.executable, "-m", "host_service", "support-bundle", "--root", str(root),
+            "--output", str(output), "--journal-socket", str(root / "no-journal")]  # fmt: skip
+    return subprocess.run(argv, cwd=PROJECT, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT)}, check=False)  # fmt: skip
+
+
+def test_an_output_below_a_file_is_refused_before_collecting(tmp_path: Path) -> None:
+    # It collected for up to 90 s, then said "<file>: File exists" with a hint about the
+    # state directory's disk.
+    notes = tmp_path / "notes"
+    notes.write_text("a file")
+    output = notes / "bundle.tar.gz"
+    done = _bundle_into(tmp_path / "root", output)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-2:] == [
+        f"error: {output}: {notes} is not a directory, so the bundle cannot be written there",
+        "hint: name another place with --output (a file, or a directory for the default name)",
+    ]
+    assert "collecting" not in done.stdout
+    assert notes.read_text() == "a file"
+
+
+def test_an_output_that_cannot_be_looked_at_or_made_is_one_line(tmp_path: Path) -> None:
+    too_long = tmp_path / ("x" * 300)  # longer than any filesystem's names
+    done = _bundle_into(tmp_path / "root", too_long)
+    assert done.returncode == 4, done.stderr
+    assert f"error: {too_long}: cannot be looked at (File name too long)" in (
+        done.stderr.splitlines()
+    )
+    in_proc = Path("/proc/self/no-such-directory/bundle.tar.gz")  # procfs makes none
+    done = _bundle_into(tmp_path / "root", in_proc)
+    assert done.returncode == 4, done.stderr
+    assert (
+        f"error: {in_proc.parent}: cannot make the bundle's directory (No such file or directory)"
+        in done.stderr.splitlines()
+    )
+
+
+def test_a_bundle_that_finds_no_room_names_its_file_not_the_state_disk(tmp_path: Path) -> None:
+    with small_tmpfs(tmp_path / "small", 4096) as small:  # one page: less than any bundle
+        output = small / "bundle.tar.gz"
+        done = _bundle_into(tmp_path / "root", output)
+        assert done.returncode == 4, done.stderr
+        assert done.stderr.splitlines()[-2:] == [
+            f"error: {output}: writing the bundle failed: No space left on device",
+            "hint: free space there, or name another place with --output (a file, or a "
+            "directory for the default name)",
+        ]
+        assert list(small.iterdir()) == []  # no part of it, no temp file
