@@ -275,8 +275,13 @@ class MirrorDirSource:
 
     def __init__(self, root: Path) -> None:
         if not root.is_dir():
+            what = (
+                "--mirror is not a directory"
+                if root.exists()
+                else "--mirror directory does not exist"
+            )
             raise ConfigError(
-                f"{root}: --mirror directory does not exist",
+                f"{root}: {what}",
                 hint="pass an existing directory or an http(s):// URL",
             )
         self.root = root

@@ -322,3 +322,13 @@ def test_install_yaml_images_must_all_be_pinned(tmp_path: Path) -> None:
     assert re.fullmatch(
         rf"{re.escape(str(cached))}: not valid YAML \(line 2, column 1\): .+", bad.value.message
     )
+
+
+def test_a_mirror_that_is_no_directory_says_which_it_is(tmp_path: Path) -> None:
+    from isobuild.artifacts.fetch import MirrorDirSource
+
+    with pytest.raises(ConfigError, match="--mirror directory does not exist"):
+        MirrorDirSource(tmp_path / "absent")
+    (tmp_path / "a-file").write_text("not a mirror")
+    with pytest.raises(ConfigError, match="--mirror is not a directory"):
+        MirrorDirSource(tmp_path / "a-file")
