@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -169,8 +170,17 @@ def main(argv: list[str] | None = None) -> int:
         # A failed write() names no file; the state directory is where the service writes.
         where = exc.filename or (settings.paths.state if settings else args.root)
         _err(f"error: {where}: {exc.strerror or exc}")
-        _err(f"hint: {_FULL_DISK_HINT}")
+        _err(f"hint: {_os_error_hint(exc)}")
         return EXIT_ENVIRONMENT
+
+
+def _os_error_hint(exc: OSError) -> str:
+    """What to do about an ``OSError`` no command named itself (pure)."""
+    if exc.errno == errno.ENOTDIR:
+        return "a file stands where the path needs a directory: move it away (or check --root)"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, None):
+        return _FULL_DISK_HINT
+    return "check the disk holding it (`dmesg`) and its permissions"
 
 
 if __name__ == "__main__":

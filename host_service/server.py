@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import io
+import ipaddress
 import logging
 import selectors
 import socket
@@ -379,11 +380,25 @@ def _client(address: tuple[Any, ...]) -> str:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``ADDR:PORT``, ``[V6]:PORT`` or ``:PORT`` (all addresses)."""
+    """``ADDR:PORT``, ``[V6]:PORT`` or ``:PORT`` (all addresses).
+
+    An IPv6 address needs its brackets: ``::1:8080`` could be either of two addresses.
+    """
+    wrong = ValueError(f"--listen {text!r}: expected ADDR:PORT, [IPv6]:PORT or :PORT")
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"--listen {text!r}: expected ADDR:PORT, [IPv6]:PORT or :PORT")
-    return host.strip("[]"), int(port)
+        raise wrong
+    if host.startswith("[") or host.endswith("]"):
+        try:
+            if not (host.startswith("[") and host.endswith("]")):
+                raise ValueError(host)
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise wrong from None
+        host = host[1:-1]
+    elif ":" in host:
+        raise wrong
+    return host, int(port)
 
 
 def make_server(host: str, port: int, app: Application, limits: HttpLimits | None = None) -> Server:

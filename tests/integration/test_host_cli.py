@@ -118,9 +118,23 @@ def test_busy_port_and_bad_listen(tmp_path: Path) -> None:
         result = host_service("--root", str(tmp_path), "--listen", f"127.0.0.1:{port}")
     assert result.returncode == 4
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
-    bad = host_service("--root", str(tmp_path), "--listen", "nowhere")
-    assert bad.returncode == 2
-    assert "expected ADDR:PORT" in bad.stderr
+    for wrong in ("nowhere", "[::1", "::1:8080", "[::1]8080", "[not-v6]:80", "127.0.0.1:65536"):
+        # "[::1" was taken as the host ":" on port 1 and failed later: cannot listen, exit 4.
+        bad = host_service("--root", str(tmp_path), "--listen", wrong)
+        assert bad.returncode == 2, (wrong, bad.stderr)
+        assert f"--listen {wrong!r}: expected ADDR:PORT, [IPv6]:PORT or :PORT" in bad.stderr
+
+
+def test_a_file_in_the_state_path_is_named_with_its_cure(tmp_path: Path) -> None:
+    # The hint was the full-disk one (free space, remount, the service restarting).
+    root = tmp_path / "root"
+    root.write_text("a file, given as --root")
+    done = host_service("reset-token", "--root", str(root))
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {root}/var/lib/alga-appliance: Not a directory",
+        "hint: a file stands where the path needs a directory: move it away (or check --root)",
+    ]
 
 
 def test_a_full_state_disk_at_start_is_one_clear_error_not_a_traceback(tmp_path: Path) -> None:
