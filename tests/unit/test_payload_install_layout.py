@@ -145,8 +145,9 @@ def test_overlay_template_errors_name_the_file(tmp_path: Path) -> None:
         render_overlay(tmp_path, document(), tmp_path / "out")
 
 
-def test_the_repository_overlays_render() -> None:
-    rendered = {str(f.install) for f in render_overlay(OVERLAYS_DIR, document(), Path("/tmp/x"))}
+def test_the_repository_overlays_render(tmp_path: Path) -> None:
+    # Rendered under the test's own directory: it wrote (and left) /tmp/x before.
+    rendered = {str(f.install) for f in render_overlay(OVERLAYS_DIR, document(), tmp_path / "x")}
     assert "/usr/lib/sysusers.d/appliance.conf" in rendered
     assert "/usr/lib/tmpfiles.d/appliance.conf" in rendered
     assert "/etc/default/appliance" in rendered
