@@ -1,4 +1,4 @@
-"""Whether a command may write an output file where one is named: never over what is not one.
+"""Where a command writes the output it is told to: never over what is not one of its files.
 
 ``--force`` means "replace the file an earlier run wrote". A directory, a device or a
 FIFO at that path is something else the user keeps there: a rename would move a
