@@ -3,12 +3,13 @@ a failed command takes back the directories it made for its output."""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import pytest
 
-from isobuild import output_file
+from isobuild import no_room, output_file
 from isobuild.errors import ConfigError, EnvironmentProblem, ExitCode, OutputExistsError
 from isobuild.output_file import check_replaceable, directory_for
 
@@ -151,3 +152,23 @@ def test_a_directory_that_cannot_be_made_is_one_line_and_nothing_stays(tmp_path:
         f"{out.parent}: cannot make the output's directory (File name too long)"
     )
     assert list(tmp_path.iterdir()) == []  # not even tmp_path/a, which could be made
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_a_directory_the_disk_has_no_room_for_names_it_with_the_cure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    # A full or read-only disk cannot be had in a unit test: the mkdir's answer is given.
+    wanted = tmp_path / "out"
+
+    def refused(self: Path, *args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    with pytest.raises(EnvironmentProblem) as caught:
+        output_file.make_directory(wanted, named=wanted / "x.iso", way_out="go elsewhere")
+    assert caught.value.exit_code == ExitCode.ENVIRONMENT
+    assert caught.value.message == (
+        f"{wanted}: making the output's directory failed: {os.strerror(code)}"
+    )
+    assert caught.value.hint == no_room.hint(code, "go elsewhere", no_inodes=False)
