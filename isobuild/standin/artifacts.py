@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from host_service.oci import OCI_MANIFEST
-from isobuild import output_file
+from isobuild import no_room, output_file
 from isobuild.artifacts.image_archive import ARCHIVE_NAME, ImageContent, write_archive
 from isobuild.artifacts.lockfile import DEFAULT_FLUX_CONTROLLERS, format_lock
-from isobuild.errors import ConfigError, EnvironmentProblem, OutputExistsError
+from isobuild.errors import ConfigError, OutputExistsError
 
 STANDIN_MARK = "STAND-IN"
 README_NAME = "README-STANDIN.txt"  # marks a directory this module wrote
+WRITING = "writing the stand-in artifacts"
+WAY_OUT = "choose another DIRECTORY"
 LABEL = (
     "isobuild stand-in artifact, NOT the real release asset: written by "
     "`isobuild standin-artifacts` so appliance ISOs can be built and tested offline"
@@ -479,7 +481,7 @@ def _write(
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     except OSError as exc:
-        raise EnvironmentProblem(f"{directory.parent}: not writable: {exc.strerror}") from exc
+        raise no_room.problem(exc, directory, WRITING, WAY_OUT) from None
     try:
         files = _populate(
             staging,
@@ -502,6 +504,15 @@ def _write(
             if old is not None:
                 old.rename(directory)
             raise
+    except OSError as exc:
+        # Read before the cleanup frees inodes again (the hint reads df -i). The staging
+        # directory's name is not the user's, and is gone afterwards: name DIRECTORY.
+        refused = no_room.within(exc, directory.parent)
+        error = no_room.problem(exc, directory, WRITING, WAY_OUT) if refused else None
+        shutil.rmtree(staging, ignore_errors=True)
+        if error is not None:
+            raise error from None
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

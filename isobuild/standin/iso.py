@@ -9,6 +9,7 @@ of installing (initrds are not verified by Secure Boot, so the chain is unchange
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import logging
@@ -17,6 +18,7 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,14 +254,22 @@ def mkisofs_args(release: Release, esp: Path, tree: Path, out: Path) -> list[str
     ]  # fmt: skip
 
 
+@contextlib.contextmanager
+def _work_directory(out: Path) -> Iterator[Path]:
+    """A scratch directory beside ``out`` (the final rename stays on one filesystem),
+    removed at the end; one that cannot be made names OUT's directory, not its own name."""
+    try:
+        tmp = tempfile.TemporaryDirectory(prefix="isobuild-standin-", dir=out.parent)
+    except OSError as exc:
+        raise no_room.problem(exc, out.parent, WRITING, "choose another OUT") from None
+    with tmp as name:
+        yield Path(name)
+
+
 def build_standin(options: StandinOptions) -> Path:
     """Build the stand-in ISO at ``options.out`` (atomically: temp name, then rename)."""
     out = options.out
-    with (
-        output_file.directory_for(out),
-        tempfile.TemporaryDirectory(prefix="isobuild-standin-", dir=out.parent) as tmp,
-    ):
-        work = Path(tmp)
+    with output_file.directory_for(out), _work_directory(out) as work:
         try:
             eltorito, unsigned_grub = _grub_images(work)
             efi = efi_files(options.boot_chain, options.cache, unsigned_grub)

@@ -185,17 +185,45 @@ def test_a_cache_out_of_inodes_says_so(
         assert _hint(done).startswith(NO_INODES)
 
 
-def test_any_command_out_of_room_is_one_line_naming_the_file(tmp_path: Path) -> None:
-    # standin-artifacts does not name its output itself: the CLI still makes one line of it.
-    with small_tmpfs(tmp_path / "small", 64 << 20, inodes=3) as small:
-        done = _isobuild("standin-artifacts", str(small / "artifacts"))
-        error = _error(done)
-        assert error.startswith(f"{small}/"), error
-        assert error.endswith(": No space left on device"), error
-        assert _hint(done) == (
-            "its filesystem is out of space or inodes (`df -h`, `df -i`): free some or point "
-            "the command at another filesystem"
+@pytest.mark.parametrize(
+    ("room", "inodes", "hint"),
+    [
+        # inodes for the directory it makes and its staging directory, none for their files
+        (64 << 20, 3, NO_INODES),
+        # none for the staging directory: the directory it made goes again
+        (64 << 20, 2, NO_INODES),
+        # room for the files' inodes, not for their bytes
+        (200 << 10, None, "its filesystem is full (`df -h`)"),
+    ],
+    ids=["no-inodes-for-files", "no-inode-for-staging", "no-blocks"],
+)
+def test_stand_in_artifacts_without_room_name_the_directory_and_leave_nothing(
+    tmp_path: Path, room: int, inodes: int | None, hint: str
+) -> None:
+    # Not the hidden staging directory the files go into first, which is gone afterwards.
+    with small_tmpfs(tmp_path / "small", room, inodes=inodes) as small:
+        directory = small / "artifacts"
+        done = _isobuild("standin-artifacts", str(directory))
+        assert (
+            _error(done)
+            == f"{directory}: writing the stand-in artifacts failed: No space left on device"
         )
+        assert _hint(done).startswith(hint)
+        assert _hint(done).endswith("choose another DIRECTORY")
+        assert list(small.iterdir()) == []
+
+
+def test_a_stand_in_iso_without_an_inode_for_its_work_directory_names_out_s_directory(
+    tmp_path: Path, fixture_cache: Path
+) -> None:
+    # OUT's directory exists and takes no new inode: the work directory beside OUT is the
+    # first thing made, and its random name is not one to show.
+    with small_tmpfs(tmp_path / "small", 64 << 20, inodes=1) as small:
+        done = _isobuild("standin-iso", "--cache-dir", str(fixture_cache),
+                         str(small / "standin.iso"))  # fmt: skip
+        assert _error(done) == f"{small}: writing the stand-in ISO failed: No space left on device"
+        assert _hint(done).startswith(NO_INODES)
+        assert _hint(done).endswith("choose another OUT")
         assert list(small.iterdir()) == []
 
 
