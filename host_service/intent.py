@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from host_service import atomic
 from host_service.errors import InvalidInput
+
+log = logging.getLogger(__name__)
 
 CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([.+~-][0-9A-Za-z.+~-]{1,60})?")
@@ -70,6 +74,12 @@ class SetupIntent:
         data = asdict(self)
         data["no_proxy"] = list(self.no_proxy)
         return data
+
+
+def _json_type(value: object) -> str:
+    return {list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(
+        type(value), "a number"
+    )
 
 
 def with_password(url: str, password: str | None) -> str:
@@ -244,6 +254,10 @@ def _proxy_password(
     return with_password(proxy, old.password)
 
 
+class IntentUnreadable(InvalidInput):
+    """``setup-inputs.json`` exists but does not hold setup inputs (damaged, or edited by hand)."""
+
+
 class IntentStore:
     """``setup-inputs.json`` (0600): the operator's inputs and nothing derived from them."""
 
@@ -251,16 +265,48 @@ class IntentStore:
         self.path = path
 
     def load(self) -> SetupIntent | None:
+        """The stored inputs, checked by the rules setup checks them by; None before setup.
+
+        Raises :class:`IntentUnreadable` naming the file and what is wrong with it; a file
+        the system cannot read (EACCES, EIO) is an ``OSError`` as it is.
+        """
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        return SetupIntent(
-            app_url=data["app_url"],
-            channel=data.get("channel"),
-            release=data.get("release"),
-            proxy=data.get("proxy"),
-            no_proxy=tuple(data.get("no_proxy") or ()),
+        except UnicodeDecodeError:
+            raise self._unreadable("not UTF-8 text") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise self._unreadable(f"not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise self._unreadable(f"expected a JSON object, got {_json_type(data)}")
+        if data.get("channel") is None and data.get("release") is None:
+            raise self._unreadable("names neither a channel nor a release")
+        try:
+            # The same checks as a setup request; an error names no value (the proxy URL
+            # may hold a password).
+            return parse_setup(data, default_channel="")
+        except InputErrors as exc:
+            raise self._unreadable("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from None
+
+    def recover(self) -> SetupIntent | None:
+        """:meth:`load` for the service's start: a file that holds no inputs is moved aside
+        (kept for a look, 0600 as it was) and the appliance asks for its inputs again."""
+        try:
+            return self.load()
+        except IntentUnreadable as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            self.path.replace(aside)
+            log.warning("%s; moved to %s: enter the setup inputs again", exc.message, aside.name)
+            return None
+
+    def _unreadable(self, why: str) -> IntentUnreadable:
+        return IntentUnreadable(
+            f"{self.path}: {why}",
+            hint="enter the setup inputs again on the setup page (the service moves this "
+            "file aside when it starts), or restore the file from a copy",
         )
 
     def save(self, intent: SetupIntent) -> None:

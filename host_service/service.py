@@ -79,7 +79,7 @@ class Service:
         setup_token.load_or_create(paths.token_file)
         loaded = load_state(paths.state_file)
         alive = loaded.owner is not None and owner.is_alive(loaded.owner)
-        intent = self.intents.load()
+        intent = self.intents.recover()  # damaged inputs are moved aside, and asked for again
         self.resume = sm.resume_decision(loaded, owner_alive=alive, has_intent=intent is not None)
         now = self.clock()
         if self.resume is Resume.OWNED_ELSEWHERE:

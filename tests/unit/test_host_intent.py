@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from host_service.intent import InputErrors, IntentStore, SetupIntent, parse_setup
+from host_service.errors import EXIT_USAGE
+from host_service.intent import (
+    InputErrors,
+    IntentStore,
+    IntentUnreadable,
+    SetupIntent,
+    parse_setup,
+)
 
 
 def errors_of(data: dict[str, Any]) -> dict[str, str]:
@@ -177,3 +185,104 @@ def test_store_round_trip_is_private(tmp_path: Path) -> None:
     store.save(intent)
     assert store.load() == intent
     assert store.path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "intent",
+    [
+        SetupIntent(app_url="https://a.example.com", channel="stable"),
+        SetupIntent(app_url="http://10.0.0.5:8443", release="sha256:" + "ab" * 32),
+        SetupIntent(
+            app_url="https://psa.example.com",
+            release="v1.4.2-rc.1",
+            proxy="http://ops:p%40ss%3Aw0rd@[fd00::1]:3128",
+            no_proxy=(".corp", "10.0.0.0/8"),
+        ),
+    ],
+    ids=["channel", "digest", "proxy-with-password"],
+)
+def test_what_setup_stores_loads_back_unchanged(tmp_path: Path, intent: SetupIntent) -> None:
+    # load checks the file by setup's own rules: what setup wrote must pass them as it is.
+    assert parse_setup(intent.to_json(), default_channel="other") == intent
+    store = IntentStore(tmp_path / "setup-inputs.json")
+    store.save(intent)
+    assert store.load() == intent
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b'{"app_url": "https://a.exa', "not JSON (Unterminated string"),
+        (b"", "not JSON (Expecting value"),
+        (b"\xff\xfe{}", "not UTF-8 text"),
+        (b"null", "expected a JSON object, got null"),
+        (b"[]", "expected a JSON object, got a list"),
+        (b'"x"', "expected a JSON object, got a string"),
+        (b'{"app_url": "https://a.example.com"}', "names neither a channel nor a release"),
+        (b'{"channel": "stable"}', "app_url: required"),
+        (b'{"app_url": 5, "channel": "stable"}', "app_url: expected a string, got int"),
+        (
+            b'{"app_url": "https://a.example.com", "channel": "x", "proxy": "http://p:1",'
+            b' "no_proxy": 5}',
+            "no_proxy: expected a comma-separated list",
+        ),
+        (
+            b'{"app_url": "https://a.example.com", "channel": "Not A Channel/../x"}',
+            "channel: expected a channel name",
+        ),
+        (
+            b'{"app_url": "https://a.example.com", "channel": "stable", "proxi": null}',
+            "proxi: unknown field (did you mean 'proxy'?)",
+        ),
+    ],
+    ids=[
+        "truncated", "empty", "not-utf8", "null", "list", "string", "no-ref", "no-url",
+        "url-type", "no-proxy-type", "bad-channel", "typo",
+    ],
+)  # fmt: skip
+def test_a_damaged_inputs_file_is_one_error_naming_it(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    store = IntentStore(tmp_path / "setup-inputs.json")
+    store.path.write_bytes(content)
+    with pytest.raises(IntentUnreadable) as raised:
+        store.load()
+    assert raised.value.message.startswith(f"{store.path}: {why}"), raised.value.message
+    assert raised.value.exit_code == EXIT_USAGE
+    assert raised.value.hint is not None
+    assert "setup page" in raised.value.hint
+    assert store.path.read_bytes() == content  # load only reads
+
+
+def test_an_error_in_stored_inputs_shows_no_proxy_password(tmp_path: Path) -> None:
+    store = IntentStore(tmp_path / "setup-inputs.json")
+    data = {"app_url": "ftp://a.example.com", "channel": "stable",
+            "proxy": "http://ops:Hunter2Canary@proxy.example:3128/path"}  # fmt: skip
+    store.path.write_text(json.dumps(data))
+    with pytest.raises(IntentUnreadable) as raised:
+        store.load()
+    assert "app_url: expected a URL" in raised.value.message
+    assert "proxy: proxy must not have a path" in raised.value.message
+    assert "Hunter2Canary" not in raised.value.message
+
+
+def test_recover_moves_damaged_inputs_aside_and_keeps_them_private(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = IntentStore(tmp_path / "setup-inputs.json")
+    store.path.write_text('{"app_url": "https://a.exa')
+    store.path.chmod(0o600)
+    assert store.recover() is None
+    assert not store.path.exists()
+    [aside] = tmp_path.iterdir()
+    assert aside.name.startswith("setup-inputs.json.corrupt-")
+    assert aside.read_text() == '{"app_url": "https://a.exa'
+    assert aside.stat().st_mode & 0o777 == 0o600
+    assert f"{store.path}: not JSON" in caplog.text
+    assert aside.name in caplog.text
+    # Valid inputs, and none at all, are left as they are.
+    intent = SetupIntent(app_url="https://a.example.com", channel="stable")
+    store.save(intent)
+    assert store.recover() == intent
+    store.path.unlink()
+    assert store.recover() is None

@@ -335,3 +335,28 @@ def test_lost_inputs_abandon_a_run(tmp_path: Path) -> None:
         assert load_state(path).phase is Phase.AWAITING_SETUP
     finally:
         service.stop()
+
+
+def test_a_service_starts_with_damaged_inputs_and_asks_for_them_again(tmp_path: Path) -> None:
+    # A run in progress whose inputs file is truncated: the service does not stop at start
+    # (a traceback, and no setup page to put it right); the file goes aside and the run
+    # waits for setup again.
+    service = make_service(tmp_path, Script())
+    paths = service.settings.paths
+    paths.state.mkdir(parents=True, mode=0o700)
+    dead = sm.claim(
+        sm.start_run(BootstrapState(), 1.0), pid=1, started_at=1.0, boot_id="old", now=1.0
+    )
+    save_state(paths.state_file, dead)
+    paths.intent_file.write_text('{"app_url": "https://psa.exa')
+    service.start()
+    try:
+        assert service.resume is sm.Resume.ABANDON
+        assert service.state_keeper.state.phase is Phase.AWAITING_SETUP
+        assert service.intents.load() is None
+        [aside] = paths.state.glob("setup-inputs.json.corrupt-*")
+        assert aside.read_text() == '{"app_url": "https://psa.exa'
+        service.submit_setup(INTENT)  # and setup runs again
+        assert wait_phase(service, Phase.RECONCILED).phase is Phase.RECONCILED
+    finally:
+        service.stop()
