@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from host_service.settings import Settings, rooted
 from host_service.support.host_facts import K3S_STORAGE
 from host_service.systemd import SystemdError
 
+MOUNTINFO = Path("/proc/self/mountinfo")
+_OCTAL = re.compile(r"\\([0-7]{3})")  # mountinfo's escapes: \040 is a space
 KEEP_IN_STATE = frozenset({"host-service.lock"})
 CONFIRMATION = "RESET"
 
@@ -245,8 +248,54 @@ def _wait_gone(
         waited += poll
 
 
-def remove_tree(path: Path) -> None:
-    """Delete ``path`` and everything below it, never crossing into another file system."""
+def _mount_points(mountinfo: Path) -> list[Path]:
+    """Every mount point of this mount namespace (``/proc/self/mountinfo``'s fifth field,
+    its octal escapes undone); none where the file cannot be read."""
+    try:
+        lines = mountinfo.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return []
+    points = []
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            points.append(Path(_OCTAL.sub(lambda m: chr(int(m[1], 8)), fields[4])))
+    return points
+
+
+def check_removable(path: Path, *, mountinfo: Path = MOUNTINFO) -> None:
+    """Refuse ``path`` when anything is mounted below it: a file system of its own (another
+    device) or a bind mount (the same device, so only the mount table shows it). Deleting
+    through either would delete what the mount shows, which is not the appliance's."""
+    try:
+        top = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(top.st_mode):
+        return
+    real = path.resolve()
+    below = sorted(p for p in _mount_points(mountinfo) if p != real and p.is_relative_to(real))
+    if below:
+        raise _across(below[0], path)
+    for current, dirs, _files in os.walk(path):  # symlinks are listed, never followed
+        here = Path(current)
+        for name in dirs:
+            child = here / name
+            if child.lstat().st_dev != top.st_dev:
+                raise _across(child, path)
+
+
+def _across(mount: Path, path: Path) -> ResetRefused:
+    return ResetRefused(
+        f"{mount} is a mount point; not deleting across file systems",
+        hint=f"nothing in {path} was deleted: unmount it, then run reset-data again",
+    )
+
+
+def remove_tree(path: Path, *, mountinfo: Path = MOUNTINFO) -> None:
+    """Delete ``path`` and everything below it, never crossing into another file system or
+    a bind mount: with anything mounted below it, nothing is deleted."""
+    check_removable(path, mountinfo=mountinfo)
     try:
         top = path.lstat()
     except FileNotFoundError:
@@ -264,11 +313,8 @@ def remove_tree(path: Path) -> None:
             if stat.S_ISLNK(info.st_mode):
                 child.unlink()
                 continue
-            if info.st_dev != top.st_dev:
-                raise ResetRefused(
-                    f"{child} is a mount point; not deleting across file systems",
-                    hint="unmount it, then run reset-data again",
-                )
+            if info.st_dev != top.st_dev:  # mounted since the check
+                raise _across(child, path)
             child.rmdir()
     path.rmdir()
 
@@ -303,6 +349,8 @@ def execute(
             max(0.05, settings.timeouts.poll_interval),
             sleep,
         )
+    for path in [path for path, _what in plan.volumes] + list(plan.files):
+        check_removable(path)  # before anything on the host goes
     for path, what in plan.volumes:
         say(f"removing {path} ({what})")
         remove_tree(path)

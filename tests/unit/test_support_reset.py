@@ -10,7 +10,7 @@ import pytest
 
 from host_service.kube import KubeError
 from host_service.settings import Settings, default_settings
-from host_service.support.reset import ResetRefused, make_plan, remove_tree
+from host_service.support.reset import ResetRefused, check_removable, make_plan, remove_tree
 from tests.fixtures.host_service import FakeKube
 
 
@@ -120,3 +120,59 @@ def test_remove_tree_unlinks_symlinks_without_following_them(tmp_path: Path) -> 
     assert not victim.exists()
     assert (outside / "keep").read_text() == "precious"
     remove_tree(victim)  # already gone: nothing to do
+
+
+def _mountinfo(tmp_path: Path, *points: Path) -> Path:
+    """A mount table (the format of /proc/self/mountinfo) listing ``points``; a space in a
+    path is written as the kernel writes it, \\040."""
+    lines = ["22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw"]
+    lines += [
+        f"{40 + i} 22 0:{50 + i} / {str(p).replace(' ', chr(92) + '040')} rw shared:{9 + i} "
+        "- tmpfs tmpfs rw"
+        for i, p in enumerate(points)
+    ]
+    table = tmp_path / "mountinfo"
+    table.write_text("\n".join(lines) + "\n")
+    return table
+
+
+def _tree(top: Path) -> list[Path]:
+    (top / "a b" / "deep").mkdir(parents=True)
+    (top / "a b" / "deep" / "data").write_text("kept")
+    (top / "first").write_text("kept")
+    return sorted(top.rglob("*"))
+
+
+@pytest.mark.parametrize("where", ["a b", "a b/deep"])
+def test_a_mount_below_the_tree_deletes_nothing(tmp_path: Path, where: str) -> None:
+    # A bind mount shares its source's device: only the mount table shows it. It said so
+    # after deleting whatever the walk reached first (the mounted files among them).
+    top = tmp_path / "volume"
+    before = _tree(top)
+    table = _mountinfo(tmp_path, Path("/elsewhere"), (top / where).resolve())
+    with pytest.raises(ResetRefused) as refused:
+        remove_tree(top, mountinfo=table)
+    assert refused.value.message == (
+        f"{(top / where).resolve()} is a mount point; not deleting across file systems"
+    )
+    assert (
+        refused.value.hint == f"nothing in {top} was deleted: unmount it, then run reset-data again"
+    )
+    assert sorted(top.rglob("*")) == before
+
+
+def test_mounts_beside_or_at_the_tree_do_not_stop_it(tmp_path: Path) -> None:
+    top = tmp_path / "volume"
+    _tree(top)
+    beside = tmp_path / "volume-2"
+    table = _mountinfo(tmp_path, tmp_path, top.resolve(), beside.resolve())
+    check_removable(top, mountinfo=table)
+    remove_tree(top, mountinfo=table)
+    assert not top.exists()
+
+
+def test_an_unreadable_mount_table_leaves_the_device_check(tmp_path: Path) -> None:
+    top = tmp_path / "volume"
+    _tree(top)
+    remove_tree(top, mountinfo=tmp_path / "no-such-mountinfo")
+    assert not top.exists()
