@@ -32,6 +32,19 @@ log = logging.getLogger("host_service")
 EXIT_OK = 0
 BUNDLE_COMMANDS = ("support-bundle", "collect-support-bundle")
 SUPPORT_COMMANDS = (*BUNDLE_COMMANDS, "reset-data", "repair-release")
+# The options only some commands take (the rest, --root, --settings and --debug, are for
+# all): one given to another command is refused, never ignored (a --dry-run the command did
+# not read would let it run for real).
+_ONLY_FOR = {
+    "listen": ("serve",),
+    "output": BUNDLE_COMMANDS,
+    "max_size_mb": BUNDLE_COMMANDS,
+    "cluster_seconds": BUNDLE_COMMANDS,
+    "journal_hours": BUNDLE_COMMANDS,
+    "yes": ("reset-data",),
+    "dry_run": ("reset-data",),
+    "journal_socket": SUPPORT_COMMANDS,
+}
 _FULL_DISK_HINT = (
     f"{STATE_DISK_HINT}; the service starts again by itself (Restart=on-failure) and "
     "resumes where it was"
@@ -139,8 +152,23 @@ def run_service(service: Service, host: str, port: int) -> int:
     return EXIT_OK
 
 
+def _not_for(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The first option given that ``args.command`` does not take, as the user wrote it."""
+    for action in parser._actions:  # argparse has no public list of them
+        commands = _ONLY_FOR.get(action.dest)
+        given = getattr(args, action.dest, None) != parser.get_default(action.dest)
+        if commands is not None and given and args.command not in commands:
+            names = ", ".join(commands[:-1]) + " or " if len(commands) > 1 else ""
+            return f"{action.option_strings[0]} is for {names}{commands[-1]}, not {args.command}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    misplaced = _not_for(parser, args)
+    if misplaced is not None:
+        parser.error(misplaced)  # usage and exit 2; nothing was done
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
