@@ -386,7 +386,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """
     wrong = ValueError(f"--listen {text!r}: expected ADDR:PORT, [IPv6]:PORT or :PORT")
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise wrong
     if host.startswith("[") or host.endswith("]"):
         try:

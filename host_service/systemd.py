@@ -71,7 +71,7 @@ class Systemctl:
         return UnitState(
             active=values.get("ActiveState", "") or "unknown",
             sub=values.get("SubState", ""),
-            restarts=int(restarts) if restarts.isdigit() else 0,
+            restarts=int(restarts) if restarts.isascii() and restarts.isdigit() else 0,
         )
 
     def journal(self, unit: str, *, lines: int = 40) -> str:

@@ -105,7 +105,7 @@ def count(args: Mapping[str, str], name: str, *, default: int, most: int) -> int
     text = args.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= most:
         raise InvalidLogRequest(
             {name: f"expected a whole number from 1 to {most}, got {text[:20]!r}"}
         )

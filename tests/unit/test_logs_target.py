@@ -73,7 +73,7 @@ def test_flags_are_one_or_zero_and_every_problem_is_named_at_once() -> None:
 def test_line_counts_and_cursors() -> None:
     assert count({}, "tail", default=500, most=5000) == 500
     assert count({"tail": "20"}, "tail", default=500, most=5000) == 20
-    for bad in ("0", "-1", "5001", "ten", "1e3"):
+    for bad in ("0", "-1", "5001", "ten", "1e3", "\u00b2", "\u00b9\u00b2", "\uff11\uff12"):
         with pytest.raises(InvalidLogRequest, match="whole number from 1 to 5000"):
             count({"tail": bad}, "tail", default=500, most=5000)
     assert cursor({}, "before") is None
