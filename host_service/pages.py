@@ -11,7 +11,7 @@ from typing import Any
 import jinja2
 
 from host_service.auth import CSRF_FIELD, PRELOGIN_COOKIE, Auth
-from host_service.intent import InputErrors, parse_setup, with_password
+from host_service.intent import InputErrors, parse_setup
 from host_service.service import Conflict, Service
 from host_service.store import StateWriteFailed
 from host_service.wsgi import HttpError, Request, Response, new_nonce
@@ -145,7 +145,13 @@ class Pages:
 
 
 def _without_password(text: str) -> str:
-    try:
-        return with_password(text, None)
-    except ValueError:  # not a URL at all: nothing to hide, the field error says what is wrong
+    """``text`` as typed, without what could be a password: between the user name and the
+    last ``@``. Not parsed as a URL: what is shown again did not pass as one (no scheme,
+    ``ops:pw@host``, reads as scheme ``ops``; an unclosed ``[`` does not parse at all)."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
         return text
+    return f"{scheme}{sep}{userinfo.partition(':')[0]}@{host}"

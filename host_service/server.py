@@ -335,7 +335,10 @@ class Server:
             if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
                 continue
             value = value.strip()
-            environ[key] = f"{environ[key]},{value}" if key in environ else value
+            # Repeated fields join with commas (RFC 9110), but cookies with "; " (RFC 6265:
+            # an HTTP/2 proxy may send each cookie in a header of its own).
+            joint = "; " if key == "HTTP_COOKIE" else ","
+            environ[key] = f"{environ[key]}{joint}{value}" if key in environ else value
         return environ
 
 

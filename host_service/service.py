@@ -76,7 +76,7 @@ class Service:
         paths.state.mkdir(parents=True, exist_ok=True, mode=0o700)
         paths.state.chmod(0o700)
         self._take_lock()
-        setup_token.load_or_create(paths.token_file)
+        self.token()  # made now, or replaced when damaged (the console is shown below)
         loaded = load_state(paths.state_file)
         alive = loaded.owner is not None and owner.is_alive(loaded.owner)
         intent = self.intents.recover()  # damaged inputs are moved aside, and asked for again
@@ -183,11 +183,14 @@ class Service:
         return new
 
     def token(self) -> str:
-        return setup_token.load_or_create(self.settings.paths.token_file)
+        return setup_token.load_or_create(self.settings.paths.token_file, replaced=self._show)
 
     def refresh_console(self) -> None:
+        self._show(self.token())
+
+    def _show(self, token: str) -> None:
         try:
-            console.show(self.settings, addresses=self.runtime.host.addresses(), token=self.token())
+            console.show(self.settings, addresses=self.runtime.host.addresses(), token=token)
         except OSError as exc:
             log.warning("console banner not updated: %s", exc)
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from host_service import atomic
+
+log = logging.getLogger(__name__)
 
 # Crockford's base32: no I, L, O or U, so what is read off a console is typed right.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 GROUPS = 5
 GROUP_SIZE = 4  # 20 symbols x 5 bits = 100 bits
+_SYMBOLS = frozenset(ALPHABET)
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
@@ -36,13 +41,17 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError:
+        return ""  # damaged
 
 
-def load_or_create(path: Path) -> str:
+def load_or_create(path: Path, *, replaced: Callable[[str], None] | None = None) -> str:
     """The stored token, created on first start; the file is kept at 0600.
 
     The service and the console banner may both start first: the new file is linked into
-    place only if none exists, so both always show the same token.
+    place only if none exists, so both always show the same token. A damaged file gets a
+    new token, which ``replaced`` is given (to show it on the console at once: the token
+    the console shows no longer works).
     """
     token = _read(path)
     if token is None:
@@ -56,8 +65,12 @@ def load_or_create(path: Path) -> str:
         finally:
             tmp.unlink(missing_ok=True)
         token = _read(path) or ""
-    if len(normalize(token)) != GROUPS * GROUP_SIZE:
-        return rotate(path)  # damaged: a new token (the console shows it)
+    if len(normalize(token)) != GROUPS * GROUP_SIZE or not set(normalize(token)) <= _SYMBOLS:
+        new = rotate(path)
+        log.warning("%s: damaged; replaced by a new setup token (shown on the console)", path)
+        if replaced is not None:
+            replaced(new)
+        return new
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return token

@@ -190,6 +190,22 @@ def test_non_ascii_secrets_are_refused_not_a_crash(service: ServiceProcess) -> N
     assert_answer(answer, 403, api=False)
 
 
+def test_cookies_in_headers_of_their_own_are_all_read(service: ServiceProcess) -> None:
+    # An HTTP/2 proxy in front of the appliance may send each cookie in a header of its own;
+    # joined with a comma, the session cookie's value took in the next one and was refused.
+    client = logged_in(service)
+    session = client.http.cookies["appliance_session"]
+    for first, second in [("theme=dark", f"appliance_session={session}"),
+                          (f"appliance_session={session}", "theme=dark")]:  # fmt: skip
+        answer = exchange(
+            service.port,
+            b"GET /api/session HTTP/1.1\r\nHost: a\r\nCookie: %s\r\nCookie: %s\r\n\r\n"
+            % (first.encode(), second.encode()),
+        )
+        assert answer.status == 200, (answer.status, answer.body[:300])
+        assert answer.json["csrf"]
+
+
 @pytest.mark.parametrize(("path", "api"), [("/api/status", True), ("/status", False)])
 def test_a_request_line_over_8_kib_is_a_414(service: ServiceProcess, path: str, api: bool) -> None:
     target = f"{path}?q={'A' * 9000}".encode()

@@ -238,3 +238,60 @@ def test_pages_work_without_javascript(service: Service) -> None:
     nonce = re.search(r"style-src 'nonce-([^']+)'", status.header("Content-Security-Policy") or "")
     assert nonce is not None
     assert f'<script nonce="{nonce.group(1)}">' in status.text
+
+
+@pytest.mark.parametrize(
+    ("proxy", "shown"),
+    [
+        # refused for another reason (no scheme; an unclosed bracket; a path): the page shows
+        # the field again, without the password
+        ("ops:Hunter2Canary@proxy.example.com:3128", "ops@proxy.example.com:3128"),
+        ("http://ops:Hunter2Canary@[::1", "http://ops@[::1"),
+        ("http://ops:Hunter2Canary@proxy.example.com:3128/x", "http://ops@proxy.example.com:3128/x"),
+        ("http://ops:Hunter2@Canary@proxy.example.com:3128/x",
+         "http://ops@proxy.example.com:3128/x"),
+        ("http://ops:Hunter2/Canary@proxy.example.com/x", "http://ops@proxy.example.com/x"),
+    ],
+)  # fmt: skip
+def test_a_refused_proxy_is_shown_again_without_its_password(
+    service: Service, proxy: str, shown: str
+) -> None:
+    browser = Browser(App(service))
+    login(browser, service)
+    page = browser.call("GET", "/setup")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    answer = browser.form(
+        "/setup", {"csrf": csrf.group(1), "app_url": "https://psa.example.com", "proxy": proxy}
+    )
+    assert answer.code == 400
+    assert 'data-field="proxy"' in answer.text
+    assert "Hunter2" not in answer.text
+    assert "Canary" not in answer.text
+    assert f'name="proxy" value="{shown}"' in answer.text.replace("&#34;", '"')
+
+
+@pytest.mark.parametrize(
+    "damage", [b"XXXX\n", b"\xff\xfe\x00garbage", b"UUUU-UUUU-UUUU-UUUU-UUUU\n"]
+)
+def test_a_damaged_token_is_replaced_and_the_console_shows_the_new_one_at_once(
+    service: Service, damage: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The console went on showing the old token until the banner timer ran again, and a
+    # token file that was not ASCII failed every login (a 500).
+    token_file = service.settings.paths.token_file
+    old = service.token()
+    assert old in service.settings.paths.issue.read_text()
+    token_file.write_bytes(damage)
+    browser = Browser(App(service))
+    answer = browser.json("POST", "/api/login", {"token": damage.decode(errors="replace")})
+    assert answer.code == 401
+    new = token_file.read_text().strip()
+    assert new != old
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    issue = service.settings.paths.issue.read_text()
+    assert new in issue
+    assert old not in issue
+    assert f"{token_file}: damaged; replaced by a new setup token" in caplog.text
+    assert new not in caplog.text  # the token is shown on the console only
+    assert browser.json("POST", "/api/login", {"token": new}).code == 200
