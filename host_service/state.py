@@ -216,6 +216,28 @@ class BootstrapState:
 # --- transitions ------------------------------------------------------------------------
 
 
+def contradictions(state: BootstrapState) -> list[str]:
+    """What in ``state`` no sequence of transitions can produce (a hand-edited or damaged
+    file that still fits the schema). Such a state can wedge the appliance: "running" with
+    every step done runs nothing, and refuses both setup and Retry."""
+    found = []
+    statuses = [record.status for record in state.steps]
+    if statuses.count(StepStatus.RUNNING) > 1:
+        found.append("more than one step is running")
+    if state.phase is Phase.RUNNING and state.current is None:
+        found.append("the phase is running but every step is done")
+    if state.phase is Phase.RECONCILED and state.current is not None:
+        found.append(f"the phase is reconciled but step {state.current.value} is not done")
+    if state.phase is Phase.BLOCKED:
+        if state.blocker is None:
+            found.append("the phase is blocked but there is no blocker")
+        elif state.record(state.blocker.step).status is not StepStatus.BLOCKED:
+            found.append(f"the blocker names step {state.blocker.step.value}, which is not blocked")
+    elif state.blocker is not None:
+        found.append(f"a blocker is kept while the phase is {state.phase.value}")
+    return found
+
+
 def _with_step(state: BootstrapState, record: StepRecord, now: float) -> BootstrapState:
     steps = tuple(record if r.step is record.step else r for r in state.steps)
     return replace(state, steps=steps, updated_at=now)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host_service import atomic
+from host_service import state as sm
 from host_service.errors import HostNotReady
 from host_service.schema import Schema
 from host_service.state import BootstrapState
@@ -32,11 +33,13 @@ def load_state(path: Path) -> BootstrapState:
     except (OSError, ValueError) as exc:
         _quarantine(path, f"not readable JSON: {exc}")
         return BootstrapState()
-    problems = SCHEMA.problems(data)
+    problems = [str(p) for p in SCHEMA.problems(data)]
+    state = BootstrapState.from_json(data) if not problems else BootstrapState()
+    problems = problems or sm.contradictions(state)
     if problems:
-        _quarantine(path, "; ".join(str(p) for p in problems[:5]))
+        _quarantine(path, "; ".join(problems[:5]))
         return BootstrapState()
-    return BootstrapState.from_json(data)
+    return state
 
 
 def _quarantine(path: Path, why: str) -> None:

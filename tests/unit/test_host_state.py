@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -489,3 +490,45 @@ def test_a_blocked_step_begun_again_has_no_finish_time() -> None:
     assert blocked.record(step).finished_at == 5.0
     again = sm.begin_step(sm.retry(blocked, 6.0), step, 7.0)
     assert again.record(step).finished_at is None
+
+
+def _all(status: StepStatus) -> tuple[StepRecord, ...]:
+    return tuple(StepRecord(step=s, status=status) for s in STEPS)
+
+
+@pytest.mark.parametrize(
+    ("state", "why"),
+    [
+        (replace(FULL, phase=Phase.RUNNING, blocker=None, steps=_all(StepStatus.DONE)),
+         "the phase is running but every step is done"),
+        (replace(FULL, phase=Phase.RECONCILED, blocker=None),
+         "the phase is reconciled but step values is not done"),
+        (replace(FULL, blocker=None), "the phase is blocked but there is no blocker"),
+        (replace(FULL, blocker=replace(BLOCKER, step=Step.K3S)),
+         "the blocker names step k3s, which is not blocked"),
+        (replace(FULL, phase=Phase.AWAITING_SETUP),
+         "a blocker is kept while the phase is awaiting-setup"),
+        (replace(FULL, phase=Phase.RUNNING, blocker=None, steps=_all(StepStatus.RUNNING)),
+         "more than one step is running"),
+    ],
+    ids=["running-all-done", "reconciled-not-done", "blocked-no-blocker", "blocker-elsewhere",
+         "stray-blocker", "two-running"],
+)  # fmt: skip
+def test_a_state_no_transition_makes_is_moved_aside(
+    tmp_path: Path, state: BootstrapState, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It fits the schema, so it was loaded: "running" with every step done ran nothing and
+    # refused both setup and Retry, for good.
+    assert why in sm.contradictions(state)
+    path = tmp_path / "state.json"
+    save_state(path, state)
+    assert load_state(path) == BootstrapState()
+    assert len(list(tmp_path.glob("state.json.corrupt-*"))) == 1
+    assert why in caplog.text
+
+
+def test_every_state_the_transitions_make_is_free_of_contradictions() -> None:
+    for name, state in persisted_states():
+        assert sm.contradictions(state) == [], name
+    assert sm.contradictions(FULL) == []
+    assert sm.contradictions(BootstrapState()) == []

@@ -360,3 +360,19 @@ def test_a_service_starts_with_damaged_inputs_and_asks_for_them_again(tmp_path: 
         assert wait_phase(service, Phase.RECONCILED).phase is Phase.RECONCILED
     finally:
         service.stop()
+
+
+def test_inputs_damaged_during_a_run_return_it_to_setup(
+    services: Callable[[Script], Service], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The worker read them before each step: the error ended its thread and left the run
+    # "running" with no one driving it.
+    script = Script()
+    service = services(script)
+    intent_file = service.settings.paths.intent_file
+    script.actions[Step.PREFLIGHT] = lambda ctx: intent_file.write_text("{")
+    service.submit_setup(INTENT)
+    state = wait_phase(service, Phase.AWAITING_SETUP)
+    assert "abandoned: setup inputs damaged" in state.history[-1]
+    assert f"{intent_file}: not JSON" in caplog.text
+    assert script.runs[Step.K3S] == 0
