@@ -7,6 +7,7 @@ import ipaddress
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -259,17 +260,42 @@ class IntentUnreadable(InvalidInput):
 
 
 class IntentStore:
-    """``setup-inputs.json`` (0600): the operator's inputs and nothing derived from them."""
+    """``setup-inputs.json`` (0600): the operator's inputs and nothing derived from them.
 
-    def __init__(self, path: Path) -> None:
+    ``sets_aside`` (the service's store): a damaged file is moved aside (kept for a look,
+    0600 as it was) with a warning, and reads as no inputs, so the setup page asks for them
+    again. Without it (the support commands) a damaged file is an error naming it.
+    """
+
+    def __init__(self, path: Path, *, sets_aside: bool = False) -> None:
         self.path = path
+        self.sets_aside = sets_aside
+        self._lock = threading.Lock()
 
     def load(self) -> SetupIntent | None:
         """The stored inputs, checked by the rules setup checks them by; None before setup.
 
-        Raises :class:`IntentUnreadable` naming the file and what is wrong with it; a file
-        the system cannot read (EACCES, EIO) is an ``OSError`` as it is.
+        A damaged file raises :class:`IntentUnreadable` naming the file and what is wrong
+        (or is set aside, see the class); one the system cannot read (EACCES, EIO) is an
+        ``OSError`` as it is.
         """
+        try:
+            return self._read()
+        except IntentUnreadable:
+            if not self.sets_aside:
+                raise
+        with self._lock:  # the first of several readers moves it; the others read again
+            try:
+                return self._read()
+            except IntentUnreadable as exc:
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+                self.path.replace(aside)
+                log.warning(
+                    "%s; moved to %s: enter the setup inputs again", exc.message, aside.name
+                )
+                return None
+
+    def _read(self) -> SetupIntent | None:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -290,17 +316,6 @@ class IntentStore:
             return parse_setup(data, default_channel="")
         except InputErrors as exc:
             raise self._unreadable("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from None
-
-    def recover(self) -> SetupIntent | None:
-        """:meth:`load` for the service's start: a file that holds no inputs is moved aside
-        (kept for a look, 0600 as it was) and the appliance asks for its inputs again."""
-        try:
-            return self.load()
-        except IntentUnreadable as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            self.path.replace(aside)
-            log.warning("%s; moved to %s: enter the setup inputs again", exc.message, aside.name)
-            return None
 
     def _unreadable(self, why: str) -> IntentUnreadable:
         return IntentUnreadable(

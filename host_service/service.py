@@ -48,7 +48,7 @@ class Service:
         self.implementations = implementations
         self.runtime = runtime
         self.clock = clock
-        self.intents = IntentStore(settings.paths.intent_file)
+        self.intents = IntentStore(settings.paths.intent_file, sets_aside=True)
         self.sessions = SessionKeeper(
             settings.paths.session_key_file, revoked_file=settings.paths.revoked_sessions_file
         )
@@ -79,7 +79,7 @@ class Service:
         self.token()  # made now, or replaced when damaged (the console is shown below)
         loaded = load_state(paths.state_file)
         alive = loaded.owner is not None and owner.is_alive(loaded.owner)
-        intent = self.intents.recover()  # damaged inputs are moved aside, and asked for again
+        intent = self.intents.load()  # damaged inputs are moved aside, and asked for again
         self.resume = sm.resume_decision(loaded, owner_alive=alive, has_intent=intent is not None)
         now = self.clock()
         if self.resume is Resume.OWNED_ELSEWHERE:

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 from host_service import command
 from host_service import state as sm
 from host_service.command import CommandFailed
-from host_service.intent import IntentStore, IntentUnreadable, SetupIntent
+from host_service.intent import IntentStore, SetupIntent
 from host_service.runtime import Runtime
 from host_service.settings import Settings
 from host_service.state import Phase, Step
@@ -170,12 +170,7 @@ class Worker:
             step = current.current
             if step is None:  # all done; finish_step already moved the phase
                 return
-            try:
-                intent = self.intents.load()
-            except IntentUnreadable as exc:  # damaged while the service runs
-                log.warning("%s", exc.message)
-                self._update(lambda s: sm.abandon(s, self.clock(), "setup inputs damaged"))
-                return
+            intent = self.intents.load()  # damaged ones are set aside: None
             if intent is None:
                 self._update(lambda s: sm.abandon(s, self.clock(), "setup inputs missing"))
                 return

@@ -95,7 +95,7 @@ def _selection_recorded(ctx: StepContext, manifest_digest: str) -> bool:
         recorded = json.loads(ctx.settings.paths.selection_file.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return False
-    return bool(
+    return isinstance(recorded, dict) and bool(  # another JSON type: damaged, not recorded
         recorded.get("manifest_digest") == manifest_digest
         and recorded.get("app_url") == ctx.intent.app_url
     )

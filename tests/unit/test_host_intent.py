@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -266,13 +267,13 @@ def test_an_error_in_stored_inputs_shows_no_proxy_password(tmp_path: Path) -> No
     assert "Hunter2Canary" not in raised.value.message
 
 
-def test_recover_moves_damaged_inputs_aside_and_keeps_them_private(
+def test_the_service_s_store_moves_damaged_inputs_aside_and_keeps_them_private(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = IntentStore(tmp_path / "setup-inputs.json")
+    store = IntentStore(tmp_path / "setup-inputs.json", sets_aside=True)
     store.path.write_text('{"app_url": "https://a.exa')
     store.path.chmod(0o600)
-    assert store.recover() is None
+    assert store.load() is None
     assert not store.path.exists()
     [aside] = tmp_path.iterdir()
     assert aside.name.startswith("setup-inputs.json.corrupt-")
@@ -283,6 +284,25 @@ def test_recover_moves_damaged_inputs_aside_and_keeps_them_private(
     # Valid inputs, and none at all, are left as they are.
     intent = SetupIntent(app_url="https://a.example.com", channel="stable")
     store.save(intent)
-    assert store.recover() == intent
+    assert store.load() == intent
     store.path.unlink()
-    assert store.recover() is None
+    assert store.load() is None
+
+
+def test_readers_at_once_move_damaged_inputs_aside_once(tmp_path: Path) -> None:
+    store = IntentStore(tmp_path / "setup-inputs.json", sets_aside=True)
+    store.path.write_text("[]")
+    start = threading.Barrier(8)
+    seen: list[SetupIntent | None] = []
+
+    def read() -> None:
+        start.wait()
+        seen.append(store.load())
+
+    readers = [threading.Thread(target=read) for _ in range(8)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert seen == [None] * 8
+    assert len(list(tmp_path.glob("setup-inputs.json.corrupt-*"))) == 1

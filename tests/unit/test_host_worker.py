@@ -365,14 +365,15 @@ def test_a_service_starts_with_damaged_inputs_and_asks_for_them_again(tmp_path: 
 def test_inputs_damaged_during_a_run_return_it_to_setup(
     services: Callable[[Script], Service], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # The worker read them before each step: the error ended its thread and left the run
-    # "running" with no one driving it.
+    # The worker reads them before each step: a damaged file is set aside (an error there
+    # ended its thread and left the run "running" with no one driving it).
     script = Script()
     service = services(script)
     intent_file = service.settings.paths.intent_file
     script.actions[Step.PREFLIGHT] = lambda ctx: intent_file.write_text("{")
     service.submit_setup(INTENT)
     state = wait_phase(service, Phase.AWAITING_SETUP)
-    assert "abandoned: setup inputs damaged" in state.history[-1]
+    assert "abandoned: setup inputs missing" in state.history[-1]
     assert f"{intent_file}: not JSON" in caplog.text
+    assert len(list(intent_file.parent.glob("setup-inputs.json.corrupt-*"))) == 1
     assert script.runs[Step.K3S] == 0

@@ -298,6 +298,9 @@ def test_selection_recorded_needs_this_manifest_and_this_app_url(tmp_path: Path)
     ctx.settings.paths.selection_file.parent.mkdir(parents=True, exist_ok=True)
     ctx.settings.paths.selection_file.write_text("{not json")
     assert reconcile._selection_recorded(ctx, MANIFEST) is False
+    for other in ("null", "[]", '"x"', "5"):  # another JSON type: damaged, not an error
+        ctx.settings.paths.selection_file.write_text(other)
+        assert reconcile._selection_recorded(ctx, MANIFEST) is False
     record(ctx)
     assert reconcile._selection_recorded(ctx, MANIFEST) is True
     assert reconcile._selection_recorded(ctx, "sha256:" + "1" * 64) is False
