@@ -10,9 +10,9 @@ from host_service.auth import Auth
 from host_service.intent import InputErrors, parse_setup
 from host_service.service import Conflict, Service
 from host_service.store import StateWriteFailed
+from host_service.update.http import long_poll
 from host_service.wsgi import HttpError, Request, Response
 
-LONG_POLL_MAX = 60.0
 SSE_HEARTBEAT = 15.0
 SSE_LIFETIME = 600.0  # the browser reconnects; no thread is held forever
 
@@ -51,16 +51,9 @@ class Api:
 
     def status(self, request: Request) -> Response:
         keeper = self.service.state_keeper
-        wait = request.arg("wait")
-        if wait is not None:
-            try:
-                seen = int(wait)
-                timeout = min(LONG_POLL_MAX, float(request.arg("timeout") or 25))
-            except ValueError as exc:
-                raise HttpError(
-                    400, "wait and timeout must be numbers", fields={"wait": "an integer"}
-                ) from exc
-            version, state = keeper.wait_for_change(seen, max(0.0, timeout))
+        poll = long_poll(request)
+        if poll is not None:
+            version, state = keeper.wait_for_change(*poll)
         else:
             version, state = keeper.snapshot()
         return Response.json(self.service.status_view(version, state))

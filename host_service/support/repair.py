@@ -19,7 +19,7 @@ from host_service.resolution import read_resolution
 from host_service.runtime import Runtime
 from host_service.settings import Settings
 from host_service.steps import apply, reconcile, resolved, source, values
-from host_service.steps.context import StepContext, StepFailed
+from host_service.steps.context import StepContext
 from host_service.update import flux
 from host_service.update.store import History, UpdatePaths
 from host_service.worker import redactor
@@ -109,13 +109,21 @@ def repair_release(
     redact = redactor(intent)
     try:
         _reapply(ctx, release, clock=clock, say=say)
-    except StepFailed as exc:
-        history.upsert(
-            {**entry, "outcome": "blocked", "finished_at": clock(), "message": redact(exc.message)}
-        )
+    except BaseException as exc:  # whatever ends it (kubectl, Ctrl-C), the entry says so
+        message = redact(_failure(exc))
+        history.upsert({**entry, "outcome": "blocked", "finished_at": clock(), "message": message})
         raise
     history.upsert({**entry, "outcome": "succeeded", "finished_at": clock()})
     return release.version
+
+
+def _failure(exc: BaseException) -> str:
+    """What the history says stopped a repair."""
+    if isinstance(exc, ServiceError):  # StepFailed, KubeError, RegistryError...
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (KeyboardInterrupt) before it finished; run repair-release again"
+    return f"failed with an internal error: {exc!r}"
 
 
 def _reapply(

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from host_service.intent import DIGEST
-from host_service.update.manager import UpdateConflict, UpdateManager
+from host_service.intent import InputErrors
+from host_service.update.manager import UpdateConflict, UpdateManager, digest_problem, ref_problem
 from host_service.wsgi import HttpError, Request, Response
 
 LONG_POLL_MAX = 60.0
+LONG_POLL_DEFAULT = 25.0
 
 
 class Renderer(Protocol):
@@ -22,7 +24,10 @@ class Renderer(Protocol):
 def when(stamp: object) -> str:
     if not isinstance(stamp, int | float):
         return "—"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+    except (OverflowError, OSError, ValueError):  # a stamp from a damaged file: 1e300, NaN
+        return "—"
 
 
 def requested_by(request: Request) -> str:
@@ -32,25 +37,60 @@ def requested_by(request: Request) -> str:
     return f"session {sid} from {request.client}"
 
 
-def _start_fields(data: dict[str, Any]) -> tuple[str, str, bool]:
+def long_poll(request: Request) -> tuple[int, float] | None:
+    """``?wait=<version>&timeout=<seconds>`` of a long-poll as (version, seconds), or None
+    when no wait is asked for; a 400 names each argument that is not a number. (Shared with
+    ``/api/status``: the request arguments of both long-polls are the same.)"""
+    wait = request.arg("wait")
+    if wait is None:
+        return None
     errors: dict[str, str] = {}
-    unknown = sorted(set(data) - {"ref", "manifest_digest", "force"})
-    for key in unknown:
-        errors[key] = "unknown field"
+    seen, timeout = 0, LONG_POLL_DEFAULT
+    try:
+        seen = int(wait)
+    except ValueError:
+        errors["wait"] = "expected an integer: the version of the answer seen last"
+    try:
+        timeout = float(request.arg("timeout") or LONG_POLL_DEFAULT)
+    except ValueError:
+        errors["timeout"] = "expected a number of seconds"
+    if errors:
+        raise HttpError(400, "invalid long-poll arguments", fields=errors)
+    return seen, max(0.0, min(LONG_POLL_MAX, timeout))
+
+
+def _fields(
+    data: dict[str, Any], known: tuple[str, ...], problems: dict[str, str | None]
+) -> dict[str, str]:
+    """Field -> what is wrong with it: unknown fields, then the known ones' problems."""
+    errors = dict.fromkeys(sorted(set(data) - set(known)), "unknown field")
+    errors.update({field: problem for field, problem in problems.items() if problem})
+    return errors
+
+
+def _start_fields(data: dict[str, Any]) -> tuple[str, str, bool]:
     ref = data.get("ref")
-    if not isinstance(ref, str) or not ref:
-        errors["ref"] = "required: the channel, version or digest that was previewed"
     digest = data.get("manifest_digest")
-    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
-        errors["manifest_digest"] = "required: sha256:<64 hex>, as the preview or check showed"
     force = data.get("force", False)
-    if not isinstance(force, bool):
-        errors["force"] = "expected true or false"
+    errors = _fields(
+        data,
+        ("ref", "manifest_digest", "force"),
+        {
+            "ref": ref_problem(ref),
+            "manifest_digest": digest_problem(digest),
+            "force": None if isinstance(force, bool) else "expected true or false",
+        },
+    )
     if errors:
         raise HttpError(400, "invalid update request", fields=errors)
     assert isinstance(ref, str)
     assert isinstance(digest, str)
     return ref, digest, bool(force)
+
+
+def _invalid(exc: InputErrors, what: str) -> HttpError:
+    """The manager's own check of a field (the handlers check first: defence in depth)."""
+    return HttpError(400, f"invalid {what}", fields=exc.errors)
 
 
 class UpdateHttp:
@@ -63,14 +103,9 @@ class UpdateHttp:
 
     def api_view(self, request: Request) -> Response:
         keeper = self.manager.keeper
-        wait = request.arg("wait")
-        if wait is not None:
-            try:
-                seen = int(wait)
-                timeout = min(LONG_POLL_MAX, float(request.arg("timeout") or 25))
-            except ValueError as exc:
-                raise HttpError(400, "wait and timeout must be numbers") from exc
-            version, run = keeper.wait_for_change(seen, max(0.0, timeout))
+        poll = long_poll(request)
+        if poll is not None:
+            version, run = keeper.wait_for_change(*poll)
         else:
             version, run = keeper.snapshot()
         return Response.json(self.manager.view(version, run))
@@ -84,11 +119,14 @@ class UpdateHttp:
     def api_preview(self, request: Request) -> Response:
         data = request.json()
         ref = data.get("ref")
-        if set(data) - {"ref"} or not isinstance(ref, str) or not ref:
-            fields = {"ref": "required: a channel, a version or a digest"}
-            raise HttpError(400, "invalid preview request", fields=fields)
+        errors = _fields(data, ("ref",), {"ref": ref_problem(ref)})
+        if errors:
+            raise HttpError(400, "invalid preview request", fields=errors)
+        assert isinstance(ref, str)
         try:
             return Response.json(self.manager.preview(ref))
+        except InputErrors as exc:
+            raise _invalid(exc, "preview request") from exc
         except UpdateConflict as exc:
             raise HttpError(409, str(exc)) from exc
 
@@ -98,6 +136,8 @@ class UpdateHttp:
             self.manager.start_update(
                 ref=ref, manifest_digest=digest, force=force, requested_by=requested_by(request)
             )
+        except InputErrors as exc:
+            raise _invalid(exc, "update request") from exc
         except UpdateConflict as exc:
             raise HttpError(409, str(exc)) from exc
         version, current = self.manager.keeper.snapshot()
@@ -139,15 +179,23 @@ class UpdateHttp:
 
     def page_preview(self, request: Request) -> Response:
         ref = (request.arg("ref") or "").strip()
-        digest = request.arg("digest")
+        digest = request.arg("digest") or None
         if not ref:
             return self._page(request, 400, error="give a channel, a version or a digest")
+        problems = {"ref": ref_problem(ref)}
+        if digest is not None:
+            problems["digest"] = digest_problem(digest)
+        error = _page_error(problems)
+        if error:
+            return self._page(request, 400, error=error)
         try:
             preview = None
-            if digest:  # exactly what a check showed, from the cache
+            if digest is not None:  # exactly what a check or preview showed, from the cache
                 preview = self.manager.describe_cached(ref, digest)
             if preview is None:
                 preview = self.manager.preview(ref)
+        except InputErrors as exc:
+            return self._page(request, 400, error=_page_error(exc.errors))
         except UpdateConflict as exc:
             return self._page(request, 409, error=str(exc))
         return self._page(request, preview=preview)
@@ -157,10 +205,15 @@ class UpdateHttp:
         ref = form.get("ref", "")
         digest = form.get("manifest_digest", "")
         force = form.get("force") == "yes"
+        error = _page_error({"ref": ref_problem(ref), "manifest_digest": digest_problem(digest)})
+        if error:
+            return self._page(request, 400, error=error)
         try:
             self.manager.start_update(
                 ref=ref, manifest_digest=digest, force=force, requested_by=requested_by(request)
             )
+        except InputErrors as exc:
+            return self._page(request, 400, error=_page_error(exc.errors))
         except UpdateConflict as exc:
             back = f"/update/preview?ref={quote(ref)}&digest={quote(digest)}"
             return self._page(request, 409, error=str(exc), back=back)
@@ -172,3 +225,8 @@ class UpdateHttp:
         except UpdateConflict as exc:
             return self._page(request, 409, error=str(exc))
         return Response.redirect("/update")
+
+
+def _page_error(problems: Mapping[str, str | None]) -> str:
+    """The page's error line: each bad field and what is wrong with it."""
+    return "; ".join(f"{field}: {problem}" for field, problem in problems.items() if problem)

@@ -4,7 +4,6 @@ with its diff, starting, retrying and resuming a run, the history. What the HTTP
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -13,7 +12,7 @@ from typing import Any
 
 from host_service import atomic
 from host_service.errors import InvalidInput
-from host_service.intent import CHANNEL, DIGEST, VERSION, IntentStore, SetupIntent
+from host_service.intent import CHANNEL, DIGEST, VERSION, InputErrors, IntentStore, SetupIntent
 from host_service.operate.overview import STEP_HEALTH, STEP_WORDS
 from host_service.release import Release
 from host_service.runtime import Runtime
@@ -26,7 +25,15 @@ from host_service.update.diff import release_diff
 from host_service.update.runner import UpdateRunner
 from host_service.update.state import TITLES, RunPhase, Selection, UpdateRun, UpdateStep
 from host_service.update.steps import UpdateImplementation
-from host_service.update.store import Candidate, CandidateCache, UpdateKeeper, UpdatePaths
+from host_service.update.store import (
+    Candidate,
+    CandidateCache,
+    UpdateKeeper,
+    UpdatePaths,
+    json_type,
+    read_document,
+    read_selection,
+)
 from host_service.update.versions import compare
 from host_service.worker import redactor
 
@@ -39,6 +46,35 @@ HISTORY_SHOWN = 20
 
 class UpdateConflict(InvalidInput):
     """The request does not fit the state (HTTP 409); the message says why and what to do."""
+
+
+REF_EXPECTED = "expected a channel (stable), a version (1.4.2) or a digest (sha256:<64 hex>)"
+DIGEST_EXPECTED = "expected sha256:<64 hex>, the manifest digest the check or preview showed"
+
+
+def ref_problem(ref: object) -> str | None:
+    """What is wrong with ``ref`` as the release an update selects, or None. It becomes the
+    channel or the pinned release in the setup inputs, so it passes setup's own rules."""
+    if isinstance(ref, str) and (
+        CHANNEL.fullmatch(ref) or VERSION.fullmatch(ref) or DIGEST.fullmatch(ref)
+    ):
+        return None
+    return REF_EXPECTED
+
+
+def digest_problem(digest: object) -> str | None:
+    """What is wrong with ``digest`` as a release manifest digest, or None."""
+    return None if isinstance(digest, str) and DIGEST.fullmatch(digest) else DIGEST_EXPECTED
+
+
+def _require_valid(ref: str, manifest_digest: str | None = None) -> None:
+    """The manager's own check (the HTTP layer checks first, answering 400 per field)."""
+    problems = {"ref": ref_problem(ref)}
+    if manifest_digest is not None:
+        problems["manifest_digest"] = digest_problem(manifest_digest)
+    errors = {field: problem for field, problem in problems.items() if problem}
+    if errors:
+        raise InputErrors(errors)
 
 
 class UpdateManager:
@@ -76,6 +112,7 @@ class UpdateManager:
         self._lock = threading.Lock()  # one start/retry/check decision at a time
         self._stop = threading.Event()
         self._scheduler: threading.Thread | None = None
+        self._selection_problem: str | None = None  # the last one logged
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -109,9 +146,11 @@ class UpdateManager:
         """The first selection (the bootstrap's) opens the history."""
         if any(e.get("kind") == "install" for e in self.keeper.history.entries()):
             return
-        try:
-            recorded = json.loads(self.settings.paths.selection_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+        recorded, problem = read_selection(self.settings.paths.selection_file)
+        if problem != self._selection_problem and problem is not None:
+            log.warning("%s", problem)  # once, not on every view of the update page
+        self._selection_problem = problem
+        if recorded is None:
             return
         self.keeper.history.upsert(
             {
@@ -202,7 +241,9 @@ class UpdateManager:
     def _fetch(self, intent: SetupIntent, ref: str) -> Candidate:
         ctx = self._context(intent)
         fetched = resolved.fetch(ctx, ref)
-        candidate = Candidate(fetched.manifest_digest, fetched.config_digest, fetched.release)
+        candidate = Candidate(
+            fetched.manifest_digest, fetched.config_digest, fetched.release, refs=(ref,)
+        )
         self.cache.save(candidate)
         return candidate
 
@@ -241,11 +282,10 @@ class UpdateManager:
         return result
 
     def last_check(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.paths.check.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        check: dict[str, Any] | None = read_document(
+            self.paths.check, dict, directory=self.paths.directory, problem=_check_problem
+        )
+        return check
 
     def kind_of(self, ref: str) -> str:
         if VERSION.fullmatch(ref) or DIGEST.fullmatch(ref):
@@ -255,10 +295,7 @@ class UpdateManager:
 
     def preview(self, ref: str) -> dict[str, Any]:
         """What selecting ``ref`` (channel, version or digest) would change, side by side."""
-        if not (CHANNEL.fullmatch(ref) or VERSION.fullmatch(ref) or DIGEST.fullmatch(ref)):
-            raise UpdateConflict(
-                f"{ref!r} is not a channel, a version (1.4.2) or a digest (sha256:<64 hex>)"
-            )
+        _require_valid(ref)
         intent = self._intent()
         try:
             candidate = self._fetch(intent, ref)
@@ -293,10 +330,12 @@ class UpdateManager:
         }
 
     def describe_cached(self, ref: str, digest: str) -> dict[str, Any] | None:
-        """The preview of a candidate a check or preview already fetched (no registry call)."""
+        """The preview of a candidate a check or preview already fetched as ``ref`` (no
+        registry call); None when it did not."""
+        _require_valid(ref, digest)
         candidate = self.cache.load(digest)
         intent = self.intents.load()
-        if candidate is None or intent is None:
+        if candidate is None or ref not in candidate.refs or intent is None:
             return None
         return self._describe(intent, ref, candidate)
 
@@ -305,7 +344,9 @@ class UpdateManager:
     def start_update(
         self, *, ref: str, manifest_digest: str, force: bool, requested_by: str
     ) -> UpdateRun:
-        """Start a run to the release ``manifest_digest`` (as a check or preview showed it)."""
+        """Start a run to the release ``manifest_digest`` as a check or preview of ``ref``
+        showed it."""
+        _require_valid(ref, manifest_digest)
         with self._lock:
             phase = self.bootstrap_phase()
             if phase is not Phase.RECONCILED:
@@ -321,6 +362,15 @@ class UpdateManager:
                 raise UpdateConflict(
                     f"release {manifest_digest} was not checked or previewed on this appliance; "
                     "check for updates or preview it first"
+                )
+            if ref not in candidate.refs:
+                # The ref is what commit records as the operator's choice: it must be one the
+                # registry answered with this manifest, not any name sent along with it.
+                seen = ", ".join(repr(r) for r in candidate.refs)
+                raise UpdateConflict(
+                    f"release {manifest_digest} was not checked or previewed as {ref!r} on "
+                    f"this appliance{f' (only as {seen})' if seen else ''}; preview {ref} "
+                    "and start the update from that preview"
                 )
             current = self.current()
             if current is None:
@@ -433,6 +483,14 @@ def run_view(run: UpdateRun, runner_alive: bool) -> dict[str, Any]:
         record["status_text"] = STEP_WORDS.get(record["status"], record["status"])
         record["health"] = STEP_HEALTH.get(record["status"], "unknown")
     return data
+
+
+def _check_problem(check: dict[str, Any]) -> str | None:
+    """What in a stored check the views could not show (they read ``latest``'s fields)."""
+    latest = check.get("latest")
+    if isinstance(latest, dict | None):
+        return None
+    return f"latest: expected a JSON object or null, got {json_type(latest)}"
 
 
 def _relation(selection: Selection | None, candidate: Candidate) -> str:

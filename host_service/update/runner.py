@@ -134,8 +134,12 @@ class UpdateRunner:
     def _run_step(self, step: UpdateStep) -> None:
         run = self.keeper.update(lambda r: us.begin(r, step, self.clock()))
         log.info("update %s: step %s started", run.id, step.value)
-        intent = self.intents.load()
-        redact = redactor(target_intent(intent, run)) if intent else (lambda text: text)
+        try:
+            intent = self.intents.load()
+        except ServiceError:  # unreadable inputs: the step's context fails on them, a blocker
+            intent = None
+        # Only the proxy is redacted, and the run's release choice does not change it.
+        redact = redactor(intent) if intent else (lambda text: text)
         implementation = self.implementations[step]
         try:
             u = self._context(step, run)

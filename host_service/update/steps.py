@@ -8,13 +8,12 @@ move the source once the selection is committed, and its reconcile step records 
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from host_service import manifests
-from host_service.intent import IntentStore, SetupIntent
+from host_service.intent import InputErrors, IntentStore, SetupIntent, parse_setup
 from host_service.kube import KubeError, is_true
 from host_service.oci import DigestMismatch, RegistryError
 from host_service.release import FetchedRelease, Release, values_configmap_name
@@ -24,17 +23,34 @@ from host_service.steps import values as values_step
 from host_service.steps.context import StepContext, StepFailed
 from host_service.update import flux
 from host_service.update.state import UpdateRun, UpdateStep
-from host_service.update.store import Candidate, CandidateCache
+from host_service.update.store import Candidate, CandidateCache, read_selection
 from host_service.update.versions import compare
 from host_service.values import render_all
+
+log = logging.getLogger(__name__)
 
 
 def target_intent(intent: SetupIntent, run: UpdateRun) -> SetupIntent:
     """The operator's inputs with the release choice this run makes; nothing else changes
-    (the app URL, the proxy: an update never resets what the operator set)."""
-    if run.kind == "pin":
-        return dataclasses.replace(intent, release=run.target.ref, channel=None)
-    return dataclasses.replace(intent, channel=run.target.ref, release=None)
+    (the app URL, the proxy: an update never resets what the operator set). The choice
+    passes setup's own rules, as if the operator had typed it into the setup form."""
+    ref = run.target.ref
+    pin = run.kind == "pin"
+    choice = {"channel": None if pin else ref, "release": ref if pin else None}
+    try:
+        chosen = parse_setup({**intent.to_json(), **choice}, default_channel="")
+    except InputErrors as exc:
+        why = "; ".join(f"{field}: {problem}" for field, problem in exc.errors.items())
+    else:
+        if chosen.release_ref == ref:
+            return chosen
+        why = f"it reads as {chosen.release_ref!r}"
+    raise StepFailed(
+        f"update {run.id} selects {ref!r} ({run.kind}), which setup would refuse: {why}",
+        cause="the run file was changed by hand, or written by an older service that did not "
+        "check the release it names",
+        next_step="choose the release again on the update page (that replaces this run)",
+    )
 
 
 @dataclass
@@ -76,7 +92,12 @@ def resolve_run(u: UpdateContext) -> None:
             cause="the registry answered with another manifest",
             next_step="check the registry or the mirror in between, then retry",
         )
-    u.cache.save(Candidate(fetched.manifest_digest, fetched.config_digest, fetched.release))
+    # The run's ref was checked against the candidate when it started; it stays paired.
+    u.cache.save(
+        Candidate(
+            fetched.manifest_digest, fetched.config_digest, fetched.release, refs=(target.ref,)
+        )
+    )
     u.ctx.report(
         f"release {target.version}: manifest and config blob digests recomputed",
         detail=f"{u.run.target.ref} -> {fetched.manifest_digest} (config {fetched.config_digest})",
@@ -203,9 +224,10 @@ def _release(u: UpdateContext) -> Release:
 
 
 def _reconciled(u: UpdateContext) -> bool:
-    try:
-        recorded = json.loads(u.ctx.settings.paths.selection_file.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+    recorded, problem = read_selection(u.ctx.settings.paths.selection_file)
+    if problem is not None:
+        log.warning("%s", problem)
+    if recorded is None:
         return False
     if recorded.get("manifest_digest") != u.run.target.manifest_digest:
         return False

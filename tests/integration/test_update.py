@@ -272,5 +272,9 @@ def test_update_requests_are_validated_and_refused_when_they_do_not_fit(
     bad = client.post("/api/update", {"ref": "", "manifest_digest": "x", "force": "no"})
     assert bad.status_code == 400
     assert set(bad.json()["fields"]) == {"ref", "manifest_digest", "force"}
-    assert client.post("/api/update/preview", {"ref": "Not A Ref!"}).status_code in (400, 409)
+    bad = client.post("/api/update/preview", {"ref": "Not A Ref!", "x": 1})
+    assert bad.status_code == 400
+    assert set(bad.json()["fields"]) == {"ref", "x"}
+    bad = client.post("/api/update", {"ref": "Not A Channel/../x", "manifest_digest": digest})
+    assert (bad.status_code, set(bad.json()["fields"])) == (400, {"ref"})
     assert running.client().get("/api/update").status_code == 401

@@ -5,6 +5,8 @@ and every way a start is refused."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from host_service.intent import IntentStore, SetupIntent
+from host_service.intent import InputErrors, IntentStore, SetupIntent
 from host_service.oci import Manifest, sha256_digest
 from host_service.release import (
     RELEASE_MEDIA_TYPE,
@@ -28,6 +30,7 @@ from host_service.update import state as us
 from host_service.update.diff import release_diff, side_by_side
 from host_service.update.manager import UpdateConflict, UpdateManager
 from host_service.update.state import Blocker, RunPhase, Selection, UpdateRun, UpdateStep
+from host_service.update.steps import IMPLEMENTATIONS, UpdateContext
 from host_service.update.store import Candidate, UpdateKeeper, UpdatePaths
 from host_service.update.versions import compare
 from tests.fixtures.host_service import FakeHost, FakeKube, release_document
@@ -351,3 +354,154 @@ def test_candidates_are_cached_with_their_digests(scene: Scene) -> None:
     assert isinstance(cached, Candidate)
     assert cached.release.version == "1.4.0"
     assert scene.manager.cache.load("sha256:" + "9" * 64) is None
+
+
+def test_a_start_needs_the_ref_its_candidate_was_checked_or_previewed_as(scene: Scene) -> None:
+    newer = scene.registry.publish(
+        release_document("1.5.0", "stable", "ghcr.io/c", "sha256:" + "d" * 64), "1.5.0", "nightly"
+    )
+    manager = scene.manager
+    manager.preview("1.5.0")
+    # Each of these names another release, or none of the registry's: starting 1.5.0's
+    # digest under it would record a choice the operator never saw resolve to it.
+    for ref in ("stable", "nightly", "1.5.1", scene.running, newer):
+        with pytest.raises(UpdateConflict, match=re.escape(f"not checked or previewed as {ref!r}")):
+            manager.start_update(ref=ref, manifest_digest=newer, force=False, requested_by="t")
+        assert manager.describe_cached(ref, newer) is None
+    assert manager.keeper.run is None
+    shown = manager.describe_cached("1.5.0", newer)
+    assert shown is not None
+    assert shown["target"]["manifest_digest"] == newer
+    manager.preview("nightly")  # the same manifest by another name: both are known now
+    assert manager.describe_cached("1.5.0", newer) is not None
+    run = manager.start_update(ref="nightly", manifest_digest=newer, force=False, requested_by="t")
+    assert (run.kind, run.target.ref, run.target.version) == ("channel", "nightly", "1.5.0")
+
+
+def test_the_check_pairs_the_followed_channel_with_what_it_found(scene: Scene) -> None:
+    newer = scene.registry.publish(
+        release_document("1.5.0", "stable", "ghcr.io/c", "sha256:" + "d" * 64), "stable"
+    )
+    manager = scene.manager
+    assert manager.check(requested_by="t")["latest"]["manifest_digest"] == newer
+    assert manager.describe_cached("stable", newer) is not None
+    run = manager.start_update(ref="stable", manifest_digest=newer, force=False, requested_by="t")
+    assert (run.kind, run.target.ref) == ("update", "stable")
+
+
+@pytest.mark.parametrize("ref", ["Not A Channel/../x", "", "stable\n", "Stable", "sha256:abc"])
+def test_the_manager_refuses_a_ref_that_is_not_a_channel_version_or_digest(
+    scene: Scene, ref: str
+) -> None:
+    manager = scene.manager
+    digest = manager.preview("stable")["target"]["manifest_digest"]
+    for call in (
+        lambda: manager.preview(ref),
+        lambda: manager.describe_cached(ref, digest),
+        lambda: manager.start_update(ref=ref, manifest_digest=digest, force=True, requested_by="t"),
+    ):
+        with pytest.raises(InputErrors) as caught:
+            call()
+        assert set(caught.value.errors) == {"ref"}
+        assert caught.value.errors["ref"].startswith("expected a channel")
+    assert manager.keeper.run is None
+    assert scene.registry.asked == ["stable"]
+    assert IntentStore(scene.settings.paths.intent_file).load() == INTENT
+
+
+@pytest.mark.parametrize("digest", ["/etc/passwd", "../../release-selection", "sha256:" + "A" * 64])
+def test_the_manager_refuses_a_manifest_digest_that_is_not_one(scene: Scene, digest: str) -> None:
+    manager = scene.manager
+    for call in (
+        lambda: manager.describe_cached("stable", digest),
+        lambda: manager.start_update(
+            ref="stable", manifest_digest=digest, force=True, requested_by="t"
+        ),
+    ):
+        with pytest.raises(InputErrors) as caught:
+            call()
+        assert set(caught.value.errors) == {"manifest_digest"}
+    assert manager.keeper.run is None
+
+
+@pytest.mark.parametrize("content", ["null", "[]", '"x"', "{broken"])
+def test_a_damaged_selection_file_leaves_the_history_readable(
+    scene: Scene, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    selection = scene.settings.paths.selection_file
+    selection.write_text(content)
+    assert scene.manager.history() == []
+    assert scene.manager.history() == []
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"{selection}: ")
+    assert warning.endswith("; ignored")
+    assert selection.read_text() == content  # the bootstrap's file: left for it to rewrite
+    selection.write_text(json.dumps({"manifest_digest": scene.running, "version": "1.4.0"}))
+    assert [e["kind"] for e in scene.manager.history()] == ["install"]
+
+
+@pytest.mark.parametrize("content", ["null", "[]", '"x"', "{broken"])
+def test_the_reconcile_probe_reads_a_damaged_selection_file_as_not_done(
+    scene: Scene, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    scene.settings.paths.selection_file.write_text(content)
+    manager = scene.manager
+    u = UpdateContext(
+        manager._context(INTENT), new_run(), manager.cache, manager.intents, lambda c: None
+    )
+    assert IMPLEMENTATIONS[UpdateStep.RECONCILE].probe(u) is False
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"{scene.settings.paths.selection_file}: ")
+
+
+def _blocked(scene: Scene) -> UpdateRun:
+    keeper = scene.manager.keeper
+    version = [keeper.snapshot()[0]]
+
+    def pause(left: float) -> None:
+        version[0] = keeper.wait_for_change(version[0], min(left, 1.0))[0]
+
+    def blocked() -> UpdateRun | None:
+        run = keeper.run
+        return run if run is not None and run.phase is RunPhase.BLOCKED else None
+
+    return wait_until(blocked, 10, "the run to stop at a blocker", pause=pause)
+
+
+def test_a_run_whose_ref_setup_would_refuse_stops_before_it_changes_anything(
+    scene: Scene,
+) -> None:
+    newer = scene.registry.publish(
+        release_document("1.5.0", "stable", "ghcr.io/c", "sha256:" + "d" * 64), "1.5.0"
+    )
+    inputs = scene.settings.paths.intent_file.read_bytes()
+    hostile = replace(  # a run file edited by hand, or written before refs were checked
+        new_run(),
+        kind="channel",
+        target=Selection(
+            ref="Not A Channel/../x",
+            version="1.5.0",
+            manifest_digest=newer,
+            config_digest="sha256:" + "d" * 64,
+        ),
+    )
+    scene.manager.keeper.replace(hostile)
+    scene.manager.start()  # resumes the run
+    run = _blocked(scene)
+    assert run.blocker is not None
+    assert run.blocker.step is UpdateStep.RESOLVE
+    assert run.blocker.message.startswith(
+        "update u2-1 selects 'Not A Channel/../x' (channel), which setup would refuse: channel: "
+    )
+    assert "choose the release again" in run.blocker.next_step
+    assert scene.settings.paths.intent_file.read_bytes() == inputs
+
+
+def test_a_run_with_unreadable_inputs_stops_at_a_blocker_not_in_progress(scene: Scene) -> None:
+    scene.manager.keeper.replace(new_run())
+    scene.settings.paths.intent_file.write_text("[]")
+    scene.manager.start()
+    run = _blocked(scene)
+    assert run.blocker is not None
+    assert run.blocker.step is UpdateStep.RESOLVE
+    assert str(scene.settings.paths.intent_file) in run.blocker.message

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from host_service.errors import InternalError
 from host_service.settings import default_settings
 from host_service.update import state as us
 from host_service.update.store import (
@@ -200,3 +201,112 @@ def test_each_load_is_a_change_waiters_see(tmp_path: Path) -> None:
     again.load()
     assert before < middle < again.snapshot()[0]
     assert again.run == new_run()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/etc/passwd",
+        "../../release-selection",
+        "sha256:../../release-selection",
+        "sha256:" + "a" * 63 + "\x00",
+        "sha256:" + "A" * 64,
+        "a" * 64,
+    ],
+)
+def test_the_cache_refuses_a_name_that_is_not_a_manifest_digest(tmp_path: Path, name: str) -> None:
+    from tests.unit.test_update_diff import release
+
+    victim = tmp_path / "release-selection.json"
+    victim.write_text("not the cache's")
+    cache = CandidateCache(UpdatePaths(tmp_path / "state" / "update"))
+    with pytest.raises(InternalError, match=r"not a manifest digest \(sha256:<64 hex>\)"):
+        cache.load(name)
+    with pytest.raises(InternalError, match="not a manifest digest"):
+        cache.save(Candidate(name, "sha256:" + "c" * 64, release("1.5.0")))
+    assert victim.read_text() == "not the cache's"
+    assert [p.name for p in tmp_path.rglob("*")] == ["release-selection.json"]
+
+
+def test_a_damaged_file_is_set_aside_only_inside_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = tmp_path / "update"
+    store.mkdir()
+    from host_service.update.store import read_document
+
+    outside = tmp_path / "outside.json"
+    for path in (outside, store / "inside.json"):
+        path.write_text("{broken")
+    assert read_document(outside, dict, directory=store) is None
+    assert outside.read_text() == "{broken"
+    assert caplog.messages[-1].endswith("; left in place: it is not in " + str(store))
+    assert read_document(store / "inside.json", dict, directory=store) is None
+    assert [p.name.split("-")[0] for p in store.iterdir()] == ["inside.json.corrupt"]
+
+
+@pytest.mark.parametrize(
+    ("content", "kind"),
+    [("null", "null"), ("[]", "a list"), ('"x"', "a string"), ("3", "a number"),
+     ("true", "true or false"), ("{}", "an object")],
+)  # fmt: skip
+def test_a_state_file_of_another_type_is_set_aside_like_a_damaged_one(
+    tmp_path: Path, content: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.unit.test_update_diff import release
+
+    store = keeper(tmp_path)
+    paths = store.paths
+    cache = CandidateCache(paths)
+    digest = "sha256:" + "b" * 64
+    cache.save(Candidate(digest, "sha256:" + "c" * 64, release("1.5.0")))
+    wanted = {paths.history: "list", paths.run: "object", paths.manifest(digest): "object"}
+    for path, expected in wanted.items():
+        if kind.endswith(f" {expected}"):
+            continue
+        path.write_text(content)
+        caplog.clear()
+        read = {
+            paths.history: store.history.entries,
+            paths.run: store.load,
+            paths.manifest(digest): lambda: cache.load(digest),
+        }[path]()
+        assert not read
+        [aside] = [
+            p.name for p in path.parent.iterdir() if p.name.startswith(f"{path.name}.corrupt-")
+        ]
+        assert caplog.messages == [
+            f"{path}: expected a JSON {expected}, got {kind}; kept as {aside}"
+        ]
+        assert (path.parent / aside).read_text() == content
+        (path.parent / aside).unlink()
+
+
+@pytest.mark.parametrize("field", ["release", "refs", "config_digest"])
+@pytest.mark.parametrize("value", [[1], "x", 3, None, {"schema": "nope"}])
+def test_a_candidate_with_a_field_of_another_type_is_not_a_candidate(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    from tests.unit.test_update_diff import release
+
+    cache = CandidateCache(UpdatePaths(tmp_path))
+    digest = "sha256:" + "b" * 64
+    cache.save(Candidate(digest, "sha256:" + "c" * 64, release("1.5.0")))
+    path = UpdatePaths(tmp_path).manifest(digest)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, field: value}))
+    assert cache.load(digest) is None
+
+
+def test_a_candidate_keeps_every_ref_it_was_seen_under(tmp_path: Path) -> None:
+    from tests.unit.test_update_diff import release
+
+    cache = CandidateCache(UpdatePaths(tmp_path))
+    digest = "sha256:" + "b" * 64
+    for ref in ("stable", "1.5.0", "stable", digest):
+        cache.save(Candidate(digest, "sha256:" + "c" * 64, release("1.5.0"), refs=(ref,)))
+    loaded = cache.load(digest)
+    assert loaded is not None
+    assert loaded.refs == ("stable", "1.5.0", digest)
+    assert json.loads(UpdatePaths(tmp_path).manifest(digest).read_text())["refs"] == [
+        "stable", "1.5.0", digest]  # fmt: skip
