@@ -8,6 +8,7 @@ atomically at 0600 with a manifest of every file.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 SCHEMA = "alga.appliance.support-bundle/v1"
 PREFIX = "support-bundle"
 KEEP = 5  # bundles kept in <state>/support
+# The names new_bundle_path gives: the second bundle of one second is -2, the tenth -10.
+NAME = re.compile(rf"{PREFIX}-([0-9]{{8}}-[0-9]{{6}})(?:-([0-9]+))?\.tar\.gz")
 MiB = 1024 * 1024
 
 
@@ -62,11 +65,21 @@ def default_name(now: float) -> str:
     return f"{PREFIX}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(now))}.tar.gz"
 
 
+def _made(name: str) -> tuple[str, int] | None:
+    """When a bundle called ``name`` was made: its time, then its number in that second."""
+    match = NAME.fullmatch(name)
+    return (match[1], int(match[2] or 1)) if match else None
+
+
 def list_bundles(settings: Settings) -> list[Path]:
-    """Bundles kept in ``<state>/support``, newest first."""
-    directory = bundle_dir(settings)
-    found = [p for p in directory.glob(f"{PREFIX}-*.tar.gz") if p.is_file()]
-    return sorted(found, key=lambda p: p.name, reverse=True)
+    """Bundles kept in ``<state>/support``, newest first (by the time and number in their
+    names: ``-HHMMSS-2`` is newer than ``-HHMMSS``, ``-10`` newer than ``-2``)."""
+    found = {
+        p: made
+        for p in bundle_dir(settings).glob(f"{PREFIX}-*.tar.gz")
+        if (made := _made(p.name)) is not None and p.is_file()
+    }
+    return sorted(found, key=found.__getitem__, reverse=True)
 
 
 def _collect_cluster(collector: ClusterCollector, seconds: float) -> tuple[bool, float]:
@@ -198,15 +211,20 @@ def prune(settings: Settings, keep: int = KEEP) -> None:
         old.unlink(missing_ok=True)
 
 
-def new_bundle_path(settings: Settings, now: float) -> Path:
-    """A fresh name in ``<state>/support`` (0700); a second bundle in the same second gets a
-    suffix."""
-    directory = bundle_dir(settings)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    directory.chmod(0o700)
+def free_bundle_path(directory: Path, now: float) -> Path:
+    """The default name for a bundle made at ``now`` in ``directory``, with a suffix when a
+    file there has it already (a second bundle in the same second: ``-2``)."""
     path = directory / default_name(now)
     n = 1
     while path.exists():
         n += 1
         path = directory / default_name(now).replace(".tar.gz", f"-{n}.tar.gz")
     return path
+
+
+def new_bundle_path(settings: Settings, now: float) -> Path:
+    """A fresh name in ``<state>/support``, made here (0700) if missing."""
+    directory = bundle_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+    return free_bundle_path(directory, now)

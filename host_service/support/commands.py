@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.handlers
+import math
 import os
 import sys
 import time
@@ -20,13 +21,23 @@ from host_service.kube import KubeError
 from host_service.runtime import real_runtime
 from host_service.settings import Settings
 from host_service.steps.context import StepFailed
-from host_service.support.bundle import Limits, build_bundle, new_bundle_path, prune
+from host_service.support.bundle import (
+    Limits,
+    build_bundle,
+    free_bundle_path,
+    new_bundle_path,
+    prune,
+)
 from host_service.support.cluster import LogLimits
 from host_service.support.repair import NothingToRepair, repair_release
 from host_service.support.reset import CONFIRMATION, ResetRefused, execute, make_plan
 from host_service.worker import redactor
 
 OUTPUT_HINT = "a file, or a directory for the default name"
+# Bounds of the time options: beyond them a wait or a journal window means nothing (and a
+# thread's join overflows at about 292 years).
+MAX_CLUSTER_SECONDS = 24 * 3600.0
+MAX_JOURNAL_HOURS = 10 * 365 * 24.0
 
 MiB = 1024 * 1024
 JOURNAL_SOCKET = Path("/dev/log")
@@ -77,22 +88,48 @@ def log_to_journal(command: str, socket: Path = JOURNAL_SOCKET) -> None:
     journal_log.propagate = False  # the commands print their progress themselves
 
 
-def support_bundle(settings: Settings, args: argparse.Namespace) -> int:
-    if args.max_size_mb < 1:
-        sys.stderr.write("error: --max-size-mb: at least 1\n")
-        return 2
-    limits = Limits(
+def _out_of_range(option: str, value: float, *, unit: str, most: float) -> str | None:
+    """What is wrong with ``value`` unless it is a number above 0 and at most ``most``
+    (argparse takes ``nan``, ``inf`` and ``-5`` for a float)."""
+    if math.isfinite(value) and 0 < value <= most:
+        return None
+    return f"{option}: expected a number of {unit} above 0, at most {most:g}, got {value:g}"
+
+
+def bundle_limits(args: argparse.Namespace) -> Limits:
+    """The bundle's limits from the command line; InvalidInput names every option out of
+    range (on one line)."""
+    problems = [
+        f"--max-size-mb: at least 1, got {args.max_size_mb}" if args.max_size_mb < 1 else None,
+        _out_of_range(
+            "--cluster-seconds", args.cluster_seconds, unit="seconds", most=MAX_CLUSTER_SECONDS
+        ),
+        _out_of_range("--journal-hours", args.journal_hours, unit="hours", most=MAX_JOURNAL_HOURS),
+    ]
+    if any(problems):
+        raise InvalidInput("; ".join(p for p in problems if p))
+    return Limits(
         max_bytes=args.max_size_mb * MiB,
         cluster_seconds=max(1.0, args.cluster_seconds),
         journal_hours=args.journal_hours,
         logs=LogLimits(),
     )
-    now = time.time()
-    output: Path | None = args.output
+
+
+def bundle_output(settings: Settings, output: Path | None, now: float) -> Path:
+    """Where the bundle goes: the file named, the default name in the directory named (a
+    suffix when that directory has the name already), or ``<state>/support``. The state
+    directory is touched only when the bundle goes there (it may be read-only or full)."""
     if output is None:
-        output = new_bundle_path(settings, now)
-    elif _is_directory(output):
-        output = output / new_bundle_path(settings, now).name
+        return new_bundle_path(settings, now)
+    if _is_directory(output):
+        return free_bundle_path(output, now)
+    return output
+
+
+def support_bundle(settings: Settings, args: argparse.Namespace) -> int:
+    limits = bundle_limits(args)
+    output = bundle_output(settings, args.output, time.time())
     _make_directory_for(output)  # before a minute and more of collecting
     say(
         f"collecting a support bundle (cluster parts at most {limits.cluster_seconds:g} s, "
@@ -244,13 +281,14 @@ def repair(settings: Settings, args: argparse.Namespace) -> int:
     handle = _locked(settings)
     if handle is None:
         return 4
-    intent = IntentStore(settings.paths.intent_file).load()
-    redact = redactor(intent) if intent else (lambda text: text)
-
-    def progress(text: str) -> None:
-        _logged(redact(text))
-
     with handle:
+        # Damaged inputs are IntentUnreadable: one line naming the file, exit 2 (__main__).
+        intent = IntentStore(settings.paths.intent_file).load()
+        redact = redactor(intent) if intent else (lambda text: text)
+
+        def progress(text: str) -> None:
+            _logged(redact(text))
+
         journal_log.info("repair-release: started (uid %d)", os.getuid())
         try:
             version = repair_release(

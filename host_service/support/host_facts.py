@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from host_service.errors import ServiceError
 from host_service.host import LinuxHost, kernel_clock_state, synchronized
 from host_service.intent import IntentStore, with_password
 from host_service.settings import Settings, rooted
@@ -40,6 +41,14 @@ STATE_FILES = (
     "update/*/*.json",
 )
 STATE_FILE_LIMIT = 4 * 1024 * 1024
+# What a state "file" that is none is, for the manifest.
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
 
 
 def _file(path: Path, name: str, *, limit: int | None = None) -> Item:
@@ -50,6 +59,35 @@ def _file(path: Path, name: str, *, limit: int | None = None) -> Item:
         return Item(name, how, skipped="not present")
     except OSError as exc:
         return Item(name, how, error=f"{path}: {exc.strerror or exc}")
+
+
+def _state_file(state: Path, path: Path, name: str) -> Item:
+    """A file of the state directory, collected only when it is a regular file there: a
+    symbolic link (or a file below a linked directory) may lead anywhere on the host."""
+    how = f"file {path}"
+    below = [p for p in (path, *path.parents) if p.is_relative_to(state) and p != state]
+    linked = next((p for p in below if p.is_symlink()), None)
+    if linked is not None:
+        try:
+            target = f" to {linked.readlink()}"
+        except OSError:
+            target = ""
+        where = "a symbolic link" if linked == path else f"below the symbolic link {linked}"
+        return Item(
+            name,
+            how,
+            skipped=f"{where}{target}: not followed (only regular files of {state} are collected)",
+        )
+    try:
+        kind = stat.S_IFMT(path.lstat().st_mode)
+    except FileNotFoundError:
+        return Item(name, how, skipped="not present")
+    except OSError as exc:
+        return Item(name, how, error=f"{path}: {exc.strerror or exc}")
+    if kind != stat.S_IFREG:
+        what = _KINDS.get(kind, "not a regular file")
+        return Item(name, how, skipped=f"{what}: only regular files are collected")
+    return _file(path, name, limit=STATE_FILE_LIMIT)
 
 
 def _text(name: str, how: str, produce: Callable[[], str]) -> Item:
@@ -156,13 +194,23 @@ def _network(proc: Path) -> str:
     )  # fmt: skip
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong with a YAML file, and where; never the snippet of the file PyYAML's own
+    message quotes (a line of a kubeconfig or k3s' config may be a credential)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
 def _yaml_scrubbed(path: Path, name: str) -> Item:
     how = f"file {path} (secret-named keys blanked)"
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return Item(name, how, skipped="not present")
-    except (OSError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        return Item(name, how, error=f"{path}: not YAML: {_yaml_problem(exc)}")
+    except (OSError, ValueError) as exc:
         return Item(name, how, error=str(exc))
     text = yaml.safe_dump(scrub_document(document), sort_keys=True)
     return Item(name, how, data=text.encode())
@@ -184,25 +232,84 @@ def _env_file(path: Path, name: str) -> Item:
     return Item(name, how, data=("\n".join(out) + "\n").encode())
 
 
-def _kubeconfig_summary(path: Path) -> str:
+def _kind(value: object) -> str:
+    """What a YAML value is, for a message that must not quote it."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "empty" if value is None else f"a {type(value).__name__}"
+
+
+def _mapping(value: object, where: str) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected a mapping, got {_kind(value)}")
+    return value
+
+
+def _entries(document: dict[Any, Any], key: str) -> Iterator[tuple[str, dict[Any, Any]]]:
+    """``(where, entry)`` for each mapping in the list at ``key``."""
+    value = document.get(key)
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise ValueError(f"{key}: expected a list, got {_kind(value)}")
+    for i, entry in enumerate(value):
+        yield f"{key}[{i}]", _mapping(entry, f"{key}[{i}]")
+
+
+def kubeconfig_outline(document: object) -> tuple[list[str], list[str]]:
+    """The servers of a parsed kubeconfig and, per user, the kinds of credential it holds;
+    ValueError naming the first key without a kubeconfig's shape (never a value)."""
+    top = _mapping(document, "the top level")
+    servers = []
+    for where, entry in _entries(top, "clusters"):
+        server = _mapping(entry.get("cluster"), f"{where}.cluster").get("server")
+        if not isinstance(server, str | None):
+            raise ValueError(f"{where}.cluster.server: expected a URL, got {_kind(server)}")
+        servers.append(server or "(none)")
+    users = []
+    for where, entry in _entries(top, "users"):
+        kinds = _mapping(entry.get("user"), f"{where}.user").keys()
+        if not all(isinstance(k, str) for k in kinds):
+            raise ValueError(f"{where}.user: expected names of credentials as its keys")
+        users.append(f"{entry.get('name')}: {', '.join(sorted(kinds))}")
+    return servers, users
+
+
+def _kubeconfig_summary(path: Path, name: str) -> Item:
     """Where the kubeconfig points and its mode; never its credentials."""
-    st = path.stat()
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    servers = [
-        str((c.get("cluster") or {}).get("server"))
-        for c in document.get("clusters") or []
-        if isinstance(c, dict)
-    ]
-    users = [
-        f"{u.get('name')}: {', '.join(sorted((u.get('user') or {}).keys()))}"
-        for u in document.get("users") or []
-        if isinstance(u, dict)
-    ]
-    return (
+    how = f"{path}: servers and mode only"
+    damaged = "the summary is left out (k3s writes the file again when it starts)"
+    try:
+        st = path.stat()
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Item(name, "kubeconfig", skipped="no kubeconfig yet")
+    except OSError as exc:
+        return Item(name, how, error=f"{path}: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        return Item(name, how, error=f"{path}: not UTF-8 text; {damaged}")
+    except yaml.YAMLError as exc:
+        return Item(name, how, error=f"{path}: not YAML: {_yaml_problem(exc)}; {damaged}")
+    try:
+        servers, users = kubeconfig_outline(document)
+    except ValueError as exc:
+        return Item(name, how, error=f"{path}: not a kubeconfig: {exc}; {damaged}")
+    text = (
         f"path: {path}\nmode: {stat.filemode(st.st_mode)} ({st.st_mode & 0o777:04o})\n"
         f"servers: {', '.join(servers)}\ncredential kinds (values never collected): "
         f"{'; '.join(users)}\n"
     )
+    return Item(name, how, data=text.encode("utf-8", "surrogateescape"))
 
 
 def host_items(settings: Settings, proc: Path) -> Iterator[Item]:
@@ -248,8 +355,11 @@ def appliance_items(settings: Settings) -> Iterator[Item]:
     intent = None
     try:
         intent = IntentStore(paths.intent_file).load()
-    except (OSError, ValueError, KeyError) as exc:
-        yield Item("appliance/setup.json", f"file {paths.intent_file}", error=str(exc))
+    except OSError as exc:
+        error = f"{paths.intent_file}: {exc.strerror or exc}"
+        yield Item("appliance/setup.json", f"file {paths.intent_file}", error=error)
+    except ServiceError as exc:  # damaged or edited by hand: the message names file and fault
+        yield Item("appliance/setup.json", f"file {paths.intent_file}", error=exc.message)
     else:
         public: dict[str, Any] | None = intent.public() if intent else None
         yield Item(
@@ -265,18 +375,11 @@ def appliance_items(settings: Settings) -> Iterator[Item]:
     for pattern in STATE_FILES:
         for path in sorted(paths.state.glob(pattern)):
             rel = path.relative_to(paths.state).as_posix()
-            yield _file(path, f"appliance/state/{rel}", limit=STATE_FILE_LIMIT)
+            yield _state_file(paths.state, path, f"appliance/state/{rel}")
     yield _yaml_scrubbed(paths.k3s_config, "k3s/config.yaml")
     yield _file(paths.k3s_unit, "k3s/k3s.service")
     yield _env_file(paths.k3s_env, "k3s/k3s.service.env")
-    if paths.kubeconfig.exists():
-        yield _text(
-            "k3s/kubeconfig-summary.txt",
-            f"{paths.kubeconfig}: servers and mode only",
-            lambda: _kubeconfig_summary(paths.kubeconfig),
-        )
-    else:
-        yield Item("k3s/kubeconfig-summary.txt", "kubeconfig", skipped="no kubeconfig yet")
+    yield _kubeconfig_summary(paths.kubeconfig, "k3s/kubeconfig-summary.txt")
     storage = rooted(paths.root, K3S_STORAGE)
     yield _text(
         "storage/local-path-host.txt",

@@ -16,6 +16,7 @@ import yaml
 
 from host_service.kube import Kube, Object
 from host_service.settings import Settings, rooted
+from host_service.support.redact import MIN_SECRET_LENGTH
 
 # k3s' own credentials on the host (join tokens).
 K3S_TOKEN_FILES = ("/var/lib/rancher/k3s/server/token", "/var/lib/rancher/k3s/server/node-token")
@@ -58,7 +59,7 @@ def kubeconfig_secrets(text: str) -> list[str]:
         return []
     found: list[str] = []
     users = document.get("users") if isinstance(document, Mapping) else None
-    for user in users or []:
+    for user in users if isinstance(users, list) else []:
         creds = user.get("user") if isinstance(user, Mapping) else None
         if not isinstance(creds, Mapping):
             continue
@@ -70,6 +71,16 @@ def kubeconfig_secrets(text: str) -> list[str]:
                     with contextlib.suppress(ValueError):
                         found.append(base64.b64decode(value).decode("utf-8", "replace"))
     return found
+
+
+def _inputs_proxy(text: str) -> str | None:
+    """The proxy URL in the setup inputs' text, even when the rest of the file is damaged."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    proxy = document.get("proxy") if isinstance(document, dict) else None
+    return proxy if isinstance(proxy, str) else None
 
 
 def host_secrets(settings: Settings) -> list[str | bytes]:
@@ -84,8 +95,7 @@ def host_secrets(settings: Settings) -> list[str | bytes]:
         found.append(key)
     inputs = _read_text(paths.intent_file)
     if inputs:
-        with contextlib.suppress(ValueError, AttributeError):
-            found += proxy_secrets(json.loads(inputs).get("proxy"))
+        found += proxy_secrets(_inputs_proxy(inputs))
     kubeconfig = _read_text(paths.kubeconfig)
     if kubeconfig:
         found += kubeconfig_secrets(kubeconfig)
@@ -98,6 +108,17 @@ def host_secrets(settings: Settings) -> list[str | bytes]:
     return found
 
 
+def _forms(value: str) -> list[str]:
+    """``value``, and ``value`` without surrounding whitespace: a Secret made from a file
+    (``kubectl create secret --from-file``) keeps the file's last newline, which a program
+    that prints the value does not. The trimmed form only from ``MIN_SECRET_LENGTH`` on, as
+    every known value: a shorter one would take unrelated text with it."""
+    trimmed = value.strip()
+    if not trimmed:
+        return []
+    return [value, trimmed] if trimmed != value and len(trimmed) >= MIN_SECRET_LENGTH else [value]
+
+
 def secret_values(secrets: Iterable[Object]) -> list[str]:
     """The decoded values of Kubernetes Secrets (Helm's release records excepted)."""
     found: list[str] = []
@@ -106,10 +127,10 @@ def secret_values(secrets: Iterable[Object]) -> list[str]:
             continue
         for value in (obj.get("data") or {}).values():
             with contextlib.suppress(ValueError, TypeError):
-                found.append(base64.b64decode(str(value)).decode("utf-8", "replace"))
+                found += _forms(base64.b64decode(str(value)).decode("utf-8", "replace"))
         for value in (obj.get("stringData") or {}).values():
-            found.append(str(value))
-    return [v for v in found if v.strip()]
+            found += _forms(str(value))
+    return found
 
 
 def cluster_secrets(kube: Kube) -> tuple[list[str], list[Object]]:

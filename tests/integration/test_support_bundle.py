@@ -9,12 +9,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from host_service import host
+from host_service.support.bundle import default_name
 from host_service.values import SECRET_NAME
 from tests.fixtures.host_service import PROJECT, InProcessService, setup_body
 from tests.fixtures.kube_api import KubeApi
@@ -317,3 +319,30 @@ def test_a_bundle_that_finds_no_room_names_its_file_not_the_state_disk(tmp_path:
             "directory for the default name)",
         ]
         assert list(small.iterdir()) == []  # no part of it, no temp file
+
+
+def test_an_output_directory_is_named_there_even_when_the_state_disk_is_read_only(
+    tmp_path: Path,
+) -> None:
+    # It made and chmodded <state>/support just to pick a name (so a read-only state disk
+    # stopped it), and looked for a clash only there, so it overwrote a bundle in DIR.
+    root = tmp_path / "root"
+    out = tmp_path / "out"
+    out.mkdir()
+    now = int(time.time())
+    earlier = {default_name(now + s): f"bundle of {s}".encode() for s in range(-5, 120)}
+    for name, data in earlier.items():
+        (out / name).write_bytes(data)
+    state = root / "var/lib/alga-appliance"
+    state.parent.mkdir(parents=True)
+    with small_tmpfs(state, 64 * 1024) as mounted:
+        subprocess.run(["mount", "-o", "remount,ro", str(mounted)], check=True)
+        done = _bundle_into(root, out)
+        assert done.returncode == 0, done.stderr
+        assert list(mounted.iterdir()) == []
+    made = sorted({p.name for p in out.iterdir()} - set(earlier))
+    assert len(made) == 1, made
+    assert made[0].endswith("-2.tar.gz")
+    assert f"wrote {out / made[0]} " in done.stdout
+    assert {name: (out / name).read_bytes() for name in earlier} == earlier
+    assert manifest(out / made[0])["schema"] == "alga.appliance.support-bundle/v1"

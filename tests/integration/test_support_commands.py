@@ -370,3 +370,19 @@ def test_repair_release_failures_are_clear(
     assert "alga-core" in failed.stderr
     assert "cause: Flux or Helm did not finish" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_repair_release_on_damaged_setup_inputs_is_one_line_naming_the_file(
+    appliance: Appliance,
+) -> None:
+    # A truncated file was a JSONDecodeError traceback (exit 1).
+    inputs = appliance.state_dir / "setup-inputs.json"
+    inputs.parent.mkdir(parents=True, exist_ok=True)
+    inputs.write_text('{"app_url": "https://psa.example.com", "chan')
+    done = cli(appliance, "repair-release")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"error: {inputs}: not JSON (")
+    assert inputs.read_text() == '{"app_url": "https://psa.example.com", "chan'  # left as it was

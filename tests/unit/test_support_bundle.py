@@ -17,11 +17,21 @@ from typing import Any
 
 import pytest
 
+from host_service.__main__ import main
 from host_service.kube import KubeError
 from host_service.settings import Settings, settings_from_document
 from host_service.support.archive import BundleWriter
-from host_service.support.bundle import Limits, build_bundle
+from host_service.support.bundle import (
+    Limits,
+    build_bundle,
+    bundle_dir,
+    free_bundle_path,
+    list_bundles,
+    prune,
+)
 from host_service.support.cluster import LogLimits
+from host_service.support.commands import bundle_output
+from host_service.support.inventory import secret_values
 from host_service.support.journal import JournalError
 from host_service.support.redact import Redactor
 from tests.fixtures.host_service import FakeKube, builder_document
@@ -322,3 +332,238 @@ def test_layers_helper_sees_every_member(settings: Settings) -> None:
     assert "<compressed file>" in layers
     assert "<tar stream>" in layers
     assert any(name.endswith("/manifest.json") for name in layers)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("- a\n", "not a kubeconfig: the top level: expected a mapping, got a list"),
+        ("clusters: [{cluster: x}]\n", "clusters[0].cluster: expected a mapping, got a string"),
+        ("users: [{name: u, user: tok}]\n", "users[0].user: expected a mapping, got a string"),
+        ("clusters: 5\n", "clusters: expected a list, got a number"),
+        ("users: 5\n", "users: expected a list, got a number"),  # also stopped the inventory
+        ("users:\n- {name: u, user: {token: Zq9w4\n", "not YAML: "),
+    ],
+)
+def test_a_damaged_kubeconfig_is_a_failed_entry_not_a_stopped_bundle(
+    settings: Settings, text: str, why: str
+) -> None:
+    kubeconfig = settings.paths.kubeconfig
+    kubeconfig.parent.mkdir(parents=True)
+    kubeconfig.write_text(text)
+    output = settings.paths.state / "b.tar.gz"
+    build_bundle(settings, kube=FakeKube(), journal=FakeJournal(), output=output)
+    entry = {f["path"]: f for f in manifest(output)["files"]}["k3s/kubeconfig-summary.txt"]
+    assert entry["status"] == "failed"
+    assert entry["error"].startswith(f"{kubeconfig}: ")
+    assert why in entry["error"]
+    assert entry["error"].endswith("(k3s writes the file again when it starts)")
+    assert "Zq9w4" not in entry["error"]  # PyYAML's message quotes the line: not here
+    assert "host/kernel.txt" in members(output)
+
+
+def test_a_kubeconfig_summary_names_servers_and_credential_kinds_only(settings: Settings) -> None:
+    kubeconfig = settings.paths.kubeconfig
+    kubeconfig.parent.mkdir(parents=True)
+    kubeconfig.write_text(
+        "clusters: [{name: d, cluster: {server: 'https://127.0.0.1:6443'}}, {name: e}]\n"
+        "users: [{name: admin, user: {token: Zq9w4-t0k3n, client-key-data: a2V5}}]\n"
+    )
+    kubeconfig.chmod(0o600)
+    output = settings.paths.state / "b.tar.gz"
+    build_bundle(settings, kube=FakeKube(), journal=FakeJournal(), output=output)
+    summary = members(output)["k3s/kubeconfig-summary.txt"].decode()
+    assert summary == (
+        f"path: {kubeconfig}\nmode: -rw------- (0600)\n"
+        "servers: https://127.0.0.1:6443, (none)\n"
+        "credential kinds (values never collected): admin: client-key-data, token\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        '"str"',
+        '{"app_url": "https://x", "no_proxy": 5}',
+        '{"app_url": "https://x", "channel": "stable", "no_proxy": 5}',
+        '{"app_url": "https://x", "chan',
+    ],
+)
+def test_setup_inputs_of_the_wrong_shape_are_a_failed_entry_not_a_stopped_bundle(
+    settings: Settings, text: str
+) -> None:
+    # Needs intent.IntentStore.load to raise IntentUnreadable (a ServiceError) for any
+    # content that is not setup inputs; before that a TypeError stopped the bundle.
+    settings.paths.state.mkdir(parents=True)
+    settings.paths.intent_file.write_text(text)
+    output = settings.paths.state / "b.tar.gz"
+    build_bundle(settings, kube=FakeKube(), journal=FakeJournal(), output=output)
+    document = manifest(output)
+    entry = {f["path"]: f for f in document["files"]}["appliance/setup.json"]
+    assert entry["status"] == "failed"
+    assert entry["error"].startswith(f"{settings.paths.intent_file}: ")
+    assert "appliance/setup.json" in document["failed"]
+    assert not any("setup-inputs" in name for name in members(output))
+
+
+def test_damaged_setup_inputs_still_have_their_proxy_password_redacted(settings: Settings) -> None:
+    canaries = plant_host_canaries(settings)
+    password = canaries.text("proxy-password")
+    settings.paths.intent_file.write_text(
+        json.dumps({"app_url": "https://psa.example.com", "channel": "stable",
+                    "proxy": f"http://ops:{password}@proxy.invalid:3128", "no_proxy": 5})
+    )  # fmt: skip
+    journal = FakeJournal({"appliance-setup.service": f"proxy password {password} rejected"})
+    output = settings.paths.state / "b.tar.gz"
+    build_bundle(settings, kube=FakeKube(), journal=journal, output=output)
+    assert search(output, canaries) == []
+    assert "<redacted>" in members(output)["journal/appliance-setup.service.log"].decode()
+
+
+def test_a_secret_value_with_a_trailing_newline_is_redacted_without_it(
+    settings: Settings,
+) -> None:
+    # `kubectl create secret --from-file` keeps the file's newline; the program prints the
+    # value without it.
+    canaries = Canaries()
+    password = str(canaries.add("db-password"))
+    kube = FakeKube()
+    kube.put(secret("db-credentials", "msp", password=f"{password}\n", user="msp\n"))
+    kube.put(pod("db-0", "msp", "db"))
+    kube.add_log("msp", "db-0", f"connecting as msp with password {password} to msp-db")
+    output = settings.paths.state / "b.tar.gz"
+    build_bundle(settings, kube=kube, journal=FakeJournal(), output=output)
+    assert search(output, canaries) == []
+    log = members(output)["logs/msp/db-0/db.log"].decode()
+    # "msp" trimmed is shorter than any value redacted: it stays, and so does the text.
+    assert "connecting as msp with password <redacted> to msp-db" in log
+
+
+def test_secret_values_add_the_trimmed_form_only_when_long_enough() -> None:
+    objects = [secret("s", "msp", a="Hunter2Canary99\n", b="msp\n", c=" \n", d="plain")]
+    assert secret_values(objects) == ["Hunter2Canary99\n", "Hunter2Canary99", "msp\n", "plain"]
+
+
+def test_state_files_are_collected_only_when_regular_files_of_the_state_tree(
+    settings: Settings, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    (outside / "update").mkdir(parents=True)
+    (outside / "shadow.yaml").write_text("root: OUTSIDE-CANARY-1\n")
+    (outside / "update" / "check.json").write_text('{"x": "OUTSIDE-CANARY-2"}\n')
+    values = settings.paths.state / "values"
+    values.mkdir(parents=True)
+    (values / "core.yaml").write_text("replicas: 1\n")
+    (values / "x.yaml").symlink_to(outside / "shadow.yaml")
+    (values / "dir.yaml").mkdir()
+    (settings.paths.state / "update").mkdir()
+    (settings.paths.state / "update" / "linked").symlink_to(outside / "update")
+    output = tmp_path / "b.tar.gz"
+    build_bundle(settings, kube=FakeKube(), journal=FakeJournal(), output=output)
+
+    files = members(output)
+    assert files["appliance/state/values/core.yaml"] == b"replicas: 1\n"
+    assert all(b"OUTSIDE-CANARY" not in data for data in bundle_layers(output).values())
+    by_path = {f["path"]: f for f in manifest(output)["files"]}
+    link = by_path["appliance/state/values/x.yaml"]
+    assert link["status"] == "skipped"
+    assert link["note"].startswith(f"a symbolic link to {outside / 'shadow.yaml'}: not followed")
+    below = by_path["appliance/state/update/linked/check.json"]
+    assert below["status"] == "skipped"
+    assert below["note"].startswith(
+        f"below the symbolic link {settings.paths.state / 'update/linked'} to {outside / 'update'}"
+    )
+    directory = by_path["appliance/state/values/dir.yaml"]
+    assert (directory["status"], directory["note"]) == (
+        "skipped",
+        "a directory: only regular files are collected",
+    )
+
+
+def _bundles(directory: Path, *names: str) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (directory / name).write_bytes(b"bundle")
+    return list(names)
+
+
+def test_prune_keeps_the_newest_by_time_then_number_not_by_name(settings: Settings) -> None:
+    # The two oldest share a second: the one without a suffix came first.
+    oldest, second, *newer = _bundles(
+        bundle_dir(settings),
+        "support-bundle-20250101-120000.tar.gz",
+        "support-bundle-20250101-120000-2.tar.gz",
+        "support-bundle-20250101-120001.tar.gz",
+        "support-bundle-20250101-120002.tar.gz",
+        "support-bundle-20250102-080000.tar.gz",
+        "support-bundle-20250103-080000.tar.gz",
+    )
+    prune(settings)
+    kept = [p.name for p in list_bundles(settings)]
+    assert kept == [*reversed(newer), second]
+    assert not (bundle_dir(settings) / oldest).exists()
+
+
+def test_a_tenth_bundle_in_one_second_is_newer_than_the_second(settings: Settings) -> None:
+    names = _bundles(
+        bundle_dir(settings),
+        "support-bundle-20250101-120000.tar.gz",
+        "support-bundle-20250101-120000-2.tar.gz",
+        "support-bundle-20250101-120000-10.tar.gz",
+    )
+    assert [p.name for p in list_bundles(settings)] == [names[2], names[1], names[0]]
+
+
+def test_a_bundle_into_a_directory_is_named_against_that_directory_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    now = 1_735_732_800.0  # 2025-01-01 12:00:00 UTC
+    taken = tmp_path / "out" / "support-bundle-20250101-120000.tar.gz"
+    _bundles(taken.parent, taken.name)
+    # The state directory cannot be made (a file stands there, as on a broken state disk).
+    settings.paths.state.parent.mkdir(parents=True)
+    settings.paths.state.write_text("not a directory")
+    path = bundle_output(settings, taken.parent, now)
+    assert path == taken.parent / "support-bundle-20250101-120000-2.tar.gz"
+    assert settings.paths.state.read_text() == "not a directory"
+    assert free_bundle_path(tmp_path, now).name == "support-bundle-20250101-120000.tar.gz"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--journal-hours", "nan", "a number of hours above 0, at most 87600, got nan"),
+        ("--journal-hours", "inf", "a number of hours above 0, at most 87600, got inf"),
+        ("--journal-hours", "-5", "a number of hours above 0, at most 87600, got -5"),
+        ("--journal-hours", "0", "a number of hours above 0, at most 87600, got 0"),
+        ("--cluster-seconds", "inf", "a number of seconds above 0, at most 86400, got inf"),
+        ("--cluster-seconds", "nan", "a number of seconds above 0, at most 86400, got nan"),
+        ("--cluster-seconds", "-1", "a number of seconds above 0, at most 86400, got -1"),
+        ("--cluster-seconds", "1e300", "a number of seconds above 0, at most 86400, got 1e+300"),
+    ],
+)
+def test_a_time_option_out_of_range_is_one_line_naming_it_before_anything_is_collected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, expected: str
+) -> None:
+    output = tmp_path / "out" / "b.tar.gz"
+    argv = ["support-bundle", "--root", str(tmp_path / "root"), "--output", str(output),
+            "--journal-socket", str(tmp_path / "no-journal"), option, value]  # fmt: skip
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if not line.startswith("note: ")]
+    assert errors == [f"error: {option}: expected {expected}"]
+    assert "collecting" not in captured.out
+    assert not output.parent.exists()
+
+
+def test_every_option_out_of_range_is_named_on_the_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["support-bundle", "--root", str(tmp_path), "--max-size-mb", "0",
+            "--journal-hours", "inf", "--journal-socket", str(tmp_path / "no-journal")]  # fmt: skip
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: --max-size-mb: at least 1, got 0; --journal-hours: expected a number of hours "
+        "above 0, at most 87600, got inf"
+    )
