@@ -9,6 +9,7 @@ HTTP ranges (or restart when the server ignores them) and honour HTTP(S)_PROXY/N
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import time
 import urllib.parse
@@ -40,15 +41,40 @@ class _Retryable(Exception):
     """A transient failure: connection reset, timeout, 5xx, short body."""
 
 
+# The userinfo of any URL in a text: up to the last "@" before the path, so a password
+# with an unencoded "@" goes too.
+_USERINFO = re.compile(r"(?<=://)[^/?#\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the userinfo of every URL in it replaced by ``***``.
+
+    ``http://user:pw@mirror/m`` → ``http://***@mirror/m``: a mirror's (or proxy's)
+    credentials never reach a log, an error or a report. The user name goes too: a token
+    is often passed as the user name alone (``https://TOKEN@host/``).
+    """
+    return _USERINFO.sub("***@", text)
+
+
+def _host(url: str) -> str:
+    """``host[:port]`` of ``url``, without any credentials."""
+    return urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+
+
+def _short(cause: object) -> str:
+    # Redacted before it is cut: a cut could end inside a URL's userinfo, before its "@".
+    return redact_url(str(cause))[:160]
+
+
 def _reason(exc: BaseException, url: str) -> str:
     """A short cause for a requests failure (requests' own text is a nested repr)."""
-    host = urllib.parse.urlsplit(url).netloc
+    host = _host(url)
     inner = exc.args[0] if exc.args else None
     cause = getattr(inner, "reason", None) or inner
     if isinstance(exc, requests.exceptions.ProxyError):
-        return f"the proxy failed: {str(cause)[:160]}"
+        return f"the proxy failed: {_short(cause)}"
     if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS to {host} failed: {str(cause)[:160]}"
+        return f"TLS to {host} failed: {_short(cause)}"
     if isinstance(cause, urllib3.exceptions.NameResolutionError):
         return f"cannot resolve {host.rsplit(':', 1)[0]} (DNS)"
     if isinstance(cause, urllib3.exceptions.ConnectTimeoutError) or isinstance(
@@ -59,8 +85,7 @@ def _reason(exc: BaseException, url: str) -> str:
         return f"{host} stopped sending (read timeout)"
     if isinstance(cause, urllib3.exceptions.NewConnectionError) and "refused" in str(cause):
         return f"{host} refused the connection"
-    text = str(cause if cause is not None else exc)
-    return f"{type(exc).__name__}: {text[:160]}"
+    return f"{type(exc).__name__}: {_short(cause if cause is not None else exc)}"
 
 
 # --- publisher checksum files -------------------------------------------------------------
@@ -95,7 +120,7 @@ class Source(Protocol):
     """Where pinned files are read from: the publishers, a mirror URL or a mirror directory."""
 
     def describe(self, pin: PinnedFile) -> str:
-        """The URL or path ``pin`` is read from, for messages."""
+        """The URL (without credentials) or path ``pin`` is read from, for messages."""
         ...
 
     def checksum_text(self, pin: PinnedFile) -> tuple[str, str]:
@@ -119,20 +144,21 @@ class HttpDownloader:
     attempts: list[str] = field(default_factory=list)  # what happened, for logs and tests
 
     def _retry(self, url: str, action: Callable[[], None]) -> None:
+        shown = redact_url(url)
         for attempt in range(1, self.retries + 2):
             try:
                 action()
                 return
             except _Retryable as exc:
-                self.attempts.append(f"{url}: attempt {attempt}: {exc}")
+                self.attempts.append(f"{shown}: attempt {attempt}: {exc}")
                 if attempt > self.retries:
                     raise PayloadError(
-                        f"{url}: download failed after {attempt} attempts: {exc}",
+                        f"{shown}: download failed after {attempt} attempts: {exc}",
                         hint="check the network, proxy (HTTPS_PROXY) or mirror; partial "
                         "downloads are kept and resumed next time",
                     ) from exc
                 delay = self.backoff * 2 ** (attempt - 1)
-                log.warning("%s: %s; retrying in %.1f s", url, exc, delay)
+                log.warning("%s: %s; retrying in %.1f s", shown, exc, delay)
                 self.sleep(delay)
 
     def _get(self, url: str, headers: Mapping[str, str]) -> requests.Response:
@@ -156,7 +182,7 @@ class HttpDownloader:
         def once() -> None:
             with self._get(url, {}) as response:
                 if response.status_code != 200:
-                    raise PayloadError(f"{url}: HTTP {response.status_code}")
+                    raise PayloadError(f"{redact_url(url)}: HTTP {response.status_code}")
                 try:
                     result.append(response.content.decode("utf-8", "replace"))
                 except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -187,12 +213,12 @@ class HttpDownloader:
                     dest.unlink(missing_ok=True)
                     raise _Retryable(f"unexpected Content-Range {content_range!r}; restarting")
                 mode = "ab"
-                self.attempts.append(f"{url}: resumed at byte {have}")
+                self.attempts.append(f"{redact_url(url)}: resumed at byte {have}")
             elif status == 200:
                 mode, have = "wb", 0
             else:
                 raise PayloadError(
-                    f"{url}: HTTP {status}",
+                    f"{redact_url(url)}: HTTP {status}",
                     hint="check that the lock file's version and file names exist at the "
                     "source (a mirror must use the layout in docs/payload.md)",
                 )
@@ -233,12 +259,12 @@ class UpstreamSource:
         self.http = http
 
     def describe(self, pin: PinnedFile) -> str:
-        return pin.url
+        return redact_url(pin.url)
 
     def checksum_text(self, pin: PinnedFile) -> tuple[str, str]:
         assert pin.checksum_file is not None
         url = f"{pin.base_url}/{urllib.parse.quote(pin.checksum_file)}"
-        return self.http.get_text(url), url
+        return self.http.get_text(url), redact_url(url)
 
     def download(self, pin: PinnedFile, dest: Path) -> None:
         self.http.download(pin.url, dest, label=pin.name)
@@ -260,11 +286,11 @@ class MirrorUrlSource:
         return f"{self.base_url}/{urllib.parse.quote(mirror_relpath(pin, name))}"
 
     def describe(self, pin: PinnedFile) -> str:
-        return self._url(pin)
+        return redact_url(self._url(pin))
 
     def checksum_text(self, pin: PinnedFile) -> tuple[str, str]:
         url = self._url(pin, pin.checksum_file)
-        return self.http.get_text(url), url
+        return self.http.get_text(url), redact_url(url)
 
     def download(self, pin: PinnedFile, dest: Path) -> None:
         self.http.download(self._url(pin), dest, label=pin.name)
@@ -325,7 +351,8 @@ def make_source(
         return MirrorUrlSource(mirror, http)
     if "://" in mirror:
         raise ConfigError(
-            f"--mirror {mirror}: unsupported scheme", hint="use an http(s):// URL or a directory"
+            f"--mirror {redact_url(mirror)}: unsupported scheme",
+            hint="use an http(s):// URL or a directory",
         )
     return MirrorDirSource(Path(mirror))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -20,14 +21,15 @@ def parse_size(text: str) -> int:
     value = text.strip().upper().removesuffix("B").removesuffix("I")
     unit = value[-1:] if value[-1:] in _UNITS else ""
     try:
-        number = float(value[: len(value) - len(unit)])
+        number = float(value[: len(value) - len(unit)]) * _UNITS[unit]
     except ValueError:
-        raise ConfigError(
-            f"--filler-size: expected a size like 2.5G or 700M, got {text!r}"
-        ) from None
+        number = math.nan
+    # float() also takes nan, inf and 1e400 (inf); 1e300G overflows to inf when scaled.
+    if not math.isfinite(number):
+        raise ConfigError(f"--filler-size: expected a size like 2.5G or 700M, got {text!r}")
     if number < 0:
         raise ConfigError(f"--filler-size: must not be negative, got {text!r}")
-    return int(number * _UNITS[unit])
+    return int(number)
 
 
 @click.command("standin-iso")

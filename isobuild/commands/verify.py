@@ -12,10 +12,10 @@ from isobuild.release.verify_iso import Status, verify_iso
 
 
 @click.command("verify")
-@click.argument("iso", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("iso", type=click.Path(path_type=Path))
 @click.option(
     "--keyring",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path),
     default=None,
     help="OpenPGP keyring (gpg --export) SHA256SUMS.gpg must verify against; with it a "
     "missing or bad signature fails.",
@@ -27,7 +27,8 @@ def verify(iso: Path, keyring: Path | None, as_json: bool, verbose: bool) -> Non
     (+ SHA256SUMS.gpg with --keyring), build-manifest.json (every file on the ISO with its
     digest), sbom.cdx.json and the UEFI boot chain (same binaries, same signers).
 
-    Exit 0 only when everything holds; 3 with each failure named otherwise."""
+    Exit 0 only when everything holds; 3 with each failure named otherwise; 2 for a
+    --keyring gpgv cannot use (missing, armored, not a keyring) or a directory as ISO."""
     report = verify_iso(iso, keyring=keyring)
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
@@ -41,6 +42,6 @@ def verify(iso: Path, keyring: Path | None, as_json: bool, verbose: bool) -> Non
         first = report.failures[0]
         raise VerificationError(
             f"{iso}: {len(report.failures)} check(s) failed, first: {first.line().strip()}",
-            hint="do not flash this ISO; get the ISO and the files beside it again from the "
-            "release",
+            hint=first.hint
+            or "do not flash this ISO; get the ISO and the files beside it again from the release",
         )

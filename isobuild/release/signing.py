@@ -26,6 +26,12 @@ from isobuild.run import run
 SUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.gpg"
 FINGERPRINT = re.compile(r"(0x)?([0-9A-Fa-f]{16}|[0-9A-Fa-f]{40})")
+# The key reaches us from either place; messages name both, as we cannot tell which.
+GIVEN_AS = "--sign-key or the build config's signing.key"
+EXPORT_SECRET = "gpg --armor --export-secret-keys FINGERPRINT > release-key.asc"
+# libgpg-error codes (low 16 bits of gpg's FAILURE status) that mean the secret key needs
+# a passphrase nobody can give: bad passphrase, no pinentry, cancelled, no passphrase.
+_PASSPHRASE_ERRORS = frozenset({11, 85, 99, 177})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,11 +92,30 @@ def key_problem(key: KeyState, now: float) -> str | None:
     return None
 
 
+def needs_passphrase(status: str) -> bool:
+    """Whether gpg's ``--status-fd`` lines say signing failed for want of a passphrase (pure).
+
+    GnuPG 2.2 reports ``FAILURE sign <code>`` (``NEED_PASSPHRASE`` only in loopback mode).
+    """
+    for line in status.splitlines():
+        fields = line.split()
+        if fields[:3] == ["[GNUPG:]", "FAILURE", "sign"] and len(fields) > 3:
+            if fields[3].isdigit() and int(fields[3]) & 0xFFFF in _PASSPHRASE_ERRORS:
+                return True
+        elif fields[:2] == ["[GNUPG:]", "NEED_PASSPHRASE"]:
+            return True
+    return False
+
+
 class _Gpg:
-    def __init__(self, home: Path | None) -> None:
+    def __init__(self, home: Path | None, key_file: Path | None = None) -> None:
         self.env = dict(os.environ)
         if home is not None:
             self.env["GNUPGHOME"] = str(home)
+        self.home = home
+        # The file the key came from, imported into ``home``: no agent there holds its
+        # passphrase and no pinentry can ask for it.
+        self.key_file = key_file
 
     def __call__(self, *args: str | Path, check: bool = True) -> tuple[int, str, str]:
         result = run(["gpg", "--batch", "--no-tty", *args], capture=True, env=self.env,
@@ -119,7 +144,8 @@ def _usable_key(gpg: _Gpg, name: str) -> KeyState:
     if not keys:
         raise ConfigError(
             f"signing key {name}: no secret key with that name in gpg",
-            hint="name a key gpg-agent holds (`gpg --list-secret-keys`) or a secret key file",
+            hint=f"give {GIVEN_AS} the fingerprint of a key gpg-agent holds "
+            "(`gpg --list-secret-keys`) or a secret key file",
         )
     if len(keys) > 1:
         raise ConfigError(
@@ -146,24 +172,50 @@ def _key(key: str) -> Iterator[tuple[_Gpg, str]]:
     if not key_file.is_file():
         raise ConfigError(
             f"signing key {key}: neither a key fingerprint nor a readable key file",
-            hint="pass --sign-key FINGERPRINT (a key in gpg-agent) or --sign-key FILE.asc",
+            hint=f"give {GIVEN_AS} the fingerprint of a key in gpg-agent or the path of a "
+            "secret key file (in the config, relative to the config file)",
         )
     with _throwaway_home() as home:
-        gpg = _Gpg(home)
-        code, _, err = gpg("--import", key_file.resolve(), check=False)
+        gpg = _Gpg(home, key_file)
+        code, status, err = gpg("--status-fd", "1", "--import", key_file.resolve(), check=False)
         if code != 0:
-            raise ConfigError(f"{key_file}: gpg could not import it: {_last(err)}")
+            nodata = any(line.startswith("[GNUPG:] NODATA") for line in status.splitlines())
+            raise ConfigError(
+                f"{key_file}: not an OpenPGP key file (gpg found no OpenPGP data in it)"
+                if nodata
+                else f"{key_file}: gpg could not import it: {_last(err)}",
+                hint=f"give a secret key exported with `{EXPORT_SECRET}`, or the fingerprint "
+                f"of a key in gpg-agent ({GIVEN_AS})",
+            )
         _, out, _ = gpg("--with-colons", "--fixed-list-mode", "--list-secret-keys")
         keys = parse_key_listing(out)
-        if len(keys) != 1:
-            raise ConfigError(f"{key_file}: expected one secret key, found {len(keys)}")
+        if not keys:
+            raise ConfigError(
+                f"{key_file}: holds no secret key (a public key?): it cannot sign",
+                hint=f"export the secret key: `{EXPORT_SECRET}`, or give the fingerprint "
+                f"of a key in gpg-agent ({GIVEN_AS})",
+            )
+        if len(keys) > 1:
+            raise ConfigError(
+                f"{key_file}: expected one secret key, found {len(keys)}",
+                hint=f"export only the signing key: `{EXPORT_SECRET}`",
+            )
         yield gpg, keys[0].fingerprint
 
 
 def check_key(key: str) -> str:
-    """The fingerprint of ``key`` if it can sign now; a clear error if not (expired...)."""
+    """The fingerprint of ``key`` if it can sign now; a clear error if not (expired...).
+
+    A key file is tried out by signing a few bytes in its throwaway home: a
+    passphrase-protected one is refused here, before anything is built.
+    """
     with _key(key) as (gpg, name):
-        return _usable_key(gpg, name).fingerprint
+        fingerprint = _usable_key(gpg, name).fingerprint
+        if gpg.home is not None:
+            probe = gpg.home / "probe"
+            probe.write_bytes(b"isobuild: can this key sign?\n")
+            _sign(gpg, fingerprint, probe, gpg.home / "probe.asc")
+        return fingerprint
 
 
 def sign_file(path: Path, signature: Path, key: str) -> str:
@@ -175,13 +227,29 @@ def sign_file(path: Path, signature: Path, key: str) -> str:
 def _sign(gpg: _Gpg, name: str, path: Path, signature: Path) -> str:
     key = _usable_key(gpg, name)
     signature.unlink(missing_ok=True)
-    code, _, err = gpg("--armor", "--detach-sign", "--local-user", f"{key.fingerprint}!",
-                       "--output", signature, path, check=False)  # fmt: skip
+    # A key file's throwaway agent has no passphrase cached and no terminal for a
+    # pinentry: fail at once (pinentry-curses would say "Inappropriate ioctl for device").
+    no_pinentry = ("--pinentry-mode", "error") if gpg.key_file is not None else ()
+    code, status, err = gpg(*no_pinentry, "--status-fd", "1", "--armor", "--detach-sign",
+                            "--local-user", f"{key.fingerprint}!", "--output", signature, path,
+                            check=False)  # fmt: skip
     if code != 0:
         signature.unlink(missing_ok=True)
+        if gpg.key_file is not None and needs_passphrase(status):
+            raise ConfigError(
+                f"{gpg.key_file}: the secret key {key.fingerprint} is passphrase-protected; "
+                "a key file must have no passphrase (it is imported into a throwaway GnuPG "
+                "home, where nothing can unlock it)",
+                hint=f"import it into your own keyring (gpg --import {gpg.key_file}), unlock "
+                "it in gpg-agent (sign any file once with it) and give its fingerprint "
+                f"instead: --sign-key {key.fingerprint} or signing.key: {key.fingerprint}",
+            )
         raise ToolError(
             f"gpg could not sign {path.name} with {key.fingerprint}: {_last(err)}",
-            hint="a passphrase-protected key must be unlocked in gpg-agent first "
+            hint="check that gpg can sign with the key file's key (gpg --import it, then "
+            "gpg --sign any file)"
+            if gpg.key_file is not None
+            else "a passphrase-protected key must be unlocked in gpg-agent first "
             "(e.g. sign any file once with it)",
         )
     return key.fingerprint

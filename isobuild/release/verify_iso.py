@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import enum
 import json
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from isobuild.digest import sha256_file
-from isobuild.errors import IsobuildError, SourceIsoError
+from isobuild.errors import ConfigError, IsobuildError, SourceIsoError
 from isobuild.iso.efi_inventory import read_inventory
 from isobuild.iso.gpgv import Gpgv, RealGpgv
 from isobuild.iso.source import BUILT, SourceIso
-from isobuild.iso.verify import SHA256, check_signature
+from isobuild.iso.verify import Sums, check_keyring, check_signature, read_sums
 from isobuild.release import sbom, signing
 
 MANIFEST = "build-manifest.json"
+BUILT_HINT = BUILT.not_found_hint  # "pass the .iso file `build` wrote"
 
 
 class Status(enum.StrEnum):
@@ -44,6 +46,7 @@ class Check:
     expected: str | None = None
     found: str | None = None
     detail: str = ""
+    hint: str | None = None  # what to do about a failure, when it is not "get the ISO again"
 
     def line(self) -> str:
         text = f"{self.status.value.upper():7} {self.check:10} {self.subject}"
@@ -57,6 +60,7 @@ class Check:
         return {
             "check": self.check, "subject": self.subject, "status": self.status.value,
             "expected": self.expected, "found": self.found, "detail": self.detail,
+            "hint": self.hint,
         }  # fmt: skip
 
 
@@ -90,8 +94,19 @@ def _compare(check: str, subject: str, expected: str, found: str | None, detail:
                  expected=expected, found=found or "(absent)", detail=detail)  # fmt: skip
 
 
-def _failed(check: str, subject: str, detail: str, **kw: str) -> Check:
+def _failed(check: str, subject: str, detail: str, **kw: str | None) -> Check:
     return Check(check=check, subject=subject, status=Status.FAILED, detail=detail, **kw)
+
+
+def _malformed(check: str, sums: Sums, subject: str) -> list[Check]:
+    """One failure for a checksum file's malformed lines (a binary file has thousands)."""
+    if not sums.malformed:
+        return []
+    first, more = sums.malformed[0], len(sums.malformed) - 1
+    detail = f"line {first.number} is malformed: {first.problem}"
+    if more:
+        detail += f"; {more} more malformed line{'s' if more > 1 else ''}"
+    return [_failed(check, subject, detail)]
 
 
 def _read_json(path: Path) -> tuple[dict[str, Any] | None, str]:
@@ -108,12 +123,7 @@ def _read_json(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 def parse_sums(text: str) -> dict[str, str]:
     """``name → digest`` of a sha256sum-format file (pure; ``*`` binary marks allowed)."""
-    found = {}
-    for line in text.splitlines():
-        parts = line.strip().split(maxsplit=1)
-        if len(parts) == 2 and SHA256.fullmatch(parts[0].lower()):
-            found[parts[1].lstrip("*")] = parts[0].lower()
-    return found
+    return read_sums(text).entries
 
 
 def _digest_checks(iso: Path, iso_sha: str, keyring: Path | None, gpgv: Gpgv) -> list[Check]:
@@ -121,14 +131,19 @@ def _digest_checks(iso: Path, iso_sha: str, keyring: Path | None, gpgv: Gpgv) ->
     checks: list[Check] = []
     own = iso.with_name(iso.name + ".sha256")
     if own.is_file():
-        listed = parse_sums(own.read_text(errors="replace")).get(iso.name)
-        checks.append(_compare("checksum", own.name, listed or "(no entry)", iso_sha))
+        own_sums = read_sums(own.read_bytes().decode(errors="replace"))
+        checks += _malformed("checksum", own_sums, own.name)
+        listed = own_sums.entries.get(iso.name)
+        if listed is not None or own_sums.problem_for(iso.name) is None:
+            checks.append(_compare("checksum", own.name, listed or "(no entry)", iso_sha))
     else:
         checks.append(_failed("checksum", own.name, "not found beside the ISO"))
     sums = here / signing.SUMS
     if sums.is_file():
-        listed_sums = parse_sums(sums.read_text(errors="replace"))
-        if iso.name not in listed_sums:
+        read = read_sums(sums.read_bytes().decode(errors="replace"))
+        checks += _malformed("sha256sums", read, sums.name)
+        listed_sums = read.entries
+        if iso.name not in listed_sums and read.problem_for(iso.name) is None:
             checks.append(_failed("sha256sums", iso.name, f"no entry in {sums.name}"))
         for name, digest in sorted(listed_sums.items()):
             path = here / name
@@ -150,8 +165,8 @@ def _digest_checks(iso: Path, iso_sha: str, keyring: Path | None, gpgv: Gpgv) ->
             checks.append(
                 Check(check="signature", subject=signature.name, status=Status.OK, detail=good)
             )
-        except IsobuildError as exc:  # a bad signature, or a keyring that is not there
-            checks.append(_failed("signature", signature.name, exc.message))
+        except IsobuildError as exc:  # a bad signature, or one by a key not in the keyring
+            checks.append(_failed("signature", signature.name, exc.message, hint=exc.hint))
     return checks
 
 
@@ -228,6 +243,26 @@ def _efi_checks(iso: Path, recorded: Iterable[dict[str, Any]]) -> list[Check]:
     return checks
 
 
+def _check_iso_path(iso: Path) -> None:
+    try:
+        mode = iso.stat().st_mode
+    except FileNotFoundError:
+        raise SourceIsoError(f"{iso}: ISO not found", hint=BUILT_HINT) from None
+    except OSError as exc:
+        raise SourceIsoError(
+            f"{iso}: cannot read the ISO: {exc.strerror}", hint=BUILT_HINT
+        ) from exc
+    if stat.S_ISDIR(mode):
+        inside = sorted(iso.glob("*.iso"))
+        raise ConfigError(
+            f"{iso}: is a directory, expected an ISO file",
+            hint=f"pass the ISO in it: {inside[0]}" if len(inside) == 1 else BUILT_HINT,
+        )
+    if not stat.S_ISREG(mode):
+        raise SourceIsoError(f"{iso}: is not a regular file, expected an ISO image",
+                             hint=BUILT_HINT)  # fmt: skip
+
+
 def verify_iso(iso: Path, *, keyring: Path | None = None, gpgv: Gpgv | None = None) -> VerifyReport:
     """Every check above on ``iso`` and the files beside it (see the module docstring).
 
@@ -235,9 +270,12 @@ def verify_iso(iso: Path, *, keyring: Path | None = None, gpgv: Gpgv | None = No
     or bad ``SHA256SUMS.gpg`` fails, without it the signature is reported as not checked.
     The caller decides what to do with the report (``report.ok``, ``report.failures``).
     ``gpgv``: the signature checker (default: the gpgv program).
+    A keyring gpgv cannot use, or a directory given as ``iso``, is a :class:`ConfigError`,
+    raised before anything is read.
     """
-    if not iso.is_file():
-        raise SourceIsoError(f"{iso}: ISO not found", hint="pass the .iso file `build` wrote")
+    _check_iso_path(iso)
+    if keyring is not None:
+        check_keyring(keyring)
     iso_sha = sha256_file(iso)
     checks = _digest_checks(iso, iso_sha, keyring, gpgv or RealGpgv())
     manifest, problem = _read_json(iso.parent / MANIFEST)

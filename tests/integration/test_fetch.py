@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -303,3 +305,25 @@ def test_missing_file_names_the_url(
     del artifact_server.served.files[f"{K3S}/k3s"]
     with pytest.raises(PayloadError, match=r"releases/download/v1\.36\.3%2Bk3s1/k3s: HTTP 404"):
         fetcher(tmp_path / "cache").fetch(published.k3s.files["binary"])
+
+
+def test_mirror_credentials_never_reach_the_output(
+    standins: StandinArtifacts, artifact_server: ArtifactServer, tmp_path: Path
+) -> None:
+    secret = "S3cretPW"
+    artifact_server.put_tree("/mirror", standins.directory)
+    artifact_server.served.fail_first["/mirror/k3s/v1.36.3+k3s1/sha256sum-amd64.txt"] = 1
+    del artifact_server.served.files["/mirror/k3s/v1.36.3+k3s1/k3s"]
+    mirror = f"http://user:{secret}@127.0.0.1:{artifact_server.port}/mirror"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "isobuild.cli", "--debug", "fetch", "--lock",
+         str(standins.lock_path), "--cache-dir", str(tmp_path / "cache"), "--mirror", mirror],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    shown = f"http://***@127.0.0.1:{artifact_server.port}/mirror/k3s/v1.36.3%2Bk3s1"
+    assert done.returncode == 1, done.stderr
+    assert f"{shown}/sha256sum-amd64.txt: HTTP 503; retrying in 1.0 s" in done.stderr
+    assert f"error: {shown}/k3s: HTTP 404" in done.stderr.splitlines()
+    assert secret not in done.stdout + done.stderr  # --debug tracebacks included

@@ -78,10 +78,14 @@ def test_cli_refuses_to_overwrite_and_reports_bad_sizes(tmp_path: Path) -> None:
     exists = subprocess.run([*isobuild, str(out)], capture_output=True, text=True, check=False)
     assert exists.returncode == 4
     assert "already exists" in exists.stderr
-    size = subprocess.run([*isobuild, str(tmp_path / "y.iso"), "--filler-size", "lots"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    assert size.returncode == 2
-    assert "--filler-size: expected a size like 2.5G" in size.stderr
+    for bad in ("lots", "nan", "inf", "1e400"):
+        size = subprocess.run([*isobuild, str(tmp_path / "y.iso"), "--filler-size", bad],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert size.returncode == 2, size.stderr
+        assert size.stderr.splitlines()[0] == (
+            f"error: --filler-size: expected a size like 2.5G or 700M, got {bad!r}"
+        )
+        assert "Traceback" not in size.stderr
     assert out.read_bytes() == b"x"
 
 

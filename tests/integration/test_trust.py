@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from isobuild.errors import ExitCode
+from isobuild.errors import ConfigError, ExitCode, VerificationError
+from isobuild.iso.gpgv import RealGpgv
+from isobuild.iso.verify import check_signature
 from isobuild.release import sbom
-from isobuild.release.signing import SIGNATURE, SUMS, sign_file
+from isobuild.release.signing import SIGNATURE, SUMS, check_key, sign_file
 from isobuild.release.verify_iso import verify_iso
 from tests.conftest import TESTS_DIR, require_tool
 from tests.fixtures.appliance_iso import build_appliance
@@ -39,8 +41,11 @@ class Keys:
     good_file: Path
     good_keyring: Path  # its public key, as gpgv wants it
     wrong_keyring: Path  # another key's public key
+    armored_keyring: Path  # the good key's public key, ASCII-armored (gpg --armor --export)
     expired_file: Path
     revoked_file: Path
+    protected: str  # fingerprint of a key with a passphrase, also in protected_file
+    protected_file: Path
 
 
 def _gpg(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,6 +76,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
         expired = _new_key(home, "expired@example.invalid",
                            "--faked-system-time", "20200101T000000", expire="1d")  # fmt: skip
         revoked = _new_key(home, "revoked@example.invalid")
+        protected = _new_key(home, "protected@example.invalid", "--passphrase", "pw")
         certificate = (home / "openpgp-revocs.d" / f"{revoked}.rev").read_text()
         (base / "revoke.asc").write_text(certificate.replace(":-----BEGIN", "-----BEGIN"))
         _gpg(home, "--import", str(base / "revoke.asc"))
@@ -78,6 +84,10 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
         for name, fpr in (("good", good), ("expired", expired), ("revoked", revoked)):
             files[name] = base / f"{name}.asc"
             files[name].write_text(_gpg(home, "--armor", "--export-secret-keys", fpr).stdout)
+        files["protected"] = base / "protected.asc"
+        files["protected"].write_text(_gpg(home, "--passphrase", "pw", "--armor",
+                                           "--export-secret-keys", protected).stdout)  # fmt: skip
+        (base / "armored.asc").write_text(_gpg(home, "--armor", "--export", good).stdout)
         keyrings = {}
         for name, fpr in (("good", good), ("wrong", wrong)):
             keyrings[name] = base / f"{name}.gpg"
@@ -88,7 +98,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keys]:
             keyrings[name].write_bytes(exported.stdout)
         yield Keys(home=home, good=good, good_file=files["good"],
                    good_keyring=keyrings["good"], wrong_keyring=keyrings["wrong"],
-                   expired_file=files["expired"], revoked_file=files["revoked"])  # fmt: skip
+                   armored_keyring=base / "armored.asc",
+                   expired_file=files["expired"], revoked_file=files["revoked"],
+                   protected=protected, protected_file=files["protected"])  # fmt: skip
     finally:
         subprocess.run(["gpgconf", "--kill", "all"], env={**os.environ, "GNUPGHOME": str(home)},
                        check=False, capture_output=True)  # fmt: skip
@@ -185,6 +197,85 @@ def test_a_key_in_gpg_agent_signs_by_fingerprint(
     assert gpgv.returncode == 0
 
 
+def test_a_passphrase_protected_key_file_is_refused_naming_the_fingerprint_route(
+    keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        check_key(str(keys.protected_file))
+    assert refused.value.message == (
+        f"{keys.protected_file}: the secret key {keys.protected} is passphrase-protected; a key "
+        "file must have no passphrase (it is imported into a throwaway GnuPG home, where "
+        "nothing can unlock it)"
+    )
+    assert refused.value.hint is not None
+    assert f"--sign-key {keys.protected} or signing.key: {keys.protected}" in refused.value.hint
+    assert not list(Path(tempfile.gettempdir()).glob("isobuild-gnupg-*"))
+    # The route the hint names: the key in the user's own gpg, unlocked in gpg-agent.
+    monkeypatch.setenv("GNUPGHOME", str(keys.home))
+    sums = tmp_path / SUMS
+    sums.write_text(f"{'0' * 64}  x.iso\n")
+    _gpg(keys.home, "--passphrase", "pw", "--local-user", keys.protected, "--output",
+         str(tmp_path / "unlock.sig"), "--detach-sign", str(sums))  # fmt: skip
+    assert sign_file(sums, tmp_path / SIGNATURE, keys.protected) == keys.protected
+
+
+@pytest.mark.parametrize(
+    ("which", "message", "hint"),
+    [
+        ("public", "holds no secret key (a public key?): it cannot sign",
+         "export the secret key: `gpg --armor --export-secret-keys FINGERPRINT > "
+         "release-key.asc`, or give the fingerprint of a key in gpg-agent (--sign-key or the "
+         "build config's signing.key)"),
+        ("text", "not an OpenPGP key file (gpg found no OpenPGP data in it)",
+         "give a secret key exported with `gpg --armor --export-secret-keys FINGERPRINT > "
+         "release-key.asc`, or the fingerprint of a key in gpg-agent (--sign-key or the build "
+         "config's signing.key)"),
+    ],
+)  # fmt: skip
+def test_a_key_file_that_cannot_sign_says_what_to_give_instead(
+    keys: Keys, which: str, message: str, hint: str
+) -> None:
+    key = keys.armored_keyring if which == "public" else keys.good_keyring.with_name("notes.txt")
+    if which == "text":
+        key.write_text("the release key is in the safe\n")
+    with pytest.raises(ConfigError) as refused:
+        check_key(str(key))
+    assert refused.value.message == f"{key}: {message}"
+    assert refused.value.hint == hint
+
+
+def test_gpgv_tells_a_bad_signature_from_a_key_not_in_the_keyring(
+    keys: Keys, tmp_path: Path
+) -> None:
+    sums, signature = tmp_path / SUMS, tmp_path / SIGNATURE
+    sums.write_text(f"{'0' * 64}  x.iso\n")
+    sign_file(sums, signature, str(keys.good_file))
+    check_signature(RealGpgv(), sums, signature, keys.good_keyring)  # good: no error
+
+    with pytest.raises(VerificationError) as wrong:
+        check_signature(RealGpgv(), sums, signature, keys.wrong_keyring)
+    assert wrong.value.message == (
+        f"{signature}: signed by key {keys.good}, which is not in the keyring "
+        f"{keys.wrong_keyring}: the signature on SHA256SUMS could not be checked"
+    )
+    assert f"gpg --export {keys.good} > release.gpg" in (wrong.value.hint or "")
+
+    with pytest.raises(ConfigError) as armored:
+        check_signature(RealGpgv(), sums, signature, keys.armored_keyring)
+    assert armored.value.message == (
+        f"--keyring {keys.armored_keyring}: an ASCII-armored key file; gpgv reads only binary "
+        "keyrings"
+    )
+    assert (armored.value.hint or "").startswith("convert it: gpg --dearmor < ")
+
+    sums.write_text(f"{'1' * 64}  x.iso\n")
+    with pytest.raises(VerificationError) as bad:
+        check_signature(RealGpgv(), sums, signature, keys.good_keyring)
+    assert bad.value.message == (
+        f'{signature}: bad signature on {sums} (gpgv: BAD signature from "release@example.invalid")'
+    )
+
+
 @pytest.mark.parametrize(("which", "message"), [("expired", "expired on 2020-01-02"),
                                                 ("revoked", "is revoked")])  # fmt: skip
 def test_expired_and_revoked_keys_are_refused_before_building(
@@ -251,10 +342,31 @@ def test_verify_refuses_the_wrong_key_and_a_missing_signature(copy: Path, keys: 
     code, document = _verify(copy / ISO_NAME, "--keyring", str(keys.wrong_keyring))
     assert code == ExitCode.INPUT
     assert list(_failures(document)) == [("signature", SIGNATURE)]
+    failure = _failures(document)[("signature", SIGNATURE)]
+    assert failure["detail"] == (
+        f"{copy / SIGNATURE}: signed by key {keys.good}, which is not in the keyring "
+        f"{keys.wrong_keyring}: the signature on SHA256SUMS could not be checked"
+    )
+    assert failure["hint"].startswith(f"if {keys.good} is the release key, export it")
     (copy / SIGNATURE).unlink()
     code, document = _verify(copy / ISO_NAME, "--keyring", str(keys.good_keyring))
     assert code == ExitCode.INPUT
     assert _failures(document)[("signature", SIGNATURE)]["detail"] == "not found beside the ISO"
+
+
+@pytest.mark.parametrize("which", ["missing", "armored", "directory"])
+def test_verify_refuses_an_unusable_keyring_as_a_usage_error(
+    copy: Path, keys: Keys, tmp_path: Path, which: str
+) -> None:
+    keyring = {"missing": tmp_path / "nokeyring.gpg", "armored": keys.armored_keyring,
+               "directory": tmp_path}[which]  # fmt: skip
+    done = subprocess.run([*ISOBUILD, "verify", str(copy / ISO_NAME), "--keyring", str(keyring)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stdout == ""  # refused before any check ran
+    error, hint = done.stderr.splitlines()
+    assert error.startswith(f"error: --keyring {keyring}: ")
+    assert "do not flash" not in hint
 
 
 def _remaster(iso: Path, *edits: str) -> None:

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from isobuild.release.signing import KeyState, key_problem, parse_key_listing, render_sums
+from pathlib import Path
+
+import pytest
+
+from isobuild.errors import ConfigError
+from isobuild.release.signing import (
+    KeyState,
+    check_key,
+    key_problem,
+    needs_passphrase,
+    parse_key_listing,
+    render_sums,
+)
 from isobuild.release.verify_iso import parse_sums
 
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
@@ -50,3 +62,41 @@ def test_expired_revoked_and_unusable_keys_are_refused_clearly() -> None:
     assert "expired on 1970-01-01" in (key_problem(stale, now=200) or "")
     no_sign = KeyState(fingerprint=FPR, user_id="", validity="u", expires=None, can_sign=False)
     assert "no usable signing" in (key_problem(no_sign, now=0) or "")
+
+
+# gpg 2.2.40 signing with a passphrase-protected key in a home whose agent has no passphrase:
+# with the default pinentry (no terminal), then with --pinentry-mode error.
+PINENTRY_FAILED = """[GNUPG:] KEY_CONSIDERED F52929DA17DC155EE6320F4BB491B16F7D6BBBA7 0
+[GNUPG:] BEGIN_SIGNING H8
+[GNUPG:] PINENTRY_LAUNCHED 18153 curses 1.2.1 - xterm - - 0/0 -
+[GNUPG:] FAILURE sign 83918950
+"""
+NO_PINENTRY = """[GNUPG:] KEY_CONSIDERED F52929DA17DC155EE6320F4BB491B16F7D6BBBA7 0
+[GNUPG:] BEGIN_SIGNING H8
+[GNUPG:] FAILURE sign 67108949
+"""
+
+
+def test_a_sign_failure_for_want_of_a_passphrase_is_recognised() -> None:
+    assert needs_passphrase(NO_PINENTRY)
+    assert needs_passphrase("[GNUPG:] NEED_PASSPHRASE 1 2 22 0\n")
+    assert needs_passphrase("[GNUPG:] FAILURE sign 67108875\n")  # bad passphrase (11)
+    assert not needs_passphrase("[GNUPG:] FAILURE sign 67108881\n")  # 17: no secret key
+    assert not needs_passphrase(PINENTRY_FAILED)  # pinentry's own error: not reached with
+    assert not needs_passphrase("")  # --pinentry-mode error, which key files sign with
+
+
+def test_a_key_that_is_neither_fingerprint_nor_file_names_both_ways_to_give_one(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "release-key.asc"
+    with pytest.raises(ConfigError) as caught:
+        check_key(str(missing))  # no gpg run: refused before
+    assert caught.value.message == (
+        f"signing key {missing}: neither a key fingerprint nor a readable key file"
+    )
+    assert caught.value.hint == (
+        "give --sign-key or the build config's signing.key the fingerprint of a key in "
+        "gpg-agent or the path of a secret key file (in the config, relative to the config "
+        "file)"
+    )

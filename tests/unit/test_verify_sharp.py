@@ -14,6 +14,7 @@ from isobuild.iso.verify import (
     check_signature,
     expected_from_sums,
     normalize_sha256,
+    read_sums,
 )
 
 HEX_A = "a" * 64
@@ -109,7 +110,7 @@ class FakeGpgv:
 def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
     paths = tmp_path / "SHA256SUMS", tmp_path / "SHA256SUMS.gpg", tmp_path / "keyring.gpg"
     for path in paths:
-        path.write_bytes(b"x")
+        path.write_bytes(b"\x99\x00")  # a keyring's first packet header, to check_keyring
     return paths
 
 
@@ -131,9 +132,16 @@ def test_a_bad_signature_is_refused_with_gpgvs_reason(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(("missing", "what"), [(0, "SHA256SUMS"), (1, "signature"), (2, "keyring")])
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        (0, "{}: SHA256SUMS file not found"),
+        (1, "{}: signature file not found"),
+        (2, "--keyring {}: is a directory, expected a keyring file"),
+    ],
+)
 def test_each_missing_file_is_named_before_gpgv_runs(
-    tmp_path: Path, missing: int, what: str
+    tmp_path: Path, missing: int, message: str
 ) -> None:
     paths = _files(tmp_path)
     paths[missing].unlink()
@@ -141,7 +149,7 @@ def test_each_missing_file_is_named_before_gpgv_runs(
     gpgv = FakeGpgv(SignatureCheck(good=True, reason=""))
     with pytest.raises(ConfigError) as caught:
         check_signature(gpgv, *paths)
-    assert str(caught.value) == f"{paths[missing]}: {what} file not found"
+    assert str(caught.value) == message.format(paths[missing])
     assert gpgv.asked == []
 
 
@@ -169,3 +177,49 @@ def test_only_the_binary_mark_is_taken_off_a_listed_name() -> None:
     with pytest.raises(VerificationError) as caught:
         expected_from_sums(f"{HEX_A} *XubuntuX.iso\n", Path("x.iso.sha256"), "x.iso")
     assert str(caught.value) == "x.iso.sha256: no entry for x.iso (it lists XubuntuX.iso)"
+
+
+def test_an_upper_case_digest_is_an_entry_read_in_lower_case() -> None:
+    # Windows' Get-FileHash writes upper case; PowerShell may add a BOM and CRLFs.
+    sums = f"\ufeff{HEX_A.upper()}  x.iso\r\n"
+    assert expected_from_sums(sums, Path("S"), "x.iso") == HEX_A
+    tagged = f"SHA256 (y.iso) = {HEX_B.upper()}\nSHA256 (my x.iso) = {HEX_A}\n"  # --tag
+    assert read_sums(tagged).entries == {"y.iso": HEX_B, "my x.iso": HEX_A}
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (f"{'a' * 63}  x.iso", "the digest has 63 hex digits, expected 64"),
+        (f"{'a' * 65} *x.iso", "the digest has 65 hex digits, expected 64"),
+        (f"{'g' * 64}  x.iso", f"'{'g' * 24}...' is not a hex sha256 digest"),
+        ("SHA256 (x.iso) = " + HEX_A[:60], "the digest has 60 hex digits, expected 64"),
+        ("\x00\x13\ufffdjunk  x.iso", "binary data, not a checksum line"),
+    ],
+)
+def test_a_malformed_line_for_the_iso_is_named_with_its_number(line: str, problem: str) -> None:
+    sums = f"# made by hand\n{HEX_B}  other.iso\n\n{line}\n"
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums(sums, Path("/in/SUMS"), "x.iso")
+    assert str(caught.value) == f"/in/SUMS: line 4 is malformed: {problem}"
+    assert caught.value.hint == (
+        "each line must be '<sha256 in hex>  <file name>', as sha256sum writes it; fix the "
+        "file or get it again"
+    )
+
+
+def test_a_file_without_any_entry_names_its_first_malformed_line() -> None:
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums("\n\x7fELF\x02\x01\n" + HEX_A + "\n", Path("SUMS"), "x.iso")
+    assert str(caught.value) == "SUMS: line 2 is malformed: binary data, not a checksum line"
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums(HEX_A + "\n", Path("SUMS"), "x.iso")
+    assert str(caught.value) == "SUMS: line 1 is malformed: no file name after the digest"
+
+
+def test_read_sums_keeps_entries_and_malformed_lines_apart() -> None:
+    sums = read_sums(f"{HEX_A.upper()} *a.iso\n{HEX_B}  a.iso\nnonsense\n{'b' * 10}  b.iso\n")
+    assert sums.entries == {"a.iso": HEX_A}
+    assert [(m.number, m.name) for m in sums.malformed] == [(3, None), (4, "b.iso")]
+    assert sums.problem_for("b.iso") == sums.malformed[1]
+    assert sums.problem_for("c.iso") is None  # it has entries: "no entry" says more
