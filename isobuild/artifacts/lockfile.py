@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from host_service.schema import Schema
-from isobuild.config import yaml_error
+from isobuild.config import load_yaml, yaml_error
 from isobuild.errors import ConfigError
 from isobuild.resources import SCHEMAS_DIR
 
@@ -167,10 +167,11 @@ def _cross_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 def parse_lock(text: str, *, source: Path) -> PayloadLock:
     """Validate lock file text; every problem is reported at once, naming file and key."""
     try:
-        data = yaml.safe_load(text)
+        data, duplicates = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(yaml_error(source, exc), hint=LOCK_HINT) from exc
-    problems = [(p.path, p.message) for p in Schema.load(LOCK_SCHEMA).problems(data)]
+    problems = [(d.where, d.message) for d in duplicates]
+    problems += [(p.path, p.message) for p in Schema.load(LOCK_SCHEMA).problems(data)]
     if not problems:
         problems = _cross_problems(data)
     if problems:

@@ -323,6 +323,66 @@ def test_a_right_sha256_does_not_override_signed_sums_that_disagree(
     assert _nothing_written(outdir)
 
 
+def test_sha256sums_in_upper_case_build(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, tmp_path: Path
+) -> None:
+    # As Windows' Get-FileHash writes it, with a BOM and CRLFs.
+    digest = hashlib.sha256(standin_base_iso.read_bytes()).hexdigest().upper()
+    sums = tmp_path / "SUMS"
+    sums.write_text(f"\ufeff{digest}  {standin_base_iso.name}\r\n", encoding="utf-8")
+    run = isobuild("--sha256sums", str(sums), base=standin_base_iso)
+    assert run.returncode == 0, run.stderr
+    assert (outdir / "alga-appliance-0.1.0.iso").is_file()
+
+
+def test_a_malformed_sha256sums_line_is_named_with_its_number(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, tmp_path: Path
+) -> None:
+    digest = hashlib.sha256(standin_base_iso.read_bytes()).hexdigest()
+    sums = tmp_path / "SUMS"
+    sums.write_text(f"{'1' * 64} *other.iso\n{digest[1:]} *{standin_base_iso.name}\n")
+    run = isobuild("--sha256sums", str(sums), base=standin_base_iso)
+    _refused(run, ExitCode.INPUT,
+             f"{sums}: line 2 is malformed: the digest has 63 hex digits, expected 64")  # fmt: skip
+    assert "no entry" not in run.error
+    assert _nothing_written(outdir)
+
+
+@pytest.mark.parametrize("which", ["another key's", "armored"])
+def test_a_keyring_without_the_signing_key_is_not_a_bad_signature(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, signed_sums: SignedSums,
+    tmp_path: Path, which: str,
+) -> None:  # fmt: skip
+    gpg = ["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+    if which == "armored":  # the right key, as `gpg --armor --export` writes it
+        env = {**os.environ, "GNUPGHOME": str(tmp_path / "gnupg")}  # signed_sums' home
+        armored = subprocess.run([*gpg, "--armor", "--export"], env=env, check=True,
+                                 capture_output=True)  # fmt: skip
+        signed_sums.keyring.write_bytes(armored.stdout)
+    else:
+        home = tmp_path / "other-gnupg"
+        home.mkdir(mode=0o700)
+        env = {**os.environ, "GNUPGHOME": str(home)}
+        try:
+            subprocess.run([*gpg, "--quick-gen-key", "other@example.invalid", "ed25519", "sign",
+                            "never"], env=env, check=True, capture_output=True)  # fmt: skip
+            exported = subprocess.run([*gpg, "--export"], env=env, check=True, capture_output=True)
+            signed_sums.keyring.write_bytes(exported.stdout)
+        finally:
+            subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False,
+                           capture_output=True)  # fmt: skip
+    run = isobuild(*_sums_args(signed_sums), base=standin_base_iso)
+    if which == "armored":
+        _refused(run, ExitCode.USAGE, f"--keyring {signed_sums.keyring}: an ASCII-armored key "
+                 "file; gpgv reads only binary keyrings")  # fmt: skip
+        assert "\nhint: convert it: gpg --dearmor < " in run.stderr
+    else:
+        _refused(run, ExitCode.INPUT, "which is not in the keyring")
+        assert "\nhint: if " in run.stderr
+    assert "bad signature" not in run.error
+    assert _nothing_written(outdir)
+
+
 # --- the config ----------------------------------------------------------------------------
 
 
@@ -702,18 +762,26 @@ ANY_ISO_HINT = "pass an ISO 9660 image: an Ubuntu Server 24.04 ISO or one `isobu
 
 
 @pytest.mark.parametrize(
-    ("command", "name", "message", "hint"),
+    ("command", "name", "code", "message", "hint"),
     [
-        ("inspect", "missing.iso", "ISO not found", "check the path"),
-        ("inspect", "a-directory", "is a directory, expected an ISO file", ANY_ISO_HINT),
-        ("inspect", "tiny.iso", "is 100 bytes, too small to be an ISO 9660 image", ANY_ISO_HINT),
-        ("verify", "missing.iso", "ISO not found", "pass the .iso file `build` wrote"),
-        ("verify", "tiny.iso", "is 100 bytes, too small to be an ISO 9660 image",
+        ("inspect", "missing.iso", ExitCode.INPUT, "ISO not found", "check the path"),
+        # A directory where the ISO goes is a wrong argument (2), the same for both.
+        ("inspect", "a-directory", ExitCode.USAGE, "is a directory, expected an ISO file",
+         ANY_ISO_HINT),
+        ("inspect", "tiny.iso", ExitCode.INPUT, "is 100 bytes, too small to be an ISO 9660 image",
+         ANY_ISO_HINT),
+        ("verify", "missing.iso", ExitCode.INPUT, "ISO not found",
+         "pass the .iso file `build` wrote"),
+        ("verify", "a-directory", ExitCode.USAGE, "is a directory, expected an ISO file",
+         "pass the .iso file `build` wrote"),
+        ("verify", "/dev/null", ExitCode.INPUT, "is not a regular file, expected an ISO image",
+         "pass the .iso file `build` wrote"),
+        ("verify", "tiny.iso", ExitCode.INPUT, "is 100 bytes, too small to be an ISO 9660 image",
          "pass the .iso file `build` wrote"),
     ],
 )  # fmt: skip
 def test_inspect_and_verify_refuse_what_is_not_an_iso_without_speaking_of_a_base_iso(
-    tmp_path: Path, command: str, name: str, message: str, hint: str
+    tmp_path: Path, command: str, name: str, code: ExitCode, message: str, hint: str
 ) -> None:
     # Both read any ISO (verify: one `build` wrote), not a base ISO passed as --base-iso.
     target = tmp_path / name
@@ -723,5 +791,17 @@ def test_inspect_and_verify_refuse_what_is_not_an_iso_without_speaking_of_a_base
         target.write_bytes(bytes(100))
     done = subprocess.run([*ISOBUILD, command, str(target)], capture_output=True, text=True,
                           check=False)  # fmt: skip
-    assert done.returncode == ExitCode.INPUT, done.stderr
+    assert done.returncode == code, done.stderr
     assert done.stderr.splitlines() == [f"error: {target}: {message}", f"hint: {hint}"]
+
+
+@pytest.mark.parametrize("command", ["inspect", "verify"])
+def test_a_directory_holding_one_iso_points_at_it(tmp_path: Path, command: str) -> None:
+    (tmp_path / "alga-appliance-0.1.0.iso").write_bytes(bytes(100))
+    done = subprocess.run([*ISOBUILD, command, str(tmp_path)], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path}: is a directory, expected an ISO file",
+        f"hint: pass the ISO in it: {tmp_path / 'alga-appliance-0.1.0.iso'}",
+    ]

@@ -22,6 +22,10 @@ from isobuild.installer.autoinstall import (
 )
 from isobuild.resources import AUTOINSTALL_DIR
 
+# A well-formed ed25519 public key (the config checks that its base64 names its type).
+SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f test@example"
+)
 CONFIG = """
 name: edge
 version: 2.0.1
@@ -33,12 +37,12 @@ autoinstall:
     username: ops
     password_hash: "$6$salt$abcdefghijklmnop"
   ssh:
-    authorized_keys: ["ssh-ed25519 AAAAC3Nza test@example"]
+    authorized_keys: ["SSH_KEY"]
   storage:
     layout: direct
     match: {size: smallest, ssd: true}
   shutdown: reboot
-"""
+""".replace("SSH_KEY", SSH_KEY)
 
 
 def test_default_config_renders_valid_files_that_agree() -> None:
@@ -71,7 +75,7 @@ def test_config_values_reach_the_autoinstall() -> None:
     assert body["timezone"] == "Europe/Zurich"
     assert body["identity"]["hostname"] == "edge-01"
     assert body["identity"]["password"] == "$6$salt$abcdefghijklmnop"
-    assert body["ssh"]["authorized-keys"] == ["ssh-ed25519 AAAAC3Nza test@example"]
+    assert body["ssh"]["authorized-keys"] == [SSH_KEY]
     assert body["storage"]["layout"] == {
         "name": "direct",
         "match": {"size": "smallest", "ssd": True},

@@ -18,13 +18,14 @@ from isobuild.installer.autoinstall import (
     validate,
 )
 
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f k"
 VARIANTS = {
     "defaults": None,
     "interactive": "name: a\nversion: '1'\nautoinstall:\n"
     "  interactive_sections: [network, storage, identity]\n",
     "direct-disk-ssh": "name: b\nversion: '2'\nautoinstall:\n"
     "  storage: {layout: direct, match: {size: smallest, ssd: true}}\n"
-    "  ssh: {authorized_keys: ['ssh-ed25519 AAAA k']}\n  shutdown: reboot\n",
+    f"  ssh: {{authorized_keys: ['{SSH_KEY}']}}\n  shutdown: reboot\n",
 }
 
 

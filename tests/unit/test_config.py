@@ -21,6 +21,9 @@ from isobuild.config import (
 from isobuild.errors import ConfigError, ExitCode
 from tests.fixtures.registry import RegistryPki
 
+# An ssh-ed25519 public key line: the key type as an RFC 4251 string, then 32 key bytes.
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f k@x"
+
 
 def _problems(text: str) -> list[str]:
     with pytest.raises(ConfigError) as info:
@@ -99,20 +102,23 @@ def test_password_ssh_login_needs_a_hash() -> None:
     assert problems[0].startswith("appliance.yaml: autoinstall.ssh.allow_pw: password login")
 
 
-def test_plaintext_password_is_refused() -> None:
+def test_plaintext_password_is_refused_without_showing_it() -> None:
     problems = _problems(
-        "name: a\nversion: '1'\nautoinstall: {identity: {password_hash: hunter2}}\n"
+        "name: a\nversion: '1'\nautoinstall: {identity: {password_hash: hunter2-Secret}}\n"
     )
     assert problems == [
-        "appliance.yaml: autoinstall.identity.password_hash: expected a crypt(3) hash "
-        "such as $6$..., got 'hunter2'"
+        "appliance.yaml: autoinstall.identity.password_hash: not a crypt(3) hash such as "
+        "$6$... (value not shown: it may be a password); put the hash here, never the "
+        "password: `mkpasswd -m sha-512` makes one"
     ]
+    assert "hunter2" not in "\n".join(problems)
 
 
 def test_lock_path_is_relative_to_the_config(tmp_path: Path) -> None:
     cfg = tmp_path / "sub" / "appliance.yaml"
     cfg.parent.mkdir()
     cfg.write_text("name: a\nversion: '1'\npayload: {lock: ../my.lock.yaml}\n")
+    (tmp_path / "my.lock.yaml").write_text("# checked for existence only here\n")
     assert load_config(cfg).payload.lock == tmp_path / "my.lock.yaml"
 
 
@@ -298,7 +304,8 @@ def test_non_default_namespaces_are_refused_naming_the_key() -> None:
     ("yaml_text", "problem"),
     [
         ("iso: {volume_id: [a]}", "iso.volume_id: expected a string, got list"),
-        ("iso: {volume_id: true}", "iso.volume_id: expected a string, got bool"),
+        ("iso: {volume_id: true}", "iso.volume_id: expected a string, got true (YAML reads "
+         'it as the boolean true); quote it: volume_id: "true"'),
         ("iso: {grub: {timeout: true}}", "iso.grub.timeout: expected an integer, got True"),
         ("iso: {grub: {timeout: 1.5}}", "iso.grub.timeout: expected an integer, got 1.5"),
         ("autoinstall: {ssh: {allow_pw: 'yes'}}",
@@ -307,7 +314,7 @@ def test_non_default_namespaces_are_refused_naming_the_key() -> None:
          "autoinstall.storage.match.ssd: expected true or false, got 1"),
         ("autoinstall: {storage: {match: {size: huge}}}",
          "autoinstall.storage.match.size: expected one of 'largest', 'smallest', got 'huge'"),
-        ("autoinstall: {ssh: {authorized_keys: [k, [x]]}}",
+        (f"autoinstall: {{ssh: {{authorized_keys: ['{KEY}', [x]]}}}}",
          "autoinstall.ssh.authorized_keys[1]: expected a string, got list"),
         ("appliance: {k3s: {disable: traefik}}",
          "appliance.k3s.disable: expected a list of one of 'traefik', 'servicelb', 'metrics-server'"
@@ -316,7 +323,7 @@ def test_non_default_namespaces_are_refused_naming_the_key() -> None:
          "appliance.registry.ca_bundle: expected a path, got ''"),
         ("appliance: {registry: {ca_bundle: 5}}",
          "appliance.registry.ca_bundle: expected a path, got 5"),
-        ("payload: {lock: [a]}", "payload.lock: expected a path, got ['a']"),
+        ("payload: {lock: [a]}", "payload.lock: expected a path, got list"),
         ("autoinstall: {identity: 5}", "autoinstall.identity: expected a mapping, got int"),
     ],
 )  # fmt: skip
@@ -361,6 +368,9 @@ def test_a_signing_key_is_a_fingerprint_or_a_path_beside_the_config(
     tmp_path: Path, key: str, fingerprint: bool
 ) -> None:
     text = f"name: a\nversion: '1'\nsigning: {{key: '{key}'}}\n"
+    if not fingerprint:
+        (tmp_path / key).parent.mkdir(exist_ok=True)
+        (tmp_path / key).write_text("a key file\n")
     config = parse_config(text, source=tmp_path / "a.yaml", base_dir=tmp_path)
     expected = key if fingerprint else str((tmp_path / key).resolve())
     assert config.signing.key == expected
@@ -462,8 +472,8 @@ def test_problems_and_yaml_errors_carry_their_hints() -> None:
 
 def test_a_path_with_dot_dot_is_refused() -> None:
     assert _problems("name: a\nversion: '1'\nappliance: {paths: {opt: /opt/../etc}}\n") == [
-        "appliance.yaml: appliance.paths.opt: expected an absolute path without '..', got "
-        "'/opt/../etc'"
+        "appliance.yaml: appliance.paths.opt: expected an absolute path without '.' or '..', "
+        "got '/opt/../etc'"
     ]
 
 
