@@ -377,27 +377,27 @@ def test_a_signing_key_is_a_fingerprint_or_a_path_beside_the_config(
 
 
 def test_a_field_type_without_a_name_is_a_bug_not_a_message() -> None:
-    from isobuild import config
+    from isobuild.config import conversion
 
-    assert config._type_name(tuple[str, ...]) == "a list of a string"
+    assert conversion._type_name(tuple[str, ...]) == "a list of a string"
     with pytest.raises(TypeError, match=r"^config field type <class 'int'> has no name here$"):
-        config._type_name(int)
+        conversion._type_name(int)
 
 
 def test_the_check_factories_word_their_refusals() -> None:
     """The checks are built when the module loads; built here, each is tested as written."""
-    from isobuild import config
+    from isobuild.config import model, value_checks
 
-    check = config._matches(r"[a-z]+", "lowercase letters")
+    check = value_checks.matches(r"[a-z]+", "lowercase letters")
     assert check("abc") is None
     assert check("ab1") == "expected lowercase letters, got 'ab1'"
     assert check(12) == "expected lowercase letters, got 12"
-    between = config._between(1, 3)
+    between = value_checks.between(1, 3)
     assert [between(v) for v in (1, 3)] == [None, None]
     assert between(0) == "expected 1..3, got 0"
     assert between(4) == "expected 1..3, got 4"
-    assert config._check(between) == {"check": between}
-    fixed = config._fixed_namespace("flux-system")
+    assert model._check(between) == {"check": between}
+    fixed = value_checks.fixed_namespace("flux-system")
     assert fixed("flux-system") is None
     assert fixed("flux") == (
         "'flux' is not supported: the release bundle (flux/) and Flux's install.yaml use "
@@ -478,10 +478,10 @@ def test_a_path_with_dot_dot_is_refused() -> None:
 
 
 def test_an_unsupported_field_type_is_a_bug() -> None:
-    from isobuild import config
+    from isobuild.config import conversion, problems
 
     with pytest.raises(TypeError, match=r"^config field type <class 'float'> is not supported$"):
-        config._convert(float, 1.0, "x", config._Problems("a.yaml"))
+        conversion._convert(float, 1.0, "x", problems.Problems("a.yaml"))
 
 
 def test_a_config_that_is_not_utf8_is_named(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # isobuild's layers, lowest first: a module may import its own layer and any layer below.
-# Top-level modules (config, errors, run, ...) are the base; commands/ and cli the top.
+# Top-level modules (errors, run, ...) and config/ are the base; commands/ and cli the top.
 ISOBUILD_LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({""}),
+    frozenset({"", "config"}),
     frozenset({"iso", "artifacts"}),
     frozenset({"installer", "release"}),
     frozenset({"standin", "boot", "flash"}),
