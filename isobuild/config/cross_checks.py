@@ -48,6 +48,14 @@ def cross_checks(config: BuildConfig, problems: Problems) -> None:
             "password login over SSH is enabled but autoinstall.identity.password_hash is "
             "not set; set a hash or turn allow_pw off",
         )
+    if identity.username == config.name:
+        # systemd-sysusers makes the appliance's group (appliance.conf) before the first
+        # boot's user creation, which then finds a group of the user's own name taken.
+        problems.add(
+            "autoinstall.identity.username",
+            f"{identity.username!r} is also the appliance's name, which names its group "
+            "(the one that may read appliance.paths.etc); choose another user name",
+        )
     _distinct_paths(config.appliance.paths, problems)
 
 

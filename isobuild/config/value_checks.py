@@ -153,7 +153,38 @@ def registry_host(value: Any) -> str | None:
 NAME = matches(r"[a-z0-9][a-z0-9-]{0,62}", "lowercase letters, digits and '-'")
 VERSION = matches(r"[0-9A-Za-z][0-9A-Za-z.+~-]{0,63}", "a version like 1.2.3")
 HOSTNAME = matches(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "a hostname label")
-USERNAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Linux user name")
+_USERNAME = matches(r"[a-z_][a-z0-9_-]{0,31}", "a Linux user name")
+# Accounts an Ubuntu 24.04 server has before its administrator is made: Debian's base-passwd
+# (the static ids of policy 9.2.2) and the service users of the server seed. The installer
+# cannot make the administrator under one of these names.
+SYSTEM_ACCOUNTS = frozenset(
+    {
+        "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news",
+        "uucp", "proxy", "www-data", "backup", "list", "irc", "gnats", "nobody", "_apt",
+        "messagebus", "syslog", "sshd", "polkitd", "uuidd", "tcpdump", "tss", "landscape",
+        "fwupd-refresh", "usbmux", "dnsmasq", "pollinate", "lxd", "dhcpcd",
+        # groups of the same systems, which useradd would have to join as the user's own
+        "adm", "tty", "disk", "kmem", "dialout", "fax", "voice", "cdrom", "floppy", "tape",
+        "sudo", "audio", "dip", "operator", "src", "shadow", "utmp", "video", "sasl",
+        "plugdev", "staff", "users", "nogroup",
+    }
+)  # fmt: skip
+
+
+def _user_name(value: Any) -> str | None:
+    """A Linux user name the installer can make: not one the system has already."""
+    problem = _USERNAME(value)
+    if problem is None and (str(value) in SYSTEM_ACCOUNTS or str(value).startswith("systemd-")):
+        return (
+            f"{str(value)!r} is a system account or group of Ubuntu; the installer cannot make "
+            "the administrator under it: choose another name"
+        )
+    return problem
+
+
+USERNAME: Check = _user_name
+
+
 # The pattern isobuild/schemas/autoinstall.json gives subiquity's locale.
 LOCALE = matches(
     r"[A-Za-z]{1,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@\w+)?", "a locale such as en_US.UTF-8"

@@ -549,3 +549,30 @@ def test_the_example_private_key_is_a_real_one() -> None:
     """The refusal above must be tested on what ssh-keygen writes, not on a made-up block."""
     assert ED25519_PRIVATE.startswith("-----BEGIN OPENSSH PRIVATE KEY-----\n")
     assert base64.b64decode(ED25519_PUB.split()[1])[4:15] == b"ssh-ed25519"
+
+
+# -- the administrator's user name --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["root", "sshd", "sudo", "systemd-network", "nogroup", "lxd"])
+def test_a_user_name_the_system_has_already_is_refused(name: str) -> None:
+    text = f"autoinstall:\n  identity:\n    username: {name}\n"
+    assert _one(text) == (
+        f"appliance.yaml: autoinstall.identity.username: {name!r} is a system account or "
+        "group of Ubuntu; the installer cannot make the administrator under it: choose "
+        "another name"
+    )
+
+
+def test_the_user_name_may_not_be_the_appliance_s_group() -> None:
+    # The late-commands make the group <name> (sysusers); the first boot then makes the
+    # administrator, whose own group of the same name is taken.
+    text = "name: edge\nversion: '1'\nautoinstall:\n  identity:\n    username: edge\n"
+    (problem,) = _problems(text)
+    assert problem == (
+        "appliance.yaml: autoinstall.identity.username: 'edge' is also the appliance's name, "
+        "which names its group (the one that may read appliance.paths.etc); choose another "
+        "user name"
+    )
+    assert parse_config(text.replace("username: edge", "username: ops"),
+                        source=Path("a.yaml")).autoinstall.identity.username == "ops"  # fmt: skip
