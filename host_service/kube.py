@@ -253,7 +253,7 @@ def condition(obj: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | N
     """The status condition of type ``kind``, if the object reports one."""
     if not obj:
         return None
-    for cond in obj.get("status", {}).get("conditions", []) or []:
+    for cond in (obj.get("status") or {}).get("conditions") or []:  # a "status" may be null
         if isinstance(cond, Mapping) and cond.get("type") == kind:
             return cond
     return None

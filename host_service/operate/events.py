@@ -18,6 +18,7 @@ class EventView:
     namespace: str
     kind: str
     name: str  # the object it is about
+    uid: str  # of that object, when the event names it: which pod of that name
     reason: str
     message: str
     count: int
@@ -28,6 +29,7 @@ class EventView:
             "namespace": self.namespace,
             "kind": self.kind,
             "name": self.name,
+            "uid": self.uid,
             "reason": self.reason,
             "message": self.message,
             "count": self.count,
@@ -51,6 +53,7 @@ def _view(event: Mapping[str, Any]) -> EventView:
         ),
         kind=str(involved.get("kind") or ""),
         name=str(involved.get("name") or ""),
+        uid=str(involved.get("uid") or ""),
         reason=str(event.get("reason") or ""),
         message=str(event.get("message") or event.get("note") or ""),
         count=count if isinstance(count, int) else 1,
@@ -64,11 +67,22 @@ def warnings(events: Iterable[Mapping[str, Any]]) -> list[EventView]:
     return sorted(found, key=lambda e: e.last or 0.0, reverse=True)
 
 
-def by_pod(views: Iterable[EventView]) -> dict[tuple[str, str], list[EventView]]:
+def by_pod(
+    views: Iterable[EventView], uids: Mapping[tuple[str, str], str] | None = None
+) -> dict[tuple[str, str], list[EventView]]:
+    """The newest ``PER_POD`` warnings of each pod, by (namespace, name). ``uids``: each
+    pod's uid now; an event naming another uid is about an earlier pod of that name (a
+    StatefulSet's db-0 recreated) and is left out."""
+    current = uids or {}
     found: dict[tuple[str, str], list[EventView]] = {}
     for view in views:
-        if view.kind == "Pod":
-            mine = found.setdefault((view.namespace, view.name), [])
-            if len(mine) < PER_POD:
-                mine.append(view)
+        if view.kind != "Pod":
+            continue
+        key = (view.namespace, view.name)
+        uid = current.get(key)
+        if view.uid and uid and view.uid != uid:
+            continue
+        mine = found.setdefault(key, [])
+        if len(mine) < PER_POD:
+            mine.append(view)
     return found

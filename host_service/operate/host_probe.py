@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -29,13 +30,29 @@ def disk(path: Path) -> dict[str, Any]:
     }
 
 
-def memory(proc: Path) -> dict[str, int]:
+def memory(proc: Path) -> dict[str, int | None]:
+    """Total and available bytes; None for what /proc/meminfo does not say. Kernels before
+    3.14 have no MemAvailable: free + buffers + page cache, free(1)'s estimate then."""
     values: dict[str, int] = {}
     for line in (proc / "meminfo").read_text().splitlines():
         key, _, rest = line.partition(":")
-        if key in ("MemTotal", "MemAvailable"):
-            values[key] = int(rest.split()[0]) * 1024
-    return {"total": values.get("MemTotal", 0), "available": values.get("MemAvailable", 0)}
+        fields = rest.split()
+        if fields and fields[0].isdigit():  # "MemTotal:" with no value is not a zero
+            values[key.strip()] = int(fields[0]) * 1024
+    available = values.get("MemAvailable")
+    if available is None and {"MemFree", "Buffers", "Cached"} <= values.keys():
+        available = values["MemFree"] + values["Buffers"] + values["Cached"]
+    return {"total": values.get("MemTotal"), "available": available}
+
+
+def _fact(name: str, read: Callable[[], Any], unreadable: dict[str, str]) -> Any:
+    """One fact, or None with why in ``unreadable``: a fact that cannot be read must not
+    take the others with it (the disk-full blocker reads the disks)."""
+    try:
+        return read()
+    except Exception as exc:
+        unreadable[name] = str(exc) or type(exc).__name__
+        return None
 
 
 def read_host(
@@ -46,19 +63,33 @@ def read_host(
     kernel_clock: Callable[[], bool | None],
     addresses: Callable[[], list[str]],
 ) -> dict[str, Any]:
-    """Uptime, load, memory, the named volumes' disks, clock sync and addresses.
+    """Uptime, load, memory, the named volumes' disks, clock sync and addresses, each read on
+    its own: what cannot be read is None (a disk is left out) and ``unreadable`` says why.
 
     The clock is synchronized when systemd-timesyncd's flag is there or the kernel says so
     (another NTP daemon: chrony, ntpd).
     """
-    uptime = float((proc / "uptime").read_text().split()[0])
-    load = [float(x) for x in (proc / "loadavg").read_text().split()[:3]]
+    unreadable: dict[str, str] = {}
+    disks = {}
+    for name, path in volumes.items():
+        found = _fact(f"{name} volume", functools.partial(disk, path), unreadable)
+        if found is not None:
+            disks[name] = found
     return {
-        "uptime_seconds": uptime,
-        "load": load,
+        "uptime_seconds": _fact(
+            "uptime", lambda: float((proc / "uptime").read_text().split()[0]), unreadable
+        ),
+        "load": _fact(
+            "load",
+            lambda: [float(x) for x in (proc / "loadavg").read_text().split()[:3]],
+            unreadable,
+        ),
         "cpus": os.cpu_count() or 1,
-        "memory": memory(proc),
-        "disks": {name: disk(path) for name, path in volumes.items()},
-        "clock_synchronized": timesync_flag.exists() or kernel_clock() is True,
-        "addresses": addresses(),
+        "memory": _fact("memory", lambda: memory(proc), unreadable),
+        "disks": disks,
+        "clock_synchronized": _fact(
+            "clock", lambda: timesync_flag.exists() or kernel_clock() is True, unreadable
+        ),
+        "addresses": _fact("addresses", addresses, unreadable),
+        "unreadable": unreadable,
     }

@@ -8,8 +8,8 @@ from typing import Any
 
 from host_service.kube import condition
 from host_service.operate.pods import PodView
-from host_service.operate.snapshot import NOT_READ, Reading, why
-from host_service.operate.times import duration, parse_time
+from host_service.operate.snapshot import NOT_READ, Reading, not_installed, why
+from host_service.operate.times import UNKNOWN, duration, parse_time
 from host_service.operate.workloads import Group
 from host_service.release import CHART_SOURCE_PREFIX
 
@@ -20,6 +20,7 @@ FLUX_CONTROLLERS = (
     "helm-controller",
     "notification-controller",
 )
+NOT_INSTALLED = "Not installed yet"
 RANK = {"bad": 5, "unknown": 4, "warn": 3, "progress": 2, "waiting": 1, "ok": 0}
 
 
@@ -43,7 +44,9 @@ def _layer(
     facts: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     error = why(reading.error) if reading.error else None
-    if error and reading.read_at is None:
+    if reading.error and reading.read_at is None and not_installed(reading.error):
+        health, headline = "waiting", NOT_INSTALLED  # Flux's CRDs are on their way
+    elif error and reading.read_at is None:
         health, headline = "unknown", f"Cannot be read: {error}"
     elif error:
         age = duration(reading.age(now))
@@ -60,6 +63,22 @@ def _layer(
         "items": items or [],
         "facts": [list(f) for f in facts or []],
     }
+
+
+def _unread(
+    name: str, label: str, reading: Reading, now: float, *, cannot: str
+) -> dict[str, str] | None:
+    """The item of a reading beside the layer's own that failed: never read (``cannot``:
+    why; not installed yet is waiting), or what is shown is from an older read: its age and
+    why the last read failed."""
+    if not reading.error:
+        return None
+    if reading.read_at is None:
+        health = "waiting" if not_installed(reading.error) else "unknown"
+        return _item(name, health, f"{cannot}: {why(reading.error)}")
+    age = duration(reading.age(now))
+    text = f"{label} as read {age} ago; the last read failed"
+    return _item(name, "warn", text, why(reading.error))
 
 
 def _waiting(name: str, title: str, reading: Reading, now: float) -> dict[str, Any] | None:
@@ -108,18 +127,23 @@ def host_layer(reading: Reading, now: float) -> dict[str, Any]:
             "" if synced else "TLS to the registry fails when the clock is far off",
         )
     )
+    for fact, error in (facts_in.get("unreadable") or {}).items():
+        items.append(_item(f"unreadable-{fact}", "warn", f"The {fact} cannot be read", error))
     mem = facts_in.get("memory") or {}
-    load = facts_in.get("load") or [0.0, 0.0, 0.0]
+    total, available = mem.get("total"), mem.get("available")
+    load = facts_in.get("load")
     facts = [
         ("Up for", duration(facts_in.get("uptime_seconds"))),
         (
             "Load (1, 5, 15 min)",
-            " ".join(f"{x:.2f}" for x in load) + f" on {facts_in.get('cpus')} CPUs",
+            (" ".join(f"{x:.2f}" for x in load) if load else UNKNOWN)
+            + f" on {facts_in.get('cpus')} CPUs",
         ),
         (
             "Memory",
-            f"{_bytes(mem.get('total', 0) - mem.get('available', 0))} used of "
-            f"{_bytes(mem.get('total', 0))}",
+            f"{_bytes(total - available)} used of {_bytes(total)}"
+            if total is not None and available is not None
+            else UNKNOWN,
         ),
         ("Addresses", ", ".join(facts_in.get("addresses") or []) or "none"),
     ]
@@ -159,8 +183,9 @@ def k3s_layer(service: Reading, nodes: Reading, now: float) -> dict[str, Any]:
         )
     )
     version = ""
-    if nodes.error and nodes.read_at is None:
-        items.append(_item("nodes", "unknown", f"Nodes cannot be read: {why(nodes.error)}"))
+    unread = _unread("nodes", "Nodes", nodes, now, cannot="Nodes cannot be read")
+    if unread:
+        items.append(unread)
     for node in nodes.value or []:
         items.append(node_item(node))
         version = version or str(
@@ -169,7 +194,8 @@ def k3s_layer(service: Reading, nodes: Reading, now: float) -> dict[str, Any]:
     if nodes.read_at is not None and not nodes.value:
         items.append(_item("nodes", "bad", "No node has registered"))
     health = worst([i["health"] for i in items])
-    headline = "Running" if health == "ok" else "Not ready"
+    # Warn only when the nodes shown are from an older read: the service and API are up.
+    headline = {"ok": "Running", "warn": "Running, with a warning"}.get(health, "Not ready")
     facts = [("Version", version or "—")]
     return _layer(
         "k3s", title, service, now, health=health, headline=headline, items=items, facts=facts
@@ -233,7 +259,7 @@ def flux_layer(
     if waiting:
         return waiting
     items = []
-    found = {str(d["metadata"]["name"]): d for d in controllers.value or []}
+    found = {str((d.get("metadata") or {}).get("name")): d for d in controllers.value or []}
     if controllers.read_at is not None:
         for name in FLUX_CONTROLLERS:
             deployment = found.get(name)
@@ -251,12 +277,13 @@ def flux_layer(
                 )
             )
     charts: list[dict[str, str]] = []
-    for reading, kind, revision_of in (
-        (sources, "OCIRepository", _artifact_revision),
-        (kustomizations, "Kustomization", _applied_revision),
+    for reading, kind, kinds, revision_of in (
+        (sources, "OCIRepository", "OCIRepositories", _artifact_revision),
+        (kustomizations, "Kustomization", "Kustomizations", _applied_revision),
     ):
-        if reading.error and reading.read_at is None:
-            items.append(_item(kind, "unknown", f"{kind}: {why(reading.error)}"))
+        unread = _unread(kind, kinds, reading, now, cannot=kind)
+        if unread:
+            items.append(unread)
         for obj in reading.value or []:
             health, message = _ready(obj)
             meta = obj.get("metadata") or {}
@@ -289,7 +316,7 @@ def flux_layer(
         )
         items += [c for c in charts if c["health"] != "ok"]
     health = worst([i["health"] for i in items], default="waiting")
-    headline = {"ok": "Reconciled", "progress": "Reconciling", "waiting": "Not installed yet"}.get(
+    headline = {"ok": "Reconciled", "progress": "Reconciling", "waiting": NOT_INSTALLED}.get(
         health, "Needs attention"
     )
     return _layer("flux", title, controllers, now, health=health, headline=headline, items=items)
@@ -327,7 +354,7 @@ def helm_release_view(obj: Mapping[str, Any]) -> dict[str, Any]:
         "since": parse_time((ready or {}).get("lastTransitionTime")),
         "chart_version": str(
             (history[0].get("chartVersion") if history else "")
-            or meta.get("annotations", {}).get("alga.appliance/chart-version")
+            or (meta.get("annotations") or {}).get("alga.appliance/chart-version")
             or ""
         ),
         "last_attempted": str(status.get("lastAttemptedRevision") or ""),

@@ -3,6 +3,7 @@ last readings: what ``/api/overview``, ``/api/workloads`` and the pages answer f
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,12 @@ from host_service.operate.events import RECENT, by_pod, warnings
 from host_service.operate.host_probe import TIMESYNC_FLAG, read_host
 from host_service.operate.pods import PodView, normalize
 from host_service.operate.poller import Poller
-from host_service.operate.runtime_blockers import RuntimeBlocker, RuntimeBlockers, problems
+from host_service.operate.runtime_blockers import (
+    RuntimeBlocker,
+    RuntimeBlockers,
+    problems,
+    unchecked,
+)
 from host_service.operate.snapshot import Reading
 from host_service.operate.workloads import group
 from host_service.release import chart_source_name
@@ -25,9 +31,12 @@ from host_service.settings import Settings, rooted
 from host_service.state import STEPS, TITLES, BootstrapState, Phase, Step, StepStatus
 from host_service.store import StateKeeper
 
+log = logging.getLogger(__name__)
+
 K3S_UNIT = "k3s.service"
 K3S_VOLUME = "/var/lib/rancher/k3s"
 KICK_CHECK = 0.5  # seconds between looks at the bootstrap's progress
+GROUPS_KEPT = 16  # namespaces whose workloads view is kept for the current reading
 
 
 def _k3s_step() -> str:
@@ -46,6 +55,7 @@ class Monitor:
         self._keeper: StateKeeper | None = None
         self._blockers = RuntimeBlockers()
         self._raised: list[RuntimeBlocker] = []
+        self._unchecked: RuntimeBlocker | None = None  # while the checks themselves fail
         self._lock = threading.Lock()
         self._pods: tuple[int, list[PodView]] = (-1, [])
         self._groups: dict[str | None, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
@@ -185,10 +195,24 @@ class Monitor:
     def _reevaluate(self) -> None:
         keeper = self._keeper
         after = keeper is not None and keeper.state.phase is Phase.RECONCILED
-        found = problems(self.readings(), threshold=self.threshold, after_bootstrap=after)
-        raised = self._blockers.update(found, self.clock())
+        now = self.clock()
+        try:
+            found = problems(self.readings(), threshold=self.threshold, after_bootstrap=after)
+            raised = self._blockers.update(found, now)
+        except Exception as exc:  # a reading the checks cannot take (a bug): say so
+            error = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                before = self._unchecked
+                since = before.at if before is not None else now
+                self._unchecked = unchecked(error, since)
+            if before is None or before.output != error:  # once, not after every read
+                log.exception("the runtime blockers cannot be evaluated")
+            return
         with self._lock:
+            if self._unchecked is not None:
+                log.info("the runtime blockers are evaluated again")
             self._raised = raised
+            self._unchecked = None
 
     # -- views (request threads) ---------------------------------------------------------
 
@@ -196,8 +220,11 @@ class Monitor:
         return {name: p.reading for name, p in self.pollers.items()}
 
     def blockers(self) -> list[RuntimeBlocker]:
+        """The raised blockers; while the checks fail, the last ones evaluated and the one
+        that says the checks stopped."""
         with self._lock:
-            return list(self._raised)
+            failing = [self._unchecked] if self._unchecked is not None else []
+            return [*failing, *self._raised]
 
     def pods(self) -> tuple[Reading, list[PodView]]:
         """The pods reading, normalized once per read (not once per request)."""
@@ -248,12 +275,20 @@ class Monitor:
         else:
             chosen = [p for p in pods if namespace is None or p.namespace == namespace]
             groups = [g.to_json(now) for g in group(chosen)]
-            per_pod = by_pod(warnings(events.value or []))
+            uids = {(p.namespace, p.name): p.uid for p in chosen}
+            per_pod = by_pod(warnings(events.value or []), uids)
             for g in groups:
                 for item in g["items"]:
                     found = per_pod.get((item["namespace"], item["name"]), [])
                     item["events"] = [e.to_json() for e in found]
             with self._lock:
+                # Only the current reading's views are worth keeping, and only so many of
+                # them: every namespace a client names would otherwise add one for good.
+                for name in [n for n, (k, _) in self._groups.items() if k != key]:
+                    del self._groups[name]
+                self._groups.pop(namespace, None)
+                while len(self._groups) >= GROUPS_KEPT:
+                    del self._groups[next(iter(self._groups))]
                 self._groups[namespace] = (key, groups)
         return {
             "namespace": namespace,

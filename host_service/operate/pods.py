@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from host_service.kube import condition
 from host_service.operate.times import parse_time
 
 # How each status reads at a glance: ok, progress (on its way), bad (needs attention),
@@ -74,6 +75,14 @@ class ContainerView:
     reason: str
     message: str
     last: Termination | None  # the previous instance's end: what ``logs --previous`` shows
+    # A native sidecar: an init container with restartPolicy Always runs beside the app
+    # containers, and kubectl counts it in READY.
+    sidecar: bool
+
+    @property
+    def serving(self) -> bool:
+        """Counted in ready/total, as kubectl counts READY."""
+        return not self.init or self.sidecar
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +102,7 @@ class ContainerView:
 class PodView:
     namespace: str
     name: str
+    uid: str  # a StatefulSet's db-0 comes back under its name with a new uid
     status: str
     reason: str  # why, in the API's words (Unschedulable, ContainerCreating, OOMKilled ...)
     message: str  # the API's full message, never shortened
@@ -115,6 +125,7 @@ class PodView:
         return {
             "namespace": self.namespace,
             "name": self.name,
+            "uid": self.uid,
             "status": self.status,
             "health": self.health,
             "reason": self.reason,
@@ -149,7 +160,9 @@ def _termination(data: Any) -> Termination | None:
     )
 
 
-def _container(status: Mapping[str, Any], image: str, *, init: bool) -> ContainerView:
+def _container(
+    status: Mapping[str, Any], image: str, *, init: bool, sidecar: bool
+) -> ContainerView:
     state = status.get("state") or {}
     kind, detail = next(iter(state.items()), ("waiting", {}))
     detail = detail if isinstance(detail, Mapping) else {}
@@ -167,6 +180,7 @@ def _container(status: Mapping[str, Any], image: str, *, init: bool) -> Containe
         reason=reason,
         message=str(detail.get("message") or ""),
         last=last,
+        sidecar=sidecar,
     )
 
 
@@ -191,19 +205,23 @@ def _containers(pod: Mapping[str, Any]) -> tuple[ContainerView, ...]:
                 known = {"name": name, "state": {"waiting": {"reason": "ContainerCreating"}}}
                 if init:
                     known = {"name": name, "state": {"waiting": {"reason": "PodInitializing"}}}
-            found.append(_container(known, image, init=init))
+            sidecar = init and container.get("restartPolicy") == "Always"
+            found.append(_container(known, image, init=init, sidecar=sidecar))
     return tuple(found)
 
 
 def owner(pod: Mapping[str, Any]) -> tuple[str, str]:
-    """The workload that owns the pod: a ReplicaSet is read as its Deployment."""
+    """The workload that owns the pod: a ReplicaSet is read as its Deployment when the pod
+    carries the Deployment's ``pod-template-hash`` label (a ReplicaSet of its own does not)."""
     meta = pod.get("metadata") or {}
     refs = [r for r in meta.get("ownerReferences") or [] if isinstance(r, Mapping)]
     ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
     if ref is None:
         return "", ""
     kind, name = str(ref.get("kind") or ""), str(ref.get("name") or "")
-    if kind == "ReplicaSet":  # named <deployment>-<pod-template-hash>; the hash has no dash
+    labels = meta.get("labels") or {}
+    if kind == "ReplicaSet" and "pod-template-hash" in labels:
+        # Named <deployment>-<pod-template-hash>; the hash has no dash.
         head, dash, _ = name.rpartition("-")
         return ("Deployment", head) if dash else (kind, name)
     return kind, name
@@ -216,7 +234,8 @@ def _status(pod: Mapping[str, Any], containers: tuple[ContainerView, ...]) -> tu
     phase = str(status.get("phase") or "Unknown")
     pod_reason = str(status.get("reason") or "")
     pod_message = str(status.get("message") or "")
-    if meta.get("deletionTimestamp"):
+    # kubectl: a pod being deleted is Terminating unless it already ended (Succeeded, Failed).
+    if meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
         if pod_reason == "NodeLost":
             return "Unknown", pod_reason, pod_message
         return "Terminating", "", pod_message
@@ -260,10 +279,12 @@ def _status(pod: Mapping[str, Any], containers: tuple[ContainerView, ...]) -> tu
         if waiting is not None:
             return "Pending", waiting.reason, waiting.message
         return "Pending", pod_reason, pod_message
-    main = [c for c in containers if not c.init]
-    not_ready = [c.name for c in main if not c.ready]
+    not_ready = [c.name for c in containers if c.serving and not c.ready]
     if not_ready:
         return "Running", "NotReady", f"not ready: {', '.join(not_ready)}"
+    ready = condition(pod, "Ready")
+    if ready is not None and ready.get("status") == "False":  # a readiness gate, say
+        return "Running", "NotReady", str(ready.get("message") or ready.get("reason") or "")
     return "Running", "", ""
 
 
@@ -271,7 +292,7 @@ def normalize(pod: Mapping[str, Any]) -> PodView:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     containers = _containers(pod)
-    main = [c for c in containers if not c.init]
+    serving = [c for c in containers if c.serving]
     status, reason, message = _status(pod, containers)
     ends = [c.last for c in containers if c.last is not None]
     last = max(ends, key=lambda end: end.at or 0.0, default=None)
@@ -280,11 +301,12 @@ def normalize(pod: Mapping[str, Any]) -> PodView:
     return PodView(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
+        uid=str(meta.get("uid") or ""),
         status=status,
         reason=reason,
         message=message,
-        ready=sum(1 for c in main if c.ready),
-        total=len(main),
+        ready=sum(1 for c in serving if c.ready),
+        total=len(serving),
         restarts=sum(c.restarts for c in containers),
         last_restart=last,
         created=parse_time(meta.get("creationTimestamp")),

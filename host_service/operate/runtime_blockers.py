@@ -38,6 +38,14 @@ DISK = Wording(
     "the volume (lvextend + resize2fs)",
 )
 
+UNCHECKED = Wording(
+    "the runtime checks stopped: the blockers shown may be out of date",
+    "the host service failed to evaluate its readings: {error}",
+    "download a support bundle (the service's journal in it has the traceback) and report "
+    "it; the layers below still show what was read, each with its age",
+)
+UNCHECKED_KEY = "checks/runtime"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Problem:
@@ -73,6 +81,22 @@ class RuntimeBlocker:
             "at": self.at,
             "fix": self.fix,
         }
+
+
+def unchecked(error: str, since: float) -> RuntimeBlocker:
+    """The blocker shown while the checks themselves fail: the blockers raised before stay
+    (a failing check clears nothing), but cannot clear or be joined by new ones."""
+    fields = {"error": error}
+    return RuntimeBlocker(
+        key=UNCHECKED_KEY,
+        layer="host",
+        message=UNCHECKED.message.format(**fields),
+        cause=UNCHECKED.cause.format(**fields),
+        next_step=UNCHECKED.next_step.format(**fields),
+        output=error,
+        at=since,
+        fix="/status#support",
+    )
 
 
 def _not_ready(kind: str, obj: Mapping[str, Any], threshold: float) -> Problem | None:
@@ -181,10 +205,14 @@ class RuntimeBlockers:
                 del self._since[gone]
             raised = []
             for problem in current:
-                since = self._since.setdefault(problem.key, problem.since or now)
-                if now - since < problem.after:
+                started = self._since.get(problem.key, problem.since or now)
+                # A clock stepped back, or a start the API dates after our now, would hide
+                # even an at-once blocker until the wall time caught up: it started by now.
+                since = self._since[problem.key] = min(started, now)
+                lasted = now - since  # never negative, since is at most now
+                if lasted < problem.after:
                     continue
-                minutes = max(1, int((now - since) // 60))
+                minutes = max(1, int(lasted // 60))
                 fields = {**problem.fields, "minutes": minutes}
                 wording = problem.wording
                 raised.append(

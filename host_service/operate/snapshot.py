@@ -25,6 +25,12 @@ class Reading:
 NOT_READ = Reading()
 
 
+def not_installed(error: str) -> bool:
+    """The cluster does not know the kind yet: its CRDs are still being installed."""
+    text = error.lower()
+    return "doesn't have a resource type" in text or "no matches for kind" in text
+
+
 def why(error: str) -> str:
     """An operator's reading of a kubectl/systemctl failure: what it most likely means."""
     text = error.lower()
@@ -32,7 +38,7 @@ def why(error: str) -> str:
         return f"the Kubernetes API did not answer in time ({error})"
     if "connection refused" in text or "no such host" in text or "was refused" in text:
         return f"k3s is not running: its API refuses connections ({error})"
-    if "doesn't have a resource type" in text or "no matches for kind" in text:
+    if not_installed(error):
         return f"not installed yet: the cluster does not know this kind ({error})"
     if "not found" in text and ("kubectl" in text or "k3s" in text or "no such file" in text):
         return f"kubectl is missing on this host ({error})"

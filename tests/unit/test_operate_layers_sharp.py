@@ -188,8 +188,8 @@ def test_the_host_layer_with_facts_missing() -> None:
     assert [i["name"] for i in layer["items"]] == ["clock"]
     assert layer["facts"] == [
         ["Up for", "—"],
-        ["Load (1, 5, 15 min)", "0.00 0.00 0.00 on 2 CPUs"],
-        ["Memory", "0 B used of 0 B"],
+        ["Load (1, 5, 15 min)", "— on 2 CPUs"],  # unknown, never shown as zero
+        ["Memory", "—"],
         ["Addresses", "none"],
     ]
     assert layers.host_layer(ok(None), NOW)["items"][0]["text"] == "Clock not synchronized (NTP)"
@@ -247,10 +247,18 @@ def test_the_k3s_layer_when_things_fail() -> None:
         {"name": "api", "health": "bad", "text": "API not ready", "detail": ""},
         {"name": "nodes", "health": "bad", "text": "No node has registered", "detail": ""},
     ]
-    # Nodes read before, the last read failed: the nodes shown are the last known.
+    # Nodes read before, the last read failed: the nodes shown are the last known, with
+    # their age and why they are not newer.
     stale = Reading(value=[node("n1", cond("Ready", "True"))], read_at=NOW - 9, error=REFUSED)
-    items = layers.k3s_layer(ok({"unit": "active", "api": "ok"}), stale, NOW)["items"]
-    assert [i["name"] for i in items] == ["service", "api", "node-n1"]
+    layer = layers.k3s_layer(ok({"unit": "active", "api": "ok"}), stale, NOW)
+    assert [i["name"] for i in layer["items"]] == ["service", "api", "nodes", "node-n1"]
+    assert layer["items"][2] == {
+        "name": "nodes",
+        "health": "warn",
+        "text": "Nodes as read 9s ago; the last read failed",
+        "detail": f"k3s is not running: its API refuses connections ({REFUSED})",
+    }
+    assert (layer["health"], layer["headline"]) == ("warn", "Running, with a warning")
 
 
 def test_the_first_node_reporting_a_version_names_it() -> None:

@@ -110,6 +110,7 @@ def test_the_whole_json_of_a_crash_looping_pod() -> None:
     assert normalize(pod).to_json(NOW) == {
         "namespace": "msp",
         "name": "alga-core-5d8f9c7b6d-x2x9q",
+        "uid": "",
         "status": "CrashLoopBackOff",
         "health": "bad",
         "reason": "CrashLoopBackOff",
@@ -494,7 +495,9 @@ def meta_pod(refs: list[dict[str, Any]], labels: dict[str, str] | None = None) -
 def test_owner_rules() -> None:
     job = {"kind": "Job", "name": "migrate-42"}
     rs = {"kind": "ReplicaSet", "name": "web-7d9f", "controller": True}
-    assert owner(meta_pod([job, rs])) == ("Deployment", "web")  # the controller, not the first
+    hash_label = {"pod-template-hash": "7d9f"}
+    # The controller, not the first.
+    assert owner(meta_pod([job, rs], hash_label)) == ("Deployment", "web")
     assert owner(meta_pod([job, {**rs, "controller": False}])) == ("Job", "migrate-42")
     assert owner(meta_pod(["junk", job])) == ("Job", "migrate-42")  # type: ignore[list-item]
     assert owner({"metadata": {}}) == ("", "")
