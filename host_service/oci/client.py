@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -43,6 +43,8 @@ from host_service.oci.reference import (
 log = logging.getLogger(__name__)
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Seconds to open a connection, then for each read of the answer (not the whole answer).
+TIMEOUT = (10.0, 30.0)
 CHUNK = 1024 * 1024
 # urllib3 reports a proxy's refusal of CONNECT as "Tunnel connection failed: 407 ...".
 _PROXY_407 = re.compile(r"\b407\b")
@@ -79,6 +81,8 @@ class RegistryClient:
     token service (or a Basic challenge) gets them. Nothing is read from
     ``~/.docker/config.json`` or ``~/.netrc``. ``ca_bundle`` replaces the system trust store;
     ``proxies`` (``{"https": url}``) replaces the ``HTTPS_PROXY``/``NO_PROXY`` environment.
+    ``timeout`` bounds every request, in seconds: one number for connecting and for each read
+    of the answer, or a ``(connect, read)`` pair.
     """
 
     def __init__(
@@ -88,7 +92,7 @@ class RegistryClient:
         credentials: Credentials | None = None,
         ca_bundle: Path | None = None,
         proxies: Mapping[str, str] | None = None,
-        timeout: float = 30.0,
+        timeout: float | tuple[float, float] = TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
         self.registry = registry
@@ -350,21 +354,37 @@ class RegistryClient:
     def _fail(
         self, response: requests.Response, what: str, repository: str, reference: str
     ) -> None:
-        """Raise the error matching a non-success answer."""
+        """Raise the error matching a non-success answer for ``what`` (manifest, blob), with
+        what the registry answered: a 500 is not a missing manifest."""
         code = response.status_code
         detail = _registry_errors(response)
+        answer = f"HTTP {code}{' ' + response.reason if response.reason else ''}"
+        answer += f": {detail}" if detail else ""
         response.close()
         cls: type[RegistryError] = ProtocolError
+        message = f"{what}: the registry answered {answer}"
         if code == 404:
-            cls = NotFoundError
+            cls, message = NotFoundError, f"{what} not found: {answer}"
         elif code in (401, 403):
-            cls = AuthenticationError
-        raise cls(
-            f"{what}: HTTP {code}{': ' + detail if detail else ''}",
-            registry=self.registry,
-            repository=repository,
-            reference=reference,
-        )
+            cls, message = AuthenticationError, f"{what}: access refused: {answer}"
+        raise cls(message, registry=self.registry, repository=repository, reference=reference)
+
+    def _chunks(
+        self, response: requests.Response, repository: str, reference: str
+    ) -> Iterator[bytes]:
+        """The answer's body. requests raises while the body streams, outside ``_send``: a
+        connection lost or timed out mid-body (a truncated answer) is our error too, naming
+        the host that was sending (a redirect's target, for a blob on a CDN)."""
+        try:
+            yield from response.iter_content(CHUNK)
+        except requests.exceptions.RequestException as exc:
+            cls = RegistryTimeout if _timed_out(exc) else RegistryUnreachable
+            raise cls(
+                f"the answer from {urlsplit(response.url).netloc} broke off: {_reason(exc)}",
+                registry=self.registry,
+                repository=repository,
+                reference=reference,
+            ) from exc
 
     # -- manifests ---------------------------------------------------------------------
 
@@ -382,7 +402,7 @@ class RegistryClient:
             headers={"Accept": ACCEPT},
         )
         if response.status_code != 200:
-            self._fail(response, "manifest not found", repository, reference)
+            self._fail(response, "manifest", repository, reference)
         digest = response.headers.get("Docker-Content-Digest", "")
         response.close()
         if not DIGEST_RE.fullmatch(digest):
@@ -409,9 +429,9 @@ class RegistryClient:
             stream=True,
         )
         if response.status_code != 200:
-            self._fail(response, "manifest not found", repository, reference)
+            self._fail(response, "manifest", repository, reference)
         with response:
-            data = _read_limited(response, MAX_MANIFEST_BYTES)
+            data = _read_limited(self._chunks(response, repository, reference), MAX_MANIFEST_BYTES)
         if data is None:
             raise ManifestError(
                 f"manifest larger than {MAX_MANIFEST_BYTES} bytes",
@@ -482,7 +502,7 @@ class RegistryClient:
         """A small blob (a config) in memory, digest checked."""
         response = self._blob_response(repository, digest)
         with response:
-            data = _read_limited(response, max_bytes)
+            data = _read_limited(self._chunks(response, repository, digest), max_bytes)
         if data is None:
             raise ProtocolError(
                 f"blob larger than {max_bytes} bytes",
@@ -509,7 +529,7 @@ class RegistryClient:
         size = 0
         with atomic.replacing(dest, mode=0o600) as out:
             with response:
-                for chunk in response.iter_content(CHUNK):
+                for chunk in self._chunks(response, repository, digest):
                     hasher.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
@@ -536,7 +556,7 @@ class RegistryClient:
             stream=True,
         )
         if response.status_code != 200:
-            self._fail(response, "blob not found", repository, digest)
+            self._fail(response, "blob", repository, digest)
         return response
 
     def blob_exists(self, repository: str, digest: str) -> bool:
@@ -547,10 +567,10 @@ class RegistryClient:
         return response.status_code == 200
 
 
-def _read_limited(response: requests.Response, limit: int) -> bytes | None:
+def _read_limited(chunks: Iterable[bytes], limit: int) -> bytes | None:
     parts: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(CHUNK):
+    for chunk in chunks:
         size += len(chunk)
         if size > limit:
             return None
@@ -579,6 +599,34 @@ def _proxy_host(proxies: Mapping[str, str]) -> str:
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "?")
 
 
+def _wrapped(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it wraps, outermost first (requests wraps urllib3's errors in
+    ``reason``, ``original_error`` or ``args``)."""
+    current: BaseException = exc
+    seen = {id(exc)}
+    yield current
+    while True:
+        inner = getattr(current, "reason", None) or getattr(current, "original_error", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
+        if inner is None or id(inner) in seen:
+            return
+        seen.add(id(inner))
+        current = inner
+        yield current
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a requests error is a timeout: mid-body, requests reports urllib3's read
+    timeout as a plain ``ConnectionError`` around it (raised from the socket's timeout)."""
+    for error in _wrapped(exc):
+        if isinstance(error, requests.exceptions.Timeout | TimeoutError):
+            return True
+        if isinstance(error.__cause__, TimeoutError):
+            return True
+    return False
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong, from the innermost error of a requests/urllib3 chain.
 
@@ -586,15 +634,6 @@ def _reason(exc: BaseException) -> str:
     connection failed: 407 ...", "certificate verify failed ...", "Connection refused");
     the outer texts repeat the URL and bury the reason at the end of a long line.
     """
-    current: BaseException = exc
-    seen = {id(exc)}
-    while True:
-        inner = getattr(current, "reason", None) or getattr(current, "original_error", None)
-        if not isinstance(inner, BaseException):
-            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
-        if inner is None or id(inner) in seen:
-            break
-        seen.add(id(inner))
-        current = inner
+    *_, current = _wrapped(exc)
     text = _OBJECT_PREFIX.sub("", str(current)) or str(exc)
     return text if len(text) <= 300 else text[:297] + "..."

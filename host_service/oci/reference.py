@@ -46,8 +46,36 @@ class Reference:
         return text
 
 
+# A digest after the last "@" (the algorithms OCI registers); any other "@" is userinfo.
+_DIGEST_SUFFIX = re.compile(r"@(?:sha256|sha384|sha512|blake3):[^/@]*$", re.IGNORECASE)
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+CREDENTIALS_IN_REFERENCE = "credentials do not belong in a registry reference"
+
+
+def redact_reference(text: str) -> str:
+    """``text`` with any ``user[:password]@`` before the registry host replaced by ``***@``.
+
+    Everything up to the last ``@`` that does not start the digest is taken as userinfo: a
+    password may itself hold ``@`` or ``/``.
+    """
+    suffix = _DIGEST_SUFFIX.search(text)
+    body, digest = (text[: suffix.start()], suffix.group()) if suffix else (text, "")
+    if "@" not in body:
+        return text
+    scheme = _SCHEME.match(body)
+    prefix = scheme.group() if scheme else ""
+    return f"{prefix}***@{body.rpartition('@')[2]}{digest}"
+
+
 def parse_reference(text: str) -> Reference:
-    """Parse ``host[:port]/repo[:tag][@sha256:...]``; the registry host is required."""
+    """Parse ``host[:port]/repo[:tag][@sha256:...]``; the registry host is required.
+
+    Errors quote ``text`` redacted (``redact_reference``): a reference given with
+    ``user:password@`` is refused without repeating the password.
+    """
+    shown = redact_reference(text)
+    if shown != text:
+        raise ValueError(f"{shown!r}: {CREDENTIALS_IN_REFERENCE}")
     rest, _, digest = text.partition("@")
     host, slash, path = rest.partition("/")
     if not slash or not ("." in host or ":" in host or host == "localhost"):

@@ -15,6 +15,8 @@ import click
 
 from host_service import atomic
 from host_service.oci import (
+    DIGEST_RE,
+    TAG_RE,
     AuthenticationError,
     Credentials,
     DigestMismatch,
@@ -22,7 +24,10 @@ from host_service.oci import (
     RegistryError,
     parse_reference,
 )
+from host_service.oci.reference import CREDENTIALS_IN_REFERENCE
 from host_service.release import (
+    SCHEMA_FILE,
+    SCHEMA_V1,
     ConfigBundleRef,
     ImageRef,
     Release,
@@ -30,6 +35,7 @@ from host_service.release import (
     fetch_release,
     load_release,
 )
+from host_service.schema import Schema
 from isobuild.artifacts.lockfile import load_lock
 from isobuild.cache_dir import default_cache_dir
 from isobuild.config import BuildConfig, load_config
@@ -59,6 +65,8 @@ log = logging.getLogger(__name__)
 _PATH = click.Path(path_type=Path)
 USERNAME_ENV = "ISOBUILD_REGISTRY_USERNAME"
 PASSWORD_ENV = "ISOBUILD_REGISTRY_PASSWORD"
+CREDENTIALS_HINT = f"set {USERNAME_ENV} and {PASSWORD_ENV} (or --password-stdin)"
+MANIFEST_HINT = "fix the manifest or re-render it"
 
 flux_dir_option = click.option(
     "--flux-dir",
@@ -128,10 +136,50 @@ def _registry_errors() -> Iterator[None]:
     except (DigestMismatch, ReleaseError) as exc:
         raise VerificationError(str(exc), hint=exc.hint) from exc
     except AuthenticationError as exc:
-        hint = exc.hint or f"set {USERNAME_ENV} and {PASSWORD_ENV} (or --password-stdin)"
-        raise PayloadError(str(exc), hint=hint) from exc
+        raise PayloadError(str(exc), hint=exc.hint or CREDENTIALS_HINT) from exc
     except RegistryError as exc:
         raise PayloadError(str(exc), hint=exc.hint) from exc
+
+
+@contextlib.contextmanager
+def _collect(problems: list[str]) -> Iterator[None]:
+    """Add a ConfigError's problems to ``problems``: every mistake is reported at once."""
+    try:
+        yield
+    except ConfigError as exc:
+        problems += exc.problems
+
+
+def _usage_error(problems: list[str]) -> ConfigError:
+    """The command line's problems as one usage error."""
+    hint = None
+    if any(CREDENTIALS_IN_REFERENCE in p for p in problems):
+        # parse_reference quoted the reference as ***@...: say where credentials come from.
+        hint = f"registry credentials come from {USERNAME_ENV} and {PASSWORD_ENV} (or "
+        hint += "--password-stdin), and only `push` sends them"
+    return ConfigError(problems, hint=hint)
+
+
+def _release_name_problems(version: str, channel: str, config_tag: str | None) -> list[str]:
+    """--version, --channel and --config-tag against the release schema, before any work."""
+    given = {"version": ("--version", version), "channel": ("--channel", channel)}
+    document: dict[str, Any] = {"schema": SCHEMA_V1, "version": version, "channel": channel}
+    if config_tag is not None:
+        given["config.tag"] = ("--config-tag", config_tag)
+        document["config"] = {"tag": config_tag}
+    return [
+        f"{given[p.path][0]}: {p.message}"
+        for p in Schema.load(SCHEMA_FILE).problems(document)
+        if p.path in given
+    ]
+
+
+def _load_manifest(path: Path) -> Release:
+    """A local release manifest; what is wrong with it is a usage error, as for validate."""
+    try:
+        return load_release(path)
+    except ReleaseError as exc:
+        raise ConfigError(exc.problems, hint=exc.hint or MANIFEST_HINT) from exc
 
 
 def _credentials(username: str | None, password_stdin: bool) -> Credentials | None:
@@ -283,18 +331,28 @@ def render(
     registry = config.appliance.registry
     ca_file = _ca_file(ca_file, config_path, config)
     profile = profile or config.appliance.values_profile
-    image_refs = parse_image_options(images)
-    control = parse_image(control_plane, "--control-plane")
     if config_repository is None:
         config_repository = (
             f"{registry.host}/{registry.release_repository}".removesuffix("-release") + "-config"
         )
-    split_repository(config_repository, "--config-repository")
     if charts_repository is None:
         charts_repository = (
             f"{registry.host}/{registry.release_repository}".removesuffix("-release") + "-charts"
         )
-    split_repository(charts_repository, "--charts-repository")
+    # Every option is checked before the topology, the charts and the registry.
+    problems = _release_name_problems(version, channel, config_tag)
+    image_refs: dict[str, ImageRef] = {}
+    control: ImageRef | None = None
+    with _collect(problems):
+        image_refs = parse_image_options(images)
+    with _collect(problems):
+        control = parse_image(control_plane, "--control-plane")
+    with _collect(problems):
+        split_repository(config_repository, "--config-repository")
+    with _collect(problems):
+        split_repository(charts_repository, "--charts-repository")
+    if problems or control is None:
+        raise _usage_error(problems)
     schemas = _schemas(config_path, lock, mirror, offline, cache_dir)
     overlays = check_topology(flux_dir, KubectlKustomize(), schemas=schemas)
     wanted = f"profiles/{profile}"
@@ -374,7 +432,7 @@ def validate(
             if r.config.digest != digest
         ]
     if problems:
-        raise ConfigError(problems, hint="fix the manifest or re-render it")
+        raise ConfigError(problems, hint=MANIFEST_HINT)
     for path, r in loaded:
         click.echo(f"{path}: ok (release {r.version}, channel {r.channel}, {r.values_profile})")
 
@@ -421,13 +479,16 @@ def push(
     # Only a push loads oras (and, through it, jsonschema and its format grammars: 1.3 s).
     from isobuild.release.publish import publish_release
 
-    with _registry_errors():
-        loaded = load_release(manifest)
+    loaded = _load_manifest(manifest)
     config = load_config(config_path)
     ca_file = _ca_file(ca_file, config_path, config)
     if to is None:
         registry = config.appliance.registry
         to = f"{registry.host}/{registry.release_repository}"
+    try:
+        split_repository(to, "--to")
+    except ConfigError as exc:
+        raise _usage_error(exc.problems) from exc
     schemas = None if bundle_file else _schemas(config_path, lock, mirror, offline, cache_dir)
     artifact = _bundle(bundle_file, flux_dir, schemas)
     credentials = _credentials(username, password_stdin)
@@ -454,26 +515,33 @@ def show(ref: str, ca_file: Path | None, config_path: Path | None, as_json: bool
     Anonymous: no credentials are read or sent."""
     config = load_config(config_path)
     ca_file = _ca_file(ca_file, config_path, config)
-    if "/" in ref:
+    if "/" in ref or "@" in ref:  # "@": a digest, or user:password@ to refuse unrepeated
         try:
             parsed = parse_reference(ref)
         except ValueError as exc:
-            raise ConfigError(f"REF: {exc}") from exc
+            raise _usage_error([f"REF: {exc}"]) from exc
         registry, repository, reference = parsed.registry, parsed.repository, parsed.reference
-    else:
+    elif TAG_RE.fullmatch(ref) or DIGEST_RE.fullmatch(ref):
         settings = config.appliance.registry
         registry, repository, reference = settings.host, settings.release_repository, ref
+    else:
+        raise ConfigError(
+            f"REF: {ref!r}: expected a channel or version (an OCI tag), a "
+            "digest sha256:<64 lowercase hex>, or registry/repository[:tag][@digest]",
+            hint="for example: stable, 1.4.0 or ghcr.io/nine-minds/alga-appliance-release:stable",
+        )
+    where = f"{registry}/{repository}{'@' if DIGEST_RE.fullmatch(reference) else ':'}{reference}"
     with _registry_errors(), RegistryClient(registry, ca_bundle=ca_file) as client:
         fetched = fetch_release(client, repository, reference)
     if as_json:
         _echo_json(
             {
-                "reference": f"{registry}/{repository}:{reference}",
+                "reference": where,
                 "manifestDigest": fetched.manifest_digest,
                 "configDigest": fetched.config_digest,
                 "release": fetched.release.document,
             }
         )
         return
-    log.info("%s/%s:%s -> %s", registry, repository, reference, fetched.manifest_digest)
+    log.info("%s -> %s", where, fetched.manifest_digest)
     click.echo(fetched.release.to_json().decode(), nl=False)

@@ -4,7 +4,7 @@ with the project's registry client (``host_service.oci``) to verify what landed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,12 @@ from urllib.parse import urljoin
 import oras.auth
 import oras.provider
 import requests
+import requests.adapters
+from urllib3.util import Retry
 
 from host_service.oci import (
     OCI_MANIFEST,
+    AuthenticationError,
     Credentials,
     Descriptor,
     NotFoundError,
@@ -23,12 +26,22 @@ from host_service.oci import (
     RegistryError,
     sha256_digest,
 )
+from host_service.oci.client import TIMEOUT
 from host_service.release import EMPTY_BLOB, EMPTY_MEDIA_TYPE, RELEASE_MEDIA_TYPE, Release
 from isobuild.errors import ConfigError, PayloadError, VerificationError
 from isobuild.release.bundle import Artifact, Blob
 from isobuild.release.render import split_repository
 
 log = logging.getLogger(__name__)
+
+# What `release push` says when the registry refuses who we are (commands/release.py says
+# the same for every registry error; tests hold the two to each other).
+CREDENTIALS_HINT = (
+    "set ISOBUILD_REGISTRY_USERNAME and ISOBUILD_REGISTRY_PASSWORD (or --password-stdin)"
+)
+# A connection that cannot be opened (refused, reset, no route) is tried this many more
+# times, after 0 s and 1 s; an answer that does not come in time is not asked for again.
+CONNECT_RETRIES = 2
 
 
 class _FreshTokenAuth(oras.auth.TokenAuth):  # type: ignore[misc]
@@ -50,15 +63,71 @@ class _FreshTokenAuth(oras.auth.TokenAuth):  # type: ignore[misc]
 AUTH_BACKEND = "isobuild-fresh-token"
 oras.auth.auth_backends.setdefault(AUTH_BACKEND, _FreshTokenAuth)
 
+# oras-py's do_request answers the registry's auth challenges, under a @retry decorator that
+# retries every error and every HTTP 500 five times, sleeping 3, 5, 11, 29 and 83 s (131 s)
+# and logging the registry's message each time. The undecorated function (functools.wraps
+# keeps it as __wrapped__) makes one attempt; _BoundedAdapter retries what is safe to.
+_do_request = oras.provider.Registry.do_request.__wrapped__
+
+
+class _BoundedAdapter(requests.adapters.HTTPAdapter):
+    """oras-py sends every request (its token requests too) without a timeout: one that
+    never answers hangs a push forever. This transport gives each one ours, and retries a
+    connection that could not be opened, briefly (``CONNECT_RETRIES``)."""
+
+    def __init__(self, timeout: float | tuple[float, float]) -> None:
+        retries = Retry(
+            total=CONNECT_RETRIES, connect=CONNECT_RETRIES, read=0, status=0, other=0,
+            backoff_factor=0.5, raise_on_status=False,
+        )  # fmt: skip
+        super().__init__(max_retries=retries)
+        self.timeout = timeout
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(
+            request,
+            stream=stream,
+            timeout=self.timeout if timeout is None else timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+class _OrasRecordsToDebug(logging.Filter):
+    """oras-py logs a registry's refusal itself, at ERROR; the one-line error we raise says
+    it already, so its records are debug output (shown with --debug only)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+# oras-py logs through the one logger "oras.logger" (a filter does not see a child's records).
+logging.getLogger("oras.logger").addFilter(_OrasRecordsToDebug())
+
 
 def oras_registry(
-    registry: str, *, credentials: Credentials | None, ca_bundle: Path | None
+    registry: str,
+    *,
+    credentials: Credentials | None,
+    ca_bundle: Path | None,
+    timeout: float | tuple[float, float] = TIMEOUT,
 ) -> oras.provider.Registry:
     """An oras-py client that never reads or writes ``~/.docker/config.json`` or ``~/.netrc``.
 
     Credentials go onto the auth backend as basic auth (``login()`` would write them to
     ``~/.docker/config.json``, where every later client silently finds them). Only the
     upload calls are used, which never load the docker config (``push``/``pull`` would).
+    Every request has ``timeout`` (seconds: connect, read).
     """
     verify: bool | str = str(ca_bundle) if ca_bundle is not None else True
     client = oras.provider.Registry(hostname=registry, tls_verify=verify, auth_backend=AUTH_BACKEND)
@@ -66,6 +135,9 @@ def oras_registry(
     # the environment are still honoured, resolved here once.
     client.session.trust_env = False
     client.session.proxies.update(requests.utils.get_environ_proxies(f"https://{registry}/v2/"))
+    # The auth backend holds the same session: token requests get the timeout too.
+    for prefix in ("https://", "http://"):
+        client.session.mount(prefix, _BoundedAdapter(timeout))
     if credentials is not None:
         client.auth.set_basic_auth(credentials.username, credentials.password)
     return client
@@ -92,12 +164,21 @@ class Publisher:
     """
 
     def __init__(
-        self, registry: str, *, credentials: Credentials | None, ca_bundle: Path | None
+        self,
+        registry: str,
+        *,
+        credentials: Credentials | None,
+        ca_bundle: Path | None,
+        timeout: float | tuple[float, float] = TIMEOUT,
     ) -> None:
         self.registry = registry
         self.anonymous = credentials is None
-        self._oras = oras_registry(registry, credentials=credentials, ca_bundle=ca_bundle)
-        self.client = RegistryClient(registry, credentials=credentials, ca_bundle=ca_bundle)
+        self._oras = oras_registry(
+            registry, credentials=credentials, ca_bundle=ca_bundle, timeout=timeout
+        )
+        self.client = RegistryClient(
+            registry, credentials=credentials, ca_bundle=ca_bundle, timeout=timeout
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -165,18 +246,22 @@ class Publisher:
     ) -> requests.Response:
         """One request through oras-py's client, which answers the registry's auth challenges."""
         try:
-            response: requests.Response = self._oras.do_request(
-                url, method, data=data, headers=headers or {}
+            response: requests.Response = _do_request(
+                self._oras, url, method, data=data, headers=headers or {}
             )
-        except (ValueError, requests.RequestException) as exc:
-            # oras-py raises ValueError when it cannot authenticate, after its own retries.
+        except requests.RequestException as exc:
             raise PayloadError(f"{self.registry}/{repository}: {what}: {exc}") from exc
+        except ValueError as exc:
+            # oras-py raises ValueError when it cannot authenticate.
+            raise PayloadError(
+                f"{self.registry}/{repository}: {what}: {exc}", hint=CREDENTIALS_HINT
+            ) from exc
         return response
 
     def push(self, repository: str, artifact: Artifact, tags: Sequence[str]) -> Pushed:
         """Upload the blobs, then put the exact manifest bytes under each tag in order."""
-        # oras-py retries any transport error five times with sleeps of up to 83 s: find an
-        # unreachable registry or refused credentials with our client first, in one try.
+        # Find an unreachable registry or refused credentials with our client first: its
+        # errors name the registry and who was refused.
         self._preflight(repository)
         for blob in artifact.blobs:
             self.push_blob(repository, blob.data, blob.media_type)
@@ -195,22 +280,22 @@ class Publisher:
         """The digest ``tag`` points at, or None when it does not exist yet."""
         try:
             return self.client.resolve(repository, tag)
+        except NotFoundError:
+            return None
         except RegistryError as exc:
-            if isinstance(exc, NotFoundError):
-                return None
-            raise PayloadError(str(exc), hint=exc.hint) from exc
+            raise _payload_error(exc) from exc
 
     def _preflight(self, repository: str) -> None:
         try:
             self.client.blob_exists(repository, "sha256:" + "0" * 64)
         except RegistryError as exc:
-            raise PayloadError(str(exc), hint=exc.hint) from exc
+            raise _payload_error(exc) from exc
 
     def _resolve(self, repository: str, tag: str) -> str:
         try:
             return self.client.resolve(repository, tag)
         except RegistryError as exc:
-            raise PayloadError(str(exc), hint=exc.hint) from exc
+            raise _payload_error(exc) from exc
 
     def _check(
         self, response: requests.Response, ok: Sequence[int], what: str, repository: str
@@ -233,6 +318,14 @@ class Publisher:
             if denied
             else None,
         )
+
+
+def _payload_error(exc: RegistryError) -> PayloadError:
+    """A read of the registry client failed; a refusal says where credentials come from."""
+    hint = exc.hint
+    if hint is None and isinstance(exc, AuthenticationError):
+        hint = CREDENTIALS_HINT
+    return PayloadError(str(exc), hint=hint)
 
 
 def release_artifact(release: Release) -> Artifact:
@@ -274,6 +367,7 @@ def publish_release(
     release_repository: str,
     credentials: Credentials | None,
     ca_bundle: Path | None,
+    timeout: float | tuple[float, float] = TIMEOUT,
 ) -> Published:
     """Push the config bundle, then the release under its version, then move its channel.
 
@@ -288,7 +382,9 @@ def publish_release(
     bundle_registry, bundle_repo = split_repository(release.config.repository, "config.repository")
     registry, repository = split_repository(release_repository, "--to")
     artifact = release_artifact(release)
-    with Publisher(registry, credentials=credentials, ca_bundle=ca_bundle) as publisher:
+    with Publisher(
+        registry, credentials=credentials, ca_bundle=ca_bundle, timeout=timeout
+    ) as publisher:
         existing = publisher.existing(repository, release.version)
         if existing is not None and existing != artifact.digest:
             raise VerificationError(
@@ -297,7 +393,7 @@ def publish_release(
                 hint="publish under a new version",
             )
         with Publisher(
-            bundle_registry, credentials=credentials, ca_bundle=ca_bundle
+            bundle_registry, credentials=credentials, ca_bundle=ca_bundle, timeout=timeout
         ) as bundle_publisher:
             pushed_bundle = bundle_publisher.push(
                 bundle_repo, bundle, [release.config.tag or release.version]

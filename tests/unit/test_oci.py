@@ -23,6 +23,7 @@ from host_service.oci import (
     select_platform,
     sha256_digest,
 )
+from host_service.oci.reference import redact_reference
 
 DIGEST = "sha256:" + "b" * 64
 
@@ -48,6 +49,34 @@ def test_parse_reference(text: str, expected: Reference) -> None:
 def test_parse_reference_refuses(text: str) -> None:
     with pytest.raises(ValueError, match=r"expected|not a valid|not a sha256"):
         parse_reference(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("user:S3cretPW@ghcr.io/org/app:1", "***@ghcr.io/org/app:1"),
+        ("S3cretPW@ghcr.io/org/app", "***@ghcr.io/org/app"),
+        ("u:p@S3cretPW@ghcr.io/org/app", "***@ghcr.io/org/app"),
+        ("u:pa/S3cretPW@ghcr.io:5000", "***@ghcr.io:5000"),
+        (f"u:S3cretPW@ghcr.io/org/app@{DIGEST}", f"***@ghcr.io/org/app@{DIGEST}"),
+        ("https://u:S3cretPW@ghcr.io/org/app", "https://***@ghcr.io/org/app"),
+    ],
+)
+def test_credentials_in_a_reference_are_refused_without_repeating_them(
+    text: str, shown: str
+) -> None:
+    assert redact_reference(text) == shown
+    with pytest.raises(ValueError, match="credentials") as caught:
+        parse_reference(text)
+    assert str(caught.value) == f"{shown!r}: credentials do not belong in a registry reference"
+    assert "S3cretPW" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text", [f"ghcr.io/org/app@{DIGEST}", "ghcr.io/org/app@sha256:12", "ghcr.io/o/a@SHA256:1"]
+)
+def test_a_digest_is_no_credentials(text: str) -> None:
+    assert redact_reference(text) == text
 
 
 def test_reference_prefers_digest() -> None:
