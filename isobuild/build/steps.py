@@ -333,8 +333,10 @@ def _epoch_on_iso(epoch: int, source: str) -> int:
 
 
 def _read_text(path: Path, what: str) -> str:
+    """``path``'s text; bytes that are not UTF-8 read as U+FFFD, which the checksum parser
+    names as binary data on its line (a traceback before)."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from exc
 

@@ -348,6 +348,18 @@ def test_a_malformed_sha256sums_line_is_named_with_its_number(
     assert _nothing_written(outdir)
 
 
+def test_a_sha256sums_file_of_binary_data_is_named_not_a_traceback(
+    isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, tmp_path: Path
+) -> None:
+    # Bytes that are not UTF-8 (the ISO itself given by mistake, a UTF-16 file) were a
+    # UnicodeDecodeError traceback, exit 1.
+    sums = tmp_path / "SUMS"
+    sums.write_bytes(b"\xff\xfe\x00\x01garbage\n")
+    run = isobuild("--sha256sums", str(sums), base=standin_base_iso)
+    _refused(run, ExitCode.INPUT, f"{sums}: line 1 is malformed: binary data, not a checksum line")
+    assert _nothing_written(outdir)
+
+
 @pytest.mark.parametrize("which", ["another key's", "armored"])
 def test_a_keyring_without_the_signing_key_is_not_a_bad_signature(
     isobuild: Callable[..., Run], outdir: Path, standin_base_iso: Path, signed_sums: SignedSums,
