@@ -54,6 +54,14 @@ CHART_SOURCE_PREFIX = "alga-chart-"
 # What `helm push` stores a chart as: the one layer an OCIRepository copies for chartRef.
 HELM_CHART_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
+# The most fetch_release reads of a config blob: a release is published as its canonical JSON
+# (UTF-8), so that encoding may be no larger, or it would be pushed and then never read.
+MAX_RELEASE_BYTES = 8 * 1024 * 1024
+# Helm values nest a dozen levels; PyYAML and json recurse per level, and the values step
+# dumps what it loads (which recurses deeper than loading), so a bound keeps both in reach.
+MAX_VALUES_DEPTH = 100
+TOO_DEEP = f"too deeply nested (more than {MAX_VALUES_DEPTH} levels)"
+
 
 def values_configmap_name(service: str) -> str:
     return f"{VALUES_CONFIGMAP_PREFIX}{service}"
@@ -166,7 +174,16 @@ class Release:
 
 def canonical_json(document: Mapping[str, Any]) -> bytes:
     """The one serialisation of a release manifest: same document, same bytes, same digest."""
-    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    return _canonical_text(document).encode()
+
+
+def _canonical_text(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _utf8_size(text: str) -> int:
+    # surrogatepass: a lone surrogate (refused as YAML on its own) must not stop the count.
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 _SCHEMA: Schema | None = None
@@ -191,6 +208,8 @@ def parse_release(data: bytes | str | Mapping[str, Any], *, source: str) -> Rele
             document = json.loads(data)
         except ValueError as exc:
             raise ReleaseError(f"{source}: not valid JSON: {exc}") from exc
+        except RecursionError as exc:  # the parser recurses per level: [[[[...]]]]
+            raise ReleaseError(f"{source}: not valid JSON: too deeply nested") from exc
     if not isinstance(document, dict):
         raise ReleaseError(f"{source}: expected a JSON object, got {type(document).__name__}")
     schema = document.get("schema")
@@ -202,10 +221,15 @@ def parse_release(data: bytes | str | Mapping[str, Any], *, source: str) -> Rele
             hint="update the appliance, or publish the release in a supported schema",
         )
     problems = [f"{source}: {p}" for p in _schema().problems(document)]
+    hint = None
     if not problems:
         problems = [f"{source}: {p}" for p in _consistency_problems(document)]
+        too_large = _size_problem(document)
+        if too_large:
+            problems.append(f"{source}: {too_large}")
+            hint = "values count in UTF-8 bytes: make the profile's values files smaller"
     if problems:
-        raise ReleaseError(problems)
+        raise ReleaseError(problems, hint=hint)
     return Release(
         version=document["version"],
         channel=document["channel"],
@@ -249,9 +273,51 @@ def _consistency_problems(document: Mapping[str, Any]) -> list[str]:
             line = f" (line {mark.line + 1})" if mark is not None else ""
             problems.append(f"profileValues.{name}: not valid YAML{line}")
             continue
+        except RecursionError:  # the parser recurses per level: a: [[[[...]]]]
+            problems.append(f"profileValues.{name}: {TOO_DEEP}")
+            continue
         if parsed is not None and not isinstance(parsed, dict):
             problems.append(f"profileValues.{name}: expected a YAML mapping")
+        elif too_deep(parsed):
+            problems.append(f"profileValues.{name}: {TOO_DEEP}")
     return problems
+
+
+def too_deep(value: Any, limit: int = MAX_VALUES_DEPTH) -> bool:
+    """Whether parsed YAML nests more than ``limit`` mappings and lists (without recursing).
+
+    YAML aliases share nodes (and may loop): a node is walked again only when reached
+    deeper than before, so shared nodes cost no more than ``limit`` walks each.
+    """
+    deepest: dict[int, int] = {}
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if depth >= limit:
+            return True
+        if deepest.get(id(node), -1) >= depth:
+            continue
+        deepest[id(node)] = depth
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _size_problem(document: Mapping[str, Any]) -> str | None:
+    """The published form (canonical JSON) must fit what fetch_release reads."""
+    size = _utf8_size(_canonical_text(document))
+    if size <= MAX_RELEASE_BYTES:
+        return None
+    values: Mapping[str, str] = document["profileValues"]
+    sizes = {name: _utf8_size(text) for name, text in values.items()}
+    largest = max(sorted(sizes), key=sizes.__getitem__, default=None)
+    detail = f"; the largest value is {largest} ({sizes[largest]} bytes)" if largest else ""
+    return (
+        f"profileValues: the release is {size} bytes as published (canonical JSON), more than "
+        f"the {MAX_RELEASE_BYTES} an appliance reads{detail}"
+    )
 
 
 def load_release(path: Path) -> Release:
@@ -290,7 +356,13 @@ def fetch_release(client: RegistryClient, repository: str, ref: str) -> FetchedR
             f"{where}: config media type is {config.media_type!r}, expected {RELEASE_MEDIA_TYPE}",
             hint="is this the release repository (<org>/<name>-release)?",
         )
-    data = client.get_blob(repository, config.digest, max_bytes=8 * 1024 * 1024)
+    if not DIGEST_RE.fullmatch(config.digest):
+        raise ReleaseError(
+            f"{where}: manifest config.digest: expected sha256:<64 lowercase hex>, "
+            f"got {config.digest!r}",
+            hint="the artifact is damaged: publish the release again",
+        )
+    data = client.get_blob(repository, config.digest, max_bytes=MAX_RELEASE_BYTES)
     release = parse_release(data, source=f"{where} (config {config.digest})")
     return FetchedRelease(
         release=release,

@@ -418,12 +418,14 @@ def validate(
         overlays = check_topology(flux_dir, KubectlKustomize(), schemas=schemas)
         click.echo(f"{flux_dir}: ok ({', '.join(o.path for o in overlays)})")
     problems: list[str] = []
+    hints: list[str] = []  # a manifest's own (e.g. what to make smaller), else the general one
     loaded: list[tuple[Path, Release]] = []
     for path in manifests:
         try:
             loaded.append((path, load_release(path)))
         except ReleaseError as exc:
             problems += exc.problems
+            hints += [exc.hint] if exc.hint else []
     if bundle_file is not None:
         digest = read_layout(bundle_file).digest
         problems += [
@@ -432,7 +434,7 @@ def validate(
             if r.config.digest != digest
         ]
     if problems:
-        raise ConfigError(problems, hint=MANIFEST_HINT)
+        raise ConfigError(problems, hint=hints[0] if hints else MANIFEST_HINT)
     for path, r in loaded:
         click.echo(f"{path}: ok (release {r.version}, channel {r.channel}, {r.values_profile})")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from host_service import atomic
-from host_service.oci import OCI_MANIFEST, sha256_digest
+from host_service.oci import DIGEST_RE, OCI_MANIFEST, sha256_digest
 from isobuild.errors import ConfigError, VerificationError
 from isobuild.output_file import check_replaceable, directory_for
 
@@ -99,6 +99,33 @@ def tree_entries(root: Path) -> list[tuple[str, Path]]:
     return sorted(entries)
 
 
+def values_files(root: Path, overlay: str) -> dict[str, Path]:
+    """``{name: path}`` of the ``<overlay>/values/<name>.yaml`` files the bundle ships: what
+    ``tree_entries`` packs (hidden files left out, symlinks refused), nothing else."""
+    prefix = f"{overlay}/values/"
+    found = {}
+    for name, path in tree_entries(root):
+        base = name.removeprefix(prefix)
+        shipped = name.startswith(prefix) and "/" not in base and base.endswith(".yaml")
+        if shipped and path.is_file():
+            found[base.removesuffix(".yaml")] = path
+    return found
+
+
+class NotUtf8Error(ValueError):
+    """A file of the tree is not UTF-8: kustomize, Flux and Helm read nothing else."""
+
+
+def read_utf8(path: Path) -> str:
+    """A text file of the tree; raises NotUtf8Error naming the first bad byte and its line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise NotUtf8Error(f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line})") from exc
+
+
 def pack_content(root: Path) -> bytes:
     """The bundle layer: a tar of ``root`` with fixed metadata, gzip without name or time."""
     raw = io.BytesIO()
@@ -174,10 +201,17 @@ def write_layout(artifact: Artifact, output: Path, *, tag: str | None = None, fo
 def read_layout(path: Path) -> Artifact:
     """Read back an artifact written by ``write_layout``; every blob is re-hashed."""
     try:
-        with tarfile.open(path, mode="r") as tar:
+        # "r:": write_layout writes a plain tar; "r" would try every compression and report
+        # a failed attempt per method.
+        with tarfile.open(path, mode="r:") as tar:
             files = {m.name: _read_member(tar, m) for m in tar.getmembers() if m.isfile()}
-    except (OSError, tarfile.TarError) as exc:
-        raise ConfigError(f"{path}: not a readable OCI layout tar: {exc}") from exc
+    except tarfile.TarError as exc:
+        raise ConfigError(
+            f"{path}: not a tar archive ({_one_line(exc)})",
+            hint="pass the OCI layout tar `isobuild release bundle --output` wrote",
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     for name, data in files.items():
         if name.startswith("blobs/sha256/"):
             expected = "sha256:" + name.removeprefix("blobs/sha256/")
@@ -186,22 +220,75 @@ def read_layout(path: Path) -> Artifact:
                     f"{path}: {name}: digest mismatch: expected {expected}, "
                     f"got {sha256_digest(data)}"
                 )
-    try:
-        index = json.loads(files["index.json"])
-        [entry] = index["manifests"]
-        manifest = json.loads(files[_blob_name(entry["digest"])])
-        config = _blob(files, manifest["config"])
-        layers = tuple(_blob(files, d) for d in manifest["layers"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ConfigError(f"{path}: not an OCI layout with one manifest: {exc!r}") from exc
-    artifact = Artifact(config=config, layers=layers)
-    if artifact.digest != entry["digest"]:
+    index = _json_member(path, files, "index.json")
+    entries = index.get("manifests")
+    if not isinstance(entries, list) or len(entries) != 1:
+        raise _malformed(path, "index.json", "manifests", "expected a list of one descriptor")
+    digest = _blob_digest(path, "index.json", "manifests[0]", entries[0], files)
+    manifest = _json_member(path, files, _blob_name(digest))
+    where = f"manifest {digest}"
+    config = _blob(path, where, "config", manifest.get("config"), files)
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise _malformed(path, where, "layers", "expected a list of descriptors")
+    artifact = Artifact(
+        config=config,
+        layers=tuple(_blob(path, where, f"layers[{i}]", d, files) for i, d in enumerate(layers)),
+    )
+    if artifact.digest != digest:
         raise ConfigError(
             f"{path}: manifest is not in the canonical form isobuild writes "
-            f"({entry['digest']} != {artifact.digest})",
+            f"({digest} != {artifact.digest})",
             hint="create the file with `isobuild release bundle`",
         )
     return artifact
+
+
+def _malformed(path: Path, member: str, key: str, message: str) -> ConfigError:
+    where = f"{member}: {key}" if key else member
+    return ConfigError(
+        f"{path}: {where}: {message}", hint="create the file with `isobuild release bundle`"
+    )
+
+
+def _json_member(path: Path, files: Mapping[str, bytes], name: str) -> dict[str, Any]:
+    if name not in files:
+        raise _malformed(path, name, "", "missing from the layout")
+    try:
+        document = json.loads(files[name])
+    except ValueError as exc:
+        raise _malformed(path, name, "", f"not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the parser recurses per level: [[[[...]]]]
+        raise _malformed(path, name, "", "not valid JSON: too deeply nested") from exc
+    if not isinstance(document, dict):
+        raise _malformed(path, name, "", f"expected a JSON object, got {type(document).__name__}")
+    return document
+
+
+def _blob_digest(path: Path, member: str, key: str, value: Any, files: Mapping[str, bytes]) -> str:
+    """The digest of a descriptor whose blob is in the layout (so already re-hashed)."""
+    if not isinstance(value, dict):
+        raise _malformed(path, member, key, "expected a descriptor (a JSON object)")
+    digest = value.get("digest")
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
+        raise _malformed(
+            path, member, f"{key}.digest", f"expected sha256:<64 lowercase hex>, got {digest!r}"
+        )
+    if _blob_name(digest) not in files:
+        raise _malformed(path, member, f"{key}.digest", f"no blob {digest} in the layout")
+    return digest
+
+
+def _blob(path: Path, member: str, key: str, value: Any, files: Mapping[str, bytes]) -> Blob:
+    digest = _blob_digest(path, member, key, value, files)
+    media_type = value.get("mediaType")
+    if not isinstance(media_type, str):
+        raise _malformed(path, member, f"{key}.mediaType", f"expected a string, got {media_type!r}")
+    return Blob(media_type, files[_blob_name(digest)])
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
@@ -211,7 +298,3 @@ def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 def _blob_name(digest: str) -> str:
     return f"blobs/sha256/{digest.removeprefix('sha256:')}"
-
-
-def _blob(files: Mapping[str, bytes], descriptor: Mapping[str, Any]) -> Blob:
-    return Blob(str(descriptor["mediaType"]), files[_blob_name(str(descriptor["digest"]))])

@@ -16,10 +16,13 @@ import yaml
 from host_service.release import (
     CHART_SOURCE_PREFIX,
     SERVICES,
+    TOO_DEEP,
     VALUES_KEY,
+    too_deep,
     values_configmap_name,
 )
 from isobuild.errors import ConfigError, ToolError
+from isobuild.release.bundle import NotUtf8Error, read_utf8, tree_entries, values_files
 from isobuild.release.flux_crds import FluxSchemas
 from isobuild.run import find_program, run
 
@@ -157,12 +160,14 @@ def _kustomization_file(directory: Path) -> Path | None:
 def build_overlay(flux_dir: Path, overlay: str, kustomizer: Kustomizer) -> Overlay:
     """Build ``overlay`` from a copy of the tree that records where each object came from.
 
-    kustomize's ``buildMetadata`` adds origin and transformer annotations; they are added to
-    a temporary copy only and stripped from the result, so the shipped tree stays as written.
+    The copy holds exactly the files the bundle ships (``bundle.tree_entries``: no hidden
+    files, symlinks refused), so what passes here is what Flux builds. kustomize's
+    ``buildMetadata`` adds origin and transformer annotations; they are added to the copy
+    only and stripped from the result, so the shipped tree stays as written.
     """
     with tempfile.TemporaryDirectory(prefix="flux-check-") as tmp:
         copy = Path(tmp) / "flux"
-        shutil.copytree(flux_dir, copy, symlinks=True)
+        _copy_shipped(flux_dir, copy)
         for kfile in sorted(p for n in KUSTOMIZATION_FILES for p in copy.rglob(n)):
             _add_build_metadata(kfile, flux_dir / kfile.relative_to(copy))
         try:
@@ -171,30 +176,55 @@ def build_overlay(flux_dir: Path, overlay: str, kustomizer: Kustomizer) -> Overl
             detail = str(exc).replace(str(copy), str(flux_dir))
             raise ConfigError(
                 f"{flux_dir / overlay}: kustomize build failed: {detail.splitlines()[-1]}",
-                hint="fix the file it names; run `kubectl kustomize` on it to see the whole error",
+                hint=_build_hint(flux_dir, detail),
             ) from exc
     result = Overlay(overlay)
     try:
         documents = [d for d in yaml.safe_load_all(output) if d is not None]
     except yaml.YAMLError as exc:
         raise ConfigError(f"{flux_dir / overlay}: kustomize printed invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # PyYAML recurses per level
+        raise ConfigError(f"{flux_dir / overlay}: an object is too deeply nested") from exc
     for document in documents:
         result.objects.append(_with_origin(document, flux_dir, overlay))
     return result
 
 
+def _build_hint(flux_dir: Path, detail: str) -> str:
+    hidden = [p for p in sorted(flux_dir.rglob(".*")) if p.name in detail]
+    if hidden:
+        name = hidden[0].relative_to(flux_dir).as_posix()
+        return f"{name} is hidden: the bundle leaves hidden files out, so Flux would not find it"
+    return "fix the file it names; run `kubectl kustomize` on it to see the whole error"
+
+
+def _copy_shipped(flux_dir: Path, copy: Path) -> None:
+    copy.mkdir()
+    for name, path in tree_entries(flux_dir):
+        if path.is_dir():
+            (copy / name).mkdir()
+        else:
+            shutil.copyfile(path, copy / name)
+
+
 def _add_build_metadata(kfile: Path, shown: Path) -> None:
+    # The copy is rewritten, so kustomize never sees the original bytes: check them here.
     try:
-        data = yaml.safe_load(kfile.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(read_utf8(kfile)) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{shown}: expected a mapping")
+        metadata = list(data.get("buildMetadata") or [])
+        if "originAnnotations" not in metadata:
+            metadata.append("originAnnotations")
+        data["buildMetadata"] = metadata
+        text = yaml.safe_dump(data, sort_keys=False)
+    except NotUtf8Error as exc:
+        raise ConfigError(f"{shown}: {exc}", hint="save the file as UTF-8") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{shown}: not valid YAML: {_one_line(exc)}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{shown}: expected a mapping")
-    metadata = list(data.get("buildMetadata") or [])
-    if "originAnnotations" not in metadata:
-        metadata.append("originAnnotations")
-    data["buildMetadata"] = metadata
-    kfile.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    except RecursionError as exc:  # PyYAML recurses per level
+        raise ConfigError(f"{shown}: too deeply nested") from exc
+    kfile.write_text(text, encoding="utf-8")
 
 
 def _with_origin(document: Any, flux_dir: Path, overlay: str) -> BuiltObject:
@@ -568,9 +598,8 @@ def profile_values_problems(flux_dir: Path, overlay: Overlay) -> list[Problem]:
     """A profile ships one values file per HelmRelease, each a YAML mapping, and no extras."""
     if not overlay.path.startswith("profiles/"):
         return []
-    values_dir = flux_dir / overlay.path / "values"
     wanted = {r.name for r in overlay.of_kind("HelmRelease")}
-    have = {p.stem: p for p in values_dir.glob("*.yaml")} if values_dir.is_dir() else {}
+    have = values_files(flux_dir, overlay.path)
     problems = [
         Problem(f"{overlay.path}/values/{name}.yaml", "", "", "missing: the profile's "
                 f"HelmRelease {name!r} needs its values")
@@ -582,14 +611,22 @@ def profile_values_problems(flux_dir: Path, overlay: Overlay) -> list[Problem]:
             problems.append(Problem(shown, "", "", f"no HelmRelease {name!r} in {overlay.path}"))
             continue
         try:
-            parsed = yaml.safe_load(path.read_text(encoding="utf-8"))
+            parsed = yaml.safe_load(read_utf8(path))
+        except NotUtf8Error as exc:
+            problems.append(Problem(shown, "", "", str(exc)))
+            continue
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f"line {mark.line + 1}" if mark is not None else ""
             problems.append(Problem(shown, "", line, "not valid YAML"))
             continue
+        except RecursionError:  # PyYAML recurses per level: a: [[[[...]]]]
+            problems.append(Problem(shown, "", "", TOO_DEEP))
+            continue
         if not isinstance(parsed, dict):
             problems.append(Problem(shown, "", "", "expected a YAML mapping"))
+        elif too_deep(parsed):
+            problems.append(Problem(shown, "", "", TOO_DEEP))
     return problems
 
 
@@ -611,8 +648,8 @@ def _patch_documents(flux_dir: Path, overlay: str) -> list[tuple[str, Mapping[st
         path = flux_dir / overlay / relative
         shown = _origin_path({"path": relative}, overlay) or relative
         try:
-            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except (OSError, yaml.YAMLError):
+            docs = list(yaml.safe_load_all(read_utf8(path)))
+        except (OSError, ValueError, RecursionError, yaml.YAMLError):
             continue  # kustomize build has already reported it
         found += [(shown, d) for d in docs if isinstance(d, dict)]
     return found
@@ -652,6 +689,7 @@ def check_overlays(
             found += schemas.problems(obj, obj.origin)
         found += reference_problems(overlay)
         found += policy_problems(overlay)
+        found += chart_version_problems(overlay)
         patches = _patch_documents(flux_dir, overlay.path)
         problems += [_blame(p, patches) for p in found]
         problems += profile_values_problems(flux_dir, overlay)
@@ -686,13 +724,45 @@ def check_topology(
     return overlays
 
 
+def _chart_pins(overlay: Overlay) -> dict[str, list[tuple[str, BuiltObject]]]:
+    """``{chart: [(version, HelmRelease), ...]}`` of every chartRef with a version annotation."""
+    pins: dict[str, list[tuple[str, BuiltObject]]] = {}
+    releases = sorted(overlay.of_kind("HelmRelease"), key=lambda r: (r.origin, r.label))
+    for release in releases:
+        name = str(_get(release.document, "spec", "chartRef", "name") or "")
+        annotations = _get(release.document, "metadata", "annotations")
+        version = (
+            annotations.get(CHART_VERSION_ANNOTATION) if isinstance(annotations, dict) else None
+        )
+        if name.startswith(CHART_SOURCE_PREFIX) and version:
+            chart = name.removeprefix(CHART_SOURCE_PREFIX)
+            pins.setdefault(chart, []).append((str(version), release))
+    return pins
+
+
+def chart_version_problems(overlay: Overlay) -> list[Problem]:
+    """A release pins one digest per chart (``charts.<chart>``): HelmReleases that share a
+    chart must ask for the same version, or all of them would get the one render pinned."""
+    problems: list[Problem] = []
+    for chart, pins in sorted(_chart_pins(overlay).items()):
+        first_version, first = pins[0]
+        for version, release in pins[1:]:
+            if version != first_version:
+                problems.append(
+                    Problem(release.origin, release.label,
+                            f"metadata.annotations.{CHART_VERSION_ANNOTATION}",
+                            f"chart {chart!r} at {version}, but {first.label} ({first.origin}) "
+                            f"has it at {first_version}: a release pins one version per chart")
+                )  # fmt: skip
+    return problems
+
+
 def chart_versions(overlay: Overlay) -> dict[str, str]:
     """``{chart: version}`` of every HelmRelease's chartRef (the version annotation)."""
-    charts: dict[str, str] = {}
-    for release in overlay.of_kind("HelmRelease"):
-        name = str(_get(release.document, "spec", "chartRef", "name") or "")
-        annotations = _get(release.document, "metadata", "annotations") or {}
-        version = annotations.get(CHART_VERSION_ANNOTATION)
-        if name.startswith(CHART_SOURCE_PREFIX) and version:
-            charts[name.removeprefix(CHART_SOURCE_PREFIX)] = str(version)
-    return dict(sorted(charts.items()))
+    conflicts = chart_version_problems(overlay)
+    if conflicts:
+        raise ConfigError(
+            [str(p) for p in conflicts],
+            hint="give every HelmRelease of a chart the same chart version",
+        )
+    return {chart: pins[0][0] for chart, pins in sorted(_chart_pins(overlay).items())}

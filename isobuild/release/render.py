@@ -19,6 +19,7 @@ from host_service.release import (
     profile_values_file,
 )
 from isobuild.errors import ConfigError
+from isobuild.release.bundle import NotUtf8Error, read_utf8, values_files
 
 
 def parse_image(text: str, what: str) -> ImageRef:
@@ -94,7 +95,8 @@ def pin_charts(
 
 
 def profile_values(flux_dir: Path, profile: str) -> dict[str, str]:
-    """``{"<service>.<profile>.yaml": text}`` from ``flux/profiles/<profile>/values/``."""
+    """``{"<service>.<profile>.yaml": text}`` from ``flux/profiles/<profile>/values/``: the
+    files the bundle ships (``bundle.values_files``: no hidden files, symlinks refused)."""
     values_dir = flux_dir / "profiles" / profile / "values"
     if not values_dir.is_dir():
         known = sorted(p.parent.name for p in (flux_dir / "profiles").glob("*/values"))
@@ -102,10 +104,13 @@ def profile_values(flux_dir: Path, profile: str) -> dict[str, str]:
             f"{values_dir}: no such values profile",
             hint=f"profiles with values: {', '.join(known) or 'none'}",
         )
-    return {
-        profile_values_file(path.stem, profile): path.read_text(encoding="utf-8")
-        for path in sorted(values_dir.glob("*.yaml"))
-    }
+    values = {}
+    for name, path in sorted(values_files(flux_dir, f"profiles/{profile}").items()):
+        try:
+            values[profile_values_file(name, profile)] = read_utf8(path)
+        except NotUtf8Error as exc:
+            raise ConfigError(f"{path}: {exc}", hint="save the file as UTF-8") from exc
+    return values
 
 
 def render_release(
