@@ -17,6 +17,7 @@ from isobuild.config import (
     parse_config,
     to_mapping,
     volume_id_for,
+    yaml_error,
 )
 from isobuild.errors import ConfigError, ExitCode
 from tests.fixtures.registry import RegistryPki
@@ -406,9 +407,40 @@ def test_the_check_factories_word_their_refusals() -> None:
     )
 
 
-def test_a_yaml_error_without_a_position() -> None:
-    from isobuild.config import yaml_error
+def test_an_appliance_directory_check_names_its_example() -> None:
+    """model.py builds its checks when it loads; built here, one is tested as written."""
+    from isobuild.config import value_checks
 
+    directory = value_checks.appliance_dir("/srv/example")
+    assert directory("/srv/box") is None
+    assert directory("/etc") == (
+        "'/etc' is a system directory or holds one; systemd-tmpfiles sets the owner and mode "
+        "of this directory at every boot: give a directory of the appliance's own, e.g. "
+        "'/srv/example'"
+    )
+
+
+def test_a_number_yaml_reads_keeps_the_text_it_was_written_as() -> None:
+    """ConfigLoader's constructors are built when the module loads; built here, each is tested
+    as written."""
+    from isobuild.config import yaml_source
+    from isobuild.config.message_values import Scalar
+
+    construct = yaml_source._keeping_text(yaml.SafeLoader.construct_yaml_int)
+    loader = yaml.SafeLoader("0x1F")
+    assert construct(loader, loader.get_single_node()) == Scalar(31, "0x1F")
+    loader = yaml.SafeLoader("  " + "9" * 5000)
+    with pytest.raises(yaml.constructor.ConstructorError) as caught:
+        construct(loader, loader.get_single_node())
+    assert yaml_error(Path("a.yaml"), caught.value) == (
+        f"a.yaml: not valid YAML (line 1, column 3): cannot read '{'9' * 57}...': Exceeds the "
+        "limit (4300 digits) for integer string conversion: value has 5000 digits; use "
+        "sys.set_int_max_str_digits() to increase the limit"
+    )
+    assert (caught.value.context, caught.value.context_mark) == (None, None)
+
+
+def test_a_yaml_error_without_a_position() -> None:
     assert yaml_error(Path("a.yaml"), yaml.YAMLError("boom")) == (
         "a.yaml: not valid YAML (somewhere): boom"
     )

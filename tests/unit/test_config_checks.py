@@ -134,6 +134,31 @@ def test_a_path_holding_another_is_named_too() -> None:
     )
 
 
+def test_each_path_is_compared_with_every_path_before_it() -> None:
+    # state has nothing to do with opt, and is inside etc, which comes after opt.
+    assert _one("appliance: {paths: {opt: /srv/a, etc: /srv/b, state: /srv/b/state}}\n") == (
+        "appliance.yaml: appliance.paths.state: '/srv/b/state' is inside appliance.paths.etc "
+        "('/srv/b'); each needs a directory of its own (systemd-tmpfiles gives them different "
+        "owners and modes)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("relative/path", "expected an absolute path, got 'relative/path'"),
+        ("/opt/alga appliance",
+         "expected an absolute path of letters, digits, '.', '_' and '-' with single '/' "
+         "between names and none at the end (it is written unquoted into systemd units and "
+         "tmpfiles.d), got '/opt/alga appliance'"),
+    ],
+)  # fmt: skip
+def test_a_path_that_is_not_plain_is_refused_word_for_word(value: str, problem: str) -> None:
+    assert _one(f"appliance: {{paths: {{opt: {json.dumps(value)}}}}}\n") == (
+        f"appliance.yaml: appliance.paths.opt: {problem}"
+    )
+
+
 # -- 2. the password hash is never shown ---------------------------------------------------
 
 
@@ -152,6 +177,24 @@ def test_a_password_hash_that_is_not_one_is_never_shown(value: str) -> None:
     else:
         assert "(value not shown: it may be a password)" in problem
         assert "`mkpasswd -m sha-512`" in problem
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "$6$salt$hash",  # sha-512
+        "$y$j9T$salt$hash",  # yescrypt, what Ubuntu's mkpasswd makes by default
+        "$5$salt$hash",  # sha-256
+        "$2a$12$hash",  # bcrypt, in each of its three spellings
+        "$2b$12$hash",
+        "$2y$12$hash",
+    ],
+)
+def test_every_crypt_hash_ubuntu_reads_is_accepted(value: str) -> None:
+    config = parse_config(
+        HEAD + f"autoinstall: {{identity: {{password_hash: '{value}'}}}}\n", source=Path("a")
+    )
+    assert config.autoinstall.identity.password_hash == value
 
 
 # -- 3. YAML numbers where text is expected --------------------------------------------------
@@ -244,6 +287,27 @@ def test_merge_keys_and_aliases_are_no_duplicates() -> None:
     assert data["x"] == {"a": 3, "b": 2}
 
 
+def test_a_duplicate_in_an_aliased_mapping_is_found_once_and_none_after_it_is_missed() -> None:
+    _, duplicates = config_module.load_yaml(
+        "dup: {d: 1, d: 2}\nbase: &b {a: 1, a: 2}\nx: *b\ny: *b\n"
+    )
+    assert duplicates == [
+        config_module.DuplicateKey(line=1, first_line=1, key="d"),
+        config_module.DuplicateKey(line=2, first_line=2, key="a"),
+    ]
+
+
+def test_a_duplicate_after_a_merge_key_is_found() -> None:
+    _, duplicates = config_module.load_yaml("base: &b {a: 1}\nx: {<<: *b, c: 1, c: 2}\n")
+    assert duplicates == [config_module.DuplicateKey(line=2, first_line=2, key="c")]
+
+
+def test_a_list_as_a_key_is_a_yaml_error_not_a_crash() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("? [a, b]\n: 1\n", source=Path("a.yaml"))
+    assert str(info.value) == "a.yaml: not valid YAML (line 1, column 3): found unhashable key"
+
+
 def test_a_lock_file_with_a_duplicate_key_is_refused() -> None:
     text = DEFAULT_LOCK.read_text()
     doubled = text.replace("k3s:\n", "k3s:\n  version: v0.0.0\n", 1)
@@ -284,6 +348,15 @@ def test_schema_rules_are_config_errors_naming_the_key(text: str, problem: str) 
     assert _problems(HEAD + text + "\n") == [f"appliance.yaml: {problem}"]
 
 
+def test_a_repeated_section_is_named_after_a_wrong_one() -> None:
+    assert _problems(HEAD + "autoinstall: {interactive_sections: [disks, network, network]}\n") == [
+        "appliance.yaml: autoinstall.interactive_sections[0]: expected one of 'network', "
+        "'storage', 'identity', got 'disks'",
+        "appliance.yaml: autoinstall.interactive_sections: 'network' is listed more than once; "
+        "list each once",
+    ]
+
+
 def test_whatever_loads_renders_an_autoinstall_the_schema_accepts() -> None:
     config = parse_config(
         HEAD + "autoinstall:\n  locale: sr_RS.UTF-8@latin\n"
@@ -299,16 +372,35 @@ def test_whatever_loads_renders_an_autoinstall_the_schema_accepts() -> None:
 
 
 @pytest.mark.parametrize(
-    "realname", ["A:B", "A\nC", "Smith, John", "a=b", "tab\there", "line\u2028sep", "bell\x07"]
+    "realname",
+    [
+        "A:B",
+        "A\nC",
+        "Smith, John",
+        "a=b",
+        "tab\there",
+        "line\u2028sep",
+        "para\u2029sep",
+        "bell\x07",
+    ],
 )
 def test_a_realname_useradd_cannot_store_is_refused(realname: str) -> None:
     problem = _one(f"autoinstall: {{identity: {{realname: {json.dumps(realname)}}}}}\n")
-    assert problem.startswith(
+    assert problem == (
         "appliance.yaml: autoinstall.identity.realname: expected a name without ':', ',', '=', "
         "line breaks or other control characters (the GECOS field of /etc/passwd; subiquity "
-        "refuses them too), got "
+        f"refuses them too), got {realname!r}"
     )
     assert "\n" not in problem
+
+
+@pytest.mark.parametrize("realname", ["Xavier Ops", "Zoë Müller (site 2)", "O'Brien-Smith"])
+def test_a_realname_with_letters_spaces_and_punctuation_is_accepted(realname: str) -> None:
+    config = parse_config(
+        HEAD + f"autoinstall: {{identity: {{realname: {json.dumps(realname)}}}}}\n",
+        source=Path("a"),
+    )
+    assert config.autoinstall.identity.realname == realname
 
 
 def test_a_realname_is_at_most_160_characters() -> None:
@@ -335,6 +427,7 @@ def test_real_public_keys_of_every_kind_are_accepted() -> None:
         _public(ec.generate_private_key(ec.SECP521R1())),
         f'from="10.0.0.0/8",command="echo \\"hi there\\"",no-pty {ED25519_PUB} c',
         f"restrict {ED25519_PUB}",
+        f"restrict {ED25519_PUB} ops at site two",  # options, then a comment of several words
         ED25519_PUB.replace(" ", "\t"),
     ]
     config = parse_config(HEAD + _keys_config(*keys), source=Path("a.yaml"))
@@ -366,6 +459,9 @@ def test_a_private_key_is_refused_and_never_shown() -> None:
         ("ssh-ed25519 !!!!", "ssh-ed25519 key whose base64 part is not an ssh-ed25519"),
         ("ssh-rsa " + ED25519_PUB.split()[1], "ssh-rsa key whose base64 part is not an ssh-rsa"),
         (ED25519_PUB + "\n" + ED25519_PUB, "has a line break or control character"),
+        # Unicode's line and paragraph separators: str.split() would take them for spaces.
+        (ED25519_PUB.replace(" ", "\u2028"), "has a line break or control character"),
+        (ED25519_PUB.replace(" ", "\u2029"), "has a line break or control character"),
         ("ssh-dss AAAAB3NzaC1kc3M=", "is a DSA (ssh-dss) key, which the OpenSSH of Ubuntu"),
     ],
 )
@@ -375,6 +471,72 @@ def test_what_is_not_a_public_key_is_refused_without_showing_it(key: str, start:
     for part in key.split():
         if part not in ("ssh-ed25519", "ssh-rsa", "ssh-dss", "a", "k"):
             assert part not in problem
+
+
+KEY_LINE = "`[options ]<type> <base64>[ comment]`, one line of a .pub file"
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("hunter2 is-not-a-key",
+         f"not an OpenSSH public key (value not shown); expected {KEY_LINE}, with a type of "
+         "ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, "
+         "sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com, ssh-rsa"),
+        ("ssh-dss AAAAB3NzaC1kc3M=",
+         "is a DSA (ssh-dss) key, which the OpenSSH of Ubuntu 24.04 refuses; give an "
+         "ssh-ed25519 key (`ssh-keygen -t ed25519`)"),
+        ("ssh-rsa " + ED25519_PUB.split()[1],
+         "ssh-rsa key whose base64 part is not an ssh-rsa key (value not shown: cut or "
+         "mistyped?); copy the whole line from the .pub file"),
+    ],
+)  # fmt: skip
+def test_each_key_refusal_word_for_word(key: str, problem: str) -> None:
+    assert _key_problem(key) == problem
+
+
+def _blob(data: bytes) -> str:
+    return "ssh-ed25519 " + base64.b64encode(data).decode()
+
+
+def test_a_base64_part_with_a_stray_character_is_refused() -> None:
+    blob = ED25519_PUB.split()[1]
+    assert _key_problem(f"ssh-ed25519 {blob[:10]}*{blob[10:]}") == (
+        "ssh-ed25519 key whose base64 part is not an ssh-ed25519 key (value not shown: cut or "
+        "mistyped?); copy the whole line from the .pub file"
+    )
+
+
+def test_a_base64_part_must_hold_its_type_and_then_key_data() -> None:
+    """Only the embedded type is read: what follows it is for sshd to judge, but a blob
+    that ends with the type (or inside it) was cut."""
+    data = base64.b64decode(ED25519_PUB.split()[1])
+    assert data[:15] == b"\x00\x00\x00\x0bssh-ed25519"
+    for cut in (data[:15], data[:14], data[:4]):
+        assert _key_problem(_blob(cut)).startswith("ssh-ed25519 key whose base64 part is not an")
+    for kept in (data[:16], data):
+        config = parse_config(HEAD + _keys_config(_blob(kept)), source=Path("a"))
+        assert config.autoinstall.ssh.authorized_keys == (_blob(kept),)
+
+
+def test_a_key_after_one_that_is_no_string_is_still_checked() -> None:
+    text = 'autoinstall: {ssh: {authorized_keys: [[x], "hunter2 not-a-key"]}}\n'
+    problems = _problems(HEAD + text)
+    assert [p.split(": ", 2)[1] for p in problems] == [
+        "autoinstall.ssh.authorized_keys[0]",
+        "autoinstall.ssh.authorized_keys[1]",
+    ]
+    assert problems[0].endswith("expected a string, got list")
+    types = ", ".join(config_module.SSH_KEY_TYPES)
+    assert problems[1].endswith(
+        f"not an OpenSSH public key (value not shown); expected {KEY_LINE}, with a type of {types}"
+    )
+
+
+def test_a_key_listed_twice_is_taken_as_listed() -> None:
+    # sshd reads both lines alike; only a list marked unique (interactive_sections) refuses it.
+    config = parse_config(HEAD + _keys_config(ED25519_PUB, ED25519_PUB), source=Path("a"))
+    assert config.autoinstall.ssh.authorized_keys == (ED25519_PUB, ED25519_PUB)
 
 
 def test_a_key_that_is_no_string_is_named_by_its_type_only() -> None:
@@ -418,6 +580,27 @@ def test_a_long_unknown_key_is_cut_in_messages() -> None:
     assert len(problem) < 300
 
 
+ALLOWED = "allowed here: appliance, autoinstall, iso, name, payload, signing, version"
+
+
+def test_a_key_is_cut_after_60_characters() -> None:
+    assert _one(f"{'k' * 60}: 1\n") == f"appliance.yaml: {'k' * 60}: unknown key; {ALLOWED}"
+    assert _one(f"{'k' * 61}: 1\n") == f"appliance.yaml: {'k' * 57}...: unknown key; {ALLOWED}"
+
+
+def test_a_key_yaml_reads_as_bytes_is_shown_as_bytes() -> None:
+    short = base64.b64encode(b"hello").decode()
+    assert _one(f"!!binary {short}: 1\n") == f"appliance.yaml: b'hello': unknown key; {ALLOWED}"
+    long = base64.b64encode(b"x" * 100).decode()
+    assert _one(f"!!binary {long}: 1\n") == (
+        f"appliance.yaml: b'{'x' * 36}...{'x' * 38}': unknown key; {ALLOWED}"
+    )
+
+
+def test_an_empty_section_is_named_null() -> None:
+    assert _one("iso:\n") == "appliance.yaml: iso: expected a mapping, got null"
+
+
 # -- 9. values_profile and registry.host -------------------------------------------------------
 
 
@@ -438,6 +621,15 @@ def test_an_unknown_values_profile_lists_the_profiles(tmp_path: Path) -> None:
     assert config.appliance.values_profile == "lab"
 
 
+def test_a_bundle_without_profiles_says_it_has_none(tmp_path: Path) -> None:
+    (tmp_path / "profiles").mkdir()
+    assert _one("appliance: {values_profile: lab}\n", flux_dir=tmp_path) == (
+        "appliance.yaml: appliance.values_profile: 'lab' is not a profile of the release "
+        f"bundle ({tmp_path}/profiles has none); set one of those or add profiles/lab/ with a "
+        "kustomization"
+    )
+
+
 def test_the_projects_profile_exists_and_another_is_refused() -> None:
     assert config_module.values_profiles() == ["single-node"]
     problem = _one("appliance: {values_profile: nonexistent-profile}\n")
@@ -448,7 +640,9 @@ def test_the_projects_profile_exists_and_another_is_refused() -> None:
 @pytest.mark.parametrize(
     "host",
     ["ghcr.io", "registry.example.com:5000", "localhost", "localhost:5000", "10.0.0.1:443",
-     "Registry-1.Example.COM", "host:65535"],
+     "Registry-1.Example.COM", "host:65535",
+     # the longest name DNS allows: 253 characters
+     ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])],
 )  # fmt: skip
 def test_a_good_registry_host_is_accepted(host: str) -> None:
     config = parse_config(HEAD + f"appliance: {{registry: {{host: '{host}'}}}}\n", source=Path("a"))
@@ -459,6 +653,8 @@ def test_a_good_registry_host_is_accepted(host: str) -> None:
     ("host", "why"),
     [
         ("ghcr.io:99999", "the port must be 1..65535"),
+        ("ghcr.io:65536", "the port must be 1..65535"),
+        (".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 62]), "each name between dots is 1-63"),
         ("ghcr.io:0", "the port must be 1..65535"),
         ("ghcr.io:", "the port must be 1..65535"),
         ("ghcr.io:08", "the port must be 1..65535"),
@@ -479,6 +675,21 @@ def test_a_bad_registry_host_is_refused(host: str, why: str) -> None:
         "IPv4 address), got "
     )
     assert why in problem
+
+
+@pytest.mark.parametrize(
+    ("host", "why"),
+    [
+        ("registry", "a name without a dot or a port reads as a Docker Hub namespace; give the "
+         "full name or a port"),
+        ("ghcr.io:0", "the port must be 1..65535"),
+    ],
+)  # fmt: skip
+def test_a_bad_registry_host_word_for_word(host: str, why: str) -> None:
+    assert _one(f"appliance: {{registry: {{host: '{host}'}}}}\n") == (
+        "appliance.yaml: appliance.registry.host: expected a registry host[:port] (DNS name or "
+        f"IPv4 address), got {host!r}: {why}"
+    )
 
 
 # -- 10. file-valued keys --------------------------------------------------------------------
@@ -561,6 +772,13 @@ def test_a_user_name_the_system_has_already_is_refused(name: str) -> None:
         f"appliance.yaml: autoinstall.identity.username: {name!r} is a system account or "
         "group of Ubuntu; the installer cannot make the administrator under it: choose "
         "another name"
+    )
+
+
+@pytest.mark.parametrize("name", ["Admin", "1ops", "ops.team", "a" * 33])
+def test_a_user_name_linux_cannot_take_is_refused(name: str) -> None:
+    assert _one(f"autoinstall: {{identity: {{username: '{name}'}}}}\n") == (
+        f"appliance.yaml: autoinstall.identity.username: expected a Linux user name, got {name!r}"
     )
 
 
