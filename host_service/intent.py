@@ -308,14 +308,15 @@ class IntentStore:
             raise self._unreadable(f"not JSON ({exc})") from None
         if not isinstance(data, dict):
             raise self._unreadable(f"expected a JSON object, got {_json_type(data)}")
-        if data.get("channel") is None and data.get("release") is None:
-            raise self._unreadable("names neither a channel nor a release")
         try:
             # The same checks as a setup request; an error names no value (the proxy URL
             # may hold a password).
-            return parse_setup(data, default_channel="")
+            intent = parse_setup(data, default_channel="")
         except InputErrors as exc:
             raise self._unreadable("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from None
+        if not intent.release_ref:  # none given, or blank: setup always stores one
+            raise self._unreadable("names neither a channel nor a release")
+        return intent
 
     def _unreadable(self, why: str) -> IntentUnreadable:
         return IntentUnreadable(

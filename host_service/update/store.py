@@ -129,7 +129,7 @@ def read_selection(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 def _inside(path: Path, directory: Path) -> bool:
     try:
         return path.parent.resolve() == directory.resolve()
-    except (OSError, ValueError):  # a NUL byte, a symlink loop
+    except (OSError, ValueError, RuntimeError):  # a NUL byte; a symlink loop (3.11: RuntimeError)
         return False
 
 

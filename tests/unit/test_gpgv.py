@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +149,9 @@ def test_a_signature_by_a_key_not_in_the_keyring_is_named_as_such(tmp_path: Path
          "gpgv reads only binary keyrings", "convert it: gpg --dearmor < {k} > {d}/K-binary.gpg, "
          "then pass --keyring {d}/K-binary.gpg"),
         (b"hello\n", "not an OpenPGP keyring (no key packets)", KEYRING_HINT),
+        # 'k' is 0x6b: an odd first byte is no packet tag either, only the top bit counts.
+        (b"keys of the release team\n", "not an OpenPGP keyring (no key packets)",
+         KEYRING_HINT),
     ],
 )  # fmt: skip
 def test_a_keyring_gpgv_cannot_use_is_a_usage_error_before_gpgv_runs(
@@ -184,3 +188,38 @@ def test_a_keybox_and_a_binary_export_are_keyrings(tmp_path: Path) -> None:
     export = tmp_path / "release.gpg"
     export.write_bytes(b"\xc6\x33\x04")  # new-format packet header
     check_keyring(export)
+
+
+def test_a_directory_or_a_fifo_is_not_a_keyring(tmp_path: Path) -> None:
+    fifo = tmp_path / "keyring.gpg"
+    os.mkfifo(fifo)  # never opened: a reader would wait for a writer
+    for path, kind in ((tmp_path, "a directory"), (fifo, "not a regular file")):
+        with pytest.raises(ConfigError) as refused:
+            check_keyring(path, "--trusted-keyring")
+        assert refused.value.message == (
+            f"--trusted-keyring {path}: is {kind}, expected a keyring file"
+        )
+        assert refused.value.hint == KEYRING_HINT
+
+
+def test_a_keyring_that_cannot_be_read_says_why_and_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "keys").write_bytes(KEY_PACKET)
+    keyring = tmp_path / "keys" / "release.gpg"  # under a file: ENOTDIR, not "not found"
+    with pytest.raises(ConfigError) as refused:
+        check_keyring(keyring)
+    assert refused.value.exit_code == ExitCode.USAGE
+    assert refused.value.message == f"--keyring {keyring}: cannot read the keyring: Not a directory"
+    assert refused.value.hint == (
+        "make it readable for this user (see ls -l) or pass another --keyring"
+    )
+
+
+def test_only_the_head_of_a_binary_keyring_tells_an_armored_file(tmp_path: Path) -> None:
+    # A user ID or notation may quote an armor header; an armored file starts with one.
+    marker = b"-----BEGIN PGP "
+    keyring = tmp_path / "release.gpg"
+    keyring.write_bytes(KEY_PACKET + bytes(4096 - len(KEY_PACKET) - len(marker) + 1) + marker)
+    check_keyring(keyring)  # the marker ends one byte past the 4 KiB read
+    keyring.write_bytes(KEY_PACKET + bytes(4096 - len(KEY_PACKET) - len(marker)) + marker)
+    with pytest.raises(ConfigError, match="an ASCII-armored key file"):
+        check_keyring(keyring)

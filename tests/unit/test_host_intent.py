@@ -219,7 +219,16 @@ def test_what_setup_stores_loads_back_unchanged(tmp_path: Path, intent: SetupInt
         (b"null", "expected a JSON object, got null"),
         (b"[]", "expected a JSON object, got a list"),
         (b'"x"', "expected a JSON object, got a string"),
+        (b"1.5", "expected a JSON object, got a number"),
+        (b"true", "expected a JSON object, got true or false"),
         (b'{"app_url": "https://a.example.com"}', "names neither a channel nor a release"),
+        # blank: a release step would resolve "" at the registry
+        (b'{"app_url": "https://a.example.com", "channel": ""}',
+         "names neither a channel nor a release"),
+        (b'{"app_url": "https://a.example.com", "channel": "  "}',
+         "names neither a channel nor a release"),
+        (b'{"app_url": "https://a.example.com", "release": ""}',
+         "names neither a channel nor a release"),
         (b'{"channel": "stable"}', "app_url: required"),
         (b'{"app_url": 5, "channel": "stable"}', "app_url: expected a string, got int"),
         (
@@ -237,7 +246,8 @@ def test_what_setup_stores_loads_back_unchanged(tmp_path: Path, intent: SetupInt
         ),
     ],
     ids=[
-        "truncated", "empty", "not-utf8", "null", "list", "string", "no-ref", "no-url",
+        "truncated", "empty", "not-utf8", "null", "list", "string", "number", "bool", "no-ref",
+        "empty-channel", "blank-channel", "empty-release", "no-url",
         "url-type", "no-proxy-type", "bad-channel", "typo",
     ],
 )  # fmt: skip
@@ -250,8 +260,10 @@ def test_a_damaged_inputs_file_is_one_error_naming_it(
         store.load()
     assert raised.value.message.startswith(f"{store.path}: {why}"), raised.value.message
     assert raised.value.exit_code == EXIT_USAGE
-    assert raised.value.hint is not None
-    assert "setup page" in raised.value.hint
+    assert raised.value.hint == (
+        "enter the setup inputs again on the setup page (the service moves this file aside "
+        "when it starts), or restore the file from a copy"
+    )
     assert store.path.read_bytes() == content  # load only reads
 
 
@@ -262,8 +274,10 @@ def test_an_error_in_stored_inputs_shows_no_proxy_password(tmp_path: Path) -> No
     store.path.write_text(json.dumps(data))
     with pytest.raises(IntentUnreadable) as raised:
         store.load()
-    assert "app_url: expected a URL" in raised.value.message
-    assert "proxy: proxy must not have a path" in raised.value.message
+    assert raised.value.message == (
+        f"{store.path}: app_url: expected a URL starting with https:// or http://, such as "
+        "https://host; proxy: proxy must not have a path"
+    )
     assert "Hunter2Canary" not in raised.value.message
 
 
@@ -279,8 +293,13 @@ def test_the_service_s_store_moves_damaged_inputs_aside_and_keeps_them_private(
     assert aside.name.startswith("setup-inputs.json.corrupt-")
     assert aside.read_text() == '{"app_url": "https://a.exa'
     assert aside.stat().st_mode & 0o777 == 0o600
-    assert f"{store.path}: not JSON" in caplog.text
-    assert aside.name in caplog.text
+    try:
+        json.loads('{"app_url": "https://a.exa')
+    except ValueError as exc:
+        why = str(exc)
+    assert caplog.messages == [
+        f"{store.path}: not JSON ({why}); moved to {aside.name}: enter the setup inputs again"
+    ]
     # Valid inputs, and none at all, are left as they are.
     intent = SetupIntent(app_url="https://a.example.com", channel="stable")
     store.save(intent)
@@ -306,3 +325,15 @@ def test_readers_at_once_move_damaged_inputs_aside_once(tmp_path: Path) -> None:
         reader.join()
     assert seen == [None] * 8
     assert len(list(tmp_path.glob("setup-inputs.json.corrupt-*"))) == 1
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_inputs_edited_by_hand_are_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    # The service writes ASCII (JSON escapes); an editor writes the password as typed.
+    store = IntentStore(tmp_path / "setup-inputs.json", sets_aside=True)
+    proxy = "http://ops:Grüße@proxy.example:3128"
+    data = {"app_url": "https://a.example.com", "channel": "stable", "proxy": proxy}
+    store.path.write_bytes(json.dumps(data, ensure_ascii=False).encode("utf-8"))
+    assert store.load() == SetupIntent(
+        app_url="https://a.example.com", channel="stable", proxy=proxy
+    )

@@ -308,6 +308,18 @@ def test_selection_recorded_needs_this_manifest_and_this_app_url(tmp_path: Path)
     assert reconcile._selection_recorded(ctx, MANIFEST) is False
 
 
+@pytest.mark.usefixtures("ascii_locale")
+def test_a_selection_edited_by_hand_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    # The step writes ASCII (JSON escapes); an editor writes what was typed.
+    ctx, _ = reconcile_context(tmp_path, healthy_kube())
+    selection = {"manifest_digest": MANIFEST, "app_url": ctx.intent.app_url, "note": "José"}
+    ctx.settings.paths.selection_file.parent.mkdir(parents=True, exist_ok=True)
+    ctx.settings.paths.selection_file.write_bytes(
+        json.dumps(selection, ensure_ascii=False).encode("utf-8")
+    )
+    assert reconcile._selection_recorded(ctx, MANIFEST) is True
+
+
 def test_probe_is_true_only_when_recorded_applied_and_every_release_ready(tmp_path: Path) -> None:
     kube = healthy_kube()
     ctx, _ = reconcile_context(tmp_path, kube)

@@ -19,9 +19,19 @@ from host_service.update.store import (
     History,
     UpdateKeeper,
     UpdatePaths,
+    read_selection,
 )
 from tests.unit.test_update_state import new_run
 from tests.waiting import wait_until
+
+
+def json_error(text: str) -> str:
+    """What ``json.loads`` says about ``text``."""
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return str(exc)
+    raise AssertionError(f"{text!r} is valid JSON")
 
 
 def keeper(tmp_path: Path) -> UpdateKeeper:
@@ -153,15 +163,26 @@ def test_candidates_are_kept_by_digest(tmp_path: Path) -> None:
     assert found.config_digest == ""
 
 
+def waited(store: UpdateKeeper, version: int, timeout: float) -> tuple[int, object]:
+    """``wait_for_change`` in a thread: a wait that does not end as it should fails the test
+    at the bound instead of hanging it."""
+    done: list[tuple[int, object]] = []
+    threading.Thread(
+        target=lambda: done.append(store.wait_for_change(version, timeout)), daemon=True
+    ).start()
+    return wait_until(lambda: done, timeout=10, what="wait_for_change to return")[0]
+
+
 def test_touch_wakes_a_waiter_with_the_new_version(tmp_path: Path) -> None:
     store = keeper(tmp_path)
     store.replace(new_run())
     version, run = store.snapshot()
-    # Already changed: no wait at all, whatever the timeout.
     store.touch()
-    assert store.wait_for_change(version, timeout=3600) == (version + 1, run)
+    assert store.snapshot() == (version + 1, run)
+    # Already changed: no wait at all, whatever the timeout.
+    assert waited(store, version, timeout=3600) == (version + 1, run)
     # Nothing changed: the wait times out and says so with the same version.
-    assert store.wait_for_change(version + 1, timeout=0) == (version + 1, run)
+    assert waited(store, version + 1, timeout=0) == (version + 1, run)
     woken: list[tuple[int, object]] = []
     waiter = threading.Thread(
         target=lambda: woken.append(store.wait_for_change(version + 1, 60)), daemon=True
@@ -240,9 +261,24 @@ def test_a_damaged_file_is_set_aside_only_inside_the_store(
         path.write_text("{broken")
     assert read_document(outside, dict, directory=store) is None
     assert outside.read_text() == "{broken"
-    assert caplog.messages[-1].endswith("; left in place: it is not in " + str(store))
+    assert caplog.messages[-1] == (
+        f"{outside}: unreadable ({json_error('{broken')}); left in place: it is not in {store}"
+    )
     assert read_document(store / "inside.json", dict, directory=store) is None
     assert [p.name.split("-")[0] for p in store.iterdir()] == ["inside.json.corrupt"]
+
+
+def test_a_path_through_a_symlink_loop_reads_as_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Path.resolve() raises RuntimeError for a loop on Python 3.11: it escaped read_document.
+    from host_service.update.store import read_document
+
+    (tmp_path / "loop").symlink_to("loop")
+    path = tmp_path / "loop" / "run.json"
+    assert read_document(path, dict, directory=tmp_path) is None
+    assert "left in place: it is not in" in caplog.messages[-1]
+    assert (tmp_path / "loop").is_symlink()
 
 
 @pytest.mark.parametrize(
@@ -310,3 +346,54 @@ def test_a_candidate_keeps_every_ref_it_was_seen_under(tmp_path: Path) -> None:
     assert loaded.refs == ("stable", "1.5.0", digest)
     assert json.loads(UpdatePaths(tmp_path).manifest(digest).read_text())["refs"] == [
         "stable", "1.5.0", digest]  # fmt: skip
+
+
+def test_a_path_that_cannot_be_resolved_is_never_renamed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from host_service.update.store import read_document
+
+    path = tmp_path / "up\x00date" / "run.json"  # a NUL byte: no such file, nowhere to move it
+    assert read_document(path, dict, directory=tmp_path) is None
+    assert caplog.messages == [
+        f"{path}: unreadable (embedded null byte); left in place: it is not in {tmp_path}"
+    ]
+
+
+def test_a_candidate_saved_before_refs_were_kept_loads_without_refs(tmp_path: Path) -> None:
+    from tests.unit.test_update_diff import release
+
+    cache = CandidateCache(UpdatePaths(tmp_path))
+    digest = "sha256:" + "b" * 64
+    cache.save(Candidate(digest, "sha256:" + "c" * 64, release("1.5.0"), refs=("stable",)))
+    path = UpdatePaths(tmp_path).manifest(digest)
+    data = json.loads(path.read_text())
+    del data["refs"]
+    path.write_text(json.dumps(data))
+    loaded = cache.load(digest)
+    assert loaded is not None
+    assert (loaded.manifest_digest, loaded.release.version, loaded.refs) == (digest, "1.5.0", ())
+
+
+def test_the_recorded_selection_is_read_or_said_why_not(tmp_path: Path) -> None:
+    path = tmp_path / "release-selection.json"
+    assert read_selection(path) == (None, None)  # nothing recorded yet
+    path.write_text('{"manifest_digest": "sha256:' + "e" * 64 + '"}')
+    assert read_selection(path) == ({"manifest_digest": "sha256:" + "e" * 64}, None)
+    path.write_text("{broken")
+    assert read_selection(path) == (None, f"{path}: unreadable ({json_error('{broken')}); ignored")
+    path.write_text("[]")
+    assert read_selection(path) == (None, f"{path}: expected a JSON object, got a list; ignored")
+    assert path.read_text() == "[]"  # the bootstrap's file: left for its reconcile step
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_files_edited_by_hand_are_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    # The service writes ASCII (JSON escapes); an editor writes what was typed.
+    entries = [{"id": "a", "from": None, "to": None, "note": "rolled back by José"}]
+    history = History(tmp_path / "history.json")
+    history.path.write_bytes(json.dumps(entries, ensure_ascii=False).encode("utf-8"))
+    assert history.entries() == entries
+    selection = tmp_path / "release-selection.json"
+    selection.write_bytes(json.dumps(entries[0], ensure_ascii=False).encode("utf-8"))
+    assert read_selection(selection) == (entries[0], None)

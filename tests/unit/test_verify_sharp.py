@@ -10,6 +10,7 @@ import pytest
 from isobuild.errors import ConfigError, VerificationError
 from isobuild.iso.gpgv import SignatureCheck
 from isobuild.iso.verify import (
+    Sums,
     check_digest,
     check_signature,
     expected_from_sums,
@@ -223,3 +224,21 @@ def test_read_sums_keeps_entries_and_malformed_lines_apart() -> None:
     assert [(m.number, m.name) for m in sums.malformed] == [(3, None), (4, "b.iso")]
     assert sums.problem_for("b.iso") == sums.malformed[1]
     assert sums.problem_for("c.iso") is None  # it has entries: "no entry" says more
+
+
+@pytest.mark.parametrize(
+    ("digest", "shown"),
+    [("g" * 24, f"'{'g' * 24}'"), ("g" * 25, f"'{'g' * 24}...'")],
+)
+def test_a_long_digest_that_is_not_hex_is_cut_after_24_characters(digest: str, shown: str) -> None:
+    assert read_sums(f"{digest}  x.iso\n").malformed[0].problem == (
+        f"{shown} is not a hex sha256 digest"
+    )
+
+
+def test_comment_lines_are_neither_entries_nor_malformed() -> None:
+    sums = read_sums(f"# SHA256 sums of the release\n#{HEX_A}  x.iso\n{HEX_B}  y.iso\n")
+    assert sums == Sums(entries={"y.iso": HEX_B}, malformed=())
+    with pytest.raises(VerificationError) as caught:
+        expected_from_sums("# nothing here yet\n", Path("SUMS"), "x.iso")
+    assert str(caught.value) == "SUMS: no entry for x.iso"
