@@ -16,7 +16,7 @@ from host_service.operate import layers
 from host_service.operate.events import by_pod, warnings
 from host_service.operate.host_probe import memory, read_host
 from host_service.operate.pods import normalize, owner
-from host_service.operate.runtime_blockers import RuntimeBlockers, problems
+from host_service.operate.runtime_blockers import RuntimeBlockers, problems, unchecked
 from host_service.operate.snapshot import Reading
 from host_service.operate.times import duration, parse_time, utc_text
 from host_service.operate.workloads import OTHER, workload_of
@@ -339,3 +339,18 @@ def test_a_malformed_fact_leaves_the_others_and_the_disk_check(tmp_path: Path) -
     assert ["Up for", "—"] in layer["facts"]
     load = next(value for label, value in layer["facts"] if label.startswith("Load"))
     assert load == f"— on {facts['cpus']} CPUs"
+
+
+def test_the_blocker_of_failing_checks_in_full() -> None:
+    error = "AttributeError: 'NoneType' object has no attribute 'get'"
+    assert unchecked(error, NOW - 90).to_json() == {
+        "key": "checks/runtime",
+        "layer": "host",
+        "message": "the runtime checks stopped: the blockers shown may be out of date",
+        "cause": f"the host service failed to evaluate its readings: {error}",
+        "next_step": "download a support bundle (the service's journal in it has the traceback) "
+        "and report it; the layers below still show what was read, each with its age",
+        "output": error,
+        "at": NOW - 90,
+        "fix": "/status#support",
+    }

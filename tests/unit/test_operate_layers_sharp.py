@@ -637,3 +637,15 @@ def test_flux_items_with_parts_missing() -> None:
          "text": "OCIRepository flux-system/: in progress",
          "detail": "not reconciled yet; revision —"},
     ]  # fmt: skip
+
+
+def test_an_unreadable_host_fact_warns_with_why_in_its_detail() -> None:
+    facts = host_facts(unreadable={"memory": "[Errno 13] Permission denied: '/proc/meminfo'"})
+    layer = layers.host_layer(ok(facts), NOW)
+    assert (layer["health"], layer["headline"]) == ("warn", "Working, with a warning")
+    assert layer["items"][-1] == {
+        "name": "unreadable-memory",
+        "health": "warn",
+        "text": "The memory cannot be read",
+        "detail": "[Errno 13] Permission denied: '/proc/meminfo'",
+    }

@@ -649,3 +649,15 @@ def test_odd_container_entries_are_read_safely() -> None:
         ("app", IMAGE, "waiting", ""),
         ("", "", "waiting", "ContainerCreating"),
     ]
+
+
+def test_a_replicaset_with_a_template_hash_but_no_dash_in_its_name_is_itself() -> None:
+    odd = meta_pod([{"kind": "ReplicaSet", "name": "standalone"}], {"pod-template-hash": "5d8f"})
+    assert owner(odd) == ("ReplicaSet", "standalone")
+
+
+def test_a_readiness_gate_false_without_a_message_or_reason_says_nothing_more() -> None:
+    gate = {"type": "Ready", "status": "False"}
+    pod = pod_json(statuses=[running()], conditions=[gate])
+    view = normalize(pod)
+    assert (view.status, view.reason, view.message) == ("Running", "NotReady", "")

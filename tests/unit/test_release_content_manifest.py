@@ -257,3 +257,64 @@ def test_validate_gives_the_size_hint_of_a_manifest_too_large(tmp_path: Path) ->
     assert "hint: values count in UTF-8 bytes: make the profile's values files smaller" in (
         done.output
     )
+
+
+def test_too_deep_walks_past_scalars_and_nodes_seen_before() -> None:
+    shared: list[Any] = []
+    assert release.too_deep([[[]], "a scalar"], limit=2)  # the scalar is popped first
+    assert release.too_deep([[[]], shared, shared], limit=2)  # so is the shared node, twice
+    assert not release.too_deep([[], "a scalar", shared, shared], limit=2)
+
+
+class Walked(list[Any]):
+    """A list that counts how often it is walked, and fails at once on a second walk."""
+
+    walks = 0
+
+    def __iter__(self) -> Any:
+        self.walks += 1
+        assert self.walks == 1, "a node reached again at the same depth was walked again"
+        return super().__iter__()
+
+
+def test_too_deep_walks_a_node_shared_at_one_depth_once() -> None:
+    chain = [Walked([1, 2])]
+    for _ in range(29):  # 2**29 paths from the top: a walk per path would never end
+        chain.append(Walked([chain[-1], chain[-1]]))
+    assert not release.too_deep(chain[-1])
+    assert [node.walks for node in chain] == [1] * 30
+
+
+def test_values_after_one_too_deep_for_the_parser_are_still_checked() -> None:
+    deep = "a: " + "[" * 5000 + "]" * 5000
+    assert problems_of(with_values(alga_core=deep, db="- a list")) == [
+        "release.json: profileValues.alga-core.single-node.yaml: too deeply nested "
+        "(more than 100 levels)",
+        f"release.json: profileValues.{DB}: expected a YAML mapping",
+    ]
+
+
+def test_a_release_with_only_problems_the_values_cannot_fix_has_no_hint() -> None:
+    document = with_values(db="- a list")
+    with pytest.raises(ReleaseError) as caught:
+        parse_release(document, source="release.json")
+    assert caught.value.problems == [f"release.json: profileValues.{DB}: expected a YAML mapping"]
+    assert caught.value.hint is None
+
+
+def test_a_release_too_large_without_values_names_no_largest_value() -> None:
+    document = sample()
+    document["profileValues"] = {}
+    document["charts"]["db"]["version"] = "15.5.2+" + "a" * MAX_RELEASE_BYTES
+    with pytest.raises(ReleaseError) as caught:
+        parse_release(document, source="release.json")
+    size = len(canonical_json(document))
+    assert caught.value.problems[-1] == (
+        f"release.json: profileValues: the release is {size} bytes as published (canonical "
+        f"JSON), more than the {MAX_RELEASE_BYTES} an appliance reads"
+    )
+    assert caught.value.problems[:-1] == [
+        f"release.json: profileValues.{service}.single-node.yaml: missing (profile "
+        "'single-node' needs it)"
+        for service in release.SERVICES
+    ]
