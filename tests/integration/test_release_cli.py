@@ -15,7 +15,6 @@ from host_service.release import HELM_CHART_MEDIA_TYPE, RELEASE_MEDIA_TYPE, load
 from isobuild.cli import main
 from isobuild.release.bundle import FLUX_CONFIG_MEDIA_TYPE, FLUX_CONTENT_MEDIA_TYPE
 from tests.fixtures.registry import RunningRegistry
-from tests.fixtures.standin_artifacts import StandinArtifacts
 
 ORG = "it"
 
@@ -43,14 +42,8 @@ def charts(registry: RunningRegistry) -> dict[str, str]:
     return push_charts(registry, f"{ORG}/alga-appliance-charts")
 
 
-@pytest.fixture(autouse=True)
-def pinned_flux(
-    standin_artifacts_dir: StandinArtifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The topology is checked with the CRDs of the (stand-in) pinned Flux install.yaml."""
-    monkeypatch.setenv("ISOBUILD_LOCK", str(standin_artifacts_dir.lock_path))
-    monkeypatch.setenv("ISOBUILD_MIRROR", str(standin_artifacts_dir.directory))
-    monkeypatch.setenv("ISOBUILD_CACHE_DIR", str(tmp_path / "isobuild-cache"))
+# Every test here checks the topology with the pinned (stand-in) Flux CRDs.
+pytestmark = pytest.mark.usefixtures("pinned_flux")
 
 
 @pytest.fixture

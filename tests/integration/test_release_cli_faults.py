@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from host_service.oci import Credentials
 from isobuild.cli import main
 from isobuild.errors import PayloadError
-from isobuild.release.bundle import build_bundle, write_layout
+from isobuild.release.bundle import Artifact, build_bundle, write_layout
 from isobuild.release.publish import Publisher
 from isobuild.resources import FLUX_DIR
 from tests.fixtures.registry import RegistryPki
@@ -23,6 +23,7 @@ from tests.integration.test_oci_faults import (
     MANIFEST,
     NO_ANSWER,
     Answer,
+    MisbehavingRegistry,
     Start,
     misbehaving_registries,
     truncated,
@@ -40,6 +41,20 @@ def misbehaving(registry_pki: RegistryPki) -> Iterator[Start]:
 def isobuild(args: Sequence[str]) -> Result:
     env = {"ISOBUILD_REGISTRY_USERNAME": "publisher", "ISOBUILD_REGISTRY_PASSWORD": "pw"}
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def push_to(fake: MisbehavingRegistry, bundle: Artifact, tmp_path: Path) -> Result:
+    """`isobuild release push` of a sample release with ``bundle`` as its config, to
+    ``fake`` (the bundle's layout and the manifest written under ``tmp_path``)."""
+    write_layout(bundle, tmp_path / "bundle.tar", force=False)
+    document = sample()
+    document["config"] = {"repository": f"{fake.host}/it/cfg", "digest": bundle.digest}
+    (tmp_path / "release.json").write_text(json.dumps(document))
+    return isobuild(
+        ["release", "push", str(tmp_path / "release.json"),
+         "--bundle", str(tmp_path / "bundle.tar"), "--to", f"{fake.host}/it/x-release",
+         "--ca-file", str(fake.ca_path)]
+    )  # fmt: skip
 
 
 def in_thread(work: Callable[[], None]) -> BaseException | None:
@@ -69,16 +84,7 @@ def test_an_upload_answered_500_fails_at_once_in_one_line(
 
     fake = misbehaving(route)
     bundle = build_bundle(FLUX_DIR)
-    write_layout(bundle, tmp_path / "bundle.tar", force=False)
-    document = sample()
-    document["config"] = {"repository": f"{fake.host}/it/cfg", "digest": bundle.digest}
-    (tmp_path / "release.json").write_text(json.dumps(document))
-
-    result = isobuild(
-        ["release", "push", str(tmp_path / "release.json"),
-         "--bundle", str(tmp_path / "bundle.tar"), "--to", f"{fake.host}/it/x-release",
-         "--ca-file", str(fake.ca_path)]
-    )  # fmt: skip
+    result = push_to(fake, bundle, tmp_path)
     assert result.exit_code == 1, result.output
     first_blob = bundle.blobs[0].digest
     assert result.stderr.splitlines() == [
@@ -105,16 +111,7 @@ def test_an_upload_whose_token_is_refused_says_so_once_with_the_hint(
     fake = misbehaving(route)
     host.append(fake.host)
     bundle = build_bundle(FLUX_DIR)
-    write_layout(bundle, tmp_path / "bundle.tar", force=False)
-    document = sample()
-    document["config"] = {"repository": f"{fake.host}/it/cfg", "digest": bundle.digest}
-    (tmp_path / "release.json").write_text(json.dumps(document))
-
-    result = isobuild(
-        ["release", "push", str(tmp_path / "release.json"),
-         "--bundle", str(tmp_path / "bundle.tar"), "--to", f"{fake.host}/it/x-release",
-         "--ca-file", str(fake.ca_path)]
-    )  # fmt: skip
+    result = push_to(fake, bundle, tmp_path)
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines() == [
         f"error: {fake.host}/it/cfg: blob {bundle.blobs[0].digest}: Cannot respond to request "

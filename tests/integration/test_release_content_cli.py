@@ -22,7 +22,6 @@ from host_service.release import (
 )
 from isobuild.resources import FLUX_DIR
 from tests.fixtures.registry import RunningRegistry
-from tests.fixtures.standin_artifacts import StandinArtifacts
 from tests.integration.test_release_cli import ORG, isobuild, push_charts, show
 from tests.unit.test_release import sample
 
@@ -30,13 +29,8 @@ REPO = f"{ORG}/alga-appliance-release"
 DEEP = "a: " + "[" * 5000 + "]" * 5000
 
 
-@pytest.fixture(autouse=True)
-def pinned_flux(
-    standin_artifacts_dir: StandinArtifacts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("ISOBUILD_LOCK", str(standin_artifacts_dir.lock_path))
-    monkeypatch.setenv("ISOBUILD_MIRROR", str(standin_artifacts_dir.directory))
-    monkeypatch.setenv("ISOBUILD_CACHE_DIR", str(tmp_path / "isobuild-cache"))
+# Every test here checks the topology with the pinned (stand-in) Flux CRDs.
+pytestmark = pytest.mark.usefixtures("pinned_flux")
 
 
 @pytest.fixture

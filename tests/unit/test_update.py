@@ -239,6 +239,22 @@ class FakeRegistry:
         pass
 
 
+def resolved_by_bootstrap(settings: Settings, registry: FakeRegistry) -> str:
+    """An appliance as its bootstrap leaves it: INTENT stored, release 1.4.0 published on
+    ``stable`` and resolved. Returns its manifest digest."""
+    IntentStore(settings.paths.intent_file).save(INTENT)
+    running = registry.publish(
+        release_document("1.4.0", "stable", "ghcr.io/c", "sha256:" + "c" * 64), "stable"
+    )
+    ctx = StepContext(
+        settings=settings, intent=INTENT, kube=FakeKube(), systemd=UnusedSystemd(),
+        k3s=UnusedSystemd(), host=FakeHost(), registry=lambda: registry,  # type: ignore[arg-type]
+        reporter=lambda m, d: None,
+    )  # fmt: skip
+    resolved.resolve(ctx)
+    return running
+
+
 @dataclass
 class Scene:
     settings: Settings
@@ -260,17 +276,8 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
         host=FakeHost(),
         registry=lambda s, i: lambda: registry,  # type: ignore[arg-type,return-value]
     )
+    running = resolved_by_bootstrap(settings, registry)
     intents = IntentStore(settings.paths.intent_file)
-    intents.save(INTENT)
-    running = registry.publish(
-        release_document("1.4.0", "stable", "ghcr.io/c", "sha256:" + "c" * 64), "stable"
-    )
-    ctx = StepContext(
-        settings=settings, intent=INTENT, kube=FakeKube(), systemd=UnusedSystemd(),
-        k3s=UnusedSystemd(), host=FakeHost(), registry=lambda: registry,  # type: ignore[arg-type]
-        reporter=lambda m, d: None,
-    )  # fmt: skip
-    resolved.resolve(ctx)  # the bootstrap resolved 1.4.0
     registry.asked.clear()
     phase = [Phase.RECONCILED]
     manager = UpdateManager(

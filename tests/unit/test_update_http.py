@@ -21,12 +21,10 @@ from host_service.runtime import Runtime
 from host_service.service import Service
 from host_service.settings import Settings, default_settings
 from host_service.state import Phase
-from host_service.steps import resolved
-from host_service.steps.context import StepContext
 from tests.fixtures.host_service import FakeHost, FakeKube, release_document
 from tests.unit.test_host_app import Browser, login
 from tests.unit.test_host_worker import Script, UnusedSystemd
-from tests.unit.test_update import INTENT, FakeRegistry
+from tests.unit.test_update import INTENT, FakeRegistry, resolved_by_bootstrap
 from tests.waiting import wait_until
 
 BAD_REFS = ("Not A Channel/../x", "../../etc", "stable\x00", "Stable")
@@ -59,16 +57,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     settings = default_settings(tmp_path)
     settings.paths.state.mkdir(parents=True)
     registry = FakeRegistry()
-    running = registry.publish(
-        release_document("1.4.0", "stable", "ghcr.io/c", "sha256:" + "c" * 64), "stable"
-    )
-    IntentStore(settings.paths.intent_file).save(INTENT)
-    ctx = StepContext(
-        settings=settings, intent=INTENT, kube=FakeKube(), systemd=UnusedSystemd(),
-        k3s=UnusedSystemd(), host=FakeHost(), registry=lambda: registry,  # type: ignore[arg-type]
-        reporter=lambda m, d: None,
-    )  # fmt: skip
-    resolved.resolve(ctx)  # the bootstrap resolved 1.4.0
+    running = resolved_by_bootstrap(settings, registry)
     runtime = Runtime(
         kube=FakeKube(), systemd=UnusedSystemd(), k3s=UnusedSystemd(), host=FakeHost(),
         registry=lambda s, i: lambda: registry,  # type: ignore[arg-type,return-value]
